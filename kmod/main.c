@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ffwall: module init and exit.
+ *
+ * Subsystems are set up in order and torn down in reverse; a failure part
+ * way through unwinds what was done with gotos.
+ */
+#include <linux/init.h>
+#include <linux/module.h>
+
+#include "ffwall.h"
+#include "chardev.h"
+
+static int __init ffwall_init(void)
+{
+	int err;
+
+	err = ffwall_chardev_init();
+	if (err)
+		goto err_out;
+
+	pr_info("loaded, version %s\n", FFWALL_MODULE_VERSION);
+	return 0;
+
+err_out:
+	return err;
+}
+
+static void __exit ffwall_exit(void)
+{
+	ffwall_chardev_exit();
+	pr_info("unloaded\n");
+}
+
+module_init(ffwall_init);
+module_exit(ffwall_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_AUTHOR("The ffwall developers");
+MODULE_DESCRIPTION("Kernel blocking firewall: an ingress ban cache with LRU eviction");
+MODULE_VERSION(FFWALL_MODULE_VERSION);
