@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 #
 # Build ffwall.ko for one or more kernels, each in its own output directory
-# (build/kmod/<kver>/), so that builds for different kernels never clash.
+# (build/kmod/<kver>/, or <kver>-debug/ for --debug), so that builds for different kernels never clash.
 #
 #   scripts/kbuild.sh                 the running kernel if its headers exist,
 #                                     else the newest installed Debian headers
@@ -74,6 +74,7 @@ for kver in "${kvers[@]}"; do
 		exit 1
 	fi
 	out=$top/build/kmod/$kver
+	[ "$debug" = 1 ] && out=$out-debug
 	mkdir -p "$out/kmod"
 	# A private copy of the sources: kbuild writes its objects next to them.
 	cp "$top/Kbuild" "$out/Kbuild"

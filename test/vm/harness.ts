@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: MIT
+//
+// ffwall's real-kernel test harness, host side.
+//
+// It boots a Debian kernel under QEMU's software emulation (TCG; /dev/kvm
+// cannot boot a stock kernel on these machines), shares the host's root
+// read-only over 9p (the guest puts a tmpfs overlay on top, see test/vm/init),
+// runs a job script from a second, writable 9p share, and reads back the
+// result marker from the console plus the files the guest left in the share.
+// A missing marker, a timeout or a panic is a failure, never a skip; so is
+// any kernel complaint in the guest's log.
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+export interface VmJob {
+  /** Kernel release, e.g. 6.1.0-56-amd64: /boot/vmlinuz-<kver> is booted. */
+  kver: string;
+  /** Directory the guest sees as /ffwall-out (created, emptied first). */
+  outDir: string;
+  /** Body of the job script, run by bash in the guest's chroot. */
+  script: string;
+  memoryMiB: number;
+  timeoutSec: number;
+  /** Size of a blank scratch disk attached as the first virtio disk, if any. */
+  scratchDiskMiB?: number;
+  /** Extra kernel command line. */
+  cmdline?: string;
+  /** Called with each console line as it arrives. */
+  onConsole?: (line: string) => void;
+}
+
+export interface VmResult {
+  /** The job's exit status from the marker, or undefined without one. */
+  rc: number | undefined;
+  /** Why the run failed before or outside the job (timeout, panic, no marker). */
+  failure: string | undefined;
+  /** Kernel trouble found in the guest's log (dmesg and console). */
+  kernelProblems: string[];
+  consoleLog: string;
+  durationMs: number;
+}
+
+export const RESULT_MARKER = /^FFWALL-VM-RESULT rc=(\d+)/m;
+
+/*
+ * What the guest's kernel must never print.  Matched case-sensitively: the
+ * command line itself contains "oops=panic".
+ */
+const KERNEL_TROUBLE: RegExp[] = [
+  /WARNING:/,
+  /BUG:/,
+  /Oops:/,
+  /Call Trace:/,
+  /Kernel panic/,
+  /general protection fault/,
+  /KFENCE:/,
+  /still has objects/,
+  /Objects remaining/,
+  /kmem_cache_destroy .*: Slab cache still has objects/,
+  /list_(add|del) corruption/,
+  /soft lockup/,
+  /rcu: INFO: rcu_\w+ (self-)?detected stall/,
+  /hung_task|blocked for more than \d+ seconds/,
+  /unregister_netdevice: waiting for/,
+];
+
+export function kernelProblems(log: string): string[] {
+  const found: string[] = [];
+  for (const line of log.split('\n')) {
+    if (KERNEL_TROUBLE.some((re) => re.test(line))) found.push(line.trim());
+  }
+  return found;
+}
+
+const HERE = path.dirname(new URL(import.meta.url).pathname);
+
+/** The project root: the directory holding package.json above this file. */
+export function projectRoot(): string {
+  let dir = HERE;
+  while (!existsSync(path.join(dir, 'package.json'))) {
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error('harness: cannot find the project root');
+    dir = parent;
+  }
+  return dir;
+}
+
+/** Kernels that can be booted and built for: an image in /boot plus headers. */
+export function bootableKernels(): string[] {
+  const list = spawnSync(path.join(projectRoot(), 'scripts', 'kbuild.sh'), ['--list'], { encoding: 'utf8' });
+  if (list.status !== 0) return [];
+  return list.stdout
+    .split('\n')
+    .filter((k) => k !== '' && existsSync(`/boot/vmlinuz-${k}`));
+}
+
+/** Builds (or reuses) the initramfs for a kernel; cached by content. */
+export function initramfsFor(kver: string): string {
+  const root = projectRoot();
+  const script = path.join(root, 'test', 'vm', 'initramfs.sh');
+  const init = path.join(root, 'test', 'vm', 'init');
+  const key = createHash('sha256')
+    .update(readFileSync(script))
+    .update(readFileSync(init))
+    .update(kver)
+    .digest('hex')
+    .slice(0, 12);
+  const dir = path.join(root, 'build', 'vm');
+  mkdirSync(dir, { recursive: true });
+  const out = path.join(dir, `initramfs-${kver}-${key}.cpio.gz`);
+  if (!existsSync(out)) {
+    const r = spawnSync('bash', [script, kver, out], { stdio: ['ignore', 'inherit', 'inherit'] });
+    if (r.status !== 0) throw new Error(`harness: building the initramfs for ${kver} failed`);
+  }
+  return out;
+}
+
+function qemuArgs(job: VmJob, initrd: string, scratch: string | undefined): string[] {
+  const append = [
+    'console=ttyS0',
+    'panic=-1',
+    'oops=panic',
+    'panic_on_warn=1',
+    'softlockup_panic=1',
+    'loglevel=5',
+    'mitigations=off',
+    job.cmdline ?? '',
+  ]
+    .filter((s) => s !== '')
+    .join(' ');
+  const args = [
+    '-machine', 'q35',
+    '-accel', 'tcg',
+    '-cpu', 'max',
+    '-m', `${job.memoryMiB}M`,
+    '-smp', '2',
+    '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
+    '-kernel', `/boot/vmlinuz-${job.kver}`,
+    '-initrd', initrd,
+    '-append', append,
+    '-serial', 'stdio',
+    '-monitor', 'none',
+    '-device', 'virtio-rng-pci',
+    '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
+    '-virtfs', `local,path=${job.outDir},mount_tag=out,security_model=none`,
+  ];
+  if (scratch !== undefined) args.push('-drive', `file=${scratch},if=virtio,format=raw,cache=unsafe`);
+  return args;
+}
+
+/** Boots the kernel, runs the job and collects what happened. */
+export async function runVm(job: VmJob): Promise<VmResult> {
+  const started = Date.now();
+  rmSync(job.outDir, { recursive: true, force: true });
+  mkdirSync(job.outDir, { recursive: true });
+  writeFileSync(path.join(job.outDir, 'job.sh'), job.script, { mode: 0o755 });
+  const consoleLog = path.join(job.outDir, 'console.log');
+
+  let scratch: string | undefined;
+  if (job.scratchDiskMiB !== undefined) {
+    scratch = path.join(path.dirname(job.outDir), `${path.basename(job.outDir)}-scratch.img`);
+    rmSync(scratch, { force: true });
+    writeFileSync(scratch, '');
+    spawnSync('truncate', ['-s', `${job.scratchDiskMiB}M`, scratch]);
+  }
+
+  const initrd = initramfsFor(job.kver);
+  const qemu = spawn('qemu-system-x86_64', qemuArgs(job, initrd, scratch), {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const log = createWriteStream(consoleLog);
+  let text = '';
+  let partial = '';
+  const onData = (chunk: Buffer): void => {
+    const s = chunk.toString('utf8');
+    log.write(s);
+    text += s;
+    partial += s;
+    const lines = partial.split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) job.onConsole?.(line.replace(/\r$/, ''));
+  };
+  qemu.stdout.on('data', onData);
+  qemu.stderr.on('data', onData);
+
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    qemu.kill('SIGKILL');
+  }, job.timeoutSec * 1000);
+
+  const exit = await new Promise<{ code: number | null; error?: Error }>((resolve) => {
+    qemu.on('error', (error) => resolve({ code: null, error }));
+    qemu.on('close', (code) => resolve({ code }));
+  });
+  clearTimeout(timer);
+  await new Promise<void>((resolve) => log.end(resolve));
+  if (scratch !== undefined) rmSync(scratch, { force: true });
+
+  const marker = RESULT_MARKER.exec(text);
+  const rc = marker?.[1] !== undefined ? Number(marker[1]) : undefined;
+  let failure: string | undefined;
+  if (exit.error) failure = `cannot start qemu: ${exit.error.message}`;
+  else if (timedOut) failure = `timed out after ${job.timeoutSec} s`;
+  else if (/Kernel panic/.test(text)) failure = 'the guest kernel panicked';
+  else if (rc === undefined) failure = `no result marker (qemu exit ${exit.code})`;
+  else if (rc === 255) failure = 'the guest init failed before the job ran';
+
+  const dmesgFile = path.join(job.outDir, 'dmesg.txt');
+  const dmesg = existsSync(dmesgFile) ? readFileSync(dmesgFile, 'utf8') : '';
+  const problems = [...new Set([...kernelProblems(dmesg), ...kernelProblems(text)])];
+  return { rc, failure, kernelProblems: problems, consoleLog, durationMs: Date.now() - started };
+}
+
+/** The last lines of a file, for failure reports. */
+export function tail(file: string, lines: number): string {
+  if (!existsSync(file)) return '';
+  return readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
+}
