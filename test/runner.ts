@@ -172,15 +172,22 @@ async function vmTests(kernels: string[], suiteFilter: string[]): Promise<void> 
           ...(kfence ? { cmdline: 'kfence.sample_interval=100' } : {}),
           ...(process.env.FFWALL_VM_VERBOSE ? { onConsole: (l: string) => console.log(`  | ${l}`) } : {}),
         });
-        const tapDir = path.join(outDir, 'tap');
-        if (existsSync(tapDir)) {
-          for (const f of readdirSync(tapDir).sort()) {
-            const tests = tapToTests(`${label}/${f.replace(/\.tap$/, '')}`, parseTap(readFileSync(path.join(tapDir, f), 'utf8')));
-            for (const t of tests) record(t);
-          }
-        }
         const consoleTail = `console log: ${res.consoleLog}\n${tail(res.consoleLog, 60)}`;
+        const tapDir = path.join(outDir, 'tap');
+        const tapFiles = existsSync(tapDir) ? readdirSync(tapDir).sort() : [];
+        let reported = 0;
+        for (const f of tapFiles) {
+          const tests = tapToTests(`${label}/${f.replace(/\.tap$/, '')}`, parseTap(readFileSync(path.join(tapDir, f), 'utf8')));
+          for (const t of tests) record(t);
+          reported += tests.length;
+        }
         record({ ok: res.failure === undefined, skipped: false, name: `${label}: the guest ran to its result marker` }, `${res.failure ?? ''}\n${consoleTail}`);
+        // The job's own status: a guest script that failed before or outside
+        // its TAP output must not pass for want of failing tests.
+        record(
+          { ok: res.rc === 0 && reported > 0, skipped: false, name: `${label}: the suite exited 0 and reported its tests` },
+          `exit status ${res.rc ?? 'unknown'}, ${reported} tests reported\n${consoleTail}`,
+        );
         record(
           { ok: res.kernelProblems.length === 0, skipped: false, name: `${label}: the kernel log has no WARNING/BUG/Oops/Call Trace/leak` },
           `${res.kernelProblems.slice(0, 20).join('\n')}\n${consoleTail}`,
