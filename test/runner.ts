@@ -87,9 +87,7 @@ function kmodChecks(kernels: string[]): void {
     if (existsSync(path.join(root, 'scripts', 'checkpatch.sh'))) {
       commandTest('kmod: checkpatch.pl --strict is clean over kmod/', 'scripts/checkpatch.sh', []);
     }
-    if (existsSync(path.join(root, 'scripts', 'build-tools.sh'))) {
-      commandTest('tools: the C test tools build with -Wall -Wextra -Werror', 'scripts/build-tools.sh', []);
-    }
+    commandTest('tools: the C test tools build with -Wall -Wextra -Werror', 'scripts/build-tools.sh', []);
   });
 }
 

@@ -67,3 +67,61 @@ done_testing() { [ "$_tap_failed" -eq 0 ]; }
 # Load the module under test (DEBUG build, so its selftests run at load).
 load_ffwall() { insmod "$FFWALL_KO" "$@"; }
 unload_ffwall() { [ ! -e /sys/module/ffwall ] || rmmod ffwall; }
+
+# ---- Traffic from a peer network namespace ---------------------------------
+#
+# peer_setup creates namespace "peer" joined to the init namespace by a veth
+# pair.  The init-side end, $FFW_DEV (ffw0), is the device ffwall hooks; the
+# peer has two addresses per family, so one can be blocked while the other
+# shows that other sources still pass:
+#   init side: 10.99.0.1/24  fd99::1/64
+#   peer:      10.99.0.2, 10.99.0.3/24  fd99::2, fd99::3/64
+FFW_DEV=ffw0
+FFW_LOCAL4=10.99.0.1
+FFW_LOCAL6=fd99::1
+FFW_PEER4=10.99.0.2
+FFW_PEER4B=10.99.0.3
+FFW_PEER6=fd99::2
+FFW_PEER6B=fd99::3
+
+peer_setup() {
+	ip netns add peer &&
+	ip link add "$FFW_DEV" type veth peer name eth0 netns peer &&
+	ip addr add "$FFW_LOCAL4/24" dev "$FFW_DEV" &&
+	ip -6 addr add "$FFW_LOCAL6/64" dev "$FFW_DEV" nodad &&
+	ip link set "$FFW_DEV" up &&
+	ip -n peer link set lo up &&
+	ip -n peer addr add "$FFW_PEER4/24" dev eth0 &&
+	ip -n peer addr add "$FFW_PEER4B/24" dev eth0 &&
+	ip -n peer -6 addr add "$FFW_PEER6/64" dev eth0 nodad &&
+	ip -n peer -6 addr add "$FFW_PEER6B/64" dev eth0 nodad &&
+	ip -n peer link set eth0 up
+}
+
+peer_teardown() {
+	ip link del "$FFW_DEV" 2>/dev/null
+	ip netns del peer 2>/dev/null
+	true
+}
+
+# reach [-s SRC] [-t MS] tcp|udp ADDR PORT | ping ADDR
+# Sends from the peer to the init namespace: 0 when the packet got through
+# (and its answer came back), 1 when it was dropped.
+reach() { ip netns exec peer "$FFWALL_TOOLS/netprobe" "$@"; }
+
+# passes DESC -- reach-args... / dropped DESC -- reach-args...
+passes() {
+	local desc=$1
+	shift
+	[ "$1" = -- ] && shift
+	reach "$@"
+	ok $? "$desc"
+}
+dropped() {
+	local desc=$1
+	shift
+	[ "$1" = -- ] && shift
+	reach -t 700 "$@"
+	[ $? -eq 1 ]
+	ok $? "$desc"
+}
