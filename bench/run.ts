@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: MIT
+//
+// `npm run bench`: boots the newest kernel of the matrix in a guest, runs
+// each benchmark script of bench/guest/ there, and writes the results under
+// bench/results/: one JSON file per benchmark (with the kernel, the machine
+// and the date) and a Markdown summary.  Timing never decides a test; it is
+// only reported here.
+//
+//   node dist/bench/run.js [--kernel KVER] [--only NAME] [--n ENTRIES]
+import { cpus, totalmem } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { bootableKernels, projectRoot, runVm, tail } from '../test/vm/harness.js';
+
+interface Args {
+  kernel: string | undefined;
+  only: string | undefined;
+  n: number;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { kernel: undefined, only: undefined, n: 1_000_000 };
+  for (let i = 0; i < argv.length; i++) {
+    const v = argv[i + 1];
+    if (argv[i] === '--kernel' && v !== undefined) (args.kernel = v), i++;
+    else if (argv[i] === '--only' && v !== undefined) (args.only = v), i++;
+    else if (argv[i] === '--n' && v !== undefined && /^\d+$/.test(v)) (args.n = Number(v)), i++;
+    else throw new Error(`bench: unknown argument '${argv[i]}'`);
+  }
+  return args;
+}
+
+const root = projectRoot();
+const args = parseArgs(process.argv.slice(2));
+const kernels = bootableKernels();
+const kver = args.kernel ?? kernels[kernels.length - 1];
+if (kver === undefined || !kernels.includes(kver)) {
+  console.error(`bench: kernel ${kver ?? '(none)'} is not bootable here; have: ${kernels.join(', ') || 'none'}`);
+  process.exit(1);
+}
+const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+const benches = readdirSync(path.join(root, 'bench', 'guest'))
+  .filter((f) => f.endsWith('.sh'))
+  .map((f) => f.replace(/\.sh$/, ''))
+  .filter((b) => args.only === undefined || b === args.only);
+const resultsDir = path.join(root, 'bench', 'results');
+mkdirSync(resultsDir, { recursive: true });
+const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryBytes: totalmem(), emulation: 'qemu tcg' };
+
+let failed = false;
+for (const bench of benches) {
+  const outDir = path.join(root, 'build', 'vm', 'bench', bench);
+  console.log(`bench: ${bench} under ${kver} (N=${args.n})`);
+  const res = await runVm({
+    kver,
+    outDir,
+    memoryMiB: 3072,
+    timeoutSec: 3600,
+    script: [
+      'export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8',
+      `export FFWALL_ROOT=${q(root)} FFWALL_KVER=${q(kver)} FFWALL_OUT=/ffwall-out FFWALL_BENCH_N=${args.n}`,
+      `export FFWALL_KO=${q(path.join(root, 'build', 'kmod', kver, 'ffwall.ko'))} FFWALL_TOOLS=${q(path.join(root, 'build', 'tools'))}`,
+      `cd ${q(root)} && exec bash bench/guest/${bench}.sh`,
+      '',
+    ].join('\n'),
+    onConsole: (line) => {
+      if (line.startsWith('{')) console.log(`  ${line}`);
+    },
+  });
+  const ndjson = path.join(outDir, `${bench}.ndjson`);
+  if (res.failure !== undefined || res.rc !== 0 || !existsSync(ndjson)) {
+    console.error(`bench: ${bench} failed: ${res.failure ?? `exit ${res.rc}`}\n${tail(res.consoleLog, 30)}`);
+    failed = true;
+    continue;
+  }
+  const results = readFileSync(ndjson, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const doc = { bench, kernel: kver, machine, date: new Date().toISOString(), n: args.n, results };
+  writeFileSync(path.join(resultsDir, `${bench}.json`), `${JSON.stringify(doc, null, 2)}\n`);
+  console.log(`bench: wrote bench/results/${bench}.json`);
+}
+
+// The Markdown summary covers every result file present.
+const lines = ['<!-- SPDX-License-Identifier: MIT -->', '# Benchmark results', '', 'Written by `npm run bench`; see bench/README.md for how to read them.', ''];
+for (const f of readdirSync(resultsDir).filter((x) => x.endsWith('.json')).sort()) {
+  const doc = JSON.parse(readFileSync(path.join(resultsDir, f), 'utf8')) as {
+    bench: string;
+    kernel: string;
+    date: string;
+    results: Array<Record<string, unknown>>;
+  };
+  lines.push(`## ${doc.bench} (${doc.kernel}, ${doc.date.slice(0, 10)})`, '');
+  const cols = [...new Set(doc.results.flatMap((r) => Object.keys(r)))];
+  lines.push(`| ${cols.join(' | ')} |`, `| ${cols.map(() => '---').join(' | ')} |`);
+  for (const r of doc.results) lines.push(`| ${cols.map((c) => String(r[c] ?? '')).join(' | ')} |`);
+  lines.push('');
+}
+writeFileSync(path.join(resultsDir, 'summary.md'), `${lines.join('\n')}\n`);
+process.exitCode = failed ? 1 : 0;
