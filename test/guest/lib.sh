@@ -35,28 +35,21 @@ is() {
 }
 
 # run_ok DESCRIPTION -- CMD...: pass when CMD exits 0.
-run_ok() {
-	local desc=$1
-	shift
-	[ "$1" = -- ] && shift
-	local out
-	out=$("$@" 2>&1)
-	local st=$?
-	ok $st "$desc"
-	[ $st -eq 0 ] || diag "'$*' exited $st: $out"
-}
-
 # run_fails DESCRIPTION -- CMD...: pass when CMD exits non-zero.
-run_fails() {
-	local desc=$1
-	shift
+run_ok() { _run_expect 0 "$@"; }
+run_fails() { _run_expect 1 "$@"; }
+
+_run_expect() {
+	local want_fail=$1 desc=$2
+	shift 2
 	[ "$1" = -- ] && shift
-	local out
+	local out st failed=0
 	out=$("$@" 2>&1)
-	local st=$?
-	[ $st -ne 0 ]
+	st=$?
+	[ $st -ne 0 ] && failed=1
+	[ $failed -eq "$want_fail" ]
 	ok $? "$desc"
-	[ $st -ne 0 ] || diag "'$*' unexpectedly succeeded: $out"
+	[ $failed -eq "$want_fail" ] || diag "'$*' exited $st: $out"
 }
 
 diag() { echo "# $*" | sed '2,$s/^/# /' >&2; }
