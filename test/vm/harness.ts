@@ -42,6 +42,9 @@ export interface VmResult {
   durationMs: number;
 }
 
+/** Serializes guests across processes; see runVm. */
+export const VM_LOCK = '/tmp/ffwall-vm.lock';
+
 export const RESULT_MARKER = /^FFWALL-VM-RESULT rc=(\d+)/m;
 
 /*
@@ -167,13 +170,33 @@ export async function runVm(job: VmJob): Promise<VmResult> {
   }
 
   const initrd = initramfsFor(job.kver);
-  const qemu = spawn('qemu-system-x86_64', qemuArgs(job, initrd, scratch), {
+  // One guest at a time on this machine: emulation starved of CPU prints
+  // RCU-stall traces that the log scan rightly fails on.  flock(1) queues
+  // concurrent runs (several developers' trees, a benchmark); the timeout
+  // starts when QEMU does, at its first output.
+  const qemu = spawn('flock', ['-w', '7200', VM_LOCK, 'qemu-system-x86_64', ...qemuArgs(job, initrd, scratch)], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group, so that a kill reaches QEMU under flock.
+    detached: true,
   });
+  const killGuest = (): void => {
+    try {
+      if (qemu.pid !== undefined) process.kill(-qemu.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  process.on('exit', killGuest);
   const log = createWriteStream(consoleLog);
   let text = '';
   let partial = '';
+  let timer: NodeJS.Timeout | undefined;
+  let timedOut = false;
   const onData = (chunk: Buffer): void => {
+    timer ??= setTimeout(() => {
+      timedOut = true;
+      killGuest();
+    }, job.timeoutSec * 1000);
     const s = chunk.toString('utf8');
     log.write(s);
     text += s;
@@ -185,17 +208,12 @@ export async function runVm(job: VmJob): Promise<VmResult> {
   qemu.stdout.on('data', onData);
   qemu.stderr.on('data', onData);
 
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    qemu.kill('SIGKILL');
-  }, job.timeoutSec * 1000);
-
   const exit = await new Promise<{ code: number | null; error?: Error }>((resolve) => {
     qemu.on('error', (error) => resolve({ code: null, error }));
     qemu.on('close', (code) => resolve({ code }));
   });
-  clearTimeout(timer);
+  if (timer !== undefined) clearTimeout(timer);
+  process.off('exit', killGuest);
   await new Promise<void>((resolve) => log.end(resolve));
   if (scratch !== undefined) rmSync(scratch, { force: true });
 
