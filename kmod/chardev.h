@@ -5,7 +5,9 @@
 #ifndef _FFWALL_CHARDEV_H
 #define _FFWALL_CHARDEV_H
 
-int ffwall_chardev_init(void);
+struct ffwall_table;
+
+int ffwall_chardev_init(struct ffwall_table *t, int hook_priority);
 void ffwall_chardev_exit(void);
 
 #endif /* _FFWALL_CHARDEV_H */

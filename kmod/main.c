@@ -1,27 +1,89 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * ffwall: module init and exit.
+ * ffwall: module init and exit, and the module parameters.
  *
  * Subsystems are set up in order and torn down in reverse; a failure part
- * way through unwinds what was done with gotos.
+ * way through unwinds what was done with gotos.  Order: the entry cache,
+ * the selftests (DEBUG), the table, the hooks, /dev/ffwall last, so that
+ * userland never sees a half-built module.
  */
 #include <linux/init.h>
 #include <linux/module.h>
+#include <linux/moduleparam.h>
 
 #include "ffwall.h"
 #include "chardev.h"
+#include "hook.h"
+#include "table.h"
+
+static unsigned int max_entries = 1U << 20;
+module_param(max_entries, uint, 0444);
+MODULE_PARM_DESC(max_entries, "Capacity cap of the exact table at load (default 1048576)");
+
+static unsigned int gc_interval = 10;
+module_param(gc_interval, uint, 0444);
+MODULE_PARM_DESC(gc_interval, "Seconds between two passes of the expiry reclaimer (default 10)");
+
+static char *devices = "";
+module_param(devices, charp, 0444);
+MODULE_PARM_DESC(devices, "Comma-separated devices to hook at load, \"*\" for all (default none)");
+
+static int hook_priority = -300;
+module_param(hook_priority, int, 0444);
+MODULE_PARM_DESC(hook_priority, "Netfilter priority of the ingress hooks (default -300)");
+
+static struct ffwall_table *ffwall_table;
 
 static int __init ffwall_init(void)
 {
 	int err;
 
-	err = ffwall_chardev_init();
+	if (max_entries < FFWALL_MAX_ENTRIES_MIN || max_entries > FFWALL_MAX_ENTRIES_MAX) {
+		pr_err("max_entries=%u out of range %u..%u\n", max_entries,
+		       FFWALL_MAX_ENTRIES_MIN, FFWALL_MAX_ENTRIES_MAX);
+		return -EINVAL;
+	}
+	if (gc_interval < FFWALL_GC_INTERVAL_MIN || gc_interval > FFWALL_GC_INTERVAL_MAX) {
+		pr_err("gc_interval=%u out of range %u..%u\n", gc_interval,
+		       FFWALL_GC_INTERVAL_MIN, FFWALL_GC_INTERVAL_MAX);
+		return -EINVAL;
+	}
+
+	err = ffwall_table_module_init();
 	if (err)
 		goto err_out;
+
+#ifdef DEBUG
+	err = ffwall_table_selftest();
+	if (err) {
+		pr_err("selftests failed (%d): refusing to load\n", err);
+		goto err_table_module;
+	}
+#endif
+
+	ffwall_table = ffwall_table_create(max_entries, gc_interval);
+	if (!ffwall_table) {
+		err = -ENOMEM;
+		goto err_table_module;
+	}
+
+	err = ffwall_hook_init(ffwall_table, devices, hook_priority);
+	if (err)
+		goto err_table;
+
+	err = ffwall_chardev_init(ffwall_table, hook_priority);
+	if (err)
+		goto err_hook;
 
 	pr_info("loaded, version %s\n", FFWALL_MODULE_VERSION);
 	return 0;
 
+err_hook:
+	ffwall_hook_exit();
+err_table:
+	ffwall_table_destroy(ffwall_table);
+err_table_module:
+	ffwall_table_module_exit();
 err_out:
 	return err;
 }
@@ -29,6 +91,9 @@ err_out:
 static void __exit ffwall_exit(void)
 {
 	ffwall_chardev_exit();
+	ffwall_hook_exit();
+	ffwall_table_destroy(ffwall_table);
+	ffwall_table_module_exit();
 	pr_info("unloaded\n");
 }
 

@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * ffwall: the exact-address table.
+ *
+ * See table.c for the locking rules and kmod/DESIGN.md for the design.
+ */
+#ifndef _FFWALL_TABLE_H
+#define _FFWALL_TABLE_H
+
+#include <linux/mutex.h>
+#include <linux/rcupdate.h>
+#include <linux/seqlock.h>
+#include <linux/siphash.h>
+#include <linux/timekeeping.h>
+#include <linux/types.h>
+#include <linux/workqueue.h>
+
+#include "uapi/ffwall.h"
+
+/* A 16-byte address, network byte order, IPv4 as ::ffff:a.b.c.d. */
+struct ffwall_key {
+	u64 w[2];
+};
+
+/*
+ * One exact entry: 40 bytes, in its own kmem_cache.  No rcu_head: entries
+ * are unlinked under the writer mutex and freed in batches after a grace
+ * period (struct ffwall_reaper in table.c).
+ */
+struct ffwall_entry {
+	struct ffwall_entry __rcu *next;
+	struct ffwall_key key;
+	u32 expires;		/* boottime seconds, 0: never */
+	u32 last_hit;		/* boottime seconds, 0: never; packet path */
+	u32 hits;		/* packet path, approximate */
+	u16 portset;		/* 0: whole address, else a port set id */
+	u8 flags;		/* FFWALL_F_* */
+	u8 ref;			/* CLOCK reference bit; packet path sets it */
+};
+
+struct ffwall_buckets {
+	unsigned int bits;
+	struct ffwall_entry __rcu *b[];
+};
+
+/* An interned, sorted set of destination ports.  Id 0 is never used. */
+struct ffwall_portset {
+	u16 ports[FFWALL_MAX_PORTS];
+	u8 n;
+	u8 state;
+	u16 reserved;
+	u32 refs;
+};
+
+/* A validated ADD record. */
+struct ffwall_add {
+	struct ffwall_key key;
+	u16 ports[FFWALL_MAX_PORTS];	/* sorted, deduplicated */
+	u8 nports;
+	u8 flags;
+	u32 ttl;
+};
+
+struct ffwall_table_stats {
+	u64 entries, pinned, buckets, portsets;
+	u64 inserted, deleted, evicted, expired, resizes;
+	u64 bytes, entry_size;
+};
+
+struct ffwall_table {
+	/* Writers: see "Locking" in table.c. */
+	struct mutex lock;
+	seqcount_t seq;
+	struct ffwall_buckets __rcu *cur;
+	struct ffwall_buckets __rcu *old;
+	siphash_key_t hkey;
+	struct ffwall_portset *portsets;
+	u32 max_entries;
+	u32 count;
+	u32 pinned;
+	u32 nportsets;
+	u32 zombie_portsets;
+	u32 last_portset;
+	u32 gc_interval;
+	u32 grow_backoff;
+	u64 hand;
+	u64 inserted, deleted, evicted, expired, resizes;
+	u8 mode;		/* FFWALL_MODE_*; read by the packet path */
+	bool dying;
+	struct delayed_work gc_work;
+#ifdef DEBUG
+	u32 fake_now;		/* selftests: the clock, when non-zero */
+#endif
+};
+
+/* Result of matching a source address (and maybe a port) on the packet path. */
+enum ffwall_match {
+	FFWALL_M_NONE,
+	FFWALL_M_WHOLE,		/* whole-address entry */
+	FFWALL_M_PORTS,		/* port-scoped entry, the port is in its set */
+	FFWALL_M_PORTS_MISS,	/* port-scoped entry, port not in set / unknown */
+};
+
+int ffwall_table_module_init(void);
+void ffwall_table_module_exit(void);
+
+struct ffwall_table *ffwall_table_create(u32 max_entries, u32 gc_interval);
+void ffwall_table_destroy(struct ffwall_table *t);
+
+static inline u32 ffwall_table_now(const struct ffwall_table *t)
+{
+#ifdef DEBUG
+	if (t->fake_now)
+		return READ_ONCE(t->fake_now);
+#endif
+	return (u32)ktime_get_boottime_seconds();
+}
+
+/* Packet path: caller holds rcu_read_lock(); returns a live entry or NULL. */
+struct ffwall_entry *ffwall_table_lookup_rcu(struct ffwall_table *t,
+					     const struct ffwall_key *key, u32 now);
+bool ffwall_table_port_match(const struct ffwall_table *t, u16 portset,
+			     u16 port);
+void ffwall_table_hit(struct ffwall_entry *e, u32 now);
+
+int ffwall_table_parse_rule(const struct ffwall_rule *r, struct ffwall_add *a);
+int ffwall_table_parse_del(const struct ffwall_rule *r, struct ffwall_key *key);
+
+/* Writers (process context, may sleep). */
+int ffwall_table_add(struct ffwall_table *t, const struct ffwall_add *recs,
+		     u32 n, u32 *applied, u32 *changed);
+int ffwall_table_del(struct ffwall_table *t, const struct ffwall_key *keys,
+		     u32 n, u32 *applied, u32 *changed);
+int ffwall_table_flush(struct ffwall_table *t, u8 with_flags, u64 *removed);
+int ffwall_table_set_max(struct ffwall_table *t, u32 max_entries);
+void ffwall_table_set_gc_interval(struct ffwall_table *t, u32 secs);
+void ffwall_table_gc(struct ffwall_table *t);
+
+/* LOOKUP: fills @info (zeroed when no live entry); returns true on a match. */
+bool ffwall_table_info(struct ffwall_table *t, const struct ffwall_key *key,
+		       struct ffwall_entry_info *info, u32 *now);
+/* DUMP: up to @max records into @out from *@cursor; returns the count. */
+u32 ffwall_table_dump(struct ffwall_table *t, struct ffwall_entry_info *out,
+		      u32 max, u64 *cursor, u64 hit_since);
+void ffwall_table_get_stats(struct ffwall_table *t, struct ffwall_table_stats *s);
+
+#ifdef DEBUG
+int ffwall_table_selftest(void);
+#endif
+
+#endif /* _FFWALL_TABLE_H */

@@ -1,0 +1,465 @@
+// SPDX-License-Identifier: MIT
+/*
+ * ffwallctl: drive /dev/ffwall from shell tests.
+ *
+ *   ffwallctl version
+ *   ffwallctl stats [FIELD]            all counters, or the value of one
+ *   ffwallctl config [FIELD]
+ *   ffwallctl set [max_entries=N] [mode=enforce|monitor] [gc_interval=N]
+ *   ffwallctl attach NAME | detach NAME | devices
+ *   ffwallctl add ADDR [ports=P,P..] [ttl=N] [pinned] [monitor]
+ *   ffwallctl add-seq BASE4 COUNT [BATCH]   COUNT addresses from BASE4 on
+ *   ffwallctl del ADDR...
+ *   ffwallctl lookup ADDR [port=N] [FIELD]
+ *   ffwallctl flush [pinned] [monitor]
+ *   ffwallctl dump [since=T] [count]
+ *
+ * Exit status 0 on success; on failure the errno name is printed on stderr
+ * and the status is 1 (2 for usage errors).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "uapi/ffwall.h"
+
+static int fd = -1;
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: see the comment at the top of test/tools/ffwallctl.c\n");
+	exit(2);
+}
+
+static int fail(const char *what)
+{
+	int e = errno;
+
+	fprintf(stderr, "ffwallctl: %s: %s (errno %d)\n", what, strerror(e), e);
+	return 1;
+}
+
+static int parse_addr(const char *s, uint8_t out[16])
+{
+	struct in_addr a4;
+
+	if (inet_pton(AF_INET, s, &a4) == 1) {
+		memset(out, 0, 16);
+		out[10] = 0xff;
+		out[11] = 0xff;
+		memcpy(out + 12, &a4, 4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, s, out) == 1)
+		return 0;
+	fprintf(stderr, "ffwallctl: bad address '%s'\n", s);
+	exit(2);
+}
+
+static void format_addr(const uint8_t a[16], char *buf, size_t len)
+{
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	if (!memcmp(a, mapped, 12))
+		inet_ntop(AF_INET, a + 12, buf, len);
+	else
+		inet_ntop(AF_INET6, a, buf, len);
+}
+
+static int cmd_version(void)
+{
+	struct ffwall_version v;
+
+	if (ioctl(fd, FFWALL_IOC_VERSION, &v))
+		return fail("VERSION");
+	printf("abi_version %u\nfeatures 0x%" PRIx64 "\nmodule_version %.16s\n",
+	       v.abi_version, (uint64_t)v.features, v.module_version);
+	return 0;
+}
+
+#define STAT(f) { #f, offsetof(struct ffwall_stats, f) }
+static const struct {
+	const char *name;
+	size_t off;
+} stat_fields[] = {
+	STAT(now), STAT(packets_seen), STAT(packets_not_ip), STAT(dropped_exact),
+	STAT(dropped_ports), STAT(dropped_prefix), STAT(passed_allow),
+	STAT(monitor_hits), STAT(filter_probes), STAT(filter_hits), STAT(entries),
+	STAT(pinned), STAT(buckets), STAT(portsets), STAT(inserted), STAT(deleted),
+	STAT(evicted), STAT(expired), STAT(resizes), STAT(bytes), STAT(entry_size),
+	STAT(prefixes), STAT(allow_entries), STAT(events_lost), STAT(hook_errors),
+};
+
+static int cmd_stats(const char *field)
+{
+	struct ffwall_stats s;
+	size_t i;
+
+	if (ioctl(fd, FFWALL_IOC_STATS, &s))
+		return fail("STATS");
+	for (i = 0; i < sizeof(stat_fields) / sizeof(stat_fields[0]); i++) {
+		uint64_t v;
+
+		memcpy(&v, (char *)&s + stat_fields[i].off, sizeof(v));
+		if (!field)
+			printf("%s %" PRIu64 "\n", stat_fields[i].name, v);
+		else if (!strcmp(field, stat_fields[i].name)) {
+			printf("%" PRIu64 "\n", v);
+			return 0;
+		}
+	}
+	if (field) {
+		fprintf(stderr, "ffwallctl: no counter '%s'\n", field);
+		return 2;
+	}
+	return 0;
+}
+
+static int cmd_config(const char *field)
+{
+	struct ffwall_config c;
+	char buf[512];
+
+	if (ioctl(fd, FFWALL_IOC_GET_CONFIG, &c))
+		return fail("GET_CONFIG");
+	snprintf(buf, sizeof(buf),
+		 "max_entries %u\nmode %s\ngc_interval %u\nhook_priority %d\n",
+		 c.max_entries, c.mode == FFWALL_MODE_MONITOR ? "monitor" : "enforce",
+		 c.gc_interval, c.hook_priority);
+	if (!field) {
+		fputs(buf, stdout);
+		return 0;
+	}
+	if (!strcmp(field, "max_entries"))
+		printf("%u\n", c.max_entries);
+	else if (!strcmp(field, "mode"))
+		printf("%s\n", c.mode == FFWALL_MODE_MONITOR ? "monitor" : "enforce");
+	else if (!strcmp(field, "gc_interval"))
+		printf("%u\n", c.gc_interval);
+	else if (!strcmp(field, "hook_priority"))
+		printf("%d\n", c.hook_priority);
+	else
+		return 2;
+	return 0;
+}
+
+static int cmd_set(int argc, char **argv)
+{
+	struct ffwall_config c;
+	int i;
+
+	memset(&c, 0, sizeof(c));
+	for (i = 0; i < argc; i++) {
+		if (!strncmp(argv[i], "max_entries=", 12)) {
+			c.max_entries = strtoul(argv[i] + 12, NULL, 0);
+			c.set_mask |= FFWALL_CONFIG_MAX_ENTRIES;
+		} else if (!strcmp(argv[i], "mode=monitor")) {
+			c.mode = FFWALL_MODE_MONITOR;
+			c.set_mask |= FFWALL_CONFIG_MODE;
+		} else if (!strcmp(argv[i], "mode=enforce")) {
+			c.mode = FFWALL_MODE_ENFORCE;
+			c.set_mask |= FFWALL_CONFIG_MODE;
+		} else if (!strncmp(argv[i], "gc_interval=", 12)) {
+			c.gc_interval = strtoul(argv[i] + 12, NULL, 0);
+			c.set_mask |= FFWALL_CONFIG_GC_INTERVAL;
+		} else {
+			usage();
+		}
+	}
+	if (ioctl(fd, FFWALL_IOC_SET_CONFIG, &c))
+		return fail("SET_CONFIG");
+	return 0;
+}
+
+static int cmd_device(unsigned long req, const char *name, const char *what)
+{
+	struct ffwall_device d;
+
+	memset(&d, 0, sizeof(d));
+	snprintf(d.name, sizeof(d.name), "%s", name);
+	if (ioctl(fd, req, &d))
+		return fail(what);
+	return 0;
+}
+
+static int cmd_devices(void)
+{
+	struct ffwall_device devs[256];
+	struct ffwall_device_list l;
+	uint32_t i;
+
+	memset(&l, 0, sizeof(l));
+	l.devices = (uintptr_t)devs;
+	l.capacity = 256;
+	if (ioctl(fd, FFWALL_IOC_LIST_DEVICES, &l))
+		return fail("LIST_DEVICES");
+	for (i = 0; i < l.count && i < l.capacity; i++)
+		printf("%s ifindex=%u%s%s\n", devs[i].name, devs[i].ifindex,
+		       devs[i].flags & FFWALL_DEV_NAMED ? " named" : "",
+		       devs[i].flags & FFWALL_DEV_HOOKED ? " hooked" : "");
+	return 0;
+}
+
+static int batch(unsigned long req, struct ffwall_rule *r, uint32_t n, const char *what)
+{
+	struct ffwall_batch b;
+
+	memset(&b, 0, sizeof(b));
+	b.records = (uintptr_t)r;
+	b.count = n;
+	b.record_size = sizeof(*r);
+	if (ioctl(fd, req, &b)) {
+		int e = errno;
+
+		fprintf(stderr, "ffwallctl: %s: applied %u, bad_index %d\n", what, b.applied,
+			(int)b.bad_index);
+		errno = e;
+		return fail(what);
+	}
+	return 0;
+}
+
+static int cmd_add(int argc, char **argv)
+{
+	struct ffwall_rule r;
+	int i;
+
+	if (argc < 1)
+		usage();
+	memset(&r, 0, sizeof(r));
+	parse_addr(argv[0], r.addr);
+	r.prefix_len = 128;
+	for (i = 1; i < argc; i++) {
+		if (!strncmp(argv[i], "ports=", 6)) {
+			char *p = argv[i] + 6, *end;
+
+			while (*p && r.nports < FFWALL_MAX_PORTS) {
+				r.ports[r.nports++] = strtoul(p, &end, 10);
+				p = *end == ',' ? end + 1 : end;
+			}
+		} else if (!strncmp(argv[i], "ttl=", 4)) {
+			r.ttl = strtoul(argv[i] + 4, NULL, 0);
+		} else if (!strcmp(argv[i], "pinned")) {
+			r.flags |= FFWALL_F_PINNED;
+		} else if (!strcmp(argv[i], "monitor")) {
+			r.flags |= FFWALL_F_MONITOR;
+		} else {
+			usage();
+		}
+	}
+	return batch(FFWALL_IOC_ADD, &r, 1, "ADD");
+}
+
+/* COUNT addresses BASE, BASE+1, ... (IPv4), BATCH per ioctl. */
+static int cmd_add_seq(int argc, char **argv)
+{
+	uint32_t base, count, per, i, j;
+	struct ffwall_rule *r;
+	struct in_addr a4;
+	int err = 0;
+
+	if (argc < 2 || inet_pton(AF_INET, argv[0], &a4) != 1)
+		usage();
+	base = ntohl(a4.s_addr);
+	count = strtoul(argv[1], NULL, 0);
+	per = argc > 2 ? strtoul(argv[2], NULL, 0) : FFWALL_BATCH_MAX;
+	r = calloc(per, sizeof(*r));
+	if (!r)
+		return fail("calloc");
+	for (i = 0; i < count && !err; i += per) {
+		uint32_t n = count - i < per ? count - i : per;
+
+		for (j = 0; j < n; j++) {
+			uint32_t a = htonl(base + i + j);
+
+			memset(&r[j], 0, sizeof(r[j]));
+			r[j].addr[10] = 0xff;
+			r[j].addr[11] = 0xff;
+			memcpy(r[j].addr + 12, &a, 4);
+			r[j].prefix_len = 128;
+		}
+		err = batch(FFWALL_IOC_ADD, r, n, "ADD");
+	}
+	free(r);
+	return err;
+}
+
+static int cmd_del(int argc, char **argv)
+{
+	struct ffwall_rule r;
+	int i, err = 0;
+
+	for (i = 0; i < argc && !err; i++) {
+		memset(&r, 0, sizeof(r));
+		parse_addr(argv[i], r.addr);
+		r.prefix_len = 128;
+		err = batch(FFWALL_IOC_DEL, &r, 1, "DEL");
+	}
+	return err;
+}
+
+static const char *verdict_name(uint32_t v)
+{
+	switch (v) {
+	case FFWALL_VERDICT_PASS: return "pass";
+	case FFWALL_VERDICT_DROP: return "drop";
+	case FFWALL_VERDICT_MONITOR: return "monitor";
+	case FFWALL_VERDICT_PORTS: return "ports";
+	default: return "?";
+	}
+}
+
+static int cmd_lookup(int argc, char **argv)
+{
+	const char *field = NULL;
+	struct ffwall_lookup l;
+	char buf[256];
+	int i;
+
+	if (argc < 1)
+		usage();
+	memset(&l, 0, sizeof(l));
+	parse_addr(argv[0], l.addr);
+	for (i = 1; i < argc; i++) {
+		if (!strncmp(argv[i], "port=", 5)) {
+			l.port = strtoul(argv[i] + 5, NULL, 0);
+			l.flags |= FFWALL_LOOKUP_F_PORT;
+		} else {
+			field = argv[i];
+		}
+	}
+	if (ioctl(fd, FFWALL_IOC_LOOKUP, &l))
+		return fail("LOOKUP");
+	snprintf(buf, sizeof(buf),
+		 "verdict=%s match=%s now=%" PRIu64 " expires=%" PRIu64 " ttl=%u hits=%u last_hit=%" PRIu64
+		 " nports=%u flags=%u",
+		 verdict_name(l.verdict), l.match == FFWALL_MATCH_EXACT ? "exact" :
+		 l.match == FFWALL_MATCH_NONE ? "none" : "other",
+		 (uint64_t)l.now, (uint64_t)l.entry.expires, l.entry.rule.ttl, l.entry.hits,
+		 (uint64_t)l.entry.last_hit, l.entry.rule.nports, l.entry.rule.flags);
+	if (!field) {
+		puts(buf);
+		return 0;
+	}
+	/* Print the value of one key=value pair. */
+	{
+		char key[64], *p;
+
+		snprintf(key, sizeof(key), "%s=", field);
+		p = strstr(buf, key);
+		if (!p)
+			return 2;
+		p += strlen(key);
+		printf("%.*s\n", (int)strcspn(p, " "), p);
+	}
+	return 0;
+}
+
+static int cmd_flush(int argc, char **argv)
+{
+	struct ffwall_flush f;
+	int i;
+
+	memset(&f, 0, sizeof(f));
+	f.scope = FFWALL_FLUSH_ALL;
+	for (i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "pinned"))
+			f.with_flags |= FFWALL_F_PINNED;
+		else if (!strcmp(argv[i], "monitor"))
+			f.with_flags |= FFWALL_F_MONITOR;
+		else
+			usage();
+	}
+	if (ioctl(fd, FFWALL_IOC_FLUSH, &f))
+		return fail("FLUSH");
+	printf("%" PRIu64 "\n", (uint64_t)f.removed);
+	return 0;
+}
+
+static int cmd_dump(int argc, char **argv)
+{
+	static struct ffwall_entry_info recs[FFWALL_DUMP_MAX];
+	struct ffwall_dump d;
+	uint64_t total = 0;
+	int count_only = 0, i;
+	uint32_t k;
+	char buf[64];
+
+	memset(&d, 0, sizeof(d));
+	for (i = 0; i < argc; i++) {
+		if (!strncmp(argv[i], "since=", 6))
+			d.hit_since = strtoull(argv[i] + 6, NULL, 0);
+		else if (!strcmp(argv[i], "count"))
+			count_only = 1;
+		else
+			usage();
+	}
+	d.records = (uintptr_t)recs;
+	d.capacity = FFWALL_DUMP_MAX;
+	d.record_size = sizeof(recs[0]);
+	do {
+		if (ioctl(fd, FFWALL_IOC_DUMP, &d))
+			return fail("DUMP");
+		total += d.count;
+		for (k = 0; k < d.count && !count_only; k++) {
+			format_addr(recs[k].rule.addr, buf, sizeof(buf));
+			printf("%s nports=%u flags=%u hits=%u last_hit=%" PRIu64 " expires=%" PRIu64 "\n",
+			       buf, recs[k].rule.nports, recs[k].rule.flags, recs[k].hits,
+			       (uint64_t)recs[k].last_hit, (uint64_t)recs[k].expires);
+		}
+	} while (d.cursor != FFWALL_DUMP_END);
+	if (count_only)
+		printf("%" PRIu64 "\n", total);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd;
+
+	if (argc < 2)
+		usage();
+	cmd = argv[1];
+	fd = open("/dev/ffwall", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return fail("open /dev/ffwall");
+	argc -= 2;
+	argv += 2;
+	if (!strcmp(cmd, "version"))
+		return cmd_version();
+	if (!strcmp(cmd, "stats"))
+		return cmd_stats(argc ? argv[0] : NULL);
+	if (!strcmp(cmd, "config"))
+		return cmd_config(argc ? argv[0] : NULL);
+	if (!strcmp(cmd, "set"))
+		return cmd_set(argc, argv);
+	if (!strcmp(cmd, "attach") && argc == 1)
+		return cmd_device(FFWALL_IOC_ATTACH, argv[0], "ATTACH");
+	if (!strcmp(cmd, "detach") && argc == 1)
+		return cmd_device(FFWALL_IOC_DETACH, argv[0], "DETACH");
+	if (!strcmp(cmd, "devices"))
+		return cmd_devices();
+	if (!strcmp(cmd, "add"))
+		return cmd_add(argc, argv);
+	if (!strcmp(cmd, "add-seq"))
+		return cmd_add_seq(argc, argv);
+	if (!strcmp(cmd, "del"))
+		return cmd_del(argc, argv);
+	if (!strcmp(cmd, "lookup"))
+		return cmd_lookup(argc, argv);
+	if (!strcmp(cmd, "flush"))
+		return cmd_flush(argc, argv);
+	if (!strcmp(cmd, "dump"))
+		return cmd_dump(argc, argv);
+	usage();
+	return 2;
+}
