@@ -825,7 +825,7 @@ bool ffwall_table_info(struct ffwall_table *t, const struct ffwall_key *key,
 	if (e)
 		ffwall_fill_info(t, e, info, *now);
 	rcu_read_unlock();
-	return e != NULL;
+	return !!e;
 }
 
 static bool ffwall_dump_wanted(const struct ffwall_entry *e, u32 now, u64 hit_since)
