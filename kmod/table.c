@@ -730,6 +730,8 @@ int ffwall_table_set_max(struct ffwall_table *t, u32 max_entries)
 		err = ffwall_evict_one(t, now, &r);
 		if (err)
 			break;
+		if (!(t->count & 255))
+			cond_resched();
 	}
 	ffwall_maybe_shrink(t);
 out:
