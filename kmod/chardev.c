@@ -16,6 +16,7 @@
 
 #include "ffwall.h"
 #include "chardev.h"
+#include "filter.h"
 #include "uapi/ffwall.h"
 
 static long ffwall_ioc_version(void __user *arg)
@@ -24,7 +25,7 @@ static long ffwall_ioc_version(void __user *arg)
 
 	memset(&v, 0, sizeof(v));
 	v.abi_version = FFWALL_ABI_VERSION;
-	v.features = 0;
+	v.features = FFWALL_FEAT_FILTER;
 	strscpy(v.module_version, FFWALL_MODULE_VERSION, sizeof(v.module_version));
 	if (copy_to_user(arg, &v, sizeof(v)))
 		return -EFAULT;
@@ -41,6 +42,16 @@ static long ffwall_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	switch (cmd) {
 	case FFWALL_IOC_VERSION:
 		return ffwall_ioc_version(uarg);
+	/*
+	 * TODO(integrator): GET_CONFIG reports
+	 *	filter_max_bytes = FFWALL_FILTER_MAX_BYTES;
+	 * and STATS fills filter_probes and filter_hits from
+	 * ffwall_filter_get_stats() (probes, hits).
+	 */
+	case FFWALL_IOC_FILTER_LOAD:
+		return ffwall_filter_ioc_load(uarg);
+	case FFWALL_IOC_FILTER_ADD:
+		return ffwall_filter_ioc_add(uarg);
 	default:
 		return -ENOTTY;
 	}

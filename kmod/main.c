@@ -10,18 +10,30 @@
 
 #include "ffwall.h"
 #include "chardev.h"
+#include "filter.h"
 
 static int __init ffwall_init(void)
 {
 	int err;
 
-	err = ffwall_chardev_init();
+#ifdef DEBUG
+	err = ffwall_filter_selftest();
 	if (err)
 		goto err_out;
+#endif
+	err = ffwall_filter_init();
+	if (err)
+		goto err_out;
+
+	err = ffwall_chardev_init();
+	if (err)
+		goto err_filter;
 
 	pr_info("loaded, version %s\n", FFWALL_MODULE_VERSION);
 	return 0;
 
+err_filter:
+	ffwall_filter_exit();
 err_out:
 	return err;
 }
@@ -29,6 +41,8 @@ err_out:
 static void __exit ffwall_exit(void)
 {
 	ffwall_chardev_exit();
+	/* After the hooks are unregistered: the filter is freed last. */
+	ffwall_filter_exit();
 	pr_info("unloaded\n");
 }
 
