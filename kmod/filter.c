@@ -38,6 +38,7 @@
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
 #include <linux/siphash.h>
+#include <linux/sizes.h>
 #include <linux/skbuff.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
@@ -46,7 +47,7 @@
 
 #define FFWALL_FILTER_BLOCK_BITS	(FFWALL_FILTER_BLOCK_BYTES * 8)
 /* Bytes of user data copied between two cond_resched(). */
-#define FFWALL_FILTER_COPY_CHUNK	(1U << 20)
+#define FFWALL_FILTER_COPY_CHUNK	SZ_1M
 /* Addresses of one FILTER_ADD copied at a time. */
 #define FFWALL_FILTER_ADD_CHUNK		256U
 
@@ -76,7 +77,7 @@ struct ffwall_filter_pcpu {
 };
 
 struct ffwall_fstate {
-	struct mutex lock;
+	struct mutex lock;	/* serializes writers: load, add, stats, unload */
 	struct ffwall_filter __rcu *cur;
 	struct ffwall_filter_pcpu __percpu *pcpu;
 	siphash_key_t rl_key;	/* rate limiter's hash key, random */

@@ -153,7 +153,8 @@ static int ffwall_fst_kat(struct ffwall_fstate *fs)
 		step = ((u32)(t->hash >> 32) | 1) % 512;
 		for (i = 0; i < t->k; i++) {
 			if (pos != t->bit[i])
-				return FST_FAIL("kat %u: bit %u at %u, want %u", v, i, pos, t->bit[i]);
+				return FST_FAIL("kat %u: bit %u at %u, want %u", v, i, pos,
+						t->bit[i]);
 			want[pos / 8] |= 1 << (pos % 8);
 			pos = (pos + step) % 512;
 		}

@@ -24,6 +24,11 @@
  *       kernel's selftest.  With -i FILE, probe that bit array (for example
  *       the kernel's, read back from debugfs) instead of building one; -b is
  *       then the file's size and -s, -k must be the ones it was built with.
+ *   ffwall-filter gen [-m COUNT] [-x]
+ *       Print the generator's members (with -x: its non-members), one per
+ *       line.
+ *   ffwall-filter version [-d DEV]
+ *       Print the module's ABI version and feature bits (hex).
  *   ffwall-filter selftest
  *       SipHash-2-4 reference vectors and the known-answer vectors that
  *       kmod/selftest/filter.c checks in the kernel.  Exit status 0 on
@@ -509,6 +514,7 @@ struct opts {
 	const char *out;
 	const char *in;
 	int no_upload;
+	int non_members;
 	uint64_t members;
 	uint64_t queries;
 };
@@ -520,6 +526,7 @@ static void usage(void)
 		"       ffwall-filter add [-d DEV]\n"
 		"       ffwall-filter plan -m MEMBERS [-p FPR]\n"
 		"       ffwall-filter fpr [-m MEMBERS] [-q QUERIES] [-p FPR | -b BYTES -k K] [-s SEED] [-i FILE]\n"
+		"       ffwall-filter gen [-m COUNT] [-x] | version [-d DEV]\n"
 		"       ffwall-filter selftest | kat\n"
 		"       ffwall-filter try-load|try-add [FIELD=VALUE]...\n");
 	exit(2);
@@ -533,7 +540,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 	o->fpr = 0.01;
 	o->members = 10000;
 	o->queries = 200000;
-	while ((c = getopt(argc, argv, "p:n:b:k:s:o:i:Nd:m:q:")) != -1) {
+	while ((c = getopt(argc, argv, "p:n:b:k:s:o:i:Nd:m:q:x")) != -1) {
 		switch (c) {
 		case 'p':
 			o->fpr = strtod(optarg, NULL);
@@ -562,6 +569,9 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'N':
 			o->no_upload = 1;
+			break;
+		case 'x':
+			o->non_members = 1;
 			break;
 		case 'd':
 			dev_path = optarg;
@@ -815,6 +825,46 @@ static int cmd_fpr(int argc, char **argv)
 	/* Failure: any false negative, or more than 5 sigma plus 10% off the model. */
 	if (fn || nabs(measured - predicted) > 5 * sigma + 0.1 * predicted)
 		return 1;
+	return 0;
+}
+
+static int cmd_gen(int argc, char **argv)
+{
+	struct opts o;
+	char text[INET6_ADDRSTRLEN];
+
+	parse_opts(argc, argv, &o);
+	for (uint32_t i = 0; i < o.members; i++) {
+		uint8_t a[16];
+
+		gen_addr(i, !o.non_members, a);
+		if (a[10] == 0xff && a[11] == 0xff && !a[0])
+			inet_ntop(AF_INET, a + 12, text, sizeof(text));
+		else
+			inet_ntop(AF_INET6, a, text, sizeof(text));
+		puts(text);
+	}
+	return 0;
+}
+
+static int cmd_version(int argc, char **argv)
+{
+	struct ffwall_version v;
+	struct opts o;
+	int fd;
+
+	parse_opts(argc, argv, &o);
+	fd = open_dev();
+	if (fd < 0)
+		return 1;
+	if (ioctl(fd, FFWALL_IOC_VERSION, &v) < 0) {
+		fprintf(stderr, "ffwall-filter: VERSION: %s\n", strerror(errno));
+		close(fd);
+		return 1;
+	}
+	close(fd);
+	printf("abi %u features 0x%llx module %.16s\n", v.abi_version,
+	       (unsigned long long)v.features, v.module_version);
 	return 0;
 }
 
@@ -1134,6 +1184,10 @@ int main(int argc, char **argv)
 		return cmd_plan(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "fpr"))
 		return cmd_fpr(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "gen"))
+		return cmd_gen(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "version"))
+		return cmd_version(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "selftest"))
 		return cmd_selftest(0);
 	if (!strcmp(argv[1], "kat"))
