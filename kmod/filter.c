@@ -63,7 +63,7 @@ struct ffwall_filter {
 	u32 nblocks;
 	u32 nhashes;
 	u64 size;
-	u64 members;		/* writers only */
+	u64 members;		/* written under the lock, read under RCU */
 	u8 *bits;		/* 64-byte aligned, inside @mem */
 	void *mem;
 };
@@ -77,7 +77,7 @@ struct ffwall_filter_pcpu {
 };
 
 struct ffwall_fstate {
-	struct mutex lock;	/* serializes writers: load, add, stats, unload */
+	struct mutex lock;	/* serializes writers: load, add, unload */
 	struct ffwall_filter __rcu *cur;
 	struct ffwall_filter_pcpu __percpu *pcpu;
 	siphash_key_t rl_key;	/* rate limiter's hash key, random */
@@ -286,7 +286,7 @@ static void ffwall_filter_add_locked(struct ffwall_filter *f, const u8 *addrs, u
 
 	for (i = 0; i < n; i++)
 		ffwall_filter_set(f, addrs + (size_t)i * 16);
-	f->members += n;
+	WRITE_ONCE(f->members, f->members + n);
 }
 
 /* Selftests: FILTER_ADD of kernel addresses. */
@@ -469,13 +469,14 @@ static void ffwall_fstate_stats(struct ffwall_fstate *fs, struct ffwall_filter_s
 		s->hits += READ_ONCE(pc->hits);
 		s->reports += READ_ONCE(pc->reports);
 	}
-	mutex_lock(&fs->lock);
-	f = rcu_dereference_protected(fs->cur, lockdep_is_held(&fs->lock));
+	/* Under RCU, not the lock: STATS never waits behind a 32 MiB load. */
+	rcu_read_lock();
+	f = rcu_dereference(fs->cur);
 	if (f) {
 		s->bytes = f->size;
-		s->members = f->members;
+		s->members = READ_ONCE(f->members);
 	}
-	mutex_unlock(&fs->lock);
+	rcu_read_unlock();
 }
 
 void ffwall_filter_get_stats(struct ffwall_filter_stats *s)
@@ -538,6 +539,8 @@ int ffwall_filter_init(void)
 {
 	int err;
 
+	BUILD_BUG_ON(sizeof(struct ffwall_filter_load) != 72);
+	BUILD_BUG_ON(sizeof(struct ffwall_filter_add) != 24);
 	err = ffwall_fstate_init(&ffwall_fs);
 	if (err)
 		return err;
