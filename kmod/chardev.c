@@ -24,6 +24,7 @@
 
 #include "ffwall.h"
 #include "chardev.h"
+#include "filter.h"
 #include "hook.h"
 #include "table.h"
 #include "uapi/ffwall.h"
@@ -49,7 +50,7 @@ static_assert(offsetof(struct ffwall_rule, reserved) == 40);
 #define FFWALL_FEATURES (FFWALL_FEAT_CONFIG | FFWALL_FEAT_ATTACH | FFWALL_FEAT_ADD_DEL | \
 			 FFWALL_FEAT_LOOKUP | FFWALL_FEAT_FLUSH | FFWALL_FEAT_DUMP |	\
 			 FFWALL_FEAT_STATS | FFWALL_FEAT_PORTS | FFWALL_FEAT_MONITOR |	\
-			 FFWALL_FEAT_FLUSH_FLAGS)
+			 FFWALL_FEAT_FLUSH_FLAGS | FFWALL_FEAT_FILTER)
 
 /* Most records LIST_DEVICES returns per call. */
 #define FFWALL_LIST_MAX		4096
@@ -79,6 +80,7 @@ static void ffwall_get_config(struct ffwall_config *c)
 	c->mode = READ_ONCE(t->mode);
 	c->gc_interval = READ_ONCE(t->gc_interval);
 	c->hook_priority = ffwall_cdev_prio;
+	c->filter_max_bytes = FFWALL_FILTER_MAX_BYTES;
 }
 
 static long ffwall_ioc_get_config(void __user *arg)
@@ -335,10 +337,12 @@ static long ffwall_ioc_stats(void __user *arg)
 	struct ffwall_table *t = ffwall_cdev_table;
 	struct ffwall_table_stats ts;
 	struct ffwall_hook_stats hs;
+	struct ffwall_filter_stats fs;
 	struct ffwall_stats s;
 
 	ffwall_table_get_stats(t, &ts);
 	ffwall_hook_get_stats(&hs);
+	ffwall_filter_get_stats(&fs);
 	memset(&s, 0, sizeof(s));
 	s.now = ffwall_table_now(t);
 	s.packets_seen = hs.seen;
@@ -358,6 +362,8 @@ static long ffwall_ioc_stats(void __user *arg)
 	s.resizes = ts.resizes;
 	s.bytes = ts.bytes;
 	s.entry_size = ts.entry_size;
+	s.filter_probes = fs.probes;
+	s.filter_hits = fs.hits;
 	if (copy_to_user(arg, &s, sizeof(s)))
 		return -EFAULT;
 	return 0;
@@ -395,8 +401,12 @@ static long ffwall_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return ffwall_ioc_dump(uarg);
 	case FFWALL_IOC_STATS:
 		return ffwall_ioc_stats(uarg);
+	case FFWALL_IOC_FILTER_LOAD:
+		return ffwall_filter_ioc_load(uarg);
+	case FFWALL_IOC_FILTER_ADD:
+		return ffwall_filter_ioc_add(uarg);
 	default:
-		/* Including ALLOW_* and FILTER_*, declared but not implemented. */
+		/* Including ALLOW_*, declared but not implemented yet. */
 		return -ENOTTY;
 	}
 }

@@ -4,8 +4,9 @@
  *
  * Subsystems are set up in order and torn down in reverse; a failure part
  * way through unwinds what was done with gotos.  Order: the entry cache,
- * the selftests (DEBUG), the table, the hooks, /dev/ffwall last, so that
- * userland never sees a half-built module.
+ * the selftests (DEBUG), the membership filter, the table, the hooks,
+ * /dev/ffwall last, so that userland never sees a half-built module.  The
+ * filter is freed after the hooks are gone, since they probe it.
  */
 #include <linux/init.h>
 #include <linux/module.h>
@@ -13,6 +14,7 @@
 
 #include "ffwall.h"
 #include "chardev.h"
+#include "filter.h"
 #include "hook.h"
 #include "table.h"
 
@@ -55,16 +57,22 @@ static int __init ffwall_init(void)
 
 #ifdef DEBUG
 	err = ffwall_table_selftest();
+	if (!err)
+		err = ffwall_filter_selftest();
 	if (err) {
 		pr_err("selftests failed (%d): refusing to load\n", err);
 		goto err_table_module;
 	}
 #endif
 
+	err = ffwall_filter_init();
+	if (err)
+		goto err_table_module;
+
 	ffwall_table = ffwall_table_create(max_entries, gc_interval);
 	if (!ffwall_table) {
 		err = -ENOMEM;
-		goto err_table_module;
+		goto err_filter;
 	}
 
 	err = ffwall_hook_init(ffwall_table, devices, hook_priority);
@@ -82,6 +90,8 @@ err_hook:
 	ffwall_hook_exit();
 err_table:
 	ffwall_table_destroy(ffwall_table);
+err_filter:
+	ffwall_filter_exit();
 err_table_module:
 	ffwall_table_module_exit();
 err_out:
@@ -93,6 +103,8 @@ static void __exit ffwall_exit(void)
 	ffwall_chardev_exit();
 	ffwall_hook_exit();
 	ffwall_table_destroy(ffwall_table);
+	/* After the hooks: they probe the filter. */
+	ffwall_filter_exit();
 	ffwall_table_module_exit();
 	pr_info("unloaded\n");
 }
