@@ -10,18 +10,26 @@
 
 #include "ffwall.h"
 #include "chardev.h"
+#include "events.h"
 
 static int __init ffwall_init(void)
 {
 	int err;
 
-	err = ffwall_chardev_init();
+	/* Events first: everything after it may raise them. */
+	err = ffwall_events_init();
 	if (err)
 		goto err_out;
+
+	err = ffwall_chardev_init();
+	if (err)
+		goto err_events;
 
 	pr_info("loaded, version %s\n", FFWALL_MODULE_VERSION);
 	return 0;
 
+err_events:
+	ffwall_events_exit();
 err_out:
 	return err;
 }
@@ -29,6 +37,8 @@ err_out:
 static void __exit ffwall_exit(void)
 {
 	ffwall_chardev_exit();
+	/* Last: every raiser is gone, every file closed. */
+	ffwall_events_exit();
 	pr_info("unloaded\n");
 }
 
