@@ -218,7 +218,8 @@ static int ffwall_evst_ring_case(const struct ffwall_evst_ring_case *c,
 			break;
 		case EVST_READ:
 			if (st->n)
-				got += ffwall_evst_take(r, buf + got, min(st->n, FFWALL_EVST_MAX - got));
+				got += ffwall_evst_take(r, buf + got,
+							min(st->n, FFWALL_EVST_MAX - got));
 			else
 				got += ffwall_evst_take_all(r, buf + got, FFWALL_EVST_MAX - got);
 			break;
@@ -503,7 +504,7 @@ static int ffwall_events_selftest(void)
 
 	/* The tests' losses are not the module's: STATS starts from 0. */
 	for_each_possible_cpu(cpu)
-		*per_cpu_ptr(&ffwall_ev_lost, cpu) = 0;
+		per_cpu(ffwall_ev_lost, cpu) = 0;
 	pr_info("selftest events: %zu ring cases, %zu system cases passed\n",
 		ARRAY_SIZE(ffwall_evst_ring_cases), ARRAY_SIZE(ffwall_evst_system_cases));
 	return 0;
