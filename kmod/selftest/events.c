@@ -509,3 +509,49 @@ static int ffwall_events_selftest(void)
 		ARRAY_SIZE(ffwall_evst_ring_cases), ARRAY_SIZE(ffwall_evst_system_cases));
 	return 0;
 }
+
+/* ------------------------------------------------------------------------ */
+/*
+ * DEBUG builds only: writing N to /sys/module/ffwall/parameters/debug_raise
+ * raises N EVICTED events (address ::ffff:10.x.y.z where x.y.z is i in
+ * big-endian order, value i), so that the guest tests can watch records
+ * reach userland before anything else raises them.  Not part of the ABI; absent from release builds.
+ *
+ * Raised in chunks on one CPU, each chunk drained before the next, so the
+ * records keep their order and only the readers' rings can lose any.
+ */
+#define FFWALL_EVST_CHUNK	32
+
+static int ffwall_evst_debug_raise(const char *val, const struct kernel_param *kp)
+{
+	u8 addr[16] = { [10] = 0xff, [11] = 0xff, [12] = 10 };
+	u32 n, i, end;
+	int err, cpu;
+
+	err = kstrtou32(val, 0, &n);
+	if (err)
+		return err;
+	if (n > 1000000)
+		return -EINVAL;
+	for (i = 0; i < n; i = end) {
+		end = min(n, i + FFWALL_EVST_CHUNK);
+		cpu = get_cpu();
+		for (; i < end; i++) {
+			addr[13] = i >> 16;
+			addr[14] = i >> 8;
+			addr[15] = i;
+			ffwall_event_raise(FFWALL_EVENT_EVICTED, addr, 128, 0, i);
+		}
+		put_cpu();
+		irq_work_sync(&per_cpu_ptr(&ffwall_ev_stage, cpu)->work);
+		cond_resched();
+	}
+	return 0;
+}
+
+static const struct kernel_param_ops ffwall_evst_debug_raise_ops = {
+	.set = ffwall_evst_debug_raise,
+};
+
+module_param_cb(debug_raise, &ffwall_evst_debug_raise_ops, NULL, 0200);
+MODULE_PARM_DESC(debug_raise, "DEBUG builds only, for tests: write N to raise N EVICTED events");

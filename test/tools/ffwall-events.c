@@ -20,6 +20,17 @@
  *   many [N]           N files open at once, then all closed
  *   watch [N] [MS]     print up to N records, one line each, stopping after
  *                      MS ms without one (default: 1, 1000)
+ *
+ * With a DEBUG module, whose debug_raise parameter raises N EVICTED events
+ * (value i, address ::ffff:10.x.y.z with x.y.z = i):
+ *   deliver N K [RING] K readers, none reading until all N are raised; each
+ *                      gets records 0..N-1 in order, every gap announced by
+ *                      an OVERFLOW of its exact size; with RING (the ring
+ *                      size), exactly RING records then OVERFLOW(N - RING)
+ *   wake-read          a reader blocked in read() wakes up for a record
+ *   wake-poll          poll() wakes up with POLLIN for a record
+ *   efault             read() into a bad buffer fails with EFAULT and loses
+ *                      nothing
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -323,6 +335,172 @@ static int check_many(int n)
 	return 0;
 }
 
+#define DEBUG_RAISE "/sys/module/ffwall/parameters/debug_raise"
+
+static int raise_events(unsigned int n)
+{
+	char buf[32];
+	int fd = open(DEBUG_RAISE, O_WRONLY | O_CLOEXEC), len;
+
+	if (fd < 0)
+		return fail("open %s: %s", DEBUG_RAISE, strerror(errno));
+	len = snprintf(buf, sizeof(buf), "%u\n", n);
+	if (write(fd, buf, len) != len)
+		return fail("write %s: %s", DEBUG_RAISE, strerror(errno));
+	close(fd);
+	return 0;
+}
+
+/* Is @ev the record debug_raise made for @i? */
+static int is_raised(const struct ffwall_event *ev, unsigned int i)
+{
+	static const unsigned char want_hi[13] = { [10] = 0xff, [11] = 0xff, [12] = 10 };
+
+	return ev->type == FFWALL_EVENT_EVICTED && ev->value == i && ev->prefix_len == 128 &&
+	       !ev->flags && ev->time && !memcmp(ev->addr, want_hi, sizeof(want_hi)) &&
+	       ev->addr[13] == (unsigned char)(i >> 16) &&
+	       ev->addr[14] == (unsigned char)(i >> 8) && ev->addr[15] == (unsigned char)i;
+}
+
+static int check_deliver(long n, long k, long ring)
+{
+	/* 7 records and a bit: read() must return whole records only. */
+	char buf[7 * sizeof(struct ffwall_event) + 5];
+	struct ffwall_event ev;
+	long r, next, records, overflows, last_ovf;
+	int *fd = calloc(k, sizeof(*fd));
+	ssize_t got, off;
+
+	if (!fd || n < 0 || k < 1)
+		return fail("bad arguments");
+	for (r = 0; r < k; r++)
+		fd[r] = open_dev(O_RDONLY | O_NONBLOCK);
+	if (raise_events(n))
+		return 1;
+	/* debug_raise returns once every record is in the rings. */
+	for (r = 0; r < k; r++) {
+		next = records = overflows = last_ovf = 0;
+		for (;;) {
+			got = read(fd[r], buf, sizeof(buf));
+			if (got < 0 && errno == EAGAIN)
+				break;
+			if (got <= 0 || got % sizeof(ev) || got > 7 * (ssize_t)sizeof(ev))
+				return fail("reader %ld: read returned %zd (%s)", r, got,
+					    got < 0 ? strerror(errno) : "not whole records");
+			for (off = 0; off < got; off += sizeof(ev)) {
+				memcpy(&ev, buf + off, sizeof(ev));
+				if (ev.type == FFWALL_EVENT_OVERFLOW) {
+					if (!ev.value || ev.prefix_len != 128 || ev.flags || !ev.time)
+						return fail("reader %ld: bad OVERFLOW (value %u)", r,
+							    ev.value);
+					next += ev.value;
+					overflows++;
+					last_ovf = records + overflows;
+					continue;
+				}
+				if (!is_raised(&ev, next))
+					return fail("reader %ld: record %ld: type %u value %u, want EVICTED %ld",
+						    r, records + overflows, ev.type, ev.value, next);
+				next++;
+				records++;
+			}
+		}
+		if (next != n)
+			return fail("reader %ld: %ld records and %ld lost, want %ld in all", r,
+				    records, next - records, n);
+		if (ring > 0 && n > ring &&
+		    (records != ring || overflows != 1 || last_ovf != records + 1))
+			return fail("reader %ld: %ld records, %ld OVERFLOWs, want %ld records then one OVERFLOW",
+				    r, records, overflows, ring);
+		if (ring > 0 && n <= ring && (records != n || overflows))
+			return fail("reader %ld: %ld records, %ld OVERFLOWs, want %ld records",
+				    r, records, overflows, n);
+		close(fd[r]);
+	}
+	free(fd);
+	return 0;
+}
+
+/* A child raises @n events after 300 ms. */
+static pid_t raise_later(unsigned int n)
+{
+	pid_t child = fork();
+
+	if (child == 0) {
+		usleep(300000);
+		_exit(raise_events(n));
+	}
+	return child;
+}
+
+static int check_wake_read(void)
+{
+	struct ffwall_event ev[10];
+	int fd = open_dev(O_RDONLY), status;
+	pid_t child = raise_later(3);
+	ssize_t n;
+
+	if (child < 0)
+		return fail("fork: %s", strerror(errno));
+	n = read(fd, ev, sizeof(ev));
+	waitpid(child, &status, 0);
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		return fail("raising failed");
+	if (n < (ssize_t)sizeof(ev[0]) || n % sizeof(ev[0]) || !is_raised(&ev[0], 0))
+		return fail("blocked read returned %zd (%s), want record 0 first", n,
+			    n < 0 ? strerror(errno) : "wrong record");
+	close(fd);
+	return 0;
+}
+
+static int check_wake_poll(void)
+{
+	struct ffwall_event ev;
+	int fd = open_dev(O_RDONLY | O_NONBLOCK), status, r;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	pid_t child = raise_later(1);
+
+	if (child < 0)
+		return fail("fork: %s", strerror(errno));
+	r = poll(&p, 1, 10000);
+	waitpid(child, &status, 0);
+	if (r != 1 || !(p.revents & POLLIN))
+		return fail("poll returned %d, revents 0x%x, want POLLIN", r, p.revents);
+	if (read(fd, &ev, sizeof(ev)) != sizeof(ev) || !is_raised(&ev, 0))
+		return fail("read after POLLIN: no record 0");
+	/* Drained: poll() times out again. */
+	r = poll(&p, 1, 100);
+	if (r != 0)
+		return fail("poll on a drained ring returned %d", r);
+	close(fd);
+	return 0;
+}
+
+static int check_efault(void)
+{
+	struct ffwall_event ev[4];
+	int fd = open_dev(O_RDONLY | O_NONBLOCK);
+	void *bad;
+	ssize_t n;
+
+	/* A page that cannot be written. */
+	bad = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (bad == MAP_FAILED)
+		return fail("mmap: %s", strerror(errno));
+	if (raise_events(2))
+		return 1;
+	errno = 0;
+	n = read(fd, bad, sizeof(ev));
+	if (n != -1 || errno != EFAULT)
+		return fail("read into a bad buffer returned %zd (%s), want EFAULT", n,
+			    strerror(errno));
+	n = read(fd, ev, sizeof(ev));
+	if (n != 2 * sizeof(ev[0]) || !is_raised(&ev[0], 0) || !is_raised(&ev[1], 1))
+		return fail("after EFAULT, read returned %zd, want records 0 and 1", n);
+	close(fd);
+	return 0;
+}
+
 static const char *type_name(unsigned int type)
 {
 	switch (type) {
@@ -390,14 +568,14 @@ static int usage(void)
 {
 	fprintf(stderr, "usage: ffwall-events [-d DEV] feature|small-read|nonblock-empty|"
 		"poll-empty [MS]|signal-eintr|signal-restart|kill-blocked|write-only|"
-		"cycles [N]|many [N]|watch [N] [MS]\n");
+		"cycles [N]|many [N]|watch [N] [MS]|deliver N K [RING]|wake-read|wake-poll|efault\n");
 	return 2;
 }
 
 int main(int argc, char **argv)
 {
 	const char *cmd;
-	long a1, a2;
+	long a1, a2, a3;
 
 	if (argc >= 3 && !strcmp(argv[1], "-d")) {
 		dev = argv[2];
@@ -409,6 +587,7 @@ int main(int argc, char **argv)
 	cmd = argv[1];
 	a1 = argc > 2 ? strtol(argv[2], NULL, 0) : -1;
 	a2 = argc > 3 ? strtol(argv[3], NULL, 0) : -1;
+	a3 = argc > 4 ? strtol(argv[4], NULL, 0) : -1;
 
 	if (!strcmp(cmd, "feature"))
 		return check_feature();
@@ -430,6 +609,14 @@ int main(int argc, char **argv)
 		return check_cycles(a1 < 0 ? 1000 : (int)a1);
 	if (!strcmp(cmd, "many"))
 		return check_many(a1 < 0 ? 256 : (int)a1);
+	if (!strcmp(cmd, "deliver"))
+		return check_deliver(a1, a2 < 0 ? 1 : a2, a3);
+	if (!strcmp(cmd, "wake-read"))
+		return check_wake_read();
+	if (!strcmp(cmd, "wake-poll"))
+		return check_wake_poll();
+	if (!strcmp(cmd, "efault"))
+		return check_efault();
 	if (!strcmp(cmd, "watch"))
 		return watch(a1 < 0 ? 1 : a1, a2 < 0 ? 1000 : (int)a2);
 	return usage();
