@@ -515,7 +515,8 @@ static int ffwall_events_selftest(void)
  * DEBUG builds only: writing N to /sys/module/ffwall/parameters/debug_raise
  * raises N EVICTED events (address ::ffff:10.x.y.z where x.y.z is i in
  * big-endian order, value i), so that the guest tests can watch records
- * reach userland before anything else raises them.  Not part of the ABI; absent from release builds.
+ * reach userland before anything else raises them.  Not part of the ABI;
+ * absent from release builds.
  *
  * Raised in chunks on one CPU, each chunk drained before the next, so the
  * records keep their order and only the readers' rings can lose any.
