@@ -99,7 +99,12 @@ struct ffwall_ev_reader {
 	struct ffwall_event ev[];
 };
 
-static DEFINE_PER_CPU(struct ffwall_ev_stage, ffwall_ev_stage);
+/*
+ * Allocated at init rather than DEFINE_PER_CPU: a module's static per-CPU
+ * data comes out of a small reserve shared by every module (8 KiB on
+ * x86_64), and a stage is 2 KiB.
+ */
+static struct ffwall_ev_stage __percpu *ffwall_ev_stages;
 /* Records lost by all readers; written with interrupts disabled. */
 static DEFINE_PER_CPU(u64, ffwall_ev_lost);
 
@@ -218,7 +223,7 @@ void ffwall_event_raise(u16 type, const void *addr, u8 prefix_len, u8 flags,
 	now = ktime_get_boottime_seconds();
 
 	local_irq_save(irqflags);
-	s = this_cpu_ptr(&ffwall_ev_stage);
+	s = this_cpu_ptr(ffwall_ev_stages);
 	if (s->n < FFWALL_EV_STAGE) {
 		ev = &s->ev[s->n++];
 		ev->type = type;
@@ -273,7 +278,7 @@ static void ffwall_ev_sync(void)
 	int cpu;
 
 	for_each_possible_cpu(cpu)
-		irq_work_sync(&per_cpu_ptr(&ffwall_ev_stage, cpu)->work);
+		irq_work_sync(&per_cpu_ptr(ffwall_ev_stages, cpu)->work);
 }
 
 u64 ffwall_events_lost(void)
@@ -399,8 +404,11 @@ int ffwall_events_init(void)
 {
 	int cpu;
 
+	ffwall_ev_stages = alloc_percpu(struct ffwall_ev_stage);
+	if (!ffwall_ev_stages)
+		return -ENOMEM;
 	for_each_possible_cpu(cpu)
-		init_irq_work(&per_cpu_ptr(&ffwall_ev_stage, cpu)->work, ffwall_ev_drain);
+		init_irq_work(&per_cpu_ptr(ffwall_ev_stages, cpu)->work, ffwall_ev_drain);
 
 #ifdef DEBUG
 	{
@@ -408,7 +416,7 @@ int ffwall_events_init(void)
 
 		if (err) {
 			pr_err("event selftests failed (%d)\n", err);
-			ffwall_ev_sync();
+			ffwall_events_exit();
 			return err;
 		}
 	}
@@ -420,10 +428,12 @@ void ffwall_events_exit(void)
 {
 	/*
 	 * No raiser is left and no file is open: wait for an irq_work still
-	 * running or queued, after which no CPU touches the stages.  They are
-	 * static per-CPU memory; the rings went with their files.
+	 * running or queued, after which no CPU touches the stages, which are
+	 * freed here; the rings went with their files.
 	 */
 	ffwall_ev_sync();
+	free_percpu(ffwall_ev_stages);
+	ffwall_ev_stages = NULL;
 }
 
 #ifdef DEBUG

@@ -11,6 +11,7 @@
  */
 #include <linux/cpu.h>
 #include <linux/cpumask.h>
+#include <linux/module.h>
 #include <linux/smp.h>
 
 /* ------------------------------------------------------------------------ */
@@ -456,7 +457,7 @@ static int ffwall_evst_no_reader(struct ffwall_event *buf)
 		ffwall_evst_raise(FFWALL_EVENT_MISS, i);
 	ffwall_ev_sync();
 	for_each_possible_cpu(cpu) {
-		struct ffwall_ev_stage *s = per_cpu_ptr(&ffwall_ev_stage, cpu);
+		struct ffwall_ev_stage *s = per_cpu_ptr(ffwall_ev_stages, cpu);
 
 		if (s->n || s->lost) {
 			pr_err("selftest events/no reader: CPU %d staged %u records\n", cpu, s->n);
@@ -534,6 +535,12 @@ static int ffwall_evst_debug_raise(const char *val, const struct kernel_param *k
 		return err;
 	if (n > 1000000)
 		return -EINVAL;
+	/*
+	 * Also called for insmod arguments, before init; and a write may
+	 * race with unload: a module reference keeps the stages alive.
+	 */
+	if (!READ_ONCE(ffwall_ev_nreaders) || !try_module_get(THIS_MODULE))
+		return 0;
 	for (i = 0; i < n; i = end) {
 		end = min(n, i + FFWALL_EVST_CHUNK);
 		cpu = get_cpu();
@@ -544,9 +551,10 @@ static int ffwall_evst_debug_raise(const char *val, const struct kernel_param *k
 			ffwall_event_raise(FFWALL_EVENT_EVICTED, addr, 128, 0, i);
 		}
 		put_cpu();
-		irq_work_sync(&per_cpu_ptr(&ffwall_ev_stage, cpu)->work);
+		irq_work_sync(&per_cpu_ptr(ffwall_ev_stages, cpu)->work);
 		cond_resched();
 	}
+	module_put(THIS_MODULE);
 	return 0;
 }
 
