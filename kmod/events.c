@@ -139,7 +139,8 @@ static void ffwall_ev_put(struct ffwall_ev_reader *r, const struct ffwall_event 
 	if (tail >= r->size)
 		tail -= r->size;
 	r->ev[tail] = *ev;
-	r->count++;
+	/* count and lost are also read locklessly: ffwall_ev_ready(). */
+	WRITE_ONCE(r->count, r->count + 1);
 }
 
 /* Turn pending losses into OVERFLOW records while more than @keep slots are free. */
@@ -156,13 +157,13 @@ static void ffwall_ev_settle(struct ffwall_ev_reader *r, u32 keep)
 		ov.value = n;
 		ov.time = ktime_get_boottime_seconds();
 		ffwall_ev_put(r, &ov);
-		r->lost -= n;
+		WRITE_ONCE(r->lost, r->lost - n);
 	}
 }
 
 static void ffwall_ev_lose(struct ffwall_ev_reader *r, u64 n)
 {
-	r->lost += n;
+	WRITE_ONCE(r->lost, r->lost + n);
 	this_cpu_add(ffwall_ev_lost, n);
 }
 
@@ -203,7 +204,7 @@ static void ffwall_ev_consume(struct ffwall_ev_reader *r, u32 n)
 	r->head += n;
 	if (r->head >= r->size)
 		r->head -= r->size;
-	r->count -= n;
+	WRITE_ONCE(r->count, r->count - n);
 	spin_unlock_irq(&r->lock);
 }
 
