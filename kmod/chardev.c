@@ -4,7 +4,9 @@
  *
  * Every ioctl checks CAP_NET_ADMIN before it looks at its argument.  The
  * misc core takes a reference on this module for every open file, so rmmod
- * is refused while /dev/ffwall is open.  Each command copies its argument
+ * is refused while /dev/ffwall is open.  read() and poll() deliver event
+ * records (events.c); private_data is the file's ring, NULL when the file
+ * was not opened for reading.  Each command copies its argument
  * in, validates all of it, then acts; user memory is never touched while a
  * lock is held, except by DUMP's buffer, which is filled in kernel memory
  * first.
@@ -12,18 +14,21 @@
 #include <linux/build_bug.h>
 #include <linux/capability.h>
 #include <linux/compat.h>
+#include <linux/err.h>
 #include <linux/fs.h>
 #include <linux/kernel.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/netdevice.h>
+#include <linux/poll.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
 
 #include "ffwall.h"
 #include "chardev.h"
+#include "events.h"
 #include "filter.h"
 #include "hook.h"
 #include "table.h"
@@ -50,7 +55,7 @@ static_assert(offsetof(struct ffwall_rule, reserved) == 40);
 #define FFWALL_FEATURES (FFWALL_FEAT_CONFIG | FFWALL_FEAT_ATTACH | FFWALL_FEAT_ADD_DEL | \
 			 FFWALL_FEAT_LOOKUP | FFWALL_FEAT_FLUSH | FFWALL_FEAT_DUMP |	\
 			 FFWALL_FEAT_STATS | FFWALL_FEAT_PORTS | FFWALL_FEAT_MONITOR |	\
-			 FFWALL_FEAT_FLUSH_FLAGS | FFWALL_FEAT_FILTER)
+			 FFWALL_FEAT_FLUSH_FLAGS | FFWALL_FEAT_FILTER | FFWALL_FEAT_EVENTS)
 
 /* Most records LIST_DEVICES returns per call. */
 #define FFWALL_LIST_MAX		4096
@@ -364,6 +369,7 @@ static long ffwall_ioc_stats(void __user *arg)
 	s.entry_size = ts.entry_size;
 	s.filter_probes = fs.probes;
 	s.filter_hits = fs.hits;
+	s.events_lost = ffwall_events_lost();
 	if (copy_to_user(arg, &s, sizeof(s)))
 		return -EFAULT;
 	return 0;
@@ -411,14 +417,60 @@ static long ffwall_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	}
 }
 
+/*
+ * A file opened for reading gets its own event ring (events.c); one opened
+ * write-only is for ioctls only and gets none.
+ */
 static int ffwall_open(struct inode *inode, struct file *file)
 {
-	return stream_open(inode, file);
+	struct ffwall_ev_reader *r = NULL;
+	int err;
+
+	err = stream_open(inode, file);
+	if (err)
+		return err;
+	if (file->f_mode & FMODE_READ) {
+		r = ffwall_events_open();
+		if (IS_ERR(r))
+			return PTR_ERR(r);
+	}
+	file->private_data = r;
+	return 0;
+}
+
+static int ffwall_release(struct inode *inode, struct file *file)
+{
+	if (file->private_data)
+		ffwall_events_release(file->private_data);
+	return 0;
+}
+
+static ssize_t ffwall_read(struct file *file, char __user *buf, size_t len,
+			   loff_t *ppos)
+{
+	/* Events name banned hosts: as private as the ioctls.  The opener's
+	 * credentials decide, so a descriptor passed to a privileged helper
+	 * cannot be used to read them.
+	 */
+	if (!file_ns_capable(file, &init_user_ns, CAP_NET_ADMIN))
+		return -EPERM;
+	return ffwall_events_read(file->private_data, buf, len,
+				  file->f_flags & O_NONBLOCK);
+}
+
+static __poll_t ffwall_poll(struct file *file, poll_table *wait)
+{
+	if (!file->private_data)
+		return EPOLLERR;
+	return ffwall_events_poll(file->private_data, file, wait);
 }
 
 static const struct file_operations ffwall_fops = {
 	.owner		= THIS_MODULE,
 	.open		= ffwall_open,
+	.release	= ffwall_release,
+	.read		= ffwall_read,
+	.poll		= ffwall_poll,
 	.unlocked_ioctl	= ffwall_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
 };

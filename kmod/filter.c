@@ -417,6 +417,11 @@ static bool __ffwall_filter_probe(struct ffwall_fstate *fs, const u8 *addr)
 	return true;
 }
 
+bool ffwall_filter_active(void)
+{
+	return !!rcu_access_pointer(ffwall_fs.cur);
+}
+
 bool ffwall_filter_probe(const u8 *addr)
 {
 	return __ffwall_filter_probe(&ffwall_fs, addr);

@@ -38,6 +38,8 @@ long ffwall_filter_ioc_add(void __user *arg);
  * Packet path, any context, under rcu_read_lock() (netfilter hooks run in
  * it).  No lock, no allocation.
  *
+ * ffwall_filter_active - is a filter loaded?  One load of a pointer: the
+ *	hook asks it first, so that a host without a filter pays nothing.
  * ffwall_filter_flow_start - does the packet start a flow?  @l4proto is the
  *	transport protocol (IPPROTO_*), @thoff the offset of its header in the
  *	skb (from skb->data).  Call it only for a first fragment.
@@ -47,6 +49,7 @@ long ffwall_filter_ioc_add(void __user *arg);
  * ffwall_filter_should_report - rate limit of MISS events: true at most once
  *	per FFWALL_FILTER_REPORT_INTERVAL per address and CPU.
  */
+bool ffwall_filter_active(void);
 bool ffwall_filter_flow_start(const struct sk_buff *skb, unsigned int thoff,
 			      u8 l4proto);
 bool ffwall_filter_probe(const u8 *addr);

@@ -3,8 +3,9 @@
  * ffwall: module init and exit, and the module parameters.
  *
  * Subsystems are set up in order and torn down in reverse; a failure part
- * way through unwinds what was done with gotos.  Order: the entry cache,
- * the selftests (DEBUG), the membership filter, the table, the hooks,
+ * way through unwinds what was done with gotos.  Order: the event rings
+ * (everything after them may raise events), the entry cache, the selftests
+ * (DEBUG), the membership filter, the table, the hooks,
  * /dev/ffwall last, so that userland never sees a half-built module.  The
  * filter is freed after the hooks are gone, since they probe it.
  */
@@ -14,6 +15,7 @@
 
 #include "ffwall.h"
 #include "chardev.h"
+#include "events.h"
 #include "filter.h"
 #include "hook.h"
 #include "table.h"
@@ -51,9 +53,13 @@ static int __init ffwall_init(void)
 		return -EINVAL;
 	}
 
-	err = ffwall_table_module_init();
+	err = ffwall_events_init();
 	if (err)
 		goto err_out;
+
+	err = ffwall_table_module_init();
+	if (err)
+		goto err_events;
 
 #ifdef DEBUG
 	err = ffwall_table_selftest();
@@ -94,6 +100,8 @@ err_filter:
 	ffwall_filter_exit();
 err_table_module:
 	ffwall_table_module_exit();
+err_events:
+	ffwall_events_exit();
 err_out:
 	return err;
 }
@@ -106,6 +114,8 @@ static void __exit ffwall_exit(void)
 	/* After the hooks: they probe the filter. */
 	ffwall_filter_exit();
 	ffwall_table_module_exit();
+	/* Last: every raiser is gone, every file closed. */
+	ffwall_events_exit();
 	pr_info("unloaded\n");
 }
 

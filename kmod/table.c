@@ -39,6 +39,7 @@
 #include <linux/slab.h>
 #include <linux/string.h>
 
+#include "events.h"
 #include "table.h"
 
 #define FFWALL_MIN_BITS		4
@@ -386,6 +387,8 @@ static u32 ffwall_reclaim_bucket(struct ffwall_table *t, struct ffwall_buckets *
 
 	while ((e = ffwall_deref(t, *pprev))) {
 		if (ffwall_expired(e, now)) {
+			ffwall_event_raise(FFWALL_EVENT_EXPIRED, &e->key, 128, e->flags,
+					   READ_ONCE(e->hits));
 			ffwall_unlink(t, pprev, e, r);
 			n++;
 		} else {
@@ -465,11 +468,15 @@ static int ffwall_evict_one(struct ffwall_table *t, u32 now, struct ffwall_reape
 		}
 		if (ffwall_expired(e, now)) {
 			t->expired++;
+			ffwall_event_raise(FFWALL_EVENT_EXPIRED, &e->key, 128, e->flags,
+					   READ_ONCE(e->hits));
 			break;
 		}
 		if (!(e->flags & FFWALL_F_PINNED)) {
 			if (!READ_ONCE(e->ref) || ++visits > 2ULL * t->count) {
 				t->evicted++;
+				ffwall_event_raise(FFWALL_EVENT_EVICTED, &e->key, 128,
+						   e->flags, READ_ONCE(e->hits));
 				break;
 			}
 			WRITE_ONCE(e->ref, 0);
@@ -477,7 +484,6 @@ static int ffwall_evict_one(struct ffwall_table *t, u32 now, struct ffwall_reape
 		pos = h + 1;	/* wraps to 0 after the last hash */
 	}
 
-	/* Events (EVICTED, EXPIRED) are raised here once the ring exists. */
 	ffwall_unlink(t, pprev, e, r);
 	t->hand = h;
 	return 0;
