@@ -15,7 +15,7 @@ BASE_PKGS=(
 	qemu-system-x86 busybox-static
 	linux-image-amd64 linux-headers-amd64
 	sparse iproute2 util-linux linux-source-6.1
-	nftables ipset iptables
+	nftables ipset iptables dkms e2fsprogs
 )
 
 want_backports=0

@@ -20,12 +20,15 @@ const res = await runVm({
   script: [
     'export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8',
     `export FFWALL_ROOT=${q(root)} FFWALL_KO=${q(path.join(root, 'build', 'kmod', kver, 'ffwall.ko'))}`,
+    `export FFWALL_TOOLS=${q(path.join(root, 'build', 'tools'))}`,
     `exec bash ${q(path.join(root, 'scripts', 'demo-guest.sh'))}`,
     '',
   ].join('\n'),
   onConsole: (line) => {
     if (line.startsWith('ffwall-demo:')) inJob = true;
-    if (inJob && !line.startsWith('FFWALL-VM-RESULT')) console.log(`  guest| ${line}`);
+    // The job's own lines, and the kernel's notices (not its boot chatter).
+    if (!inJob || line.startsWith('FFWALL-VM-RESULT') || /^\[\s*\d+\.\d+\] (reboot|IPv6|ffw0|eth0)/.test(line)) return;
+    console.log(`  guest| ${line}`);
   },
 });
 if (res.failure !== undefined || res.rc !== 0) {

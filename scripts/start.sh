@@ -54,4 +54,5 @@ if [ -z "$kver" ]; then
 	exit 1
 fi
 scripts/kbuild.sh --kver "$kver" >/dev/null
+scripts/build-tools.sh
 exec node scripts/start-vm.mjs "$kver"

@@ -88,6 +88,11 @@ function kmodChecks(kernels: string[]): void {
       commandTest('kmod: checkpatch.pl --strict is clean over kmod/', 'scripts/checkpatch.sh', []);
     }
     commandTest('tools: the C test tools build with -Wall -Wextra -Werror', 'scripts/build-tools.sh', []);
+    if (process.getuid?.() === 0) {
+      commandTest(`dkms: dkms.conf builds ffwall.ko for ${kernels.join(' and ')}`, 'scripts/dkms-check.sh', []);
+    } else {
+      record({ ok: true, skipped: true, name: 'dkms: dkms build needs root (scripts/dkms-check.sh) # SKIP not root' });
+    }
   });
 }
 
