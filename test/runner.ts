@@ -19,6 +19,8 @@ interface SuiteConfig {
   /** "all": every kernel of the matrix; "newest": only the newest one. */
   kernels: 'all' | 'newest';
   scratchDiskMiB?: number;
+  /** QEMU's single-threaded TCG; see VmJob.singleThreadTcg. */
+  singleThreadTcg?: boolean;
 }
 
 const root = projectRoot();
@@ -140,6 +142,10 @@ function jobScript(kver: string, suite: string, scratch: boolean): string {
     `export FFWALL_TOOLS=${q(path.join(root, 'build', 'tools'))}`,
     'export FFWALL_OUT=/ffwall-out',
     `export FFWALL_SUITE=${q(suite)}`,
+    // Knobs of the guest suites pass through, e.g. a stress seed to replay.
+    ...Object.entries(process.env)
+      .filter(([k, v]) => /^FFWALL_STRESS_[A-Z_]+$/.test(k) && v !== undefined)
+      .map(([k, v]) => `export ${k}=${q(v ?? '')}`),
     ...(scratch
       ? [
           'modprobe virtio_blk && mkfs.ext4 -q -F /dev/vda && mkdir -p /scratch && mount /dev/vda /scratch ||',
@@ -172,6 +178,7 @@ async function vmTests(kernels: string[], suiteFilter: string[]): Promise<void> 
           memoryMiB: config.memoryMiB,
           timeoutSec: config.timeoutSec,
           ...(config.scratchDiskMiB !== undefined ? { scratchDiskMiB: config.scratchDiskMiB } : {}),
+          ...(config.singleThreadTcg === true ? { singleThreadTcg: true } : {}),
           ...(kfence ? { cmdline: 'kfence.sample_interval=100' } : {}),
           ...(process.env.FFWALL_VM_VERBOSE ? { onConsole: (l: string) => console.log(`  | ${l}`) } : {}),
         });

@@ -364,6 +364,19 @@ static int ffwall_fst_ratelimit(struct ffwall_fstate *fs)
 	bool got;
 	u8 a[16], b[16];
 
+	/*
+	 * The steps assume addresses 0 and 1 use different slots.  The key is
+	 * random, so they share one once in FFWALL_FILTER_REPORT_SLOTS loads:
+	 * draw a new key until they do not.
+	 */
+	for (i = 0; i < 32; i++) {
+		ffwall_fst_gen(0, true, a);
+		ffwall_fst_gen(1, true, b);
+		if (((ffwall_filter_hash(&fs->rl_key, a) ^ ffwall_filter_hash(&fs->rl_key, b)) &
+		     (FFWALL_FILTER_REPORT_SLOTS - 1)) != 0)
+			break;
+		get_random_bytes(&fs->rl_key, sizeof(fs->rl_key));
+	}
 	ffwall_fstate_stats(fs, &st);
 	reports0 = st.reports;
 	preempt_disable();	/* one CPU's slots */

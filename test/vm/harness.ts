@@ -25,6 +25,14 @@ export interface VmJob {
   timeoutSec: number;
   /** Size of a blank scratch disk attached as the first virtio disk, if any. */
   scratchDiskMiB?: number;
+  /**
+   * Run the vCPUs in one host thread (QEMU's `-accel tcg,thread=single`).
+   * Multi-threaded TCG does not make the kernel's cross-modifying code safe:
+   * a CPU can trap on an int3 that text_poke_bp() has already removed while
+   * static keys flip (see the README's troubleshooting).  Suites that flip
+   * them under load need this; it costs speed, not coverage.
+   */
+  singleThreadTcg?: boolean;
   /** Extra kernel command line. */
   cmdline?: string;
   /**
@@ -145,7 +153,7 @@ function qemuArgs(job: VmJob, initrd: string, scratch: string | undefined): stri
     .join(' ');
   const args = [
     '-machine', 'q35',
-    '-accel', 'tcg',
+    '-accel', job.singleThreadTcg === true ? 'tcg,thread=single' : 'tcg',
     '-cpu', 'max',
     '-m', `${job.memoryMiB}M`,
     '-smp', '2',
