@@ -14,7 +14,7 @@
 source "$FFWALL_ROOT/test/guest/lib.sh"
 ctl="$FFWALL_TOOLS/ffwallctl"
 rawsend="$FFWALL_TOOLS/rawsend"
-plan 32
+plan 35
 trap peer_teardown EXIT
 
 SRC4=10.99.0.66
@@ -22,6 +22,7 @@ SRC6=fd99::66
 VSRC4=10.99.100.66
 VSRC6=fd99:100::66
 QSRC4=10.99.200.66
+QQSRC4=10.99.201.66
 
 peer_setup
 ok $? "peer namespace and veth pair set up"
@@ -50,7 +51,11 @@ ip link add link $FFW_DEV name ffw0.100 type vlan id 100 &&
 	ip neigh replace $VSRC6 lladdr "$PEER_MAC" dev ffw0.100 nud permanent &&
 	ip neigh replace $QSRC4 lladdr "$PEER_MAC" dev ffw0q nud permanent
 ok $? "VLAN devices (802.1Q 100, QinQ 300/200) and neighbour entries set up"
-diag "peer eth0: $(ip netns exec peer ethtool -k eth0 2>/dev/null | grep -E 'tx-vlan-hw-insert|rx-vlan-hw-parse' | tr -s '\t\n' '  ')"
+ip link add link ffw0.100 name ffw0qq type vlan id 201 &&
+	ip addr add 10.99.201.1/24 dev ffw0qq &&
+	ip link set ffw0qq up &&
+	ip neigh replace $QQSRC4 lladdr "$PEER_MAC" dev ffw0qq nud permanent
+ok $? "QinQ with an 802.1Q outer tag (100/201) set up"
 
 # ---- counters --------------------------------------------------------------
 fstat() { "$ctl" stats "$1"; }
@@ -172,6 +177,12 @@ frame "QinQ SYN (802.1ad 300 + 802.1Q 200) from a banned source: passes to ffw0q
 	dropped_exact 0 rsts 1 -- --vlan 300 --vlan 200 --src $QSRC4 --dst 10.99.200.1 --dport 80
 frame "the QinQ frame is counted as not IP" \
 	packets_not_ip 1 none 0 -- --vlan 300 --vlan 200 --src $QSRC4 --dst 10.99.200.1 --dport 80
+"$ctl" add $QQSRC4
+frame "QinQ SYN (802.1Q 100 + 802.1Q 201) from a banned source: passes to ffw0qq" \
+	dropped_exact 0 rsts 1 -- --outer-tpid 0x8100 --vlan 100 --vlan 201 --src $QQSRC4 --dst 10.99.201.1 --dport 80
+"$ctl" attach ffw0q
+frame "with the inner VLAN device ffw0q attached, the QinQ SYN is dropped there" \
+	dropped_exact 1 rsts 0 -- --vlan 300 --vlan 200 --src $QSRC4 --dst 10.99.200.1 --dport 80
 
 # ---- truncated headers --------------------------------------------------------
 frame "IPv4 header cut to 16 bytes from a banned source: not IP, passes to ip_rcv" \
