@@ -16,3 +16,11 @@ for src in "$top"/test/tools/*.c; do
 	fi
 	gcc -O2 -g -std=gnu11 -Wall -Wextra -Werror -I"$top/kmod" -o "$bin" "$src"
 done
+
+# abi-test once more as a 32-bit static binary, for the compat ioctl path
+# (compat_ptr_ioctl) on a 64-bit kernel.  Needs gcc-multilib.
+src=$top/test/tools/abi-test.c
+bin=$out/abi-test32
+if ! { [ "$bin" -nt "$src" ] && [ "$bin" -nt "$top/kmod/uapi/ffwall.h" ]; }; then
+	gcc -m32 -static -O2 -g -std=gnu11 -Wall -Wextra -Werror -I"$top/kmod" -o "$bin" "$src"
+fi

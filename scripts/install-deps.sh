@@ -16,6 +16,7 @@ BASE_PKGS=(
 	linux-image-amd64 linux-headers-amd64
 	sparse iproute2 util-linux linux-source-6.1
 	nftables ipset iptables dkms e2fsprogs
+	gcc-multilib
 )
 
 want_backports=0
