@@ -12,10 +12,17 @@ ctl="$FFWALL_TOOLS/ffwallctl"
 seconds=${FFWALL_STRESS_SECONDS:-45}
 procs=4
 seed=${FFWALL_STRESS_SEED:-$(od -An -N6 -tu8 /dev/urandom | tr -d ' ')}
-plan $((procs + 6))
+plan $((procs + 7))
 echo "# stress seed $seed (FFWALL_STRESS_SEED=$seed replays it)"
 trap peer_teardown EXIT
 
+if grep -q '^CONFIG_KFENCE=y' "/boot/config-$FFWALL_KVER"; then
+	iv=$(cat /sys/module/kfence/parameters/sample_interval 2>/dev/null || echo 0)
+	[ "$iv" -gt 0 ]
+	ok $? "KFENCE is on (sample interval $iv ms)"
+else
+	echo "ok $((++_tap_n)) - KFENCE is on # SKIP $FFWALL_KVER is built without KFENCE"
+fi
 peer_setup
 ok $? "peer namespace set up"
 run_ok "ffwall.ko loads with a small cap, hooking $FFW_DEV" -- \
