@@ -14,6 +14,7 @@
 #include "ffwall.h"
 #include "chardev.h"
 #include "hook.h"
+#include "prefix.h"
 #include "table.h"
 
 static unsigned int max_entries = 1U << 20;
@@ -52,19 +53,27 @@ static int __init ffwall_init(void)
 	err = ffwall_table_module_init();
 	if (err)
 		goto err_out;
+	err = ffwall_prefix_module_init();
+	if (err)
+		goto err_table_module;
 
 #ifdef DEBUG
 	err = ffwall_table_selftest();
 	if (err) {
 		pr_err("selftests failed (%d): refusing to load\n", err);
-		goto err_table_module;
+		goto err_prefix_module;
+	}
+	err = ffwall_prefix_selftest();
+	if (err) {
+		pr_err("prefix selftests failed (%d): refusing to load\n", err);
+		goto err_prefix_module;
 	}
 #endif
 
 	ffwall_table = ffwall_table_create(max_entries, gc_interval);
 	if (!ffwall_table) {
 		err = -ENOMEM;
-		goto err_table_module;
+		goto err_prefix_module;
 	}
 
 	err = ffwall_hook_init(ffwall_table, devices, hook_priority);
@@ -82,6 +91,8 @@ err_hook:
 	ffwall_hook_exit();
 err_table:
 	ffwall_table_destroy(ffwall_table);
+err_prefix_module:
+	ffwall_prefix_module_exit();
 err_table_module:
 	ffwall_table_module_exit();
 err_out:
@@ -93,6 +104,7 @@ static void __exit ffwall_exit(void)
 	ffwall_chardev_exit();
 	ffwall_hook_exit();
 	ffwall_table_destroy(ffwall_table);
+	ffwall_prefix_module_exit();
 	ffwall_table_module_exit();
 	pr_info("unloaded\n");
 }
