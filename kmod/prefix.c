@@ -853,7 +853,6 @@ int ffwall_prefix_module_init(void)
 {
 	BUILD_BUG_ON(sizeof(struct ffwall_pfx) != 40);
 	BUILD_BUG_ON(sizeof(struct ffwall_key) != 16);
-	BUILD_BUG_ON(FFWALL_PFX_MAX_MAX > U32_MAX / 2);
 
 	if (ffwall_max_prefixes < FFWALL_PFX_MAX_MIN ||
 	    ffwall_max_prefixes > FFWALL_PFX_MAX_MAX) {

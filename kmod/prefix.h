@@ -23,7 +23,7 @@
 
 /* Range and defaults of the max_prefixes and max_allow module parameters. */
 #define FFWALL_PFX_MAX_MIN	1U
-#define FFWALL_PFX_MAX_MAX	(1U << 20)
+#define FFWALL_PFX_MAX_MAX	1048576U	/* 2^20 */
 #define FFWALL_PFX_MAX_DEFAULT	65536U
 
 /*
@@ -32,7 +32,7 @@
  * are free for the caller (e.g. to tell the phases of FFWALL_IOC_DUMP).
  */
 #define FFWALL_PSET_CURSOR_BITS	62
-#define FFWALL_PSET_DUMP_END	(1ULL << FFWALL_PSET_CURSOR_BITS)
+#define FFWALL_PSET_DUMP_END	BIT_ULL(FFWALL_PSET_CURSOR_BITS)
 
 /*
  * One entry: a prefix (or, in the allowlist, also an exact address), 40
@@ -121,8 +121,8 @@ struct ffwall_pfx_buckets {
  *	flush replaces it, by an empty one of the same size.
  */
 struct ffwall_pset {
-	struct mutex *lock;
-	struct mutex own_lock;
+	struct mutex *lock;		/* the writers' mutex, see above */
+	struct mutex own_lock;		/* *lock unless an external one */
 	struct ffwall_pfx_buckets __rcu *buckets;
 	siphash_key_t hkey;		/* fixed for the set's life */
 	unsigned int bits;		/* 2^bits buckets, fixed */
