@@ -724,7 +724,7 @@ static bool pfx_dump_wanted(const struct ffwall_pfx *e, u32 now, u64 hit_since)
  * along each chain (sorted by hash).  The cursor is the next order value to
  * visit.  An entry's hash is fixed for the life of the set (the key of the
  * hash never changes, a flush keeps it), so an entry present for the whole
- * walk is met exactly once.  Entries of equal order (a 62-bit collision)
+ * walk is met exactly once.  Entries of equal order (a 61-bit collision)
  * are returned by the same call.  Each call holds the lock.
  */
 u32 ffwall_pset_dump(struct ffwall_pset *s, struct ffwall_entry_info *out,
@@ -757,7 +757,7 @@ u32 ffwall_pset_dump(struct ffwall_pset *s, struct ffwall_entry_info *out,
 				group += pfx_dump_wanted(g, now, hit_since);
 			/*
 			 * A group larger than @max (>= 8 entries of equal
-			 * 62-bit hash) is cut, the only case where an entry
+			 * 61-bit hash) is cut, the only case where an entry
 			 * may be skipped.
 			 */
 			if (n && n + group > max) {

@@ -27,11 +27,12 @@
 #define FFWALL_PFX_MAX_DEFAULT	65536U
 
 /*
- * Dump cursors of a prefix set are below 2^62 while the walk goes on and
- * FFWALL_PSET_DUMP_END when it is over: the two top bits of a u64 cursor
- * are free for the caller (e.g. to tell the phases of FFWALL_IOC_DUMP).
+ * Dump cursors of a prefix set are below 2^61 while the walk goes on and
+ * FFWALL_PSET_DUMP_END (2^61) when it is over: the three top bits of a u64
+ * cursor are free for the caller to tell the phases of FFWALL_IOC_DUMP, and
+ * no tagged cursor can equal FFWALL_DUMP_END.
  */
-#define FFWALL_PSET_CURSOR_BITS	62
+#define FFWALL_PSET_CURSOR_BITS	61
 #define FFWALL_PSET_DUMP_END	BIT_ULL(FFWALL_PSET_CURSOR_BITS)
 
 /*

@@ -724,6 +724,141 @@ out:
 	return err;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Random prefixes against a brute-force reference, with an external lock. */
+
+#define PST_RAND_N	160
+#define PST_RAND_Q	3000
+
+static DEFINE_MUTEX(pst_ext_lock);
+
+static u32 pst_xorshift(u32 *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 17;
+	*x ^= *x << 5;
+	return *x;
+}
+
+/* A random address of a small universe: nesting and misses are frequent. */
+static void pst_rand_addr(u32 *x, struct ffwall_key *k, bool *v6)
+{
+	u8 *b = (u8 *)k;
+	u32 r = pst_xorshift(x);
+
+	memset(k, 0, sizeof(*k));
+	*v6 = r & 1;
+	r = pst_xorshift(x);
+	if (*v6) {
+		b[0] = 0x20;
+		b[1] = 0x01;
+		b[2] = 0x0d;
+		b[3] = 0xb8;
+		b[4] = r & 3;
+		b[5] = r >> 8;
+		b[15] = r >> 16;
+	} else {
+		b[10] = 0xff;
+		b[11] = 0xff;
+		b[12] = 10;
+		b[13] = r & 3;
+		b[14] = r >> 8;
+		b[15] = r >> 16;
+	}
+}
+
+/* The longest entry of @set[0..n) of length <= @max_len covering @k. */
+static int pst_brute(const struct ffwall_pfx_add *set, u32 n, const bool *live,
+		     const struct ffwall_key *k, unsigned int max_len)
+{
+	struct ffwall_key m;
+	int best = -1;
+	u32 i;
+
+	for (i = 0; i < n; i++) {
+		if (!live[i] || set[i].len > max_len || (int)set[i].len <= best)
+			continue;
+		ffwall_key_mask(k, set[i].len, &m);
+		if (pfx_key_eq(&m, &set[i].key))
+			best = set[i].len;
+	}
+	return best;
+}
+
+static int pst_random(void)
+{
+	struct ffwall_pfx_add *set;
+	struct ffwall_pset *s;
+	struct ffwall_pfx *e;
+	struct ffwall_key k;
+	u32 x = 0x2545f491, i = 0, n = 0, applied, changed;
+	unsigned int len;
+	bool *live, v6, removed;
+	int want, got, round = -1, err = -EINVAL;
+
+	set = kcalloc(PST_RAND_N, sizeof(*set), GFP_KERNEL);
+	live = kcalloc(PST_RAND_N, sizeof(*live), GFP_KERNEL);
+	s = ffwall_pset_create(FFWALL_MATCH_PREFIX, PST_RAND_N, &pst_ext_lock,
+			       &pst_ops, NULL);
+	if (!set || !live || !s) {
+		err = -ENOMEM;
+		goto out;
+	}
+	while (n < PST_RAND_N) {
+		pst_rand_addr(&x, &k, &v6);
+		len = v6 ? 32 + pst_xorshift(&x) % 96 : 104 + pst_xorshift(&x) % 24;
+		if (!(pst_xorshift(&x) % 16))
+			len = v6 ? pst_xorshift(&x) % 32 : 96 + pst_xorshift(&x) % 8;
+		ffwall_key_mask(&k, len, &set[n].key);
+		set[n].len = len;
+		if (ffwall_pset_add(s, &set[n], 1, 1, &applied, &changed) || !applied)
+			goto fail;
+		if (changed)
+			live[n++] = true;
+	}
+	for (round = 0; round < 2; round++) {
+		for (i = 0; i < PST_RAND_Q; i++) {
+			pst_rand_addr(&x, &k, &v6);
+			len = pst_xorshift(&x) % 129;
+			want = pst_brute(set, n, live, &k, 127);
+			rcu_read_lock();
+			e = ffwall_pset_lookup_rcu(s, &k, 1);
+			got = e ? e->len : -1;
+			rcu_read_unlock();
+			if (got != want)
+				goto fail;
+			/* covers(k/len): an entry of length <= len contains k. */
+			ffwall_key_mask(&k, len, &k);
+			want = pst_brute(set, n, live, &k, len) >= 0;
+			if (ffwall_pset_covers(s, &k, len, 1) != want)
+				goto fail;
+		}
+		/* Second round: half of the entries deleted, by hand. */
+		mutex_lock(&pst_ext_lock);
+		for (i = 0; i < n; i += 2) {
+			ffwall_pset_del_locked(s, &set[i].key, set[i].len, 1, &removed);
+			if (!removed)
+				goto fail_locked;
+			live[i] = false;
+		}
+		ffwall_pset_commit_locked(s);
+		mutex_unlock(&pst_ext_lock);
+	}
+	err = 0;
+	goto out;
+fail_locked:
+	ffwall_pset_commit_locked(s);
+	mutex_unlock(&pst_ext_lock);
+fail:
+	pr_err("prefix selftest random: mismatch (round %d, query %u, %u entries)\n",
+	       round, i, n);
+out:
+	ffwall_pset_destroy(s);
+	kfree(live);
+	kfree(set);
+	return err;
+}
+
 int ffwall_prefix_selftest(void)
 {
 	unsigned int i;
@@ -740,7 +875,10 @@ int ffwall_prefix_selftest(void)
 	err = pst_dump();
 	if (err)
 		return err;
-	pr_debug("prefix selftests passed (%zu record cases, %zu set cases, dump)\n",
+	err = pst_random();
+	if (err)
+		return err;
+	pr_debug("prefix selftests passed (%zu record cases, %zu set cases, dump, random)\n",
 		 ARRAY_SIZE(pst_recs), ARRAY_SIZE(pst_cases));
 	return 0;
 }
