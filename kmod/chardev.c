@@ -4,7 +4,9 @@
  *
  * Every ioctl checks CAP_NET_ADMIN before it looks at its argument.  The
  * misc core takes a reference on this module for every open file, so rmmod
- * is refused while /dev/ffwall is open.  Each command copies its argument
+ * is refused while /dev/ffwall is open.  read() and poll() deliver event
+ * records (events.c); private_data is the file's ring, NULL when the file
+ * was not opened for reading.  Each command copies its argument
  * in, validates all of it, then acts; user memory is never touched while a
  * lock is held, except by DUMP's buffer, which is filled in kernel memory
  * first.
@@ -12,18 +14,22 @@
 #include <linux/build_bug.h>
 #include <linux/capability.h>
 #include <linux/compat.h>
+#include <linux/err.h>
 #include <linux/fs.h>
 #include <linux/kernel.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/netdevice.h>
+#include <linux/poll.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
 
 #include "ffwall.h"
 #include "chardev.h"
+#include "events.h"
+#include "filter.h"
 #include "hook.h"
 #include "table.h"
 #include "uapi/ffwall.h"
@@ -49,7 +55,7 @@ static_assert(offsetof(struct ffwall_rule, reserved) == 40);
 #define FFWALL_FEATURES (FFWALL_FEAT_CONFIG | FFWALL_FEAT_ATTACH | FFWALL_FEAT_ADD_DEL | \
 			 FFWALL_FEAT_LOOKUP | FFWALL_FEAT_FLUSH | FFWALL_FEAT_DUMP |	\
 			 FFWALL_FEAT_STATS | FFWALL_FEAT_PORTS | FFWALL_FEAT_MONITOR |	\
-			 FFWALL_FEAT_FLUSH_FLAGS)
+			 FFWALL_FEAT_FLUSH_FLAGS | FFWALL_FEAT_FILTER | FFWALL_FEAT_EVENTS)
 
 /* Most records LIST_DEVICES returns per call. */
 #define FFWALL_LIST_MAX		4096
@@ -79,6 +85,7 @@ static void ffwall_get_config(struct ffwall_config *c)
 	c->mode = READ_ONCE(t->mode);
 	c->gc_interval = READ_ONCE(t->gc_interval);
 	c->hook_priority = ffwall_cdev_prio;
+	c->filter_max_bytes = FFWALL_FILTER_MAX_BYTES;
 }
 
 static long ffwall_ioc_get_config(void __user *arg)
@@ -335,10 +342,12 @@ static long ffwall_ioc_stats(void __user *arg)
 	struct ffwall_table *t = ffwall_cdev_table;
 	struct ffwall_table_stats ts;
 	struct ffwall_hook_stats hs;
+	struct ffwall_filter_stats fs;
 	struct ffwall_stats s;
 
 	ffwall_table_get_stats(t, &ts);
 	ffwall_hook_get_stats(&hs);
+	ffwall_filter_get_stats(&fs);
 	memset(&s, 0, sizeof(s));
 	s.now = ffwall_table_now(t);
 	s.packets_seen = hs.seen;
@@ -358,6 +367,9 @@ static long ffwall_ioc_stats(void __user *arg)
 	s.resizes = ts.resizes;
 	s.bytes = ts.bytes;
 	s.entry_size = ts.entry_size;
+	s.filter_probes = fs.probes;
+	s.filter_hits = fs.hits;
+	s.events_lost = ffwall_events_lost();
 	if (copy_to_user(arg, &s, sizeof(s)))
 		return -EFAULT;
 	return 0;
@@ -395,20 +407,70 @@ static long ffwall_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return ffwall_ioc_dump(uarg);
 	case FFWALL_IOC_STATS:
 		return ffwall_ioc_stats(uarg);
+	case FFWALL_IOC_FILTER_LOAD:
+		return ffwall_filter_ioc_load(uarg);
+	case FFWALL_IOC_FILTER_ADD:
+		return ffwall_filter_ioc_add(uarg);
 	default:
-		/* Including ALLOW_* and FILTER_*, declared but not implemented. */
+		/* Including ALLOW_*, declared but not implemented yet. */
 		return -ENOTTY;
 	}
 }
 
+/*
+ * A file opened for reading gets its own event ring (events.c); one opened
+ * write-only is for ioctls only and gets none.
+ */
 static int ffwall_open(struct inode *inode, struct file *file)
 {
-	return stream_open(inode, file);
+	struct ffwall_ev_reader *r = NULL;
+	int err;
+
+	err = stream_open(inode, file);
+	if (err)
+		return err;
+	if (file->f_mode & FMODE_READ) {
+		r = ffwall_events_open();
+		if (IS_ERR(r))
+			return PTR_ERR(r);
+	}
+	file->private_data = r;
+	return 0;
+}
+
+static int ffwall_release(struct inode *inode, struct file *file)
+{
+	if (file->private_data)
+		ffwall_events_release(file->private_data);
+	return 0;
+}
+
+static ssize_t ffwall_read(struct file *file, char __user *buf, size_t len,
+			   loff_t *ppos)
+{
+	/* Events name banned hosts: as private as the ioctls.  The opener's
+	 * credentials decide, so a descriptor passed to a privileged helper
+	 * cannot be used to read them.
+	 */
+	if (!file_ns_capable(file, &init_user_ns, CAP_NET_ADMIN))
+		return -EPERM;
+	return ffwall_events_read(file->private_data, buf, len,
+				  file->f_flags & O_NONBLOCK);
+}
+
+static __poll_t ffwall_poll(struct file *file, poll_table *wait)
+{
+	if (!file->private_data)
+		return EPOLLERR;
+	return ffwall_events_poll(file->private_data, file, wait);
 }
 
 static const struct file_operations ffwall_fops = {
 	.owner		= THIS_MODULE,
 	.open		= ffwall_open,
+	.release	= ffwall_release,
+	.read		= ffwall_read,
+	.poll		= ffwall_poll,
 	.unlocked_ioctl	= ffwall_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
 };

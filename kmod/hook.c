@@ -46,6 +46,8 @@
 #include <net/ipv6.h>
 #include <net/net_namespace.h>
 
+#include "events.h"
+#include "filter.h"
 #include "hook.h"
 #include "table.h"
 
@@ -161,6 +163,29 @@ static bool ffwall_dport(const struct sk_buff *skb, const struct ffwall_pkt *pkt
 	}
 }
 
+/*
+ * A packet that no entry matched.  If it starts a flow and its source is in
+ * the membership filter, its ban was evicted from the table but lives on in
+ * the daemon's database: raise MISS (rate-limited per address) so that the
+ * daemon puts it back.  A filter hit never drops the packet by itself: a
+ * false positive would hit an innocent host.  Established traffic and
+ * hosts without a filter pay one pointer load.
+ */
+static void ffwall_hook_miss(const struct sk_buff *skb, const struct ffwall_key *key,
+			     struct ffwall_pkt *pkt, bool v6)
+{
+	const u8 *addr = (const u8 *)key;
+
+	if (!ffwall_filter_active())
+		return;
+	if (v6 && !ffwall_v6_l4(skb, pkt))
+		return;
+	if (pkt->l4off < 0 || !ffwall_filter_flow_start(skb, pkt->l4off, pkt->proto))
+		return;
+	if (ffwall_filter_probe(addr) && ffwall_filter_should_report(addr))
+		ffwall_event_raise(FFWALL_EVENT_MISS, addr, 128, 0, 0);
+}
+
 static unsigned int ffwall_hook_fn(void *priv, struct sk_buff *skb,
 				   const struct nf_hook_state *state)
 {
@@ -193,8 +218,10 @@ static unsigned int ffwall_hook_fn(void *priv, struct sk_buff *skb,
 
 	now = ffwall_table_now(t);
 	e = ffwall_table_lookup_rcu(t, &key, now);
-	if (likely(!e))
+	if (likely(!e)) {
+		ffwall_hook_miss(skb, &key, &pkt, v6);
 		return NF_ACCEPT;
+	}
 
 	ps = READ_ONCE(e->portset);
 	if (ps) {

@@ -3,9 +3,11 @@
  * ffwall: module init and exit, and the module parameters.
  *
  * Subsystems are set up in order and torn down in reverse; a failure part
- * way through unwinds what was done with gotos.  Order: the entry cache,
- * the selftests (DEBUG), the table, the hooks, /dev/ffwall last, so that
- * userland never sees a half-built module.
+ * way through unwinds what was done with gotos.  Order: the event rings
+ * (everything after them may raise events), the entry and prefix caches,
+ * the selftests (DEBUG), the membership filter, the table, the hooks,
+ * /dev/ffwall last, so that userland never sees a half-built module.  The
+ * filter is freed after the hooks are gone, since they probe it.
  */
 #include <linux/init.h>
 #include <linux/module.h>
@@ -13,6 +15,8 @@
 
 #include "ffwall.h"
 #include "chardev.h"
+#include "events.h"
+#include "filter.h"
 #include "hook.h"
 #include "prefix.h"
 #include "table.h"
@@ -50,30 +54,37 @@ static int __init ffwall_init(void)
 		return -EINVAL;
 	}
 
-	err = ffwall_table_module_init();
+	err = ffwall_events_init();
 	if (err)
 		goto err_out;
+
+	err = ffwall_table_module_init();
+	if (err)
+		goto err_events;
 	err = ffwall_prefix_module_init();
 	if (err)
 		goto err_table_module;
 
 #ifdef DEBUG
 	err = ffwall_table_selftest();
+	if (!err)
+		err = ffwall_filter_selftest();
+	if (!err)
+		err = ffwall_prefix_selftest();
 	if (err) {
 		pr_err("selftests failed (%d): refusing to load\n", err);
 		goto err_prefix_module;
 	}
-	err = ffwall_prefix_selftest();
-	if (err) {
-		pr_err("prefix selftests failed (%d): refusing to load\n", err);
-		goto err_prefix_module;
-	}
 #endif
+
+	err = ffwall_filter_init();
+	if (err)
+		goto err_prefix_module;
 
 	ffwall_table = ffwall_table_create(max_entries, gc_interval);
 	if (!ffwall_table) {
 		err = -ENOMEM;
-		goto err_prefix_module;
+		goto err_filter;
 	}
 
 	err = ffwall_hook_init(ffwall_table, devices, hook_priority);
@@ -91,10 +102,14 @@ err_hook:
 	ffwall_hook_exit();
 err_table:
 	ffwall_table_destroy(ffwall_table);
+err_filter:
+	ffwall_filter_exit();
 err_prefix_module:
 	ffwall_prefix_module_exit();
 err_table_module:
 	ffwall_table_module_exit();
+err_events:
+	ffwall_events_exit();
 err_out:
 	return err;
 }
@@ -104,8 +119,12 @@ static void __exit ffwall_exit(void)
 	ffwall_chardev_exit();
 	ffwall_hook_exit();
 	ffwall_table_destroy(ffwall_table);
+	/* After the hooks: they probe the filter. */
+	ffwall_filter_exit();
 	ffwall_prefix_module_exit();
 	ffwall_table_module_exit();
+	/* Last: every raiser is gone, every file closed. */
+	ffwall_events_exit();
 	pr_info("unloaded\n");
 }
 

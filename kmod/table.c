@@ -39,6 +39,7 @@
 #include <linux/slab.h>
 #include <linux/string.h>
 
+#include "events.h"
 #include "table.h"
 
 #define FFWALL_MIN_BITS		4
@@ -386,6 +387,8 @@ static u32 ffwall_reclaim_bucket(struct ffwall_table *t, struct ffwall_buckets *
 
 	while ((e = ffwall_deref(t, *pprev))) {
 		if (ffwall_expired(e, now)) {
+			ffwall_event_raise(FFWALL_EVENT_EXPIRED, &e->key, 128, e->flags,
+					   READ_ONCE(e->hits));
 			ffwall_unlink(t, pprev, e, r);
 			n++;
 		} else {
@@ -465,11 +468,15 @@ static int ffwall_evict_one(struct ffwall_table *t, u32 now, struct ffwall_reape
 		}
 		if (ffwall_expired(e, now)) {
 			t->expired++;
+			ffwall_event_raise(FFWALL_EVENT_EXPIRED, &e->key, 128, e->flags,
+					   READ_ONCE(e->hits));
 			break;
 		}
 		if (!(e->flags & FFWALL_F_PINNED)) {
 			if (!READ_ONCE(e->ref) || ++visits > 2ULL * t->count) {
 				t->evicted++;
+				ffwall_event_raise(FFWALL_EVENT_EVICTED, &e->key, 128,
+						   e->flags, READ_ONCE(e->hits));
 				break;
 			}
 			WRITE_ONCE(e->ref, 0);
@@ -477,7 +484,6 @@ static int ffwall_evict_one(struct ffwall_table *t, u32 now, struct ffwall_reape
 		pos = h + 1;	/* wraps to 0 after the last hash */
 	}
 
-	/* Events (EVICTED, EXPIRED) are raised here once the ring exists. */
 	ffwall_unlink(t, pprev, e, r);
 	t->hand = h;
 	return 0;
@@ -730,6 +736,8 @@ int ffwall_table_set_max(struct ffwall_table *t, u32 max_entries)
 		err = ffwall_evict_one(t, now, &r);
 		if (err)
 			break;
+		if (!(t->count & 255))
+			cond_resched();
 	}
 	ffwall_maybe_shrink(t);
 out:
@@ -825,7 +833,7 @@ bool ffwall_table_info(struct ffwall_table *t, const struct ffwall_key *key,
 	if (e)
 		ffwall_fill_info(t, e, info, *now);
 	rcu_read_unlock();
-	return e != NULL;
+	return !!e;
 }
 
 static bool ffwall_dump_wanted(const struct ffwall_entry *e, u32 now, u64 hit_since)

@@ -14,7 +14,7 @@ BASE_PKGS=(
 	build-essential bc kmod cpio xz-utils zstd
 	qemu-system-x86 busybox-static
 	linux-image-amd64 linux-headers-amd64
-	sparse iproute2 util-linux
+	sparse iproute2 util-linux linux-source-6.1
 	nftables ipset iptables
 )
 

@@ -6,8 +6,8 @@
 #   - ipset hash:ip (timeout, counters), its own "Size in memory" and the
 #     system-wide delta,
 #   - an nftables set (timeout, counter) in a netdev table, system-wide delta,
-#   - ffwall.ko (its STATS bytes and the system-wide delta), when the
-#     ffwallctl tool can load it.
+#   - ffwall.ko, its STATS bytes and the system-wide delta (the delta also
+#     counts the module's code, a few tens of KiB).
 # Each one is measured alone, in a fresh state, with the same addresses.
 # Writes one JSON object per line to $FFWALL_OUT/memory.ndjson.
 set -euo pipefail
@@ -64,5 +64,18 @@ first=$(head -n 1 "$work/addrs")
 nft get element netdev bench ban "{ $first }" >/dev/null
 emit "{\"impl\":\"nftables set timeout counter\",\"entries\":$n,\"kernel_delta_kib\":$((after - before))}"
 nft delete table netdev bench
+
+# ffwall.ko: whole-address entries with a TTL (hits and last hit are always
+# kept).  Sequential addresses: the table hashes with SipHash, so their order
+# does not matter to its memory.
+ctl=$FFWALL_TOOLS/ffwallctl
+before=$(kmem)
+insmod "$FFWALL_KO" max_entries=$((n + 1024))
+"$ctl" add-seq 16.0.0.0 "$n" >/dev/null
+after=$(kmem)
+self=$("$ctl" stats bytes)
+entries=$("$ctl" stats entries)
+emit "{\"impl\":\"ffwall\",\"entries\":$entries,\"self_reported_bytes\":$self,\"kernel_delta_kib\":$((after - before))}"
+rmmod ffwall
 
 rm -rf "$work"

@@ -425,6 +425,7 @@ static int ffwall_st_parse(void)
 static int ffwall_st_big(void)
 {
 	struct ffwall_entry_info *out;
+	struct ffwall_add add = {};
 	unsigned long *seen;
 	struct ffwall_table *t;
 	struct ffwall_key k;
@@ -443,7 +444,8 @@ static int ffwall_st_big(void)
 		memset(&k, 0, sizeof(k));
 		k.w[0] = 0x1234;
 		k.w[1] = i;
-		if (ffwall_table_add(t, &(struct ffwall_add){ .key = k }, 1, &applied, &changed))
+		add.key = k;
+		if (ffwall_table_add(t, &add, 1, &applied, &changed))
 			goto fail;
 	}
 	if (t->count != ST_BIG || !t->resizes)
@@ -467,8 +469,8 @@ static int ffwall_st_big(void)
 		for (i = 0; i < 8; i++, extra++) {
 			k.w[0] = 0x5678;
 			k.w[1] = extra;
-			if (ffwall_table_add(t, &(struct ffwall_add){ .key = k }, 1,
-					     &applied, &changed))
+			add.key = k;
+			if (ffwall_table_add(t, &add, 1, &applied, &changed))
 				goto fail;
 		}
 	} while (cursor != FFWALL_DUMP_END);

@@ -463,7 +463,8 @@ struct ffwall_dump {
  * @passed_allow: matched a ban but passed because of the allowlist.
  * @monitor_hits: matched and passed because of monitor.
  * @filter_probes: membership filter probes.
- * @filter_hits: membership filter hits (MISS events raised).
+ * @filter_hits: probes that found the address in the filter.  MISS events
+ *	are rate-limited per address, so fewer of them are raised.
  * @entries: exact entries, expired ones not yet reclaimed included.
  * @pinned: of those, pinned.
  * @buckets: buckets of the exact table.
@@ -614,10 +615,19 @@ struct ffwall_filter_add {
  * @time: when it happened, CLOCK_BOOTTIME seconds.
  * @addr: the address (zero for OVERFLOW).
  *
- * Each open file has its own ring.  read() returns whole records only
- * (EINVAL for a buffer smaller than one record), blocks unless O_NONBLOCK
- * (EAGAIN), and poll() reports EPOLLIN when a record is ready.  A full ring
- * drops new records and counts them; the next record read is an OVERFLOW.
+ * Each file opened for reading has its own ring, sized by the module
+ * parameter event_ring_size (records); events raised while no file is open
+ * are not kept.  read() returns whole records only (EINVAL for a buffer
+ * smaller than one record), blocks unless O_NONBLOCK (EAGAIN), and poll()
+ * reports EPOLLIN when a record is ready.  Reading needs CAP_NET_ADMIN in
+ * the credentials that opened the file (EPERM).  A file opened write-only
+ * has no ring: read() fails with EBADF and poll() reports EPOLLERR.
+ *
+ * Overflow is never silent: records that find a full ring are dropped and
+ * counted, and at the gap, after the records already in the ring and
+ * before any later one, the reader finds an OVERFLOW record whose @value
+ * is the number lost (@prefix_len 128, @addr zero).  Userland must then
+ * reconcile its view with DUMP.
  */
 struct ffwall_event {
 	__u16 type;

@@ -11,7 +11,7 @@
 // any kernel complaint in the guest's log.
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 export interface VmJob {
@@ -27,6 +27,13 @@ export interface VmJob {
   scratchDiskMiB?: number;
   /** Extra kernel command line. */
   cmdline?: string;
+  /**
+   * Seconds from QEMU's start to the init script (default 150).  A guest
+   * that has not reached it by then hung in the kernel's boot, before any
+   * of our code ran: it is booted again, at most twice, and the retry is
+   * logged.  Under TCG a stock 6.1 kernel has been seen to hang there.
+   */
+  bootTimeoutSec?: number;
   /** Called with each console line as it arrives. */
   onConsole?: (line: string) => void;
 }
@@ -44,6 +51,8 @@ export interface VmResult {
 
 /** Serializes guests across processes; see runVm. */
 export const VM_LOCK = '/tmp/ffwall-vm.lock';
+
+export const BOOTED_MARKER = 'FFWALL-VM-BOOTED';
 
 export const RESULT_MARKER = /^FFWALL-VM-RESULT rc=(\d+)/m;
 
@@ -127,7 +136,8 @@ function qemuArgs(job: VmJob, initrd: string, scratch: string | undefined): stri
     'oops=panic',
     'panic_on_warn=1',
     'softlockup_panic=1',
-    'loglevel=5',
+    // Info and above on the console: a boot that hangs shows where.
+    'loglevel=7',
     'mitigations=off',
     job.cmdline ?? '',
   ]
@@ -155,10 +165,27 @@ function qemuArgs(job: VmJob, initrd: string, scratch: string | undefined): stri
 
 /** Boots the kernel, runs the job and collects what happened. */
 export async function runVm(job: VmJob): Promise<VmResult> {
-  const started = Date.now();
   rmSync(job.outDir, { recursive: true, force: true });
   mkdirSync(job.outDir, { recursive: true });
   writeFileSync(path.join(job.outDir, 'job.sh'), job.script, { mode: 0o755 });
+  for (let attempt = 1; ; attempt++) {
+    const res = await runVmOnce(job);
+    if (res !== 'boot-hang') return res;
+    if (attempt === 3) {
+      return {
+        rc: undefined,
+        failure: `the kernel did not reach the init script in ${job.bootTimeoutSec ?? 150} s, three times`,
+        kernelProblems: [],
+        consoleLog: path.join(job.outDir, 'console.log'),
+        durationMs: 0,
+      };
+    }
+    console.log(`harness: ${job.kver} hung before the init script (attempt ${attempt}); booting again`);
+  }
+}
+
+async function runVmOnce(job: VmJob): Promise<VmResult | 'boot-hang'> {
+  const started = Date.now();
   const consoleLog = path.join(job.outDir, 'console.log');
 
   let scratch: string | undefined;
@@ -191,15 +218,24 @@ export async function runVm(job: VmJob): Promise<VmResult> {
   let text = '';
   let partial = '';
   let timer: NodeJS.Timeout | undefined;
+  let bootTimer: NodeJS.Timeout | undefined;
   let timedOut = false;
+  let booted = false;
+  let bootHang = false;
   const onData = (chunk: Buffer): void => {
     timer ??= setTimeout(() => {
       timedOut = true;
       killGuest();
     }, job.timeoutSec * 1000);
+    bootTimer ??= setTimeout(() => {
+      if (booted) return;
+      bootHang = true;
+      killGuest();
+    }, (job.bootTimeoutSec ?? 150) * 1000);
     const s = chunk.toString('utf8');
     log.write(s);
     text += s;
+    booted ||= text.includes(BOOTED_MARKER);
     partial += s;
     const lines = partial.split('\n');
     partial = lines.pop() ?? '';
@@ -213,10 +249,16 @@ export async function runVm(job: VmJob): Promise<VmResult> {
     qemu.on('close', (code) => resolve({ code }));
   });
   if (timer !== undefined) clearTimeout(timer);
+  if (bootTimer !== undefined) clearTimeout(bootTimer);
   process.off('exit', killGuest);
   await new Promise<void>((resolve) => log.end(resolve));
   if (scratch !== undefined) rmSync(scratch, { force: true });
 
+  if (bootHang) {
+    // Keep the hung boot's console for the record, beside the next one's.
+    renameSync(consoleLog, `${consoleLog}.hung-${Date.now()}`);
+    return 'boot-hang';
+  }
   const marker = RESULT_MARKER.exec(text);
   const rc = marker?.[1] !== undefined ? Number(marker[1]) : undefined;
   let failure: string | undefined;
