@@ -5,7 +5,8 @@
  * Subsystems are set up in order and torn down in reverse; a failure part
  * way through unwinds what was done with gotos.  Order: the event rings
  * (everything after them may raise events), the entry and prefix caches,
- * the selftests (DEBUG), the membership filter, the table, the hooks,
+ * the selftests (DEBUG), the membership filter, the table, the prefix sets
+ * (ban prefixes and allowlist), the hooks,
  * /dev/ffwall last, so that userland never sees a half-built module.  The
  * filter is freed after the hooks are gone, since they probe it.
  */
@@ -86,10 +87,13 @@ static int __init ffwall_init(void)
 		err = -ENOMEM;
 		goto err_filter;
 	}
+	err = ffwall_table_prefixes_init(ffwall_table, ffwall_max_prefixes, ffwall_max_allow);
+	if (err)
+		goto err_table;
 
 	err = ffwall_hook_init(ffwall_table, devices, hook_priority);
 	if (err)
-		goto err_table;
+		goto err_prefixes;
 
 	err = ffwall_chardev_init(ffwall_table, hook_priority);
 	if (err)
@@ -100,6 +104,8 @@ static int __init ffwall_init(void)
 
 err_hook:
 	ffwall_hook_exit();
+err_prefixes:
+	ffwall_table_prefixes_exit(ffwall_table);
 err_table:
 	ffwall_table_destroy(ffwall_table);
 err_filter:
@@ -118,6 +124,8 @@ static void __exit ffwall_exit(void)
 {
 	ffwall_chardev_exit();
 	ffwall_hook_exit();
+	/* After the hooks, before the table: the ban set uses its port sets. */
+	ffwall_table_prefixes_exit(ffwall_table);
 	ffwall_table_destroy(ffwall_table);
 	/* After the hooks: they probe the filter. */
 	ffwall_filter_exit();
