@@ -93,6 +93,7 @@ static struct slot *find(const uint8_t *a, uint8_t len, uint8_t kind, int create
 			s->len = len;
 			s->kind = kind;
 			s->used = 1;
+			s->seen = 0;
 			return s;
 		}
 		if (s->len == len && s->kind == kind && !memcmp(s->addr, a, 16))
