@@ -13,8 +13,18 @@ ctl="$FFWALL_TOOLS/ffwallctl"
 plan 47
 trap peer_teardown EXIT
 
-peer_setup
-ok $? "peer namespace and veth pair set up"
+# Static IPv6 neighbours: with the whole /64 banned, neighbour discovery
+# from a banned peer address would be dropped and could stall the allowed one.
+neigh_setup() {
+	local mac_local mac_peer
+	mac_local=$(cat /sys/class/net/"$FFW_DEV"/address) &&
+	mac_peer=$(ip netns exec peer cat /sys/class/net/eth0/address) &&
+	ip -n peer -6 neigh replace "$FFW_LOCAL6" lladdr "$mac_local" dev eth0 nud permanent &&
+	ip -6 neigh replace "$FFW_PEER6" lladdr "$mac_peer" dev "$FFW_DEV" nud permanent &&
+	ip -6 neigh replace "$FFW_PEER6B" lladdr "$mac_peer" dev "$FFW_DEV" nud permanent
+}
+peer_setup && neigh_setup
+ok $? "peer namespace and veth pair set up, static IPv6 neighbours"
 run_ok "ffwall.ko loads, attached to $FFW_DEV" -- load_ffwall devices="$FFW_DEV" gc_interval=1
 "$ctl" version | grep -q '^features ' && f=$(("$("$ctl" version | awk '/^features/ {print $2}')"))
 [ $((f & (1 << 9))) -ne 0 ] && [ $((f & (1 << 10))) -ne 0 ]
