@@ -31,6 +31,7 @@
 #include "events.h"
 #include "filter.h"
 #include "hook.h"
+#include "prefix.h"
 #include "table.h"
 #include "uapi/ffwall.h"
 
@@ -55,7 +56,8 @@ static_assert(offsetof(struct ffwall_rule, reserved) == 40);
 #define FFWALL_FEATURES (FFWALL_FEAT_CONFIG | FFWALL_FEAT_ATTACH | FFWALL_FEAT_ADD_DEL | \
 			 FFWALL_FEAT_LOOKUP | FFWALL_FEAT_FLUSH | FFWALL_FEAT_DUMP |	\
 			 FFWALL_FEAT_STATS | FFWALL_FEAT_PORTS | FFWALL_FEAT_MONITOR |	\
-			 FFWALL_FEAT_FLUSH_FLAGS | FFWALL_FEAT_FILTER | FFWALL_FEAT_EVENTS)
+			 FFWALL_FEAT_FLUSH_FLAGS | FFWALL_FEAT_FILTER | FFWALL_FEAT_EVENTS | \
+			 FFWALL_FEAT_PREFIX | FFWALL_FEAT_ALLOW)
 
 /* Most records LIST_DEVICES returns per call. */
 #define FFWALL_LIST_MAX		4096
@@ -86,6 +88,8 @@ static void ffwall_get_config(struct ffwall_config *c)
 	c->gc_interval = READ_ONCE(t->gc_interval);
 	c->hook_priority = ffwall_cdev_prio;
 	c->filter_max_bytes = FFWALL_FILTER_MAX_BYTES;
+	c->max_prefixes = t->ban->max;
+	c->max_allow = t->allow->max;
 }
 
 static long ffwall_ioc_get_config(void __user *arg)
@@ -184,13 +188,130 @@ static long ffwall_ioc_list_devices(void __user *arg)
 	return err;
 }
 
-/* ADD and DEL: copy the whole batch, validate all of it, then apply. */
+/*
+ * ADD and DEL: copy the whole batch, validate all of it, then apply.
+ * prefix_len 128 goes to the exact table, below 128 to the ban prefixes.
+ * ADD holds the allowlist's mutex from the EEXIST check to the end, so the
+ * allowlist cannot change in between (order: allowlist, then t->lock).
+ * Consecutive records of one kind are applied as one run.
+ */
 static long ffwall_ioc_batch(void __user *arg, bool del)
 {
 	struct ffwall_table *t = ffwall_cdev_table;
+	struct ffwall_pfx_add *px = NULL;
+	struct ffwall_rule *recs = NULL;
+	struct ffwall_add *ex = NULL;
+	struct ffwall_key *keys = NULL;
+	u32 i, j, ne = 0, np = 0, ap, ch, now;
+	struct ffwall_batch b;
+	bool locked = false;
+	long err = 0;
+
+	if (copy_from_user(&b, arg, sizeof(b)))
+		return -EFAULT;
+	b.applied = 0;
+	b.changed = 0;
+	b.bad_index = U32_MAX;
+	if (b.flags || b.record_size != sizeof(struct ffwall_rule) ||
+	    b.count > FFWALL_BATCH_MAX) {
+		err = -EINVAL;
+		goto out;
+	}
+	if (!b.count)
+		goto out;
+
+	recs = kvmalloc_array(b.count, sizeof(*recs), GFP_KERNEL);
+	px = kvmalloc_array(b.count, sizeof(*px), GFP_KERNEL);
+	if (del)
+		keys = kvmalloc_array(b.count, sizeof(*keys), GFP_KERNEL);
+	else
+		ex = kvmalloc_array(b.count, sizeof(*ex), GFP_KERNEL);
+	if (!recs || !px || (!keys && !ex)) {
+		err = -ENOMEM;
+		goto out;
+	}
+	if (copy_from_user(recs, u64_to_user_ptr(b.records), b.count * sizeof(*recs))) {
+		err = -EFAULT;
+		goto out;
+	}
+	for (i = 0; i < b.count; i++) {
+		if (recs[i].prefix_len == 128 && del)
+			err = ffwall_table_parse_del(&recs[i], &keys[ne++]);
+		else if (recs[i].prefix_len == 128)
+			err = ffwall_table_parse_rule(&recs[i], &ex[ne++]);
+		else if (del)
+			err = ffwall_pfx_parse_del(&recs[i], 127, &px[np].key, &px[np].len);
+		else
+			err = ffwall_prefix_parse_rule(&recs[i], &px[np]);
+		if (recs[i].prefix_len != 128)
+			np++;
+		if (err) {
+			b.bad_index = i;
+			goto out;
+		}
+	}
+
+	if (!del) {
+		/* No ban may lie wholly inside the allowlist. */
+		ffwall_pset_lock(t->allow);
+		locked = true;
+		for (i = 0, ne = 0, np = 0; i < b.count; i++) {
+			const struct ffwall_key *k;
+			u8 len = recs[i].prefix_len;
+
+			k = len == 128 ? &ex[ne++].key : &px[np++].key;
+			if (ffwall_allow_covers(t->allow, k, len)) {
+				b.bad_index = i;
+				err = -EEXIST;
+				goto out;
+			}
+		}
+	}
+
+	now = ffwall_table_now(t);
+	for (i = 0, ne = 0, np = 0; i < b.count; i = j) {
+		bool exact = recs[i].prefix_len == 128;
+
+		for (j = i + 1; j < b.count && (recs[j].prefix_len == 128) == exact; j++)
+			;
+		ap = j - i;
+		ch = 0;
+		if (exact && del)
+			err = ffwall_table_del(t, keys + ne, j - i, &ap, &ch);
+		else if (exact)
+			err = ffwall_table_add(t, ex + ne, j - i, &ap, &ch);
+		else if (del)
+			ffwall_pset_del(t->ban, px + np, j - i, now, &ch);
+		else
+			err = ffwall_pset_add(t->ban, px + np, j - i, now, &ap, &ch);
+		if (exact)
+			ne += j - i;
+		else
+			np += j - i;
+		b.applied += ap;
+		b.changed += ch;
+		if (err)
+			break;
+	}
+out:
+	if (locked)
+		ffwall_pset_unlock(t->allow);
+	kvfree(keys);
+	kvfree(ex);
+	kvfree(px);
+	kvfree(recs);
+	if (copy_to_user(arg, &b, sizeof(b)))
+		return -EFAULT;
+	return err;
+}
+
+/* ALLOW_ADD and ALLOW_DEL: exact addresses and prefixes, nothing else. */
+static long ffwall_ioc_allow_batch(void __user *arg, bool del)
+{
+	struct ffwall_table *t = ffwall_cdev_table;
+	struct ffwall_pfx_add *px = NULL;
 	struct ffwall_rule *recs = NULL;
 	struct ffwall_batch b;
-	void *parsed = NULL;
 	long err = 0;
 	u32 i;
 
@@ -208,9 +329,8 @@ static long ffwall_ioc_batch(void __user *arg, bool del)
 		goto out;
 
 	recs = kvmalloc_array(b.count, sizeof(*recs), GFP_KERNEL);
-	parsed = kvmalloc_array(b.count, del ? sizeof(struct ffwall_key) :
-				sizeof(struct ffwall_add), GFP_KERNEL);
-	if (!recs || !parsed) {
+	px = kvmalloc_array(b.count, sizeof(*px), GFP_KERNEL);
+	if (!recs || !px) {
 		err = -ENOMEM;
 		goto out;
 	}
@@ -220,32 +340,40 @@ static long ffwall_ioc_batch(void __user *arg, bool del)
 	}
 	for (i = 0; i < b.count; i++) {
 		if (del)
-			err = ffwall_table_parse_del(&recs[i], (struct ffwall_key *)parsed + i);
+			err = ffwall_pfx_parse_del(&recs[i], 128, &px[i].key, &px[i].len);
 		else
-			err = ffwall_table_parse_rule(&recs[i], (struct ffwall_add *)parsed + i);
+			err = ffwall_allow_parse_rule(&recs[i], &px[i]);
 		if (err) {
 			b.bad_index = i;
 			goto out;
 		}
 	}
-	if (del)
-		err = ffwall_table_del(t, parsed, b.count, &b.applied, &b.changed);
-	else
-		err = ffwall_table_add(t, parsed, b.count, &b.applied, &b.changed);
+	if (del) {
+		ffwall_pset_del(t->allow, px, b.count, 0, &b.changed);
+		b.applied = b.count;
+	} else {
+		err = ffwall_pset_add(t->allow, px, b.count, 0, &b.applied, &b.changed);
+	}
 out:
-	kvfree(parsed);
+	kvfree(px);
 	kvfree(recs);
 	if (copy_to_user(arg, &b, sizeof(b)))
 		return -EFAULT;
 	return err;
 }
 
+/*
+ * LOOKUP: the allowlist first (ALLOW whenever it covers the address, ban or
+ * not), then the exact entry, then the longest prefix.  As on the packet
+ * path, the most specific ban decides with its ports.
+ */
 static long ffwall_ioc_lookup(void __user *arg)
 {
 	struct ffwall_table *t = ffwall_cdev_table;
 	struct ffwall_entry_info *info;
 	struct ffwall_lookup l;
 	struct ffwall_key key;
+	struct ffwall_pfx *a;
 	unsigned int i;
 	bool hit;
 	u32 now;
@@ -258,10 +386,26 @@ static long ffwall_ioc_lookup(void __user *arg)
 
 	memcpy(&key, l.addr, sizeof(key));
 	info = &l.entry;
+	now = ffwall_table_now(t);
+	l.now = now;
+	l.verdict = FFWALL_VERDICT_PASS;
+	rcu_read_lock();
+	a = ffwall_pset_lookup_rcu(t->allow, &key, 0);
+	if (a)
+		ffwall_pfx_fill_info(t->allow, a, now, info);
+	rcu_read_unlock();
+	if (a) {
+		l.match = FFWALL_MATCH_ALLOW;
+		goto out;
+	}
+
 	hit = ffwall_table_info(t, &key, info, &now);
 	l.now = now;
 	l.match = hit ? FFWALL_MATCH_EXACT : FFWALL_MATCH_NONE;
-	l.verdict = FFWALL_VERDICT_PASS;
+	if (!hit && ffwall_pset_lookup_info(t->ban, &key, now, info)) {
+		hit = true;
+		l.match = FFWALL_MATCH_PREFIX;
+	}
 	if (hit) {
 		if (!info->rule.nports) {
 			l.verdict = FFWALL_VERDICT_DROP;
@@ -277,6 +421,7 @@ static long ffwall_ioc_lookup(void __user *arg)
 		     READ_ONCE(t->mode) == FFWALL_MODE_MONITOR))
 			l.verdict = FFWALL_VERDICT_MONITOR;
 	}
+out:
 	if (copy_to_user(arg, &l, sizeof(l)))
 		return -EFAULT;
 	return 0;
@@ -284,6 +429,7 @@ static long ffwall_ioc_lookup(void __user *arg)
 
 static long ffwall_ioc_flush(void __user *arg)
 {
+	struct ffwall_table *t = ffwall_cdev_table;
 	struct ffwall_flush f;
 	u64 removed = 0;
 	long err = 0;
@@ -293,19 +439,69 @@ static long ffwall_ioc_flush(void __user *arg)
 	if (!f.scope || (f.scope & ~FFWALL_FLUSH_ALL) || f.reserved0 ||
 	    (f.with_flags & ~(FFWALL_F_PINNED | FFWALL_F_MONITOR)))
 		return -EINVAL;
-	/* Prefixes and the allowlist are empty until they exist. */
+	/* Allowlist entries carry no flags: a FLUSH by flags leaves them. */
 	if (f.scope & FFWALL_FLUSH_EXACT)
-		err = ffwall_table_flush(ffwall_cdev_table, f.with_flags, &removed);
+		err = ffwall_table_flush(t, f.with_flags, &removed);
 	if (err)
 		return err;
 	f.removed = removed;
+	if (f.scope & FFWALL_FLUSH_PREFIX)
+		f.removed += ffwall_pset_flush(t->ban, f.with_flags);
+	if ((f.scope & FFWALL_FLUSH_ALLOW) && !f.with_flags)
+		f.removed += ffwall_pset_flush(t->allow, 0);
 	if (copy_to_user(arg, &f, sizeof(f)))
 		return -EFAULT;
 	return 0;
 }
 
-static long ffwall_ioc_dump(void __user *arg)
+/*
+ * The phases of FFWALL_IOC_DUMP, in the two top bits of the cursor: bit 63
+ * clear, the exact table (its cursor is below 2^63); 10, the ban prefixes;
+ * 11, the allowlist (a prefix set's cursor is at most 2^61).  Each phase
+ * keeps its own guarantee (every entry present for the whole walk exactly
+ * once), and an entry never moves between phases, so the whole dump keeps
+ * it.  A call moves on to the next phase only with room for a full group.
+ */
+#define FFWALL_PH_PREFIX	(2ULL << 62)
+#define FFWALL_PH_ALLOW		(3ULL << 62)
+#define FFWALL_PH_MASK		(3ULL << 62)
+
+static u32 ffwall_dump_all(struct ffwall_entry_info *buf, u32 max, u64 *cursor,
+			   u64 hit_since)
 {
+	struct ffwall_table *t = ffwall_cdev_table;
+	u64 c = *cursor, pc;
+	u32 n = 0, now;
+
+	if (!(c & BIT_ULL(63))) {
+		n += ffwall_table_dump(t, buf, max, &c, hit_since);
+		if (c != FFWALL_TABLE_DUMP_END || max - n < FFWALL_DUMP_MIN) {
+			*cursor = c == FFWALL_TABLE_DUMP_END ? FFWALL_PH_PREFIX : c;
+			return n;
+		}
+		c = FFWALL_PH_PREFIX;
+	}
+	now = ffwall_table_now(t);
+	if ((c & FFWALL_PH_MASK) == FFWALL_PH_PREFIX) {
+		pc = c & ~FFWALL_PH_MASK;
+		n += ffwall_pset_dump(t->ban, buf + n, max - n, &pc, hit_since, now);
+		if (pc != FFWALL_PSET_DUMP_END || max - n < FFWALL_DUMP_MIN) {
+			*cursor = pc == FFWALL_PSET_DUMP_END ? FFWALL_PH_ALLOW :
+				  FFWALL_PH_PREFIX | pc;
+			return n;
+		}
+		c = FFWALL_PH_ALLOW;
+	}
+	pc = c & ~FFWALL_PH_MASK;
+	n += ffwall_pset_dump(t->allow, buf + n, max - n, &pc, hit_since, now);
+	*cursor = pc == FFWALL_PSET_DUMP_END ? FFWALL_DUMP_END : FFWALL_PH_ALLOW | pc;
+	return n;
+}
+
+/* DUMP (all three phases) and ALLOW_DUMP (the allowlist's cursor alone). */
+static long ffwall_ioc_dump(void __user *arg, bool allow)
+{
+	struct ffwall_table *t = ffwall_cdev_table;
 	struct ffwall_entry_info *buf;
 	struct ffwall_dump d;
 	u64 cursor;
@@ -317,12 +513,27 @@ static long ffwall_ioc_dump(void __user *arg)
 	if (d.capacity < FFWALL_DUMP_MIN || d.record_size != sizeof(*buf) ||
 	    d.flags || d.reserved)
 		return -EINVAL;
+	cursor = d.cursor;
+	/* A cursor no call returned: refuse it rather than guess. */
+	if (cursor != FFWALL_DUMP_END &&
+	    (allow ? cursor > FFWALL_PSET_DUMP_END :
+	     ((cursor & BIT_ULL(63)) &&
+	      (cursor & ~FFWALL_PH_MASK) > FFWALL_PSET_DUMP_END)))
+		return -EINVAL;
 	max = min_t(u32, d.capacity, FFWALL_DUMP_MAX);
 	buf = kvmalloc_array(max, sizeof(*buf), GFP_KERNEL);
 	if (!buf)
 		return -ENOMEM;
-	cursor = d.cursor;
-	n = ffwall_table_dump(ffwall_cdev_table, buf, max, &cursor, d.hit_since);
+	if (cursor == FFWALL_DUMP_END) {
+		n = 0;
+	} else if (allow) {
+		n = ffwall_pset_dump(t->allow, buf, max, &cursor, d.hit_since,
+				     ffwall_table_now(t));
+		if (cursor == FFWALL_PSET_DUMP_END)
+			cursor = FFWALL_DUMP_END;
+	} else {
+		n = ffwall_dump_all(buf, max, &cursor, d.hit_since);
+	}
 	/* On EFAULT the cursor is not written back: the caller can retry. */
 	if (n && copy_to_user(u64_to_user_ptr(d.records), buf, n * sizeof(*buf))) {
 		err = -EFAULT;
@@ -343,9 +554,12 @@ static long ffwall_ioc_stats(void __user *arg)
 	struct ffwall_table_stats ts;
 	struct ffwall_hook_stats hs;
 	struct ffwall_filter_stats fs;
+	struct ffwall_pset_stats bs, as;
 	struct ffwall_stats s;
 
 	ffwall_table_get_stats(t, &ts);
+	ffwall_pset_get_stats(t->ban, &bs);
+	ffwall_pset_get_stats(t->allow, &as);
 	ffwall_hook_get_stats(&hs);
 	ffwall_filter_get_stats(&fs);
 	memset(&s, 0, sizeof(s));
@@ -355,6 +569,10 @@ static long ffwall_ioc_stats(void __user *arg)
 	s.dropped_exact = hs.dropped_exact;
 	s.dropped_ports = hs.dropped_ports;
 	s.monitor_hits = hs.monitor_hits;
+	s.dropped_prefix = hs.dropped_prefix;
+	s.passed_allow = hs.passed_allow;
+	s.prefixes = bs.entries;
+	s.allow_entries = as.entries;
 	s.hook_errors = hs.hook_errors;
 	s.entries = ts.entries;
 	s.pinned = ts.pinned;
@@ -404,7 +622,13 @@ static long ffwall_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case FFWALL_IOC_FLUSH:
 		return ffwall_ioc_flush(uarg);
 	case FFWALL_IOC_DUMP:
-		return ffwall_ioc_dump(uarg);
+		return ffwall_ioc_dump(uarg, false);
+	case FFWALL_IOC_ALLOW_ADD:
+		return ffwall_ioc_allow_batch(uarg, false);
+	case FFWALL_IOC_ALLOW_DEL:
+		return ffwall_ioc_allow_batch(uarg, true);
+	case FFWALL_IOC_ALLOW_DUMP:
+		return ffwall_ioc_dump(uarg, true);
 	case FFWALL_IOC_STATS:
 		return ffwall_ioc_stats(uarg);
 	case FFWALL_IOC_FILTER_LOAD:
@@ -412,7 +636,6 @@ static long ffwall_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case FFWALL_IOC_FILTER_ADD:
 		return ffwall_filter_ioc_add(uarg);
 	default:
-		/* Including ALLOW_*, declared but not implemented yet. */
 		return -ENOTTY;
 	}
 }

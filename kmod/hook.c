@@ -25,7 +25,17 @@
  *    ones, on every VLAN of the device; a frame still tagged after that
  *    (QinQ) is not IP to us and passes;
  *  - replies to this host's own connections carry a local ephemeral port as
- *    destination, so a port-scoped entry lets them through.
+ *    destination, so a port-scoped entry lets them through;
+ *  - verdict (issue 4): the most specific ban decides, with its ports: an
+ *    exact entry shadows every prefix and a longer prefix a shorter one,
+ *    even when its ports do not match the packet (never a shorter one).  Only
+ *    when that ban would drop or count the packet is the allowlist
+ *    consulted; a covered source passes and counts passed_allow (the ban
+ *    records no hit).  Otherwise monitor (the entry's flag or the global
+ *    mode) counts monitor_hits and passes, else the packet is dropped;
+ *  - a packet no ban matched may raise MISS (membership filter), except
+ *    from an allowlisted source: it would pass whatever the daemon
+ *    re-added, and an ADD inside the allowlist is refused anyway.
  */
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -49,6 +59,7 @@
 #include "events.h"
 #include "filter.h"
 #include "hook.h"
+#include "prefix.h"
 #include "table.h"
 
 struct ffwall_pcpu_stats {
@@ -57,6 +68,8 @@ struct ffwall_pcpu_stats {
 	u64 dropped_exact;
 	u64 dropped_ports;
 	u64 monitor_hits;
+	u64 dropped_prefix;
+	u64 passed_allow;
 };
 
 struct ffwall_dev_hook {
@@ -182,7 +195,12 @@ static void ffwall_hook_miss(const struct sk_buff *skb, const struct ffwall_key 
 		return;
 	if (pkt->l4off < 0 || !ffwall_filter_flow_start(skb, pkt->l4off, pkt->proto))
 		return;
-	if (ffwall_filter_probe(addr) && ffwall_filter_should_report(addr))
+	if (!ffwall_filter_probe(addr))
+		return;
+	/* Rare path (a filter hit): allowlisted sources never need their ban. */
+	if (ffwall_allow_match_rcu(ffwall_hook_table->allow, key))
+		return;
+	if (ffwall_filter_should_report(addr))
 		ffwall_event_raise(FFWALL_EVENT_MISS, addr, 128, 0, 0);
 }
 
@@ -191,11 +209,13 @@ static unsigned int ffwall_hook_fn(void *priv, struct sk_buff *skb,
 {
 	struct ffwall_table *t = priv;
 	int nhoff = skb_network_offset(skb);
+	struct ffwall_pfx *p = NULL;
 	struct ffwall_entry *e;
 	struct ffwall_pkt pkt;
 	struct ffwall_key key;
 	bool parsed, v6 = false;
 	u16 ps, dport;
+	u8 flags;
 	u32 now;
 
 	this_cpu_inc(ffwall_pcpu->seen);
@@ -219,11 +239,19 @@ static unsigned int ffwall_hook_fn(void *priv, struct sk_buff *skb,
 	now = ffwall_table_now(t);
 	e = ffwall_table_lookup_rcu(t, &key, now);
 	if (likely(!e)) {
-		ffwall_hook_miss(skb, &key, &pkt, v6);
-		return NF_ACCEPT;
+		p = ffwall_pset_lookup_rcu(t->ban, &key, now);
+		if (likely(!p)) {
+			ffwall_hook_miss(skb, &key, &pkt, v6);
+			return NF_ACCEPT;
+		}
+		ps = READ_ONCE(p->portset);
+		flags = READ_ONCE(p->flags);
+	} else {
+		ps = READ_ONCE(e->portset);
+		flags = READ_ONCE(e->flags);
 	}
 
-	ps = READ_ONCE(e->portset);
+	/* The most specific ban decides, never a shorter one behind it. */
 	if (ps) {
 		if (v6 && !ffwall_v6_l4(skb, &pkt))
 			return NF_ACCEPT;
@@ -232,13 +260,21 @@ static unsigned int ffwall_hook_fn(void *priv, struct sk_buff *skb,
 			return NF_ACCEPT;
 	}
 
-	ffwall_table_hit(e, now);
-	if ((READ_ONCE(e->flags) & FFWALL_F_MONITOR) ||
-	    READ_ONCE(t->mode) == FFWALL_MODE_MONITOR) {
+	if (unlikely(ffwall_allow_match_rcu(t->allow, &key))) {
+		this_cpu_inc(ffwall_pcpu->passed_allow);
+		return NF_ACCEPT;
+	}
+	if (e)
+		ffwall_table_hit(e, now);
+	else
+		ffwall_pfx_hit(p, now);
+	if ((flags & FFWALL_F_MONITOR) || READ_ONCE(t->mode) == FFWALL_MODE_MONITOR) {
 		this_cpu_inc(ffwall_pcpu->monitor_hits);
 		return NF_ACCEPT;
 	}
-	if (ps)
+	if (!e)
+		this_cpu_inc(ffwall_pcpu->dropped_prefix);
+	else if (ps)
 		this_cpu_inc(ffwall_pcpu->dropped_ports);
 	else
 		this_cpu_inc(ffwall_pcpu->dropped_exact);
@@ -495,6 +531,8 @@ void ffwall_hook_get_stats(struct ffwall_hook_stats *s)
 		s->dropped_exact += READ_ONCE(p->dropped_exact);
 		s->dropped_ports += READ_ONCE(p->dropped_ports);
 		s->monitor_hits += READ_ONCE(p->monitor_hits);
+		s->dropped_prefix += READ_ONCE(p->dropped_prefix);
+		s->passed_allow += READ_ONCE(p->passed_allow);
 	}
 	s->hook_errors = READ_ONCE(ffwall_hook_errors);
 }

@@ -13,6 +13,7 @@ struct ffwall_table;
 
 struct ffwall_hook_stats {
 	u64 seen, not_ip, dropped_exact, dropped_ports, monitor_hits;
+	u64 dropped_prefix, passed_allow;
 	u64 hook_errors;
 };
 

@@ -4,8 +4,9 @@
  *
  * Subsystems are set up in order and torn down in reverse; a failure part
  * way through unwinds what was done with gotos.  Order: the event rings
- * (everything after them may raise events), the entry cache, the selftests
- * (DEBUG), the membership filter, the table, the hooks,
+ * (everything after them may raise events), the entry and prefix caches,
+ * the selftests (DEBUG), the membership filter, the table, the prefix sets
+ * (ban prefixes and allowlist), the hooks,
  * /dev/ffwall last, so that userland never sees a half-built module.  The
  * filter is freed after the hooks are gone, since they probe it.
  */
@@ -18,6 +19,7 @@
 #include "events.h"
 #include "filter.h"
 #include "hook.h"
+#include "prefix.h"
 #include "table.h"
 
 static unsigned int max_entries = 1U << 20;
@@ -60,30 +62,38 @@ static int __init ffwall_init(void)
 	err = ffwall_table_module_init();
 	if (err)
 		goto err_events;
+	err = ffwall_prefix_module_init();
+	if (err)
+		goto err_table_module;
 
 #ifdef DEBUG
 	err = ffwall_table_selftest();
 	if (!err)
 		err = ffwall_filter_selftest();
+	if (!err)
+		err = ffwall_prefix_selftest();
 	if (err) {
 		pr_err("selftests failed (%d): refusing to load\n", err);
-		goto err_table_module;
+		goto err_prefix_module;
 	}
 #endif
 
 	err = ffwall_filter_init();
 	if (err)
-		goto err_table_module;
+		goto err_prefix_module;
 
 	ffwall_table = ffwall_table_create(max_entries, gc_interval);
 	if (!ffwall_table) {
 		err = -ENOMEM;
 		goto err_filter;
 	}
+	err = ffwall_table_prefixes_init(ffwall_table, ffwall_max_prefixes, ffwall_max_allow);
+	if (err)
+		goto err_table;
 
 	err = ffwall_hook_init(ffwall_table, devices, hook_priority);
 	if (err)
-		goto err_table;
+		goto err_prefixes;
 
 	err = ffwall_chardev_init(ffwall_table, hook_priority);
 	if (err)
@@ -94,10 +104,14 @@ static int __init ffwall_init(void)
 
 err_hook:
 	ffwall_hook_exit();
+err_prefixes:
+	ffwall_table_prefixes_exit(ffwall_table);
 err_table:
 	ffwall_table_destroy(ffwall_table);
 err_filter:
 	ffwall_filter_exit();
+err_prefix_module:
+	ffwall_prefix_module_exit();
 err_table_module:
 	ffwall_table_module_exit();
 err_events:
@@ -110,9 +124,12 @@ static void __exit ffwall_exit(void)
 {
 	ffwall_chardev_exit();
 	ffwall_hook_exit();
+	/* After the hooks, before the table: the ban set uses its port sets. */
+	ffwall_table_prefixes_exit(ffwall_table);
 	ffwall_table_destroy(ffwall_table);
 	/* After the hooks: they probe the filter. */
 	ffwall_filter_exit();
+	ffwall_prefix_module_exit();
 	ffwall_table_module_exit();
 	/* Last: every raiser is gone, every file closed. */
 	ffwall_events_exit();

@@ -28,7 +28,13 @@
  *	(racy, approximate by design) and per-CPU counters.
  * A port set's contents never change while it is in use; a set whose last
  *	user went away is a zombie until a grace period has passed, and only
- *	then may its id be reused.
+ *	then may its id be reused.  Port set ids are shared by the exact
+ *	entries and the ban prefixes (t->ban is created with &t->lock as its
+ *	writers' mutex, so its ops below run under t->lock); each entry of
+ *	either holds one reference.
+ * t->ban and t->allow are set before the hooks exist and cleared only after
+ *	they are gone; see ffwall_table_prefixes_init().  Lock order: the
+ *	allowlist's mutex, then t->lock.
  */
 #include <linux/kernel.h>
 #include <linux/log2.h>
@@ -40,6 +46,7 @@
 #include <linux/string.h>
 
 #include "events.h"
+#include "prefix.h"
 #include "table.h"
 
 #define FFWALL_MIN_BITS		4
@@ -261,6 +268,16 @@ static void ffwall_portset_put(struct ffwall_table *t, u16 id)
 	ps->state = FFWALL_PS_ZOMBIE;
 	t->nportsets--;
 	t->zombie_portsets++;
+}
+
+/* Copy the ports of a live id: t->lock or rcu_read_lock() held. */
+static void ffwall_portset_read(const struct ffwall_table *t, u16 id, u16 *ports, u8 *n)
+{
+	const struct ffwall_portset *ps = &t->portsets[id];
+	u8 cnt = min_t(u8, READ_ONCE(ps->n), FFWALL_MAX_PORTS);
+
+	memcpy(ports, ps->ports, cnt * sizeof(*ports));
+	*n = cnt;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -687,6 +704,8 @@ static void ffwall_flush_flags(struct ffwall_table *t, u8 with_flags, u64 *remov
 int ffwall_table_flush(struct ffwall_table *t, u8 with_flags, u64 *removed)
 {
 	struct ffwall_buckets *old, *nb;
+	struct ffwall_entry *e;
+	u32 i, n;
 
 	*removed = 0;
 	if (with_flags) {
@@ -701,6 +720,7 @@ int ffwall_table_flush(struct ffwall_table *t, u8 with_flags, u64 *removed)
 		return -ENOMEM;
 	mutex_lock(&t->lock);
 	old = ffwall_deref(t, t->cur);
+	n = 1U << old->bits;
 	rcu_assign_pointer(t->cur, nb);
 	*removed = t->count;
 	t->deleted += t->count;
@@ -708,12 +728,17 @@ int ffwall_table_flush(struct ffwall_table *t, u8 with_flags, u64 *removed)
 	t->pinned = 0;
 	t->hand = 0;
 	t->grow_backoff = 0;
+	/*
+	 * Ban prefixes hold port set ids too: drop only the references of
+	 * the exact entries.  Their ids become zombies as usual.
+	 */
+	for (i = 0; i < n; i++) {
+		for (e = ffwall_deref(t, old->b[i]); e; e = ffwall_deref(t, e->next))
+			ffwall_portset_put(t, e->portset);
+		if ((i & (FFWALL_WALK_CHUNK - 1)) == FFWALL_WALK_CHUNK - 1)
+			cond_resched();
+	}
 	synchronize_rcu();
-	/* No entry is left, and no reader can hold an old port set id. */
-	memset(t->portsets, 0, FFWALL_MAX_PORTSETS * sizeof(*t->portsets));
-	t->nportsets = 0;
-	t->zombie_portsets = 0;
-	t->last_portset = 0;
 	mutex_unlock(&t->lock);
 	ffwall_free_buckets(old);
 	return 0;
@@ -776,6 +801,9 @@ void ffwall_table_gc(struct ffwall_table *t)
 		cond_resched();
 	} while (!done);
 	ffwall_reap_flush(&r);
+	/* Then the ban prefixes, taking t->lock by themselves. */
+	if (t->ban)
+		ffwall_pset_gc(t->ban, ffwall_table_now(t));
 }
 
 static void ffwall_gc_work(struct work_struct *work)
@@ -844,13 +872,17 @@ static bool ffwall_dump_wanted(const struct ffwall_entry *e, u32 now, u64 hit_si
 }
 
 /*
- * DUMP walks the table in increasing hash order; the cursor is the next
- * hash to visit.  Since an entry's hash never changes (the key of the hash
- * is fixed for the table's life) and buckets are ordered by hash at every
- * size, every entry present for the whole dump is returned exactly once,
- * whatever resizes happen between two calls.  Entries of equal hash are
- * returned by the same call.  Each call holds the mutex, so it sees no
- * concurrent change.
+ * DUMP walks the table in increasing order of the top 63 bits of the hash
+ * (the "order"); the cursor is the next order to visit, below 2^63, and
+ * FFWALL_TABLE_DUMP_END (2^63) when the walk is over, which leaves the top
+ * bit of the u64 cursor to FFWALL_IOC_DUMP for its later phases.  Since an
+ * entry's hash never changes (the key of the hash is fixed for the table's
+ * life) and buckets are ranges of the order at every size, every entry
+ * present for the whole dump is returned exactly once, whatever resizes
+ * happen between two calls.  Entries of equal order are returned by the
+ * same call (a group larger than @max, which needs @max entries sharing 63
+ * hash bits, is cut).  Each call holds the mutex, so it sees no concurrent
+ * change.
  */
 u32 ffwall_table_dump(struct ffwall_table *t, struct ffwall_entry_info *out,
 		      u32 max, u64 *cursor, u64 hit_since)
@@ -861,22 +893,24 @@ u32 ffwall_table_dump(struct ffwall_table *t, struct ffwall_entry_info *out,
 	u32 n = 0, b, nb, group, now, walked = 0;
 	bool any;
 
-	if (pos == FFWALL_DUMP_END)
+	if (pos >= FFWALL_TABLE_DUMP_END) {
+		*cursor = FFWALL_TABLE_DUMP_END;
 		return 0;
+	}
 	mutex_lock(&t->lock);
 	bk = ffwall_deref(t, t->cur);
 	nb = 1U << bk->bits;
 	now = ffwall_table_now(t);
-	for (b = ffwall_bucket(bk, pos); b < nb; ) {
+	for (b = ffwall_bucket(bk, pos << 1); b < nb; ) {
 		for (;;) {
-			/* The smallest hash >= pos in this bucket, and its group. */
+			/* The smallest order >= pos in this bucket, and its group. */
 			any = false;
 			best = 0;
 			group = 0;
 			for (e = ffwall_deref(t, bk->b[b]); e; e = ffwall_deref(t, e->next)) {
 				if (!ffwall_dump_wanted(e, now, hit_since))
 					continue;
-				h = ffwall_hash(t, &e->key);
+				h = ffwall_hash(t, &e->key) >> 1;
 				if (h < pos)
 					continue;
 				if (!any || h < best) {
@@ -890,24 +924,28 @@ u32 ffwall_table_dump(struct ffwall_table *t, struct ffwall_entry_info *out,
 			if (!any)
 				break;
 			if (n + group > max) {
-				*cursor = best;
-				goto out;
+				if (n) {
+					*cursor = best;
+					goto out;
+				}
+				group = max;	/* cut an oversized group */
 			}
-			for (e = ffwall_deref(t, bk->b[b]); e; e = ffwall_deref(t, e->next))
+			for (e = ffwall_deref(t, bk->b[b]); e && group;
+			     e = ffwall_deref(t, e->next))
 				if (ffwall_dump_wanted(e, now, hit_since) &&
-				    ffwall_hash(t, &e->key) == best)
+				    ffwall_hash(t, &e->key) >> 1 == best) {
 					ffwall_fill_info(t, e, &out[n++], now);
-			if (best == U64_MAX)
-				break;
+					group--;
+				}
 			pos = best + 1;
 		}
 		b++;
 		if (b < nb)
-			pos = (u64)b << (64 - bk->bits);
+			pos = ((u64)b << (64 - bk->bits)) >> 1;
 		if (!(++walked & (FFWALL_WALK_CHUNK - 1)))
 			cond_resched();
 	}
-	*cursor = FFWALL_DUMP_END;
+	*cursor = FFWALL_TABLE_DUMP_END;
 out:
 	mutex_unlock(&t->lock);
 	return n;
@@ -990,6 +1028,71 @@ int ffwall_table_parse_del(const struct ffwall_rule *r, struct ffwall_key *key)
 		return -EOPNOTSUPP;
 	memcpy(key, r->addr, sizeof(*key));
 	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The ban prefixes and the allowlist. */
+
+static int ffwall_ban_portset_get(void *priv, const u16 *ports, u8 n, u16 *id)
+{
+	return ffwall_portset_get(priv, ports, n, id);
+}
+
+static void ffwall_ban_portset_put(void *priv, u16 id)
+{
+	ffwall_portset_put(priv, id);
+}
+
+static void ffwall_ban_portset_read(void *priv, u16 id, u16 *ports, u8 *n)
+{
+	ffwall_portset_read(priv, id, ports, n);
+}
+
+static void ffwall_ban_expired(void *priv, const struct ffwall_pfx *e, u32 now)
+{
+	ffwall_event_raise(FFWALL_EVENT_EXPIRED, &e->key, e->len, e->flags,
+			   READ_ONCE(e->hits));
+}
+
+/* Every callback runs under t->lock, the ban set's writers' mutex. */
+static const struct ffwall_pset_ops ffwall_ban_ops = {
+	.portset_get = ffwall_ban_portset_get,
+	.portset_put = ffwall_ban_portset_put,
+	.portset_read = ffwall_ban_portset_read,
+	.expired = ffwall_ban_expired,
+};
+
+/*
+ * Create the ban prefixes (sharing t->lock and the port sets) and the
+ * allowlist (its own mutex).  Call before the hooks see @t.
+ */
+int ffwall_table_prefixes_init(struct ffwall_table *t, u32 max_prefixes, u32 max_allow)
+{
+	t->ban = ffwall_pset_create(FFWALL_MATCH_PREFIX, max_prefixes, &t->lock,
+				    &ffwall_ban_ops, t);
+	if (!t->ban)
+		return -ENOMEM;
+	t->allow = ffwall_pset_create(FFWALL_MATCH_ALLOW, max_allow, NULL, NULL, NULL);
+	if (!t->allow) {
+		ffwall_pset_destroy(t->ban);
+		t->ban = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * Destroy both sets once no hook can reach them; before ffwall_table_destroy().
+ * Stops the reclaimer first: it walks t->ban.
+ */
+void ffwall_table_prefixes_exit(struct ffwall_table *t)
+{
+	WRITE_ONCE(t->dying, true);
+	cancel_delayed_work_sync(&t->gc_work);
+	ffwall_pset_destroy(t->allow);
+	ffwall_pset_destroy(t->ban);
+	t->allow = NULL;
+	t->ban = NULL;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -7,6 +7,7 @@
 #ifndef _FFWALL_TABLE_H
 #define _FFWALL_TABLE_H
 
+#include <linux/bits.h>
 #include <linux/mutex.h>
 #include <linux/rcupdate.h>
 #include <linux/seqlock.h>
@@ -67,6 +68,8 @@ struct ffwall_table_stats {
 	u64 bytes, entry_size;
 };
 
+struct ffwall_pset;
+
 struct ffwall_table {
 	/* Writers: see "Locking" in table.c. */
 	struct mutex lock;
@@ -86,6 +89,8 @@ struct ffwall_table {
 	u64 hand;
 	u64 inserted, deleted, evicted, expired, resizes;
 	u8 mode;		/* FFWALL_MODE_*; read by the packet path */
+	struct ffwall_pset *ban;	/* ban prefixes; writers hold @lock */
+	struct ffwall_pset *allow;	/* the allowlist; its own mutex */
 	bool dying;
 	struct delayed_work gc_work;
 #ifdef DEBUG
@@ -136,10 +141,17 @@ int ffwall_table_set_max(struct ffwall_table *t, u32 max_entries);
 void ffwall_table_set_gc_interval(struct ffwall_table *t, u32 secs);
 void ffwall_table_gc(struct ffwall_table *t);
 
+int ffwall_table_prefixes_init(struct ffwall_table *t, u32 max_prefixes, u32 max_allow);
+void ffwall_table_prefixes_exit(struct ffwall_table *t);
+
 /* LOOKUP: fills @info (zeroed when no live entry); returns true on a match. */
 bool ffwall_table_info(struct ffwall_table *t, const struct ffwall_key *key,
 		       struct ffwall_entry_info *info, u32 *now);
-/* DUMP: up to @max records into @out from *@cursor; returns the count. */
+/*
+ * DUMP: up to @max records into @out from *@cursor (below 2^63); returns
+ * the count.  *@cursor is FFWALL_TABLE_DUMP_END once the walk is over.
+ */
+#define FFWALL_TABLE_DUMP_END	BIT_ULL(63)
 u32 ffwall_table_dump(struct ffwall_table *t, struct ffwall_entry_info *out,
 		      u32 max, u64 *cursor, u64 hit_since);
 void ffwall_table_get_stats(struct ffwall_table *t, struct ffwall_table_stats *s);

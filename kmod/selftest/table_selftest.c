@@ -473,7 +473,7 @@ static int ffwall_st_big(void)
 			if (ffwall_table_add(t, &add, 1, &applied, &changed))
 				goto fail;
 		}
-	} while (cursor != FFWALL_DUMP_END);
+	} while (cursor != FFWALL_TABLE_DUMP_END);
 	if (!bitmap_full(seen, ST_BIG))
 		goto fail;
 	for (i = 0; i < ST_BIG; i++) {

@@ -300,8 +300,13 @@ struct ffwall_rule {
  *	record_size, count above FFWALL_BATCH_MAX, an invalid record;
  *	EOPNOTSUPP: see above; ENOMEM; ENOSPC: ADD into a full table whose
  *	entries are all pinned, or FFWALL_MAX_PORTSETS distinct port sets in
- *	use; EEXIST (ADD only, FEAT_ALLOW): the address lies inside the
- *	allowlist.
+ *	use, or ADD of a new prefix into a full prefix set (max_prefixes;
+ *	ALLOW_ADD: max_allow); prefixes are never evicted; EEXIST (ADD
+ *	only, FEAT_ALLOW): the whole address or prefix of record @bad_index
+ *	lies inside one allowlist entry; checked for the whole batch before
+ *	anything is applied, so @applied is 0 and nothing changes.  A prefix
+ *	that only overlaps the allowlist is accepted (the allowlist still
+ *	wins for the addresses it covers).
  */
 struct ffwall_batch {
 	__u64 records;
@@ -360,9 +365,12 @@ struct ffwall_entry_info {
  * @verdict: output: FFWALL_VERDICT_*.  Without a port, a port-scoped entry
  *	gives FFWALL_VERDICT_PORTS; with one, DROP or PASS.  MONITOR replaces
  *	DROP and PORTS when the entry or the mode is monitor.
- * @match: output: FFWALL_MATCH_* of what decided the verdict (ALLOW when the
- *	allowlist overrides a ban); NONE when nothing matched or the entry
- *	has expired.
+ * @match: output: FFWALL_MATCH_* of what decided the verdict; NONE when
+ *	nothing matched or the entry has expired.  ALLOW is reported
+ *	whenever the allowlist covers @addr, whether a ban matches or not
+ *	(verdict PASS, @entry the allowlist entry); else EXACT; else PREFIX
+ *	(the longest live prefix, which decides with its ports: no
+ *	retry of a shorter prefix).
  * @now: output: the kernel's time, CLOCK_BOOTTIME seconds.
  * @entry: output: the entry that matched, zero when none.
  *
@@ -431,13 +439,17 @@ struct ffwall_flush {
  * @flags: zero.
  * @reserved: zero.
  *
+ * DUMP walks three phases with one cursor: the exact entries, then the ban
+ * prefixes, then the allowlist (@kind tells them apart); ALLOW_DUMP walks
+ * the allowlist alone.  A cursor no call returned fails with EINVAL.
  * Guarantee under concurrent ADD, DEL, expiry, eviction and resize: every
  * entry present for the whole dump (from the call with cursor 0 to the call
  * returning FFWALL_DUMP_END) is returned exactly once; an entry added or
  * removed meanwhile is returned at most once.  Expired entries are skipped.
  * A call may return 0 records and a cursor other than FFWALL_DUMP_END.
  * Errors: EPERM, EFAULT; EINVAL: capacity below FFWALL_DUMP_MIN, bad
- *	record_size, non-zero flags or reserved; ENOMEM.
+ *	record_size, non-zero flags or reserved, a cursor no call returned;
+ *	ENOMEM.
  */
 struct ffwall_dump {
 	__u64 records;
@@ -458,8 +470,8 @@ struct ffwall_dump {
  * @packets_seen: packets that entered an ffwall hook.
  * @packets_not_ip: of those, neither IPv4 nor IPv6, or truncated.
  * @dropped_exact: dropped by a whole-address exact entry.
- * @dropped_ports: dropped by a port-scoped entry.
- * @dropped_prefix: dropped by a prefix entry.
+ * @dropped_ports: dropped by a port-scoped exact entry.
+ * @dropped_prefix: dropped by a prefix entry, port-scoped or not.
  * @passed_allow: matched a ban but passed because of the allowlist.
  * @monitor_hits: matched and passed because of monitor.
  * @filter_probes: membership filter probes.

@@ -7,12 +7,17 @@
  *   ffwallctl config [FIELD]
  *   ffwallctl set [max_entries=N] [mode=enforce|monitor] [gc_interval=N]
  *   ffwallctl attach NAME | detach NAME | devices
- *   ffwallctl add ADDR [ports=P,P..] [ttl=N] [pinned] [monitor]
+ *   ffwallctl add ADDR[/LEN] [ports=P,P..] [ttl=N] [pinned] [monitor]
  *   ffwallctl add-seq BASE4 COUNT [BATCH]   COUNT addresses from BASE4 on
- *   ffwallctl del ADDR...
+ *   ffwallctl del ADDR[/LEN]...
  *   ffwallctl lookup ADDR [port=N] [FIELD]
- *   ffwallctl flush [pinned] [monitor]
- *   ffwallctl dump [since=T] [count]
+ *   ffwallctl allow add|del ADDR[/LEN]...
+ *   ffwallctl allow dump [count]
+ *   ffwallctl flush [exact] [prefix] [allow] [pinned] [monitor]
+ *   ffwallctl dump [since=T] [count]   all phases: exact, prefixes, allowlist
+ *
+ * LEN is the IPv4 (0..32) or IPv6 (0..128) prefix length; without it the
+ * address is exact.  flush without a scope clears all three tables.
  *
  * Exit status 0 on success; on failure the errno name is printed on stderr
  * and the status is 1 (2 for usage errors).
@@ -48,20 +53,36 @@ static int fail(const char *what)
 	return 1;
 }
 
-static int parse_addr(const char *s, uint8_t out[16])
+/* ADDR or ADDR/LEN; returns the prefix length in the 128-bit space. */
+static unsigned int parse_addr(const char *arg, uint8_t out[16])
 {
+	char s[INET6_ADDRSTRLEN + 8], *slash, *end;
+	unsigned long len = 0;
 	struct in_addr a4;
+	int has_len = 0;
 
+	snprintf(s, sizeof(s), "%s", arg);
+	slash = strchr(s, '/');
+	if (slash) {
+		*slash = 0;
+		len = strtoul(slash + 1, &end, 10);
+		if (*end || end == slash + 1)
+			goto bad;
+		has_len = 1;
+	}
 	if (inet_pton(AF_INET, s, &a4) == 1) {
+		if (len > 32)
+			goto bad;
 		memset(out, 0, 16);
 		out[10] = 0xff;
 		out[11] = 0xff;
 		memcpy(out + 12, &a4, 4);
-		return 0;
+		return has_len ? 96 + len : 128;
 	}
-	if (inet_pton(AF_INET6, s, out) == 1)
-		return 0;
-	fprintf(stderr, "ffwallctl: bad address '%s'\n", s);
+	if (inet_pton(AF_INET6, s, out) == 1 && len <= 128)
+		return has_len ? len : 128;
+bad:
+	fprintf(stderr, "ffwallctl: bad address '%s'\n", arg);
 	exit(2);
 }
 
@@ -73,6 +94,33 @@ static void format_addr(const uint8_t a[16], char *buf, size_t len)
 		inet_ntop(AF_INET, a + 12, buf, len);
 	else
 		inet_ntop(AF_INET6, a, buf, len);
+}
+
+/* ADDR, or ADDR/LEN for a prefix (IPv4 lengths for ::ffff:0:0/96 inside). */
+static void format_prefix(const uint8_t a[16], unsigned int plen, char *buf, size_t len)
+{
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	size_t n;
+
+	format_addr(a, buf, len);
+	if (plen == 128)
+		return;
+	n = strlen(buf);
+	if (plen >= 96 && !memcmp(a, mapped, 12))
+		snprintf(buf + n, len - n, "/%u", plen - 96);
+	else
+		snprintf(buf + n, len - n, "/%u", plen);
+}
+
+static const char *match_name(uint32_t m)
+{
+	switch (m) {
+	case FFWALL_MATCH_NONE: return "none";
+	case FFWALL_MATCH_EXACT: return "exact";
+	case FFWALL_MATCH_PREFIX: return "prefix";
+	case FFWALL_MATCH_ALLOW: return "allow";
+	default: return "?";
+	}
 }
 
 static int cmd_version(void)
@@ -236,8 +284,7 @@ static int cmd_add(int argc, char **argv)
 	if (argc < 1)
 		usage();
 	memset(&r, 0, sizeof(r));
-	parse_addr(argv[0], r.addr);
-	r.prefix_len = 128;
+	r.prefix_len = parse_addr(argv[0], r.addr);
 	for (i = 1; i < argc; i++) {
 		if (!strncmp(argv[i], "ports=", 6)) {
 			char *p = argv[i] + 6, *end;
@@ -300,8 +347,7 @@ static int cmd_del(int argc, char **argv)
 
 	for (i = 0; i < argc && !err; i++) {
 		memset(&r, 0, sizeof(r));
-		parse_addr(argv[i], r.addr);
-		r.prefix_len = 128;
+		r.prefix_len = parse_addr(argv[i], r.addr);
 		err = batch(FFWALL_IOC_DEL, &r, 1, "DEL");
 	}
 	return err;
@@ -341,11 +387,11 @@ static int cmd_lookup(int argc, char **argv)
 		return fail("LOOKUP");
 	snprintf(buf, sizeof(buf),
 		 "verdict=%s match=%s now=%" PRIu64 " expires=%" PRIu64 " ttl=%u hits=%u last_hit=%" PRIu64
-		 " nports=%u flags=%u",
-		 verdict_name(l.verdict), l.match == FFWALL_MATCH_EXACT ? "exact" :
-		 l.match == FFWALL_MATCH_NONE ? "none" : "other",
+		 " nports=%u flags=%u prefix_len=%u",
+		 verdict_name(l.verdict), match_name(l.match),
 		 (uint64_t)l.now, (uint64_t)l.entry.expires, l.entry.rule.ttl, l.entry.hits,
-		 (uint64_t)l.entry.last_hit, l.entry.rule.nports, l.entry.rule.flags);
+		 (uint64_t)l.entry.last_hit, l.entry.rule.nports, l.entry.rule.flags,
+		 l.entry.rule.prefix_len);
 	if (!field) {
 		puts(buf);
 		return 0;
@@ -370,29 +416,36 @@ static int cmd_flush(int argc, char **argv)
 	int i;
 
 	memset(&f, 0, sizeof(f));
-	f.scope = FFWALL_FLUSH_ALL;
 	for (i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "pinned"))
+		if (!strcmp(argv[i], "exact"))
+			f.scope |= FFWALL_FLUSH_EXACT;
+		else if (!strcmp(argv[i], "prefix"))
+			f.scope |= FFWALL_FLUSH_PREFIX;
+		else if (!strcmp(argv[i], "allow"))
+			f.scope |= FFWALL_FLUSH_ALLOW;
+		else if (!strcmp(argv[i], "pinned"))
 			f.with_flags |= FFWALL_F_PINNED;
 		else if (!strcmp(argv[i], "monitor"))
 			f.with_flags |= FFWALL_F_MONITOR;
 		else
 			usage();
 	}
+	if (!f.scope)
+		f.scope = FFWALL_FLUSH_ALL;
 	if (ioctl(fd, FFWALL_IOC_FLUSH, &f))
 		return fail("FLUSH");
 	printf("%" PRIu64 "\n", (uint64_t)f.removed);
 	return 0;
 }
 
-static int cmd_dump(int argc, char **argv)
+static int dump(unsigned long req, int argc, char **argv)
 {
 	static struct ffwall_entry_info recs[FFWALL_DUMP_MAX];
 	struct ffwall_dump d;
 	uint64_t total = 0;
 	int count_only = 0, i;
 	uint32_t k;
-	char buf[64];
+	char buf[80];
 
 	memset(&d, 0, sizeof(d));
 	for (i = 0; i < argc; i++) {
@@ -407,19 +460,41 @@ static int cmd_dump(int argc, char **argv)
 	d.capacity = FFWALL_DUMP_MAX;
 	d.record_size = sizeof(recs[0]);
 	do {
-		if (ioctl(fd, FFWALL_IOC_DUMP, &d))
+		if (ioctl(fd, req, &d))
 			return fail("DUMP");
 		total += d.count;
 		for (k = 0; k < d.count && !count_only; k++) {
-			format_addr(recs[k].rule.addr, buf, sizeof(buf));
-			printf("%s nports=%u flags=%u hits=%u last_hit=%" PRIu64 " expires=%" PRIu64 "\n",
-			       buf, recs[k].rule.nports, recs[k].rule.flags, recs[k].hits,
-			       (uint64_t)recs[k].last_hit, (uint64_t)recs[k].expires);
+			format_prefix(recs[k].rule.addr, recs[k].rule.prefix_len, buf, sizeof(buf));
+			printf("%s nports=%u flags=%u hits=%u last_hit=%" PRIu64 " expires=%" PRIu64
+			       " kind=%s\n", buf, recs[k].rule.nports, recs[k].rule.flags,
+			       recs[k].hits, (uint64_t)recs[k].last_hit, (uint64_t)recs[k].expires,
+			       match_name(recs[k].kind));
 		}
 	} while (d.cursor != FFWALL_DUMP_END);
 	if (count_only)
 		printf("%" PRIu64 "\n", total);
 	return 0;
+}
+
+static int cmd_allow(int argc, char **argv)
+{
+	struct ffwall_rule r;
+	int i, del, err = 0;
+
+	if (argc < 1)
+		usage();
+	if (!strcmp(argv[0], "dump"))
+		return dump(FFWALL_IOC_ALLOW_DUMP, argc - 1, argv + 1);
+	if (strcmp(argv[0], "add") && strcmp(argv[0], "del"))
+		usage();
+	del = !strcmp(argv[0], "del");
+	for (i = 1; i < argc && !err; i++) {
+		memset(&r, 0, sizeof(r));
+		r.prefix_len = parse_addr(argv[i], r.addr);
+		err = batch(del ? FFWALL_IOC_ALLOW_DEL : FFWALL_IOC_ALLOW_ADD, &r, 1,
+			    del ? "ALLOW_DEL" : "ALLOW_ADD");
+	}
+	return err;
 }
 
 int main(int argc, char **argv)
@@ -459,7 +534,9 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "flush"))
 		return cmd_flush(argc, argv);
 	if (!strcmp(cmd, "dump"))
-		return cmd_dump(argc, argv);
+		return dump(FFWALL_IOC_DUMP, argc, argv);
+	if (!strcmp(cmd, "allow"))
+		return cmd_allow(argc, argv);
 	usage();
 	return 2;
 }
