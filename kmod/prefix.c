@@ -41,67 +41,10 @@ static struct kmem_cache *ffwall_pfx_cache;
 
 #define pset_deref(s, p) rcu_dereference_protected(p, lockdep_is_held((s)->lock))
 
-/* ------------------------------------------------------------------------ */
-/* Freeing entries after a grace period, in batches. */
-
-struct ffwall_pfx_reap {
-	struct rcu_head rcu;
-	unsigned int n;
-	struct ffwall_pfx *e[];
-};
-
-#define FFWALL_PFX_REAP_MAX \
-	((PAGE_SIZE - sizeof(struct ffwall_pfx_reap)) / sizeof(struct ffwall_pfx *))
-
-static void pfx_reap_cb(struct rcu_head *head)
-{
-	struct ffwall_pfx_reap *c = container_of(head, struct ffwall_pfx_reap, rcu);
-	unsigned int i;
-
-	for (i = 0; i < c->n; i++)
-		kmem_cache_free(ffwall_pfx_cache, c->e[i]);
-	kfree(c);
-}
-
-/*
- * Hand the pending batch of unlinked entries to call_rcu().  Called at the
- * end of every locked operation (and by ffwall_pset_commit_locked()).
- */
-static void pset_reap_flush(struct ffwall_pset *s)
-{
-	struct ffwall_pfx_reap *c = s->reap;
-
-	s->reap = NULL;
-	if (!c)
-		return;
-	if (c->n)
-		call_rcu(&c->rcu, pfx_reap_cb);
-	else
-		kfree(c);
-}
-
-/* Free @e, already unlinked, once no reader can see it.  May sleep. */
-static void pset_reap(struct ffwall_pset *s, struct ffwall_pfx *e)
-{
-	if (!s->reap) {
-		s->reap = kmalloc(PAGE_SIZE, GFP_KERNEL | __GFP_NOWARN);
-		if (!s->reap) {
-			/* No memory for a batch: wait for the readers here. */
-			synchronize_rcu();
-			kmem_cache_free(ffwall_pfx_cache, e);
-			return;
-		}
-		s->reap->n = 0;
-	}
-	s->reap->e[s->reap->n++] = e;
-	if (s->reap->n == FFWALL_PFX_REAP_MAX)
-		pset_reap_flush(s);
-}
-
 void ffwall_pset_commit_locked(struct ffwall_pset *s)
 {
 	lockdep_assert_held(s->lock);
-	pset_reap_flush(s);
+	ffwall_reap_flush(&s->reap);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -390,7 +333,7 @@ static void pset_unlink(struct ffwall_pset *s, struct ffwall_pfx __rcu **pprev,
 	pset_len_put(s, e->len);
 	s->count--;
 	pset_portset_put(s, e->portset);
-	pset_reap(s, e);
+	ffwall_reap(&s->reap, e);
 }
 
 /*
@@ -662,7 +605,7 @@ int ffwall_pset_add(struct ffwall_pset *s, const struct ffwall_pfx_add *recs,
 			cond_resched();
 	}
 	*applied = i;
-	pset_reap_flush(s);
+	ffwall_reap_flush(&s->reap);
 	mutex_unlock(s->lock);
 	return err;
 }
@@ -682,7 +625,7 @@ void ffwall_pset_del(struct ffwall_pset *s, const struct ffwall_pfx_add *recs,
 		if ((i & 255) == 255)
 			cond_resched();
 	}
-	pset_reap_flush(s);
+	ffwall_reap_flush(&s->reap);
 	mutex_unlock(s->lock);
 }
 
@@ -692,7 +635,7 @@ u64 ffwall_pset_flush(struct ffwall_pset *s, u8 with_flags)
 
 	mutex_lock(s->lock);
 	n = ffwall_pset_flush_locked(s, with_flags);
-	pset_reap_flush(s);
+	ffwall_reap_flush(&s->reap);
 	mutex_unlock(s->lock);
 	return n;
 }
@@ -703,7 +646,7 @@ u32 ffwall_pset_gc(struct ffwall_pset *s, u32 now)
 
 	mutex_lock(s->lock);
 	n = ffwall_pset_gc_locked(s, now);
-	pset_reap_flush(s);
+	ffwall_reap_flush(&s->reap);
 	mutex_unlock(s->lock);
 	return n;
 }
@@ -823,6 +766,7 @@ struct ffwall_pset *ffwall_pset_create(u8 kind, u32 max, struct mutex *lock,
 	}
 	mutex_init(&s->own_lock);
 	s->lock = lock ? lock : &s->own_lock;
+	s->reap.cache = ffwall_pfx_cache;
 	RCU_INIT_POINTER(s->buckets, bk);
 	get_random_bytes(&s->hkey, sizeof(s->hkey));
 	s->bits = bits;
@@ -843,7 +787,7 @@ void ffwall_pset_destroy(struct ffwall_pset *s)
 	if (!s)
 		return;
 	synchronize_rcu();
-	pset_reap_flush(s);
+	ffwall_reap_flush(&s->reap);
 	pset_free_buckets(rcu_dereference_protected(s->buckets, 1));
 	mutex_destroy(&s->own_lock);
 	kfree(s);

@@ -15,6 +15,7 @@
 
 #include "uapi/ffwall.h"
 /* struct ffwall_key and struct ffwall_add come from the exact table. */
+#include "reap.h"
 #include "table.h"
 
 /* Prefix lengths 0..128 of the 128-bit space. */
@@ -84,8 +85,6 @@ struct ffwall_pset_ops {
 	void (*expired)(void *priv, const struct ffwall_pfx *e, u32 now);
 };
 
-struct ffwall_pfx_reap;
-
 struct ffwall_pfx_buckets {
 	unsigned long n;		/* 2^bits of the set */
 	struct ffwall_pfx __rcu *b[];
@@ -136,7 +135,7 @@ struct ffwall_pset {
 	u64 inserted, deleted, expired;
 	const struct ffwall_pset_ops *ops;
 	void *priv;
-	struct ffwall_pfx_reap *reap;	/* unlinked, waiting for call_rcu() */
+	struct ffwall_reaper reap;	/* unlinked, waiting for call_rcu() */
 #ifdef DEBUG
 	unsigned long probes;		/* selftests: hash probes of lookups */
 #endif

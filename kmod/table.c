@@ -16,7 +16,7 @@
  * RCU protects readers: the packet path and LOOKUP walk t->cur (and t->old
  *	during a resize) under rcu_read_lock().  An unlinked entry keeps its
  *	->next until it is freed, which happens only after a grace period, in
- *	batches (struct ffwall_reaper), never one call_rcu() per entry.
+ *	batches (struct ffwall_reaper, reap.h), never one call_rcu() per entry.
  * t->seq (seqcount) is written only by a resize, with bottom halves
  *	disabled, around each chunk of moved entries.  Moving an entry rewrites
  *	its ->next, so a reader walking the old chain can be led into the new
@@ -46,6 +46,7 @@
 #include <linux/string.h>
 
 #include "events.h"
+#include "reap.h"
 #include "prefix.h"
 #include "table.h"
 
@@ -65,61 +66,6 @@ enum {
 static struct kmem_cache *ffwall_entry_cache;
 
 #define ffwall_deref(t, p) rcu_dereference_protected(p, lockdep_is_held(&(t)->lock))
-
-/* ------------------------------------------------------------------------ */
-/* Freeing entries after a grace period, in batches. */
-
-struct ffwall_reap_chunk {
-	struct rcu_head rcu;
-	unsigned int n;
-	struct ffwall_entry *e[];
-};
-
-#define FFWALL_REAP_MAX \
-	((PAGE_SIZE - sizeof(struct ffwall_reap_chunk)) / sizeof(struct ffwall_entry *))
-
-struct ffwall_reaper {
-	struct ffwall_reap_chunk *c;
-};
-
-static void ffwall_reap_cb(struct rcu_head *head)
-{
-	struct ffwall_reap_chunk *c = container_of(head, struct ffwall_reap_chunk, rcu);
-	unsigned int i;
-
-	for (i = 0; i < c->n; i++)
-		kmem_cache_free(ffwall_entry_cache, c->e[i]);
-	kfree(c);
-}
-
-static void ffwall_reap_flush(struct ffwall_reaper *r)
-{
-	if (!r->c)
-		return;
-	if (r->c->n)
-		call_rcu(&r->c->rcu, ffwall_reap_cb);
-	else
-		kfree(r->c);
-	r->c = NULL;
-}
-
-/* Free @e once no reader can see it.  Process context, may sleep. */
-static void ffwall_reap(struct ffwall_reaper *r, struct ffwall_entry *e)
-{
-	if (!r->c) {
-		r->c = kmalloc(PAGE_SIZE, GFP_KERNEL | __GFP_NOWARN);
-		if (!r->c) {
-			/* No memory for a batch: wait for the readers here. */
-			synchronize_rcu();
-			kmem_cache_free(ffwall_entry_cache, e);
-			return;
-		}
-		r->c->n = 0;
-	}
-	r->c->e[r->c->n++] = e;
-	if (r->c->n == FFWALL_REAP_MAX)
-		ffwall_reap_flush(r);
-}
 
 /* ------------------------------------------------------------------------ */
 /* Hashing and lookup. */
@@ -594,7 +540,7 @@ static int ffwall_insert_one(struct ffwall_table *t, const struct ffwall_add *a,
 int ffwall_table_add(struct ffwall_table *t, const struct ffwall_add *recs,
 		     u32 n, u32 *applied, u32 *changed)
 {
-	struct ffwall_reaper r = {};
+	struct ffwall_reaper r = FFWALL_REAPER_INIT(ffwall_entry_cache);
 	bool created;
 	int err = 0;
 	u32 i, now;
@@ -620,7 +566,7 @@ int ffwall_table_add(struct ffwall_table *t, const struct ffwall_add *recs,
 int ffwall_table_del(struct ffwall_table *t, const struct ffwall_key *keys,
 		     u32 n, u32 *applied, u32 *changed)
 {
-	struct ffwall_reaper r = {};
+	struct ffwall_reaper r = FFWALL_REAPER_INIT(ffwall_entry_cache);
 	struct ffwall_entry __rcu **pprev;
 	struct ffwall_buckets *bk;
 	struct ffwall_entry *e;
@@ -674,7 +620,7 @@ static void ffwall_flush_flags(struct ffwall_table *t, u8 with_flags, u64 *remov
 {
 	struct ffwall_buckets *bk = ffwall_deref(t, t->cur);
 	struct ffwall_entry __rcu **pprev;
-	struct ffwall_reaper r = {};
+	struct ffwall_reaper r = FFWALL_REAPER_INIT(ffwall_entry_cache);
 	struct ffwall_entry *e;
 	u32 i, n = 1U << bk->bits;
 
@@ -746,7 +692,7 @@ int ffwall_table_flush(struct ffwall_table *t, u8 with_flags, u64 *removed)
 
 int ffwall_table_set_max(struct ffwall_table *t, u32 max_entries)
 {
-	struct ffwall_reaper r = {};
+	struct ffwall_reaper r = FFWALL_REAPER_INIT(ffwall_entry_cache);
 	int err = 0;
 	u32 now;
 
@@ -778,7 +724,7 @@ out:
  */
 void ffwall_table_gc(struct ffwall_table *t)
 {
-	struct ffwall_reaper r = {};
+	struct ffwall_reaper r = FFWALL_REAPER_INIT(ffwall_entry_cache);
 	struct ffwall_buckets *bk;
 	u64 pos = 0;
 	bool done;

@@ -26,7 +26,7 @@ struct ffwall_key {
 /*
  * One exact entry: 40 bytes, in its own kmem_cache.  No rcu_head: entries
  * are unlinked under the writer mutex and freed in batches after a grace
- * period (struct ffwall_reaper in table.c).
+ * period (struct ffwall_reaper, reap.h).
  */
 struct ffwall_entry {
 	struct ffwall_entry __rcu *next;
