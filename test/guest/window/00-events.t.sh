@@ -1,13 +1,13 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # The kernel window's events, from the real table: every eviction and every
-# expiry arrives as an event naming its address, and a deliberately slow
+# expiry (of an address or a prefix) arrives as an event naming it, and a deliberately slow
 # reader gets an OVERFLOW with the exact count of the records it lost.
 source "$FFWALL_ROOT/test/guest/lib.sh"
 ctl="$FFWALL_TOOLS/ffwallctl"
 ev="$FFWALL_TOOLS/ffwall-events"
 tmp=$(mktemp -d)
-plan 14
+plan 15
 
 # reader NAME N [MS]: a reader open before the events, reading (up to N
 # records, until MS ms pass without one) only once $tmp/NAME.go appears.
@@ -44,6 +44,13 @@ is "$(grep -c '^EXPIRED ' "$tmp/expire.out")" 3 "3 expired entries raise 3 EXPIR
 is "$(awk '/^EXPIRED / {print $2}' "$tmp/expire.out" | sort | tr '\n' ' ')" \
 	"10.60.0.1/32 10.60.0.2/32 10.60.0.3/32 " "the EXPIRED events name the expired addresses"
 is "$("$ctl" stats entries)" 0 "the reclaimer emptied the table"
+
+# A ban prefix expires too, and its event carries the prefix length.
+reader expire-pfx 1 6000
+"$ctl" add 10.61.0.0/24 ttl=1 >/dev/null
+release expire-pfx
+is "$(awk '/^EXPIRED / {print $2}' "$tmp/expire-pfx.out")" "10.61.0.0/24" \
+	"an expired prefix raises EXPIRED naming the prefix"
 
 # A slow reader: 100 evictions while it does not read; its ring holds 16.
 "$ctl" add-seq 10.70.0.1 4 >/dev/null
