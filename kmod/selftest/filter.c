@@ -10,39 +10,7 @@
  * tool agree bit for bit.
  */
 
-struct ffwall_fst_kat {
-	u64 seed[2];
-	u8 addr[16];
-	u32 nblocks;
-	u32 k;
-	u64 hash;
-	u32 block;
-	u16 bit[FFWALL_FILTER_MAX_HASHES];
-};
-
-#define FST_V4(a, b, c, d)	{ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a, b, c, d }
-
-static const struct ffwall_fst_kat ffwall_fst_kats[] = {
-	/* The SipHash reference key and message: h is the reference vector. */
-	{ { 0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL },
-	  { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 }, 1, 16,
-	  0x3f2acc7f57c29bdbULL, 0,
-	  { 475, 90, 217, 344, 471, 86, 213, 340, 467, 82, 209, 336, 463, 78, 205, 332 } },
-	/* b = 1 (mod 512): seven consecutive bits across a byte boundary. */
-	{ { 0x0123456789abcdefULL, 0xfedcba9876543210ULL },
-	  FST_V4(192, 0, 2, 1), 1000, 7,
-	  0xee75260199d1c09bULL, 931,
-	  { 155, 156, 157, 158, 159, 160, 161 } },
-	{ { 0x0123456789abcdefULL, 0xfedcba9876543210ULL },
-	  { 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 }, 1000, 7,
-	  0x5004c53463f06d25ULL, 312,
-	  { 293, 90, 399, 196, 505, 302, 99 } },
-	/* The largest filter (32 MiB). */
-	{ { 0xffffffffffffffffULL, 0 },
-	  FST_V4(203, 0, 113, 77), 524288, 10,
-	  0xae3f0385749110f9ULL, 356856,
-	  { 249, 126, 3, 392, 269, 146, 23, 412, 289, 166 } },
-};
+#include "selftest/filter_kat.h"
 
 /* The userland builder's deterministic generator (gen_addr()). */
 static void ffwall_fst_gen(u32 i, bool member, u8 a[16])
@@ -123,8 +91,8 @@ static int ffwall_fst_kat(struct ffwall_fstate *fs)
 		return FST_FAIL("SipHash-2-4 reference vector: got %016llx",
 				ffwall_filter_hash(&refkey, msg));
 
-	for (v = 0; v < ARRAY_SIZE(ffwall_fst_kats); v++) {
-		const struct ffwall_fst_kat *t = &ffwall_fst_kats[v];
+	for (v = 0; v < ARRAY_SIZE(ffwall_filter_kats); v++) {
+		const struct ffwall_filter_kat *t = &ffwall_filter_kats[v];
 		struct ffwall_filter_load req;
 		struct ffwall_filter *f;
 		u32 pos, step, blk;

@@ -61,6 +61,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "selftest/filter_kat.h"
 #include "uapi/ffwall.h"
 
 #define BLOCK_BITS	(FFWALL_FILTER_BLOCK_BYTES * 8)
@@ -869,43 +870,10 @@ static int cmd_version(int argc, char **argv)
 }
 
 /*
- * Known-answer vectors shared with kmod/selftest/filter.c.  Each one is
- * checked here against the SipHash above and the header's placement rule;
- * the kernel checks the same literals against its own code.
+ * Known-answer vectors (kmod/selftest/filter_kat.h), shared with the
+ * kernel's selftest.  Each one is checked here against the SipHash above and
+ * the header's placement rule; the kernel checks them against its own code.
  */
-struct kat {
-	uint64_t seed[2];
-	uint8_t addr[16];
-	uint32_t nblocks;
-	uint32_t k;
-	uint64_t hash;
-	uint32_t block;
-	uint16_t bit[16];
-};
-
-#define KAT_V4(a, b, c, d)	{ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a, b, c, d }
-
-static const struct kat kats[] = {
-	/* The SipHash reference key and message: h is the reference vector. */
-	{ { 0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL },
-	  { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 }, 1, 16,
-	  0x3f2acc7f57c29bdbULL, 0,
-	  { 475, 90, 217, 344, 471, 86, 213, 340, 467, 82, 209, 336, 463, 78, 205, 332 } },
-	/* b = 1 (mod 512): seven consecutive bits across a byte boundary. */
-	{ { 0x0123456789abcdefULL, 0xfedcba9876543210ULL },
-	  KAT_V4(192, 0, 2, 1), 1000, 7,
-	  0xee75260199d1c09bULL, 931,
-	  { 155, 156, 157, 158, 159, 160, 161 } },
-	{ { 0x0123456789abcdefULL, 0xfedcba9876543210ULL },
-	  { 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 }, 1000, 7,
-	  0x5004c53463f06d25ULL, 312,
-	  { 293, 90, 399, 196, 505, 302, 99 } },
-	/* The largest filter (32 MiB). */
-	{ { 0xffffffffffffffffULL, 0 },
-	  KAT_V4(203, 0, 113, 77), 524288, 10,
-	  0xae3f0385749110f9ULL, 356856,
-	  { 249, 126, 3, 392, 269, 146, 23, 412, 289, 166 } },
-};
 
 static const struct {
 	size_t len;
@@ -920,7 +888,7 @@ static const struct {
 	{ 32, 0x7127512f72f27cceULL },
 };
 
-static int check_kat(const struct kat *v, int print_only)
+static int check_kat(const struct ffwall_filter_kat *v, int print_only)
 {
 	struct filter f = {
 		.nblocks = v->nblocks, .k = v->k,
@@ -931,7 +899,8 @@ static int check_kat(const struct kat *v, int print_only)
 
 	locate(&f, v->addr, &w);
 	if (print_only) {
-		printf("\t{ { 0x%016" PRIx64 "ULL, 0x%016" PRIx64 "ULL }, {", v->seed[0], v->seed[1]);
+		printf("\t{ { 0x%016" PRIx64 "ULL, 0x%016" PRIx64 "ULL }, {", (uint64_t)v->seed[0],
+		       (uint64_t)v->seed[1]);
 		for (int i = 0; i < 16; i++)
 			printf("%s0x%02x", i ? ", " : " ", v->addr[i]);
 		printf(" },\n\t  %u, %u, 0x%016" PRIx64 "ULL, %u,\n\t  {", v->nblocks, v->k, w.hash, w.block);
@@ -971,8 +940,8 @@ static int cmd_selftest(int print_only)
 			}
 		}
 	}
-	for (i = 0; i < sizeof(kats) / sizeof(kats[0]); i++)
-		bad |= check_kat(&kats[i], print_only);
+	for (i = 0; i < sizeof(ffwall_filter_kats) / sizeof(ffwall_filter_kats[0]); i++)
+		bad |= check_kat(&ffwall_filter_kats[i], print_only);
 	if (!print_only) {
 		/* The deterministic generator: no false negative, a sane FPR. */
 		struct filter f;
