@@ -295,12 +295,12 @@ export function parsePrefix(input: string): IpPrefix {
   const lenText = text.slice(slash + 1);
   const r = parseBare(addrText);
   if (typeof r === 'string') throw new AddressError(input, r);
-  const max = r.family === 4 ? 32 : 128;
+  // "::ffff:0:0/104"-style v6 text naming a v4-mapped prefix counts in 128-space.
+  const v6Text = addrText.includes(':');
+  const max = r.family === 4 && !v6Text ? 32 : 128;
   if (!/^(?:0|[1-9][0-9]{0,2})$/.test(lenText)) throw new AddressError(input, `prefix length "${lenText}" is not a decimal number`);
   const bits = Number(lenText);
   if (bits > max) throw new AddressError(input, `prefix length /${bits} is longer than ${max} bits`);
-  // "::ffff:0:0/96"-style v6 text naming a v4-mapped prefix counts in 128-space.
-  const v6Text = addrText.includes(':');
   const length = r.family === 4 && !v6Text ? 96 + bits : bits;
   if (r.family === 4 && v6Text && length < 96) throw new AddressError(input, 'a v4-mapped prefix shorter than /96 is not accepted');
   if (hasHostBits(r.bytes, length)) {
