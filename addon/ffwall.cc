@@ -852,6 +852,7 @@ class EventReader : public Napi::ObjectWrap<EventReader> {
     }
     std::vector<struct ffwall_event> evs;
     int err = 0;
+    bool eof = false;
     while (evs.size() < kMaxPerWakeup) {
       size_t old = evs.size();
       evs.resize(old + kReadRecords);
@@ -863,7 +864,12 @@ class EventReader : public Napi::ObjectWrap<EventReader> {
         break;
       }
       evs.resize(old + static_cast<size_t>(n) / sizeof(struct ffwall_event));
-      if (n == 0 || static_cast<size_t>(n) < kReadRecords * sizeof(struct ffwall_event)) break;
+      if (n == 0) {
+        // End of file: the device never says so, a FIFO (tests) does.
+        eof = true;
+        break;
+      }
+      if (static_cast<size_t>(n) < kReadRecords * sizeof(struct ffwall_event)) break;
     }
     if (!evs.empty()) {
       size_t n = evs.size();
@@ -892,6 +898,7 @@ class EventReader : public Napi::ObjectWrap<EventReader> {
       Deliver(env.Null(), b);
     }
     // The callback may have paused or closed the reader.
+    if (eof && st_ && !st_->closing) StopPoll();
     if (err != 0 && st_ && !st_->closing) {
       StopPoll();
       Deliver(ErrnoError(env, err, "read", path_).Value(), env.Undefined());
