@@ -1,7 +1,30 @@
 // SPDX-License-Identifier: MIT
 //
 // ffwall's embeddable library: the public API.
-export { AbiMismatchError, DEFAULT_DEVICE_PATH, Device, libraryAbiVersion } from './device.js';
+//
+// Embedders need openFfwall() and the types; the Kernel interface and its
+// implementations are exported for the daemon, the CLI and tests.
 export { AddressError, IpPrefix, parseAddress, parsePrefix, toAddress, toPrefix, tryParsePrefix } from './addr.js';
+export type {
+  AllowResult,
+  BanInfo,
+  BanSource,
+  BatchProgress,
+  BatchSummary,
+  BlockOptions,
+  BlockRequest,
+  BlockResult,
+  CheckResult,
+  FfwallEvent,
+  StatusResult,
+  Transport,
+  UnblockResult,
+} from './api.js';
+export { ClientTransport, CONTROL_PROTOCOL, ControlServer, DEFAULT_SOCKET_PATH, type ControlServerOptions } from './control.js';
+export { AbiMismatchError, DEFAULT_DEVICE_PATH, Device, libraryAbiVersion } from './device.js';
+export { DurationError, formatDuration, parseDuration } from './duration.js';
+export { FfwallError } from './errors.js';
+export { DEFAULT_TTL, Ffwall, openFfwall, type BlockItem, type FfwallEventMap, type ManyOptions, type OpenOptions } from './ffwall.js';
 export * from './kernel.js';
-export { NativeKernel, MissingFeatureError, type NativeKernelOptions } from './kernel-native.js';
+export { MissingFeatureError, NativeKernel, type NativeKernelOptions } from './kernel-native.js';
+export { DirectTransport } from './transport-direct.js';

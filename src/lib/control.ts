@@ -1,0 +1,502 @@
+// SPDX-License-Identifier: MIT
+//
+// The control socket: how an unprivileged process (a mail server) reaches
+// ffwall through the daemon.  Protocol version 1, documented in
+// docs/control-protocol.md:
+//   - a unix stream socket carrying UTF-8 JSON, one message per line;
+//   - the server speaks first: {"ffwall":"control","protocol":1,"server":V};
+//   - requests {"id":N,"op":OP,"args":{...}}; answers {"id":N,"ok":true,
+//     "result":R} or {"id":N,"ok":false,"error":{code,message,kind,...}};
+//     long batches also send {"id":N,"progress":{"done":D,"total":T}};
+//   - after op "subscribe", events arrive as {"event":{...}}.
+// A line longer than CONTROL_MAX_LINE bytes is answered with EPROTO and the
+// connection is closed; a line that is not a valid request is answered with
+// EPROTO and the connection goes on.  The server re-checks every argument
+// through the same Ffwall methods a direct caller uses: it trusts no client.
+import { chmod, chown, unlink } from 'node:fs/promises';
+import net from 'node:net';
+
+import type {
+  AllowResult,
+  BatchProgress,
+  BatchSummary,
+  BlockOptions,
+  BlockRequest,
+  BlockResult,
+  CheckResult,
+  FfwallEvent,
+  StatusResult,
+  Transport,
+  UnblockResult,
+} from './api.js';
+import { FfwallError, fromWireError, toWireError, type WireError } from './errors.js';
+import type { Ffwall } from './ffwall.js';
+
+export const CONTROL_PROTOCOL = 1;
+export const DEFAULT_SOCKET_PATH = '/run/ffwall/ffwall.sock';
+/** Largest message, bytes, newline excluded. */
+export const CONTROL_MAX_LINE = 4 * 1024 * 1024;
+/** Requests per blockMany/unblockMany message sent by the client. */
+export const CONTROL_CHUNK = 10000;
+
+const OPS = ['block', 'blockMany', 'unblock', 'unblockMany', 'check', 'allow', 'disallow', 'status', 'subscribe', 'unsubscribe'] as const;
+type Op = (typeof OPS)[number];
+
+interface Hello {
+  ffwall: 'control';
+  protocol: number;
+  server: string;
+}
+
+/** Splits a byte stream into lines, refusing any longer than @max. */
+class LineReader {
+  #parts: Buffer[] = [];
+  #size = 0;
+  constructor(
+    private readonly max: number,
+    private readonly onLine: (line: string) => void,
+    private readonly onTooLong: () => void,
+  ) {}
+
+  push(chunk: Buffer): void {
+    let start = 0;
+    for (;;) {
+      const nl = chunk.indexOf(0x0a, start);
+      if (nl < 0) break;
+      const piece = chunk.subarray(start, nl);
+      if (this.#size + piece.length > this.max) return this.onTooLong();
+      this.#parts.push(piece);
+      const line = Buffer.concat(this.#parts).toString('utf8');
+      this.#parts = [];
+      this.#size = 0;
+      this.onLine(line);
+      start = nl + 1;
+    }
+    const rest = chunk.subarray(start);
+    if (this.#size + rest.length > this.max) return this.onTooLong();
+    if (rest.length > 0) {
+      this.#parts.push(Buffer.from(rest));
+      this.#size += rest.length;
+    }
+  }
+}
+
+function send(sock: net.Socket, msg: unknown): void {
+  if (!sock.destroyed && sock.writable) sock.write(`${JSON.stringify(msg)}\n`);
+}
+
+function protoError(message: string): WireError {
+  return { code: 'EPROTO', message, kind: 'FfwallError' };
+}
+
+export interface ControlServerOptions {
+  /** The socket's path. */
+  path: string;
+  /** File mode of the socket; default 0o660. */
+  mode?: number;
+  /** Group id to give the socket (the mail server's group); default: unchanged. */
+  gid?: number;
+  /** Version string the server announces. */
+  serverVersion?: string;
+  /** Most connections at once; default 256. */
+  maxConnections?: number;
+}
+
+/** Serves an Ffwall instance on a unix socket.  The constructor does no work. */
+export class ControlServer {
+  readonly #fw: Ffwall;
+  readonly #opts: ControlServerOptions;
+  #server: net.Server | undefined;
+  readonly #sockets = new Set<net.Socket>();
+  /** Called on each protocol error (for logging); optional. */
+  onProtocolError: ((reason: string) => void) | undefined;
+
+  constructor(fw: Ffwall, options: ControlServerOptions) {
+    this.#fw = fw;
+    this.#opts = options;
+  }
+
+  get connections(): number {
+    return this.#sockets.size;
+  }
+
+  async start(): Promise<void> {
+    if (this.#server !== undefined) throw new Error('ControlServer: already started');
+    const { path } = this.#opts;
+    // A socket file left by a dead daemon: replace it, unless one answers.
+    if (await socketAnswers(path)) throw new FfwallError('EADDRINUSE', `ffwall: another daemon already serves ${path}`);
+    await unlink(path).catch(() => undefined);
+    const server = net.createServer((sock) => this.#accept(sock));
+    server.maxConnections = this.#opts.maxConnections ?? 256;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.#server = server;
+    await chmod(path, this.#opts.mode ?? 0o660);
+    if (this.#opts.gid !== undefined) await chown(path, -1, this.#opts.gid);
+  }
+
+  async stop(): Promise<void> {
+    const server = this.#server;
+    if (server === undefined) return;
+    this.#server = undefined;
+    for (const s of this.#sockets) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await unlink(this.#opts.path).catch(() => undefined);
+  }
+
+  #accept(sock: net.Socket): void {
+    this.#sockets.add(sock);
+    let unsubscribe: (() => void) | undefined;
+    let queue = Promise.resolve();
+    const onEvent = (e: FfwallEvent): void => send(sock, { event: e });
+    const cleanup = (): void => {
+      this.#sockets.delete(sock);
+      if (unsubscribe !== undefined) unsubscribe();
+      unsubscribe = undefined;
+    };
+    sock.on('close', cleanup);
+    sock.on('error', () => sock.destroy());
+    const hello: Hello = { ffwall: 'control', protocol: CONTROL_PROTOCOL, server: this.#opts.serverVersion ?? '0' };
+    send(sock, hello);
+    const reader = new LineReader(
+      CONTROL_MAX_LINE,
+      (line) => {
+        // Requests of one connection run in order.
+        queue = queue.then(() =>
+          this.#handle(sock, line, {
+            subscribe: () => {
+              if (unsubscribe === undefined) {
+                this.#fw.on('event', onEvent);
+                unsubscribe = () => this.#fw.off('event', onEvent);
+              }
+            },
+            unsubscribe: () => {
+              unsubscribe?.();
+              unsubscribe = undefined;
+            },
+          }),
+        );
+      },
+      () => {
+        this.onProtocolError?.('request too large');
+        send(sock, { id: null, ok: false, error: protoError(`request longer than ${CONTROL_MAX_LINE} bytes; closing the connection`) });
+        sock.end();
+        sock.pause();
+      },
+    );
+    sock.on('data', (chunk: Buffer) => reader.push(chunk));
+  }
+
+  async #handle(sock: net.Socket, line: string, subs: { subscribe(): void; unsubscribe(): void }): Promise<void> {
+    if (line.trim() === '') return;
+    let msg: unknown;
+    try {
+      msg = JSON.parse(line);
+    } catch {
+      this.onProtocolError?.('malformed JSON');
+      send(sock, { id: null, ok: false, error: protoError('malformed JSON') });
+      return;
+    }
+    const m = msg as { id?: unknown; op?: unknown; args?: unknown };
+    const id = typeof m.id === 'number' && Number.isSafeInteger(m.id) ? m.id : null;
+    if (typeof msg !== 'object' || msg === null || id === null || typeof m.op !== 'string' || !(OPS as readonly string[]).includes(m.op)) {
+      this.onProtocolError?.('not a request');
+      send(sock, { id, ok: false, error: protoError(`not a request: expected {"id":<integer>,"op":<one of ${OPS.join(', ')}>,"args":{...}}`) });
+      return;
+    }
+    const args = (typeof m.args === 'object' && m.args !== null ? m.args : {}) as Record<string, unknown>;
+    try {
+      const result = await this.#dispatch(m.op as Op, args, (p) => send(sock, { id, progress: p }), subs);
+      send(sock, { id, ok: true, result });
+    } catch (err) {
+      send(sock, { id, ok: false, error: toWireError(err) });
+    }
+  }
+
+  async #dispatch(op: Op, a: Record<string, unknown>, progress: (p: BatchProgress) => void, subs: { subscribe(): void; unsubscribe(): void }): Promise<unknown> {
+    const fw = this.#fw;
+    switch (op) {
+      case 'block': {
+        const r = wireRequest(a.request, 'request');
+        return fw.block(r.target, requestOptions(r));
+      }
+      case 'blockMany': {
+        if (!Array.isArray(a.requests)) throw new TypeError('requests must be an array');
+        if (a.requests.length > CONTROL_CHUNK) throw new RangeError(`at most ${CONTROL_CHUNK} requests per message`);
+        const items = a.requests.map((x, i) => {
+          const r = wireRequest(x, `requests[${i}]`);
+          return { target: r.target, ...requestOptions(r) };
+        });
+        return fw.blockMany(items, { onProgress: progress });
+      }
+      case 'unblock':
+        return fw.unblock(wireString(a.target, 'target'));
+      case 'unblockMany': {
+        if (!Array.isArray(a.targets)) throw new TypeError('targets must be an array');
+        if (a.targets.length > CONTROL_CHUNK) throw new RangeError(`at most ${CONTROL_CHUNK} targets per message`);
+        return fw.unblockMany(
+          a.targets.map((t, i) => wireString(t, `targets[${i}]`)),
+          { onProgress: progress },
+        );
+      }
+      case 'check': {
+        const port = a.port === null || a.port === undefined ? undefined : a.port;
+        if (port !== undefined && typeof port !== 'number') throw new TypeError('port must be a number or null');
+        return fw.check(wireString(a.address, 'address'), port === undefined ? {} : { port });
+      }
+      case 'allow':
+        return fw.allow(wireStrings(a.targets, 'targets'), { reason: a.reason === undefined ? '' : wireString(a.reason, 'reason') });
+      case 'disallow':
+        return fw.disallow(wireStrings(a.targets, 'targets'));
+      case 'status': {
+        const s = await fw.status();
+        return { ...s, transport: 'direct' };
+      }
+      case 'subscribe':
+        subs.subscribe();
+        return { subscribed: true };
+      case 'unsubscribe':
+        subs.unsubscribe();
+        return { subscribed: false };
+    }
+  }
+}
+
+function wireString(v: unknown, what: string): string {
+  if (typeof v !== 'string') throw new TypeError(`${what} must be a string`);
+  return v;
+}
+
+function wireStrings(v: unknown, what: string): string[] {
+  if (!Array.isArray(v) || v.length > CONTROL_CHUNK) throw new TypeError(`${what} must be an array of at most ${CONTROL_CHUNK} strings`);
+  return v.map((x, i) => wireString(x, `${what}[${i}]`));
+}
+
+function wireRequest(v: unknown, what: string): BlockRequest {
+  if (typeof v !== 'object' || v === null) throw new TypeError(`${what} must be an object`);
+  const r = v as Record<string, unknown>;
+  wireString(r.target, `${what}.target`);
+  return r as unknown as BlockRequest;
+}
+
+/** The options that reproduce a normalized request; Ffwall re-checks every field. */
+function requestOptions(r: BlockRequest): BlockOptions {
+  const o: BlockOptions = {
+    ports: r.ports,
+    permanent: r.permanent,
+    pin: r.pin,
+    monitor: r.monitor,
+    reason: r.reason,
+    source: r.source,
+    sourceTag: r.sourceTag,
+  };
+  if (r.permanent !== true) o.ttl = r.ttl;
+  return o;
+}
+
+async function socketAnswers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createConnection(path);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+interface Pending {
+  resolve(v: unknown): void;
+  reject(e: Error): void;
+  progress?: (p: BatchProgress) => void;
+}
+
+/** The client side: the Transport that speaks to the daemon. */
+export class ClientTransport implements Transport {
+  readonly name = 'client' as const;
+  readonly #sock: net.Socket;
+  readonly #path: string;
+  readonly #pending = new Map<number, Pending>();
+  readonly #listeners = new Set<(e: FfwallEvent) => void>();
+  #nextId = 1;
+  #closedError: Error | undefined;
+
+  private constructor(sock: net.Socket, path: string) {
+    this.#sock = sock;
+    this.#path = path;
+  }
+
+  /** Connects and checks the server's protocol version. */
+  static async connect(path: string = DEFAULT_SOCKET_PATH, timeoutMs = 5000): Promise<ClientTransport> {
+    const sock = net.createConnection(path);
+    const client = new ClientTransport(sock, path);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => fail(new FfwallError('ENODAEMON', `ffwall: the daemon did not answer on ${path} within ${timeoutMs} ms`)), timeoutMs);
+      const fail = (err: Error): void => {
+        clearTimeout(timer);
+        sock.destroy();
+        reject(err);
+      };
+      sock.once('error', (err: NodeJS.ErrnoException) => {
+        const hint =
+          err.code === 'EACCES'
+            ? ' (this user is not in the group that owns the socket; see the daemon configuration)'
+            : err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
+              ? ' (is `ffwall daemon` running?)'
+              : '';
+        fail(new FfwallError('ENODAEMON', `ffwall: cannot connect to the daemon at ${path}: ${err.code ?? err.message}${hint}`, { cause: err }));
+      });
+      let first = true;
+      const reader = new LineReader(
+        CONTROL_MAX_LINE,
+        (line) => {
+          if (first) {
+            first = false;
+            let hello: Partial<Hello>;
+            try {
+              hello = JSON.parse(line) as Partial<Hello>;
+            } catch {
+              return fail(new FfwallError('EPROTO', `ffwall: ${path} does not speak the ffwall control protocol`));
+            }
+            if (hello.ffwall !== 'control') return fail(new FfwallError('EPROTO', `ffwall: ${path} does not speak the ffwall control protocol`));
+            if (hello.protocol !== CONTROL_PROTOCOL) {
+              return fail(
+                new FfwallError(
+                  'EPROTO',
+                  `ffwall: the daemon speaks control protocol ${String(hello.protocol)}, this library speaks ${CONTROL_PROTOCOL}; upgrade the older of the two`,
+                ),
+              );
+            }
+            clearTimeout(timer);
+            sock.removeAllListeners('error');
+            sock.on('error', (e) => client.#fail(new FfwallError('ENODAEMON', `ffwall: the connection to the daemon failed: ${e.message}`)));
+            resolve();
+            return;
+          }
+          client.#onLine(line);
+        },
+        () => client.#fail(new FfwallError('EPROTO', 'ffwall: the daemon sent a message that is too long')),
+      );
+      sock.on('data', (chunk: Buffer) => reader.push(chunk));
+      sock.on('close', () => client.#fail(new FfwallError('ENODAEMON', `ffwall: the daemon closed the connection (${path})`)));
+    });
+    return client;
+  }
+
+  #fail(err: Error): void {
+    if (this.#closedError !== undefined) return;
+    this.#closedError = err;
+    for (const p of this.#pending.values()) p.reject(err);
+    this.#pending.clear();
+    this.#sock.destroy();
+  }
+
+  #onLine(line: string): void {
+    let msg: { id?: number; ok?: boolean; result?: unknown; error?: WireError; progress?: BatchProgress; event?: FfwallEvent };
+    try {
+      msg = JSON.parse(line) as typeof msg;
+    } catch {
+      return this.#fail(new FfwallError('EPROTO', 'ffwall: the daemon sent malformed JSON'));
+    }
+    if (msg.event !== undefined) {
+      for (const l of this.#listeners) l(msg.event);
+      return;
+    }
+    const p = typeof msg.id === 'number' ? this.#pending.get(msg.id) : undefined;
+    if (p === undefined) return;
+    if (msg.progress !== undefined) return p.progress?.(msg.progress);
+    this.#pending.delete(msg.id as number);
+    if (msg.ok === true) p.resolve(msg.result);
+    else p.reject(fromWireError(msg.error ?? protoError('an answer without a result or an error')));
+  }
+
+  async #call<T>(op: Op, args: Record<string, unknown>, progress?: (p: BatchProgress) => void): Promise<T> {
+    if (this.#closedError !== undefined) throw this.#closedError;
+    const id = this.#nextId++;
+    return new Promise<T>((resolve, reject) => {
+      const pending: Pending = { resolve: resolve as (v: unknown) => void, reject };
+      if (progress !== undefined) pending.progress = progress;
+      this.#pending.set(id, pending);
+      this.#sock.write(`${JSON.stringify({ id, op, args })}\n`);
+    });
+  }
+
+  block(request: BlockRequest): Promise<BlockResult> {
+    return this.#call('block', { request });
+  }
+
+  async blockMany(requests: BlockRequest[], onProgress?: (p: BatchProgress) => void): Promise<BatchSummary> {
+    return this.#chunked('blockMany', 'requests', requests, onProgress);
+  }
+
+  unblock(target: string): Promise<UnblockResult> {
+    return this.#call('unblock', { target });
+  }
+
+  async unblockMany(targets: string[], onProgress?: (p: BatchProgress) => void): Promise<BatchSummary> {
+    return this.#chunked('unblockMany', 'targets', targets, onProgress);
+  }
+
+  async #chunked(op: Op, key: string, items: unknown[], onProgress?: (p: BatchProgress) => void): Promise<BatchSummary> {
+    const total = items.length;
+    let applied = 0;
+    let changed = 0;
+    for (let off = 0; off < total || (total === 0 && off === 0); off += CONTROL_CHUNK) {
+      const chunk = items.slice(off, off + CONTROL_CHUNK);
+      try {
+        const r = await this.#call<BatchSummary>(op, { [key]: chunk });
+        applied += r.applied;
+        changed += r.changed;
+      } catch (err) {
+        const e = err as Error & { applied?: number; badIndex?: number };
+        e.applied = applied + (e.applied ?? 0);
+        if (e.badIndex !== undefined) e.badIndex += off;
+        throw e;
+      }
+      onProgress?.({ done: applied, total });
+      if (total === 0) break;
+    }
+    return { total, applied, changed };
+  }
+
+  check(address: string, port: number | null): Promise<CheckResult> {
+    return this.#call('check', { address, port });
+  }
+
+  allow(targets: string[], reason: string): Promise<AllowResult[]> {
+    return this.#call('allow', { targets, reason });
+  }
+
+  disallow(targets: string[]): Promise<AllowResult[]> {
+    return this.#call('disallow', { targets });
+  }
+
+  async status(): Promise<StatusResult> {
+    const s = await this.#call<StatusResult>('status', {});
+    return { ...s, transport: 'client' };
+  }
+
+  async subscribe(listener: (event: FfwallEvent) => void, _onError: (err: Error) => void): Promise<() => void> {
+    this.#listeners.add(listener);
+    if (this.#listeners.size === 1) await this.#call('subscribe', {});
+    return () => {
+      this.#listeners.delete(listener);
+      if (this.#listeners.size === 0 && this.#closedError === undefined) this.#call('unsubscribe', {}).catch(() => undefined);
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closedError === undefined) {
+      this.#closedError = new FfwallError('ECLOSED', `ffwall: the connection to ${this.#path} is closed`);
+      for (const p of this.#pending.values()) p.reject(this.#closedError);
+      this.#pending.clear();
+      await new Promise<void>((resolve) => this.#sock.end(resolve));
+      this.#sock.destroy();
+    }
+  }
+}

@@ -1,0 +1,290 @@
+// SPDX-License-Identifier: MIT
+//
+// The public API for embedders (mail servers, the CLI, the daemon):
+//
+//   const fw = await openFfwall();
+//   await fw.block('192.0.2.7', { ports: [25], ttl: '7d', reason: 'spam bot' });
+//   const c = await fw.check('192.0.2.7', { port: 25 });   // c.blocked === true
+//   await fw.unblock('192.0.2.7');
+//   fw.on('event', (e) => ...);
+//   await fw.close();
+//
+// Every argument is checked and normalized here, once; the transport below
+// only carries normalized requests (api.ts).
+import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
+
+import { IpPrefix, parseAddress, toPrefix } from './addr.js';
+import type {
+  AllowResult,
+  BanSource,
+  BatchProgress,
+  BatchSummary,
+  BlockOptions,
+  BlockRequest,
+  BlockResult,
+  CheckResult,
+  FfwallEvent,
+  StatusResult,
+  Transport,
+  UnblockResult,
+} from './api.js';
+import { ClientTransport, DEFAULT_SOCKET_PATH } from './control.js';
+import { parseDuration } from './duration.js';
+import { FfwallError } from './errors.js';
+import type { Kernel } from './kernel.js';
+import { DirectTransport, openDirectKernel } from './transport-direct.js';
+import { checkPort, normalizePorts } from './validate.js';
+
+export const DEFAULT_DEVICE = '/dev/ffwall';
+export const DEFAULT_TTL = '24h';
+
+const SOURCES: readonly BanSource[] = ['cli', 'api', 'policy', 'logwatch', 'feed'];
+const REASON_MAX = 256;
+const TAG_MAX = 64;
+
+export interface OpenOptions {
+  /**
+   * 'direct': this process drives /dev/ffwall (needs CAP_NET_ADMIN).
+   * 'client': through the daemon's control socket.
+   * 'auto' (default): the socket when the daemon answers on it, else direct.
+   */
+  transport?: 'auto' | 'direct' | 'client';
+  /** Default '/dev/ffwall'. */
+  device?: string;
+  /** Default '/run/ffwall/ffwall.sock'. */
+  socket?: string;
+  /** Direct transport over this kernel instead of the device (e.g. a FakeKernel in tests). */
+  kernel?: Kernel;
+  /** TTL of a block() that gives none; default '24h'. */
+  defaultTtl?: string | number;
+}
+
+export interface FfwallEventMap {
+  event: [FfwallEvent];
+  error: [Error];
+}
+
+/** An item of blockMany(): an address or CIDR, or one with its own options. */
+export type BlockItem = string | IpPrefix | ({ target: string | IpPrefix } & BlockOptions);
+
+export interface ManyOptions {
+  onProgress?: (p: BatchProgress) => void;
+}
+
+export class Ffwall extends EventEmitter<FfwallEventMap> {
+  readonly #transport: Transport;
+  readonly #defaultTtl: number;
+  #unsubscribe: (() => void) | undefined;
+  #subscribing: Promise<void> | undefined;
+  #closed = false;
+
+  /** Use openFfwall(); the constructor does no work. */
+  constructor(transport: Transport, defaultTtl: number) {
+    super();
+    this.#transport = transport;
+    this.#defaultTtl = defaultTtl;
+    // Events flow only while someone listens: the first 'event' listener
+    // opens a kernel event reader, the last one to go closes it.
+    const plain = this as EventEmitter;
+    plain.on('newListener', (name: string | symbol) => {
+      if (name === 'event' && this.listenerCount('event') === 0) this.#startEvents();
+    });
+    plain.on('removeListener', (name: string | symbol) => {
+      if (name === 'event' && this.listenerCount('event') === 0) this.#stopEvents();
+    });
+  }
+
+  /** 'direct' or 'client': how this instance reaches the kernel. */
+  get transport(): 'direct' | 'client' {
+    return this.#transport.name;
+  }
+
+  /** Blocks an address or a CIDR prefix. */
+  async block(target: string | IpPrefix, options: BlockOptions = {}): Promise<BlockResult> {
+    this.#checkOpen();
+    return this.#transport.block(this.#request(target, options, 'options'));
+  }
+
+  /**
+   * Blocks many addresses at once.  The whole input is checked first: a bad
+   * item throws (naming its index) and nothing changes.
+   */
+  async blockMany(items: Iterable<BlockItem>, options: BlockOptions & ManyOptions = {}): Promise<BatchSummary> {
+    this.#checkOpen();
+    const { onProgress, ...defaults } = options;
+    const requests: BlockRequest[] = [];
+    let i = 0;
+    for (const item of items) {
+      const what = `items[${i}]`;
+      if (typeof item === 'string' || item instanceof IpPrefix) requests.push(this.#request(item, defaults, what));
+      else if (typeof item === 'object' && item !== null) {
+        const { target, ...own } = item;
+        requests.push(this.#request(target, { ...defaults, ...own }, what));
+      } else throw new TypeError(`${what} must be an address, a CIDR or an object with a target`);
+      i++;
+    }
+    return this.#transport.blockMany(requests, onProgress);
+  }
+
+  /** Removes the ban of exactly this address or prefix. */
+  async unblock(target: string | IpPrefix): Promise<UnblockResult> {
+    this.#checkOpen();
+    return this.#transport.unblock(toPrefix(target).toString());
+  }
+
+  async unblockMany(targets: Iterable<string | IpPrefix>, options: ManyOptions = {}): Promise<BatchSummary> {
+    this.#checkOpen();
+    const list = [...targets].map((t) => toPrefix(t).toString());
+    return this.#transport.unblockMany(list, options.onProgress);
+  }
+
+  /** What a packet from @address (to @port, if given) gets, and which rule decided. */
+  async check(address: string | IpPrefix, options: { port?: number } = {}): Promise<CheckResult> {
+    this.#checkOpen();
+    const a = address instanceof IpPrefix ? address : parseAddress(address);
+    if (!a.isHost) throw new TypeError(`check: ${a.toString()} is a prefix; give a single address`);
+    const port = options.port === undefined ? null : checkPort(options.port, 'port');
+    return this.#transport.check(a.toString(), port);
+  }
+
+  /** Adds addresses or prefixes to the allowlist: they always pass. */
+  async allow(targets: string | IpPrefix | Iterable<string | IpPrefix>, options: { reason?: string } = {}): Promise<AllowResult[]> {
+    this.#checkOpen();
+    const reason = checkText(options.reason ?? '', 'reason', REASON_MAX);
+    return this.#transport.allow(toTargets(targets), reason);
+  }
+
+  /** Removes allowlist entries (exactly these addresses or prefixes). */
+  async disallow(targets: string | IpPrefix | Iterable<string | IpPrefix>): Promise<AllowResult[]> {
+    this.#checkOpen();
+    return this.#transport.disallow(toTargets(targets));
+  }
+
+  async status(): Promise<StatusResult> {
+    this.#checkOpen();
+    return this.#transport.status();
+  }
+
+  /** Stops events and releases the device or the socket.  Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#stopEvents();
+    await this.#transport.close();
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new FfwallError('ECLOSED', 'ffwall: this instance is closed');
+  }
+
+  #request(target: string | IpPrefix, o: BlockOptions, what: string): BlockRequest {
+    if (typeof o !== 'object' || o === null) throw new TypeError(`${what} must be an object`);
+    let prefix: IpPrefix;
+    try {
+      prefix = toPrefix(target);
+    } catch (err) {
+      if (what === 'options') throw err;
+      throw Object.assign(new TypeError(`${what}: ${(err as Error).message}`), { cause: err });
+    }
+    const ports = normalizePorts(o.ports, what);
+    if (o.permanent !== undefined && typeof o.permanent !== 'boolean') throw new TypeError(`${what}.permanent must be a boolean`);
+    const permanent = o.permanent === true;
+    if (permanent && o.ttl !== undefined) throw new TypeError(`${what}: give either ttl or permanent, not both`);
+    let ttl = 0;
+    if (!permanent) {
+      ttl = o.ttl === undefined ? this.#defaultTtl : parseDuration(o.ttl);
+      if (ttl === 0) throw new TypeError(`${what}.ttl: 0 is not a duration; use permanent: true for a ban that never expires`);
+    }
+    for (const k of ['pin', 'monitor'] as const) {
+      if (o[k] !== undefined && typeof o[k] !== 'boolean') throw new TypeError(`${what}.${k} must be a boolean`);
+    }
+    const source = o.source ?? 'api';
+    if (!SOURCES.includes(source)) throw new TypeError(`${what}.source must be one of ${SOURCES.join(', ')}`);
+    return {
+      target: prefix.toString(),
+      ports,
+      ttl,
+      permanent,
+      pin: o.pin === true,
+      monitor: o.monitor === true,
+      reason: checkText(o.reason ?? '', `${what}.reason`, REASON_MAX),
+      source,
+      sourceTag: checkText(o.sourceTag ?? '', `${what}.sourceTag`, TAG_MAX),
+    };
+  }
+
+  #startEvents(): void {
+    if (this.#closed || this.#subscribing !== undefined) return;
+    this.#subscribing = this.#transport
+      .subscribe(
+        (e) => this.emit('event', e),
+        (err) => this.#emitError(err),
+      )
+      .then(
+        (stop) => {
+          // The last listener may have gone while subscribing.
+          if (this.#closed || this.listenerCount('event') === 0) stop();
+          else this.#unsubscribe = stop;
+        },
+        (err: unknown) => this.#emitError(err instanceof Error ? err : new Error(String(err))),
+      )
+      .finally(() => {
+        this.#subscribing = undefined;
+      });
+  }
+
+  #stopEvents(): void {
+    const stop = this.#unsubscribe;
+    this.#unsubscribe = undefined;
+    stop?.();
+  }
+
+  #emitError(err: Error): void {
+    // An 'error' with no listener would throw from inside a stream callback:
+    // events are best effort for those who do not listen for their errors.
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+}
+
+function checkText(v: unknown, what: string, max: number): string {
+  if (typeof v !== 'string') throw new TypeError(`${what} must be a string`);
+  if (Buffer.byteLength(v) > max) throw new RangeError(`${what} is longer than ${max} bytes`);
+  if (/[\u0000-\u001f\u007f]/.test(v)) throw new TypeError(`${what} must not contain control characters`);
+  return v;
+}
+
+function toTargets(targets: string | IpPrefix | Iterable<string | IpPrefix>): string[] {
+  if (typeof targets === 'string' || targets instanceof IpPrefix) return [toPrefix(targets).toString()];
+  return [...targets].map((t) => toPrefix(t).toString());
+}
+
+/**
+ * Opens ffwall for this process.  See OpenOptions for the transports; an
+ * unprivileged process without a running daemon gets an FfwallError
+ * ENOTPRIVILEGED that says how to use the socket instead.
+ */
+export async function openFfwall(options: OpenOptions = {}): Promise<Ffwall> {
+  if (typeof options !== 'object' || options === null) throw new TypeError('openFfwall: options must be an object');
+  const mode = options.transport ?? 'auto';
+  if (!['auto', 'direct', 'client'].includes(mode)) throw new TypeError(`openFfwall: transport must be 'auto', 'direct' or 'client', got ${String(mode)}`);
+  const defaultTtl = parseDuration(options.defaultTtl ?? DEFAULT_TTL);
+  if (defaultTtl === 0) throw new TypeError('openFfwall: defaultTtl must be longer than 0');
+  const socket = options.socket ?? DEFAULT_SOCKET_PATH;
+  const device = options.device ?? DEFAULT_DEVICE;
+  if (options.kernel !== undefined) {
+    if (mode === 'client') throw new TypeError('openFfwall: a kernel was given, but transport is client');
+    return new Ffwall(new DirectTransport(options.kernel), defaultTtl);
+  }
+  if (mode === 'client' || (mode === 'auto' && existsSync(socket))) {
+    try {
+      return new Ffwall(await ClientTransport.connect(socket), defaultTtl);
+    } catch (err) {
+      if (mode === 'client') throw err;
+      // auto: a stale socket of a stopped daemon; try the device.
+    }
+  }
+  const kernel = await openDirectKernel(device, socket);
+  return new Ffwall(new DirectTransport(kernel), defaultTtl);
+}
+
