@@ -122,6 +122,21 @@ function checkTtl(ttl: unknown): number | undefined {
   return ttl;
 }
 
+/** Refuses a bad configuration before anything touches the disk. */
+function checkConfig(options: StoreOptions): void {
+  if (typeof options !== 'object' || options === null || typeof options.path !== 'string' || options.path === '') throw new TypeError('BanStore.open: options.path must be a directory path');
+  const e = { ...DEFAULT_ESCALATION, ...options.escalation };
+  if (!(e.baseTtl > 0 && e.factor >= 1 && e.maxTtl >= e.baseTtl)) throw new RangeError('escalation: need baseTtl > 0, factor >= 1, maxTtl >= baseTtl');
+  const a = { ...DEFAULT_AGGREGATION, ...options.aggregation };
+  if (!(Number.isInteger(a.hostPrefix) && Number.isInteger(a.parentPrefix) && a.hostPrefix <= 128 && a.parentPrefix > 0 && a.parentPrefix < a.hostPrefix && Number.isInteger(a.threshold) && a.threshold >= 1)) {
+    throw new RangeError('aggregation: need integers 0 < parentPrefix < hostPrefix <= 128 and a threshold >= 1');
+  }
+  const h = options.history;
+  if (h !== undefined && ((h.maxAge !== undefined && !(h.maxAge >= 0)) || (h.maxCount !== undefined && !(Number.isInteger(h.maxCount) && h.maxCount >= 0)))) {
+    throw new RangeError('history: maxAge (ms) and maxCount must be non-negative');
+  }
+}
+
 export class BanStore {
   readonly escalation: EscalationConfig;
   readonly aggregation: AggregationConfig;
@@ -146,12 +161,6 @@ export class BanStore {
     this.escalation = { ...DEFAULT_ESCALATION, ...options.escalation };
     this.aggregation = { ...DEFAULT_AGGREGATION, ...options.aggregation };
     this.retention = options.history ?? DEFAULT_RETENTION;
-    const e = this.escalation;
-    if (!(e.baseTtl > 0 && e.factor >= 1 && e.maxTtl >= e.baseTtl)) throw new RangeError('escalation: need baseTtl > 0, factor >= 1, maxTtl >= baseTtl');
-    const a = this.aggregation;
-    if (!(a.hostPrefix > 0 && a.hostPrefix <= 128 && a.parentPrefix > 0 && a.parentPrefix < a.hostPrefix && Number.isInteger(a.threshold) && a.threshold >= 1)) {
-      throw new RangeError('aggregation: need 0 < parentPrefix < hostPrefix <= 128 and an integer threshold >= 1');
-    }
     this.#meta = env.table('meta');
     this.#bans = env.table('bans');
     this.#expiry = env.index('expiry');
@@ -167,6 +176,7 @@ export class BanStore {
    * migrating an older schema forward.  A newer schema throws SchemaError.
    */
   static open(options: StoreOptions): BanStore {
+    checkConfig(options);
     const env = openEnv({ path: options.path, noSync: options.noSync === true, ...(options.mapSize === undefined ? {} : { mapSize: options.mapSize }) });
     let store: BanStore;
     try {
