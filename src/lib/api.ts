@@ -19,7 +19,11 @@ export type BanSource = 'cli' | 'api' | 'policy' | 'logwatch' | 'feed';
 export interface BlockOptions {
   /** Destination ports to block (at most 8); default: every port. */
   ports?: readonly number[];
-  /** How long the kernel blocks: "7d", "24h", or seconds.  Default: the instance's defaultTtl. */
+  /**
+   * How long the ban lasts: "7d", "24h", or seconds.  Default: with the ban
+   * database, the escalated duration (24h for a first offence, doubling for
+   * each earlier ban, up to 180 days); without it, the instance's defaultTtl.
+   */
   ttl?: string | number;
   /** Never expires (kernel TTL 0).  Excludes ttl. */
   permanent?: boolean;
@@ -40,8 +44,8 @@ export interface BlockRequest {
   /** Normalized address or CIDR. */
   target: string;
   ports: number[];
-  /** Seconds; 0 with permanent. */
-  ttl: number;
+  /** Seconds; null: the transport's default (escalation with a database); 0 with permanent. */
+  ttl: number | null;
   permanent: boolean;
   pin: boolean;
   monitor: boolean;
@@ -50,10 +54,42 @@ export interface BlockRequest {
   sourceTag: string;
 }
 
+/** The ban database's record of a ban, JSON-safe (issue 7; docs/DESIGN-db.md). */
+export interface BanRecordInfo {
+  target: string;
+  /** kernel: active and in the kernel; cold: active, database only; expired: remembered. */
+  state: 'kernel' | 'cold' | 'expired';
+  ports: number[];
+  reason: string;
+  source: BanSource;
+  sourceTag: string;
+  firstSeenAt: string;
+  lastSeenAt: string;
+  lastHitAt: string | null;
+  hitCount: number;
+  banCount: number;
+  /** ISO time the ban ends (or ended, when expired); null: permanent. */
+  expiresAt: string | null;
+  permanent: boolean;
+  pinned: boolean;
+  monitor: boolean;
+}
+
 export interface BlockResult {
+  /** What was banned: the request, or the /64 it was widened to (IPv6 aggregation). */
   target: string;
   /** False when an existing ban was replaced (its hit count is kept). */
   created: boolean;
+  /** With a database: created, revived (a remembered ban, escalated) or refreshed; without: created or refreshed. */
+  action: 'created' | 'revived' | 'refreshed';
+  /** Where the duration came from: the caller, the escalation rule, or the default. */
+  durationFrom: 'explicit' | 'escalated' | 'base';
+  /** True when the kernel holds the entry now (false: the database holds it, cold). */
+  inKernel: boolean;
+  /** The database record, null without a database. */
+  record: BanRecordInfo | null;
+  /** Extra bans made by the same call: the /48 of IPv6 escalation. */
+  also: string[];
   ports: number[];
   /** ISO time the ban ends, null when permanent. */
   expiresAt: string | null;
@@ -85,14 +121,23 @@ export interface CheckResult {
   address: string;
   /** The port judged, or null. */
   port: number | null;
-  /** True when a packet from the address (to the port, if given) is dropped. */
+  /**
+   * True when the address is banned (for the port, if given; without a
+   * port, for at least some ports): the kernel drops it, or an active ban
+   * of the database covers it (a cold ban: its next flow start is dropped
+   * once the daemon promotes it).  False when the allowlist covers it.
+   */
   blocked: boolean;
+  /** True when the kernel itself decided (verdict drop or ports). */
+  inKernel: boolean;
   /** The kernel's verdict: pass, drop, monitor (counted, passes), ports (dropped on some ports only). */
   verdict: Verdict;
   /** What decided it: none, exact, prefix, or allow (the allowlist always wins). */
   match: MatchKind;
-  /** The matching ban, or the allowlist entry when match is 'allow'. */
+  /** The matching kernel entry, or the allowlist entry when match is 'allow'. */
   rule: BanInfo | null;
+  /** The database's record that covers the address (exact or the longest prefix), active or remembered; null without one. */
+  record: BanRecordInfo | null;
 }
 
 export interface AllowResult {
@@ -110,6 +155,8 @@ export interface StatusResult {
   prefixes: number;
   allowEntries: number;
   dropped: number;
+  /** Records of the ban database by state; null without a database. */
+  database: { kernel: number; cold: number; expired: number; total: number } | null;
 }
 
 /** What fw.on('event') delivers. */

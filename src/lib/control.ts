@@ -295,7 +295,7 @@ function requestOptions(r: BlockRequest): BlockOptions {
     source: r.source,
     sourceTag: r.sourceTag,
   };
-  if (r.permanent !== true) o.ttl = r.ttl;
+  if (r.permanent !== true && r.ttl !== null && r.ttl !== undefined) o.ttl = r.ttl;
   return o;
 }
 

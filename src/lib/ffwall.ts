@@ -13,6 +13,8 @@
 // only carries normalized requests (api.ts).
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
 
 import { IpPrefix, parseAddress, toPrefix } from './addr.js';
 import type {
@@ -30,6 +32,7 @@ import type {
   UnblockResult,
 } from './api.js';
 import { ClientTransport, DEFAULT_SOCKET_PATH } from './control.js';
+import type { BanStore, StoreOptions } from './db/index.js';
 import { parseDuration } from './duration.js';
 import { FfwallError } from './errors.js';
 import type { Kernel } from './kernel.js';
@@ -37,6 +40,7 @@ import { DirectTransport, openDirectKernel } from './transport-direct.js';
 import { checkPort, normalizePorts } from './validate.js';
 
 export const DEFAULT_DEVICE = '/dev/ffwall';
+export const DEFAULT_DATABASE = '/var/lib/ffwall/bans.lmdb';
 export const DEFAULT_TTL = '24h';
 
 const SOURCES: readonly BanSource[] = ['cli', 'api', 'policy', 'logwatch', 'feed'];
@@ -56,7 +60,15 @@ export interface OpenOptions {
   socket?: string;
   /** Direct transport over this kernel instead of the device (e.g. a FakeKernel in tests). */
   kernel?: Kernel;
-  /** TTL of a block() that gives none; default '24h'. */
+  /**
+   * Direct transport: the ban database (LMDB directory), or false for the
+   * kernel alone.  Default: /var/lib/ffwall/bans.lmdb over the real device;
+   * none over an injected kernel.
+   */
+  database?: string | false;
+  /** Direct transport: options of the ban database (escalation, aggregation, history). */
+  databaseOptions?: Omit<StoreOptions, 'path'>;
+  /** Direct transport without a database: the TTL of a block() that gives none; default '24h'. */
   defaultTtl?: string | number;
 }
 
@@ -74,16 +86,14 @@ export interface ManyOptions {
 
 export class Ffwall extends EventEmitter<FfwallEventMap> {
   readonly #transport: Transport;
-  readonly #defaultTtl: number;
   #unsubscribe: (() => void) | undefined;
   #subscribing: Promise<void> | undefined;
   #closed = false;
 
   /** Use openFfwall(); the constructor does no work. */
-  constructor(transport: Transport, defaultTtl: number) {
+  constructor(transport: Transport) {
     super();
     this.#transport = transport;
-    this.#defaultTtl = defaultTtl;
     // Events flow only while someone listens: the first 'event' listener
     // opens a kernel event reader, the last one to go closes it.
     const plain = this as EventEmitter;
@@ -191,9 +201,9 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
     if (o.permanent !== undefined && typeof o.permanent !== 'boolean') throw new TypeError(`${what}.permanent must be a boolean`);
     const permanent = o.permanent === true;
     if (permanent && o.ttl !== undefined) throw new TypeError(`${what}: give either ttl or permanent, not both`);
-    let ttl = 0;
-    if (!permanent) {
-      ttl = o.ttl === undefined ? this.#defaultTtl : parseDuration(o.ttl);
+    let ttl: number | null = permanent ? 0 : null;
+    if (!permanent && o.ttl !== undefined) {
+      ttl = parseDuration(o.ttl);
       if (ttl === 0) throw new TypeError(`${what}.ttl: 0 is not a duration; use permanent: true for a ban that never expires`);
     }
     for (const k of ['pin', 'monitor'] as const) {
@@ -272,19 +282,38 @@ export async function openFfwall(options: OpenOptions = {}): Promise<Ffwall> {
   if (defaultTtl === 0) throw new TypeError('openFfwall: defaultTtl must be longer than 0');
   const socket = options.socket ?? DEFAULT_SOCKET_PATH;
   const device = options.device ?? DEFAULT_DEVICE;
+  const database = options.database;
+  if (database !== undefined && database !== false && (typeof database !== 'string' || database === '')) {
+    throw new TypeError('openFfwall: database must be a directory path or false');
+  }
   if (options.kernel !== undefined) {
     if (mode === 'client') throw new TypeError('openFfwall: a kernel was given, but transport is client');
-    return new Ffwall(new DirectTransport(options.kernel), defaultTtl);
+    const store = typeof database === 'string' ? await openStore(database, options.databaseOptions) : undefined;
+    return new Ffwall(new DirectTransport(options.kernel, { defaultTtl, ...(store === undefined ? {} : { store }) }));
   }
   if (mode === 'client' || (mode === 'auto' && existsSync(socket))) {
     try {
-      return new Ffwall(await ClientTransport.connect(socket), defaultTtl);
+      return new Ffwall(await ClientTransport.connect(socket));
     } catch (err) {
       if (mode === 'client') throw err;
       // auto: a stale socket of a stopped daemon; try the device.
     }
   }
   const kernel = await openDirectKernel(device, socket);
-  return new Ffwall(new DirectTransport(kernel), defaultTtl);
+  let store;
+  try {
+    store = database === false ? undefined : await openStore(database ?? DEFAULT_DATABASE, options.databaseOptions);
+  } catch (err) {
+    await kernel.close();
+    throw err;
+  }
+  return new Ffwall(new DirectTransport(kernel, { defaultTtl, ...(store === undefined ? {} : { store }) }));
+}
+
+/** Opens the ban database, creating its directory (0750) when missing. */
+async function openStore(dir: string, options: Omit<StoreOptions, 'path'> | undefined): Promise<BanStore> {
+  await mkdir(path.dirname(dir), { recursive: true, mode: 0o750 });
+  const { BanStore } = await import('./db/index.js');
+  return BanStore.open({ ...options, path: dir });
 }
 

@@ -8,6 +8,7 @@ import { IpPrefix, parseAddress, parsePrefix } from './addr.js';
 import type {
   AllowResult,
   BanInfo,
+  BanRecordInfo,
   BatchProgress,
   BatchSummary,
   BlockRequest,
@@ -18,8 +19,12 @@ import type {
   Transport,
   UnblockResult,
 } from './api.js';
+import type { BanInput, BanRecord, BanResult, BanStore } from './db/index.js';
 import { FfwallError } from './errors.js';
 import { isKernelError, type Kernel, type KernelEntry, type KernelEvent, type KernelRule } from './kernel.js';
+
+/** Bans written to the database and the kernel per step of blockMany(). */
+const MANY_CHUNK = 10_000;
 
 /** Opens /dev/ffwall; a missing module or a missing privilege becomes an FfwallError that says what to do. */
 export async function openDirectKernel(device: string, socket: string): Promise<Kernel> {
@@ -74,13 +79,79 @@ function banInfo(e: KernelEntry, offsetMs: number): BanInfo {
   };
 }
 
+function isoMs(ms: number | null): string | null {
+  return ms === null || ms === 0 ? null : new Date(ms).toISOString();
+}
+
+/** A database record as the API returns it. */
+export function recordInfo(r: BanRecord): BanRecordInfo {
+  return {
+    target: r.prefix.toString(),
+    state: r.state,
+    ports: [...r.ports],
+    reason: r.reason,
+    source: r.source,
+    sourceTag: r.tag,
+    firstSeenAt: new Date(r.firstSeen).toISOString(),
+    lastSeenAt: new Date(r.lastSeen).toISOString(),
+    lastHitAt: isoMs(r.lastHit),
+    hitCount: r.hitCount,
+    banCount: r.banCount,
+    expiresAt: isoMs(r.expires),
+    permanent: r.permanent,
+    pinned: r.pinned,
+    monitor: r.monitor,
+  };
+}
+
+/** The kernel TTL of an active record: the time left of its database expiry (0: permanent). */
+export function kernelTtl(r: BanRecord, nowMs: number): number {
+  if (r.expires === null) return 0;
+  return Math.max(1, Math.ceil((r.expires - nowMs) / 1000));
+}
+
+function recordRule(r: BanRecord, nowMs: number): KernelRule {
+  return { prefix: r.prefix, ports: r.ports, ttl: kernelTtl(r, nowMs), pinned: r.pinned, monitor: r.monitor };
+}
+
+function isActiveRecord(r: BanRecord | undefined): r is BanRecord {
+  return r !== undefined && r.state !== 'expired';
+}
+
+/**
+ * The database record covering @address: the longest active prefix, else
+ * the longest remembered one.  At most 33 (IPv4) or 129 (IPv6) point reads.
+ */
+export function coveringRecord(store: BanStore, address: IpPrefix): BanRecord | undefined {
+  const shortest = address.family === 4 ? 96 : 0;
+  let remembered: BanRecord | undefined;
+  for (let len = 128; len >= shortest; len--) {
+    const r = store.get(address.supernet(len));
+    if (r === undefined) continue;
+    if (isActiveRecord(r)) return r;
+    remembered ??= r;
+  }
+  return remembered;
+}
+
+export interface DirectTransportOptions {
+  /** The ban database; without it the kernel alone holds the bans. */
+  store?: BanStore;
+  /** Seconds of a ban without a TTL when there is no database (with one, escalation decides). */
+  defaultTtl?: number;
+}
+
 export class DirectTransport implements Transport {
   readonly name = 'direct' as const;
   readonly #kernel: Kernel;
+  readonly #store: BanStore | undefined;
+  readonly #defaultTtl: number;
 
-  /** Takes an open kernel; closing the transport closes it. */
-  constructor(kernel: Kernel) {
+  /** Takes an open kernel (and database); closing the transport closes them. */
+  constructor(kernel: Kernel, options: DirectTransportOptions = {}) {
     this.#kernel = kernel;
+    this.#store = options.store;
+    this.#defaultTtl = options.defaultTtl ?? 86400;
   }
 
   /** Wall clock minus the kernel's clock, in ms: adds to a CLOCK_BOOTTIME time to date it. */
@@ -90,7 +161,41 @@ export class DirectTransport implements Transport {
   }
 
   #rule(r: BlockRequest): KernelRule {
-    return { prefix: parsePrefix(r.target), ports: r.ports, ttl: r.permanent ? 0 : r.ttl, pinned: r.pin, monitor: r.monitor };
+    const ttl = r.permanent ? 0 : (r.ttl ?? this.#defaultTtl);
+    return { prefix: parsePrefix(r.target), ports: r.ports, ttl, pinned: r.pin, monitor: r.monitor };
+  }
+
+  #banInput(r: BlockRequest): BanInput {
+    const input: BanInput = {
+      prefix: r.target,
+      ports: r.ports,
+      reason: r.reason,
+      source: r.source,
+      tag: r.sourceTag,
+      pinned: r.pin,
+      monitor: r.monitor,
+    };
+    if (r.permanent) input.permanent = true;
+    else if (r.ttl !== null) input.ttl = r.ttl;
+    return input;
+  }
+
+  #allowlistedDb(err: unknown, target: string, index: number | undefined): never {
+    const e = err as Error & { code?: string; allowed?: { prefix: IpPrefix } };
+    if (e.code === 'EFFWALLALLOWED') {
+      const by = e.allowed?.prefix.toString();
+      const where = index === undefined ? '' : ` (item ${index})`;
+      throw Object.assign(
+        new FfwallError(
+          'EALLOWLISTED',
+          `ffwall: ${target}${where} is on the allowlist${by === undefined || by === target ? '' : ` (by ${by})`}; ` +
+            `remove it from the allowlist first (ffwall allow remove ${by ?? target}); nothing was blocked`,
+          { cause: err },
+        ),
+        { applied: 0, ...(index === undefined ? {} : { badIndex: index }) },
+      );
+    }
+    throw err;
   }
 
   async #allowlisted(err: unknown, targets: readonly string[]): Promise<never> {
@@ -114,68 +219,177 @@ export class DirectTransport implements Transport {
     throw err;
   }
 
-  async block(r: BlockRequest): Promise<BlockResult> {
-    let res;
+  /**
+   * Puts active records into the kernel and marks those it took.  A kernel
+   * that refuses for lack of room (every entry pinned) leaves them cold: the
+   * membership filter and the daemon bring them back.
+   */
+  async #load(records: BanRecord[]): Promise<number> {
+    const store = this.#store;
+    if (store === undefined || records.length === 0) return 0;
+    const now = Date.now();
+    const rules = records.map((r) => recordRule(r, now));
+    let applied: number;
     try {
-      res = await this.#kernel.add([this.#rule(r)]);
+      applied = (await this.#kernel.add(rules)).applied;
     } catch (err) {
-      return this.#allowlisted(err, [r.target]);
+      if (!isKernelError(err) || (err.code !== 'ENOSPC' && err.code !== 'ENOMEM')) throw err;
+      applied = err.applied ?? 0;
     }
+    store.markLoaded(records.slice(0, applied).map((r) => r.prefix));
+    return applied;
+  }
+
+  async block(r: BlockRequest): Promise<BlockResult> {
+    const store = this.#store;
+    if (store === undefined) {
+      let res;
+      try {
+        res = await this.#kernel.add([this.#rule(r)]);
+      } catch (err) {
+        return this.#allowlisted(err, [r.target]);
+      }
+      const ttl = r.permanent ? 0 : (r.ttl ?? this.#defaultTtl);
+      return {
+        target: r.target,
+        created: res.changed === 1,
+        action: res.changed === 1 ? 'created' : 'refreshed',
+        durationFrom: r.ttl === null && !r.permanent ? 'base' : 'explicit',
+        inKernel: true,
+        record: null,
+        also: [],
+        ports: r.ports,
+        expiresAt: ttl === 0 ? null : new Date((Math.round(Date.now() / 1000) + ttl) * 1000).toISOString(),
+        pinned: r.pin,
+        monitor: r.monitor,
+      };
+    }
+    let res: BanResult;
+    try {
+      res = store.ban(this.#banInput(r));
+    } catch (err) {
+      return this.#allowlistedDb(err, r.target, undefined);
+    }
+    const extra: BanResult[] = [];
+    const esc = res.aggregation?.escalated?.result;
+    if (esc !== undefined && 'record' in esc) extra.push(esc);
+    let loaded: number;
+    try {
+      loaded = await this.#load([res.record, ...extra.map((e) => e.record)]);
+    } catch (err) {
+      // The kernel's own allowlist refused what the database's did not: undo, so nothing changes.
+      if (isKernelError(err) && err.code === 'EEXIST' && res.action === 'created') store.unban(res.record.prefix, { reason: 'refused by the kernel allowlist' });
+      return this.#allowlisted(err, [res.record.prefix.toString()]);
+    }
+    const rec = store.get(res.record.prefix) ?? res.record;
     return {
-      target: r.target,
-      created: res.changed === 1,
-      ports: r.ports,
-      expiresAt: r.permanent ? null : new Date((Math.round(Date.now() / 1000) + r.ttl) * 1000).toISOString(),
-      pinned: r.pin,
-      monitor: r.monitor,
+      target: rec.prefix.toString(),
+      created: res.action === 'created',
+      action: res.action,
+      durationFrom: res.durationFrom,
+      inKernel: loaded > 0,
+      record: recordInfo(rec),
+      also: extra.map((e) => e.record.prefix.toString()),
+      ports: [...rec.ports],
+      expiresAt: isoMs(rec.expires),
+      pinned: rec.pinned,
+      monitor: rec.monitor,
     };
   }
 
   async blockMany(requests: BlockRequest[], onProgress?: (p: BatchProgress) => void): Promise<BatchSummary> {
-    const rules = requests.map((r) => this.#rule(r));
-    try {
-      const res = await this.#kernel.add(rules, onProgress === undefined ? {} : { onProgress: (done, total) => onProgress({ done, total }) });
-      return { total: requests.length, applied: res.applied, changed: res.changed };
-    } catch (err) {
-      return this.#allowlisted(
-        err,
-        requests.map((r) => r.target),
-      );
+    const store = this.#store;
+    if (store === undefined) {
+      const rules = requests.map((r) => this.#rule(r));
+      try {
+        const res = await this.#kernel.add(rules, onProgress === undefined ? {} : { onProgress: (done, total) => onProgress({ done, total }) });
+        return { total: requests.length, applied: res.applied, changed: res.changed };
+      } catch (err) {
+        return this.#allowlisted(
+          err,
+          requests.map((r) => r.target),
+        );
+      }
     }
+    // Nothing changes when one item is allowlisted: check them all first.
+    requests.forEach((r, i) => {
+      const by = store.allowedBy(r.target);
+      if (by !== undefined) this.#allowlistedDb(Object.assign(new Error('allowlisted'), { code: 'EFFWALLALLOWED', allowed: by }), r.target, i);
+    });
+    const total = requests.length;
+    let applied = 0;
+    let changed = 0;
+    for (let off = 0; off < total; off += MANY_CHUNK) {
+      const chunk = requests.slice(off, off + MANY_CHUNK);
+      const res = await store.bulkBan(
+        chunk.map((r) => this.#banInput(r)),
+        { batchSize: MANY_CHUNK },
+      );
+      if (res.refused.length > 0) {
+        const first = res.refused[0];
+        throw Object.assign(new FfwallError('EREFUSED', `ffwall: item ${off + (first?.index ?? 0)} was refused: ${first?.error ?? '?'}`), {
+          applied: applied + res.committed,
+          badIndex: off + (first?.index ?? 0),
+        });
+      }
+      changed += res.created + res.revived;
+      // The records as written (escalation and aggregation decided their form).
+      const records: BanRecord[] = [];
+      for (const r of chunk) {
+        const p = parsePrefix(r.target);
+        const rec = store.get(p) ?? (p.family === 6 && p.length > 64 ? store.get(p.supernet(64)) : undefined);
+        if (isActiveRecord(rec)) records.push(rec);
+      }
+      await this.#load(records);
+      applied += chunk.length;
+      onProgress?.({ done: applied, total });
+    }
+    return { total, applied, changed };
   }
 
   async unblock(target: string): Promise<UnblockResult> {
-    const res = await this.#kernel.del([parsePrefix(target)]);
-    return { target, removed: res.changed === 1 };
+    const p = parsePrefix(target);
+    const rec = this.#store?.unban(p);
+    const res = await this.#kernel.del([p]);
+    return { target, removed: res.changed === 1 || rec !== undefined };
   }
 
   async unblockMany(targets: string[], onProgress?: (p: BatchProgress) => void): Promise<BatchSummary> {
-    const res = await this.#kernel.del(
-      targets.map((t) => parsePrefix(t)),
-      onProgress === undefined ? {} : { onProgress: (done, total) => onProgress({ done, total }) },
-    );
-    return { total: targets.length, applied: res.applied, changed: res.changed };
+    const prefixes = targets.map((t) => parsePrefix(t));
+    let dbRemoved = 0;
+    if (this.#store !== undefined) for (const p of prefixes) if (this.#store.unban(p) !== undefined) dbRemoved++;
+    const res = await this.#kernel.del(prefixes, onProgress === undefined ? {} : { onProgress: (done, total) => onProgress({ done, total }) });
+    return { total: targets.length, applied: res.applied, changed: Math.max(res.changed, dbRemoved) };
   }
 
   async check(address: string, port: number | null): Promise<CheckResult> {
-    const res = await this.#kernel.lookup(parseAddress(address), port ?? undefined);
+    const a = parseAddress(address);
+    const res = await this.#kernel.lookup(a, port ?? undefined);
     const offsetMs = offsetFrom(res.now);
+    const rec = this.#store === undefined ? undefined : coveringRecord(this.#store, a);
+    const inKernel = res.verdict === 'drop' || res.verdict === 'ports';
+    const dbBlocks =
+      isActiveRecord(rec) && !rec.monitor && (port === null || rec.ports.length === 0 || rec.ports.includes(port)) && (rec.expires === null || rec.expires > Date.now());
     return {
       address,
       port,
-      blocked: res.verdict === 'drop' || res.verdict === 'ports',
+      blocked: res.match !== 'allow' && (inKernel || dbBlocks),
+      inKernel,
       verdict: res.verdict,
       match: res.match,
       rule: res.entry === undefined ? null : banInfo(res.entry, offsetMs),
+      record: rec === undefined ? null : recordInfo(rec),
     };
   }
 
-  async allow(targets: string[], _reason: string): Promise<AllowResult[]> {
-    // The kernel keeps no reason; the database (issue 7) will.
+  async allow(targets: string[], reason: string): Promise<AllowResult[]> {
     const out: AllowResult[] = [];
     for (const target of targets) {
-      const res = await this.#kernel.allowAdd([parsePrefix(target)]);
-      out.push({ target, changed: res.changed === 1 });
+      const p = parsePrefix(target);
+      const had = this.#store?.allowedBy(p)?.prefix.equals(p) ?? false;
+      this.#store?.allowAdd(p, reason);
+      const res = await this.#kernel.allowAdd([p]);
+      out.push({ target, changed: res.changed === 1 || (this.#store !== undefined && !had) });
     }
     return out;
   }
@@ -183,8 +397,10 @@ export class DirectTransport implements Transport {
   async disallow(targets: string[]): Promise<AllowResult[]> {
     const out: AllowResult[] = [];
     for (const target of targets) {
-      const res = await this.#kernel.allowDel([parsePrefix(target)]);
-      out.push({ target, changed: res.changed === 1 });
+      const p = parsePrefix(target);
+      const removed = this.#store?.allowRemove(p) ?? false;
+      const res = await this.#kernel.allowDel([p]);
+      out.push({ target, changed: res.changed === 1 || removed });
     }
     return out;
   }
@@ -201,6 +417,7 @@ export class DirectTransport implements Transport {
       prefixes: s.prefixes,
       allowEntries: s.allowEntries,
       dropped: s.droppedExact + s.droppedPorts + s.droppedPrefix,
+      database: this.#store === undefined ? null : this.#store.counts(),
     };
   }
 
@@ -224,6 +441,10 @@ export class DirectTransport implements Transport {
   }
 
   async close(): Promise<void> {
-    await this.#kernel.close();
+    try {
+      await this.#kernel.close();
+    } finally {
+      await this.#store?.close();
+    }
   }
 }

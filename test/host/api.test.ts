@@ -3,9 +3,13 @@
 // The public API (openFfwall, Ffwall) over the direct transport and a
 // FakeKernel: what block, check, unblock, allow and the events do, and that
 // bad input is refused before anything changes.
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
 import test from 'ava';
 
-import { AddressError, DurationError, FfwallError, openFfwall, parseAddress, type Ffwall, type FfwallEvent } from '../../src/lib/index.js';
+import { AddressError, DurationError, FfwallError, openFfwall, parseAddress, parsePrefix, type Ffwall, type FfwallEvent } from '../../src/lib/index.js';
 import { FakeKernel } from '../../src/lib/kernel-fake.js';
 
 async function setup(options: ConstructorParameters<typeof FakeKernel>[0] = {}): Promise<{ fw: Ffwall; kernel: FakeKernel }> {
@@ -197,4 +201,120 @@ test('the default TTL applies to a block without one', async (t) => {
   const ms2 = Date.parse(c.rule?.expiresAt ?? '') - Date.now();
   t.true(ms2 > 7190_000 && ms2 <= 7201_000, `the kernel entry's expiry is 2h ahead (${ms2})`);
   await fw.close();
+});
+
+// ---- With the ban database (issue 7): block writes the record and the kernel entry.
+
+
+async function setupDb(options: { maxEntries?: number; now?: () => number } = {}): Promise<{ fw: Ffwall; kernel: FakeKernel; dir: string }> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ffwall-api-db-'));
+  const kernel = new FakeKernel(options.maxEntries === undefined ? {} : { maxEntries: options.maxEntries });
+  const fw = await openFfwall({
+    kernel,
+    database: path.join(dir, 'bans.lmdb'),
+    databaseOptions: { noSync: true, ...(options.now === undefined ? {} : { now: options.now }) },
+  });
+  return { fw, kernel, dir };
+}
+
+test('with a database: block writes the record and the kernel entry, check answers from both, unblock removes both', async (t) => {
+  const { fw, kernel, dir } = await setupDb();
+  const b = await fw.block('192.0.2.7', { ports: [25], reason: 'unknown users', source: 'policy' });
+  t.true(b.created);
+  t.is(b.action, 'created');
+  t.is(b.durationFrom, 'base', 'no ttl: the escalation rule decides (first offence)');
+  t.true(b.inKernel);
+  t.is(b.record?.state, 'kernel');
+  t.is(b.record?.reason, 'unknown users');
+  t.is(b.record?.source, 'policy');
+  const left = Date.parse(b.expiresAt ?? '') - Date.now();
+  t.true(left > 86_390_000 && left <= 86_400_000, `24h for a first ban (${left})`);
+  const k = await kernel.lookup(parseAddress('192.0.2.7'), 25);
+  t.is(k.verdict, 'drop');
+  t.true(k.entry !== undefined && k.entry.ttl > 86_390 && k.entry.ttl <= 86_400, 'the kernel TTL is the time left');
+
+  const c = await fw.check('192.0.2.7', { port: 25 });
+  t.true(c.blocked);
+  t.true(c.inKernel);
+  t.is(c.record?.target, '192.0.2.7');
+  t.is(c.record?.banCount, 1);
+
+  t.deepEqual(await fw.unblock('192.0.2.7'), { target: '192.0.2.7', removed: true });
+  const c2 = await fw.check('192.0.2.7', { port: 25 });
+  t.false(c2.blocked);
+  t.is(c2.record, null, 'the record is gone');
+  t.is((await kernel.stats()).entries, 0);
+  await fw.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('with a database: a ban the kernel no longer holds (cold) still checks as blocked', async (t) => {
+  const { fw, kernel, dir } = await setupDb();
+  await fw.block('198.51.100.9', { ttl: '1h' });
+  await kernel.del([parseAddress('198.51.100.9')]); // as an eviction would
+  const c = await fw.check('198.51.100.9');
+  t.false(c.inKernel);
+  t.is(c.match, 'none');
+  t.true(c.blocked, 'the database still bans it');
+  t.is(c.record?.target, '198.51.100.9');
+  // A prefix ban covers an address inside it.
+  await fw.block('203.0.113.0/24', { ttl: '1h' });
+  await kernel.del([parsePrefix('203.0.113.0/24')]);
+  const c3 = await fw.check('203.0.113.77', { port: 25 });
+  t.true(c3.blocked);
+  t.is(c3.record?.target, '203.0.113.0/24');
+  await fw.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('with a database: a repeat offender is banned longer (escalation)', async (t) => {
+  let now = Date.UTC(2026, 10, 29);
+  const { fw, dir } = await setupDb({ now: () => now });
+  const first = await fw.block('192.0.2.50', { reason: 'spam' });
+  t.is(first.durationFrom, 'base');
+  t.is(Date.parse(first.expiresAt ?? ''), now + 86_400_000);
+  now += 2 * 86_400_000; // the first ban has expired (the record is remembered)
+  const second = await fw.block('192.0.2.50', { reason: 'spam again' });
+  t.is(second.action, 'revived');
+  t.is(second.durationFrom, 'escalated');
+  t.is(Date.parse(second.expiresAt ?? ''), now + 2 * 86_400_000, 'doubled');
+  t.is(second.record?.banCount, 2);
+  t.is(second.record?.firstSeenAt, new Date(now - 2 * 86_400_000).toISOString());
+  await fw.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('with a database: the allowlist lives in the database and the kernel, and refuses bans inside it', async (t) => {
+  const { fw, kernel, dir } = await setupDb();
+  await fw.allow('10.20.0.0/16', { reason: 'office' });
+  t.is((await kernel.stats()).allowEntries, 1);
+  const err = await t.throwsAsync(fw.block('10.20.3.4'), { instanceOf: FfwallError });
+  t.is(err.code, 'EALLOWLISTED');
+  t.regex(err.message, /by 10\.20\.0\.0\/16/);
+  const errMany = await t.throwsAsync(fw.blockMany(['192.0.2.1', '10.20.9.9']), { instanceOf: FfwallError });
+  t.regex(errMany.message, /item 1/);
+  const st = await fw.status();
+  t.deepEqual(st.database, { kernel: 0, cold: 0, expired: 0, total: 0 }, 'nothing was written');
+  t.is((await kernel.stats()).entries, 0);
+  await fw.disallow('10.20.0.0/16');
+  t.is((await kernel.stats()).allowEntries, 0);
+  t.true((await fw.block('10.20.3.4')).created);
+  await fw.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('with a database: blockMany writes every record and fills the kernel up to its cap', async (t) => {
+  const { fw, kernel, dir } = await setupDb({ maxEntries: 20_000 });
+  const items: string[] = [];
+  for (let i = 0; i < 25_000; i++) items.push(`10.1.${i >> 8}.${i & 255}`);
+  const seen: number[] = [];
+  const res = await fw.blockMany(items, { ttl: '2h', source: 'feed', onProgress: (p) => seen.push(p.done) });
+  t.deepEqual(res, { total: 25_000, applied: 25_000, changed: 25_000 });
+  t.deepEqual(seen, [10_000, 20_000, 25_000]);
+  const st = await fw.status();
+  t.is(st.database?.total, 25_000);
+  t.is((await kernel.stats()).entries, 20_000, 'the kernel holds its cap');
+  t.is((await kernel.stats()).evicted, 5_000);
+  await fw.close();
+  rmSync(dir, { recursive: true, force: true });
 });

@@ -92,6 +92,9 @@ export function openEnv(options: EnvOptions): Env {
   if (options.readOnly !== true) mkdirSync(options.path, { recursive: true });
   const root: RootDatabase = open({
     path: options.path,
+    // Always a directory, whatever its name: lmdb-js would treat a name
+    // with an extension ("bans.lmdb") as a single file.
+    noSubdir: false,
     maxDbs: 32,
     mapSize: options.mapSize ?? 64 * 1024 ** 3,
     noSync: options.noSync === true,

@@ -455,7 +455,8 @@ export class BanStore {
   ): BanResult {
     const key = recordKey(p);
     const old = this.#bans.get(key);
-    const active = isActive(old);
+    // A ban past its expiry counts as expired even before a sweep marks it.
+    const active = isActive(old) && (old.expires === null || old.expires > now);
     const action = old === undefined ? 'created' : active ? 'refreshed' : 'revived';
     const prevEpisodes = old?.episodes ?? 0;
     const level = Math.max(active ? prevEpisodes : prevEpisodes + 1, levelFloor + 1);

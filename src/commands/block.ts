@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: MIT
+import { Args, Flags } from '@oclif/core';
+
+import { FfwallCommand } from '../cli/base.js';
+import { parsePrefix, type BanSource, type BlockOptions, type BlockResult } from '../lib/index.js';
+
+export default class BlockCommand extends FfwallCommand {
+  static override summary = 'Block addresses or CIDR prefixes, in the kernel and the ban database';
+  static override description =
+    'Without --ttl or --permanent, the duration follows the escalation rule: 24h for a first offence, doubling for each earlier ban of the same address, up to 180 days. The whole list is checked before anything changes.';
+  static override strict = false;
+  static override examples = [
+    '<%= config.bin %> block 192.0.2.7 --port 25,465,587 --ttl 7d --reason "unknown users"',
+    '<%= config.bin %> block 2001:db8:1::/48 --permanent --pin',
+    '<%= config.bin %> block 198.51.100.0/24 --monitor --json',
+  ];
+  static override args = {
+    target: Args.string({ description: 'address or CIDR (more may follow)', required: true }),
+  };
+  static override flags = {
+    port: Flags.string({ summary: 'Block only these destination ports, comma-separated (at most 8).' }),
+    ttl: Flags.string({ summary: 'How long: 90s, 15m, 24h, 7d, 2w, 1d12h or seconds.', exclusive: ['permanent'] }),
+    permanent: Flags.boolean({ summary: 'Never expires.', exclusive: ['ttl'] }),
+    pin: Flags.boolean({ summary: 'The kernel never evicts it to make room.' }),
+    monitor: Flags.boolean({ summary: 'Count matching packets, do not drop them.' }),
+    reason: Flags.string({ summary: 'Why (kept in the database).' }),
+    source: Flags.option({ options: ['cli', 'api', 'policy', 'logwatch', 'feed'] as const, default: 'cli' as const, summary: 'Who decided the ban.' })(),
+    tag: Flags.string({ summary: 'A finer source tag, e.g. a fail2ban jail.' }),
+  };
+
+  async run(): Promise<{ transport: string; results: BlockResult[] }> {
+    const { argv, flags } = await this.parse(BlockCommand);
+    const targets = argv as string[];
+    const options: BlockOptions = { source: flags.source as BanSource, pin: flags.pin, monitor: flags.monitor, permanent: flags.permanent };
+    if (flags.port !== undefined) options.ports = parsePortList(flags.port);
+    if (flags.ttl !== undefined) options.ttl = flags.ttl;
+    if (flags.reason !== undefined) options.reason = flags.reason;
+    if (flags.tag !== undefined) options.sourceTag = flags.tag;
+    // Every target is checked before anything changes (the options are
+    // checked by the first block, before it changes anything).
+    targets.forEach((t, i) => {
+      try {
+        parsePrefix(t);
+      } catch (err) {
+        throw targets.length === 1 ? err : new TypeError(`argument ${i + 1}: ${(err as Error).message}`);
+      }
+    });
+    const fw = await this.openFfwall(flags);
+    const results: BlockResult[] = [];
+    for (const t of targets) results.push(await fw.block(t, options));
+    for (const r of results) {
+      const until = r.expiresAt === null ? 'permanently' : `until ${r.expiresAt}`;
+      const ports = r.ports.length === 0 ? 'all ports' : `ports ${r.ports.join(',')}`;
+      const where = r.inKernel ? '' : ' (database only: the kernel is full of pinned entries)';
+      this.log(`${r.action} ${r.target}: ${ports}, ${until}${r.durationFrom === 'escalated' ? ' (escalated)' : ''}${where} [${fw.transport}]`);
+      for (const a of r.also) this.log(`  also banned ${a} (IPv6 aggregation)`);
+    }
+    return { transport: fw.transport, results };
+  }
+}
+
+/** "25,465,587" -> [25, 465, 587]; the library checks the range. */
+export function parsePortList(text: string): number[] {
+  return text.split(',').map((p) => {
+    const s = p.trim();
+    if (!/^[0-9]+$/.test(s)) throw new TypeError(`--port: "${s}" is not a port number (expected e.g. 25,465,587)`);
+    return Number(s);
+  });
+}
