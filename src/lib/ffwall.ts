@@ -295,8 +295,11 @@ export async function openFfwall(options: OpenOptions = {}): Promise<Ffwall> {
     try {
       return new Ffwall(await ClientTransport.connect(socket));
     } catch (err) {
-      if (mode === 'client') throw err;
-      // auto: a stale socket of a stopped daemon; try the device.
+      // auto: only a stale socket of a stopped daemon means "no daemon, try
+      // the device"; a daemon that refuses this user (EACCES) or hangs is
+      // reported as it is.
+      const cause = (err as { cause?: { code?: unknown } }).cause?.code;
+      if (mode === 'client' || (cause !== 'ECONNREFUSED' && cause !== 'ENOENT')) throw err;
     }
   }
   const kernel = await openDirectKernel(device, socket);

@@ -9,7 +9,7 @@
 //   - an unprivileged process in the socket's group blocks through the
 //     client transport (the same calls), and the traffic is dropped;
 //   - a process outside the group cannot connect.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 
@@ -35,19 +35,26 @@ function reaches(src: string, port: number): boolean {
   return r.status === 0;
 }
 
-/** Runs an ESM snippet as an unprivileged user and returns its JSON output. */
-function asUser(uid: number, gid: number, body: string): unknown {
+/**
+ * Runs an ESM snippet as an unprivileged user and returns its JSON output.
+ * Asynchronous: the control server lives in this process and must answer.
+ */
+async function asUser(uid: number, gid: number, body: string): Promise<unknown> {
   const script = `
     import { openFfwall } from ${JSON.stringify(path.join(root, 'dist/src/lib/index.js'))};
     const out = (v) => console.log(JSON.stringify(v));
     try { ${body} } catch (e) { out({ error: { code: e.code, message: e.message, name: e.name } }); }
   `;
-  const r = spawnSync('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--inh-caps=-all', '--', process.execPath, '--input-type=module', '-e', script], {
-    encoding: 'utf8',
-    timeout: 120_000,
+  const child = spawn('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--inh-caps=-all', '--', process.execPath, '--input-type=module', '-e', script], {
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  if (r.status !== 0) throw new Error(`child failed (${String(r.status)}): ${r.stderr}`);
-  const lines = r.stdout.trim().split('\n');
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  if (status !== 0) throw new Error(`child failed (${String(status)}): ${stderr}`);
+  const lines = stdout.trim().split('\n');
   return JSON.parse(lines[lines.length - 1] ?? 'null');
 }
 
@@ -111,8 +118,8 @@ test.serial('an allowlisted address is never blocked, and the error says why', a
   await fw.disallow('10.99.0.0/24');
 });
 
-test.serial('an unprivileged process on the direct transport is pointed at the socket', (t) => {
-  const out = asUser(NOBODY, NOBODY, `await openFfwall({ transport: 'direct' }); out({ opened: true });`) as { error?: { code: string; message: string } };
+test.serial('an unprivileged process on the direct transport is pointed at the socket', async (t) => {
+  const out = await asUser(NOBODY, NOBODY, `await openFfwall({ transport: 'direct' }); out({ opened: true });`) as { error?: { code: string; message: string } };
   t.is(out.error?.code, 'ENOTPRIVILEGED');
   t.regex(out.error?.message ?? '', /CAP_NET_ADMIN/);
   t.regex(out.error?.message ?? '', /ffwall daemon/);
@@ -121,7 +128,7 @@ test.serial('an unprivileged process on the direct transport is pointed at the s
 
 test.serial('an unprivileged process in the socket group blocks through the daemon socket with the same calls', async (t) => {
   t.true(existsSync(SOCK));
-  const out = asUser(
+  const out = await asUser(
     NOBODY,
     NOBODY,
     `const fw = await openFfwall({ socket: ${JSON.stringify(SOCK)} });
@@ -137,8 +144,8 @@ test.serial('an unprivileged process in the socket group blocks through the daem
   t.true(reaches(PEER, 80));
 });
 
-test.serial('a process outside the socket group cannot connect', (t) => {
-  const out = asUser(NOBODY, OTHER_GID, `await openFfwall({ transport: 'client', socket: ${JSON.stringify(SOCK)} }); out({ opened: true });`) as {
+test.serial('a process outside the socket group cannot connect', async (t) => {
+  const out = await asUser(NOBODY, OTHER_GID, `await openFfwall({ transport: 'client', socket: ${JSON.stringify(SOCK)} }); out({ opened: true });`) as {
     error?: { code: string; message: string };
   };
   t.is(out.error?.code, 'ENODAEMON');
