@@ -223,6 +223,22 @@ export function registerKernelSuite(test: TestFn, target: ConformanceTarget): vo
     t.is((await kernel.stats()).portsets, 1);
   });
 
+  kt('port sets: ENOSPC once every slot holds a distinct set; a batch stops there with a prefix applied', async (t, { kernel }) => {
+    // The header promises FFWALL_MAX_PORTSETS (1024) distinct sets; the
+    // module's slot 0 means "no ports", which leaves 1023.  Either is
+    // accepted here, the counters must agree with what was applied.
+    const rules = Array.from({ length: 1025 }, (_, i) => ({ prefix: host(`10.0.${i >> 8}.${i & 255}`), ports: [i + 1] }));
+    const err = await errnoOf(t, kernel.add(rules), 'ENOSPC');
+    const applied = err?.applied ?? -1;
+    t.true(applied === 1023 || applied === 1024, `applied ${applied}`);
+    t.is(err?.badIndex, undefined);
+    t.like(await kernel.stats(), { entries: applied, portsets: applied });
+    t.like(await kernel.lookup(host(`10.0.${applied >> 8}.${applied & 255}`)), { match: 'none' });
+    t.deepEqual(await kernel.add([{ prefix: host('192.0.2.1'), ports: [1] }]), { applied: 1, changed: 1 }, 'a set in use needs no slot');
+    await kernel.del([host('10.0.0.5')]);
+    t.deepEqual(await kernel.add([{ prefix: host('192.0.2.2'), ports: [60000] }]), { applied: 1, changed: 1 }, 'a freed slot is reused');
+  });
+
   kt('TTL: a miss at once after expiry, EXPIRED after the gc pass; TTL 0 never expires', async (t, k) => {
     const { kernel } = k;
     const events = kernel.events();
