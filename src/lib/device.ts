@@ -1,18 +1,14 @@
 // SPDX-License-Identifier: MIT
 //
-// /dev/ffwall from Node: open, check the module's ABI, query it.
+// /dev/ffwall from Node: open, check the module's ABI, query it.  A thin
+// synchronous handle for `ffwall module version`; the full interface is
+// NativeKernel (kernel-native.ts).
+import type { ModuleVersion } from './kernel.js';
 import { loadBinding, type NativeDevice } from './native.js';
 
 export const DEFAULT_DEVICE_PATH = '/dev/ffwall';
 
-export interface ModuleVersion {
-  /** FFWALL_ABI_VERSION of the loaded module. */
-  abiVersion: number;
-  /** FFWALL_FEAT_* bits of the commands the module implements. */
-  features: bigint;
-  /** The module's own version string. */
-  moduleVersion: string;
-}
+export type { ModuleVersion } from './kernel.js';
 
 /** Thrown when the loaded module speaks an ABI this library does not know. */
 export class AbiMismatchError extends Error {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 //
 // The only file that loads the native addon.  Its typings are private: the
-// public types of the library live in device.ts and index.ts.
+// public types of the library live in kernel.ts, kernel-native.ts and index.ts.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -13,15 +13,215 @@ export interface NativeVersion {
   moduleVersion: string;
 }
 
+export interface NativeConfig {
+  maxEntries: number;
+  mode: number;
+  gcInterval: number;
+  hookPriority: number;
+  maxPrefixes: number;
+  maxAllow: number;
+  filterMaxBytes: number;
+}
+
+export interface NativeDeviceRecord {
+  name: string;
+  ifindex: number;
+  flags: number;
+}
+
+export interface NativeEntry {
+  addr: Uint8Array;
+  prefixLen: number;
+  flags: number;
+  ttl: number;
+  ports: number[];
+  expires: number;
+  lastHit: number;
+  hits: number;
+  kind: number;
+}
+
+export interface NativeLookup {
+  verdict: number;
+  match: number;
+  now: number;
+  entry: NativeEntry | undefined;
+}
+
+/** struct ffwall_entry_info records, columnar. */
+export interface NativeEntryColumns {
+  count: number;
+  addrs: Uint8Array;
+  prefixLen: Uint8Array;
+  nports: Uint8Array;
+  flags: Uint16Array;
+  ttl: Uint32Array;
+  /** count * MAX_PORTS */
+  ports: Uint16Array;
+  expires: Float64Array;
+  lastHit: Float64Array;
+  hits: Uint32Array;
+  kind: Uint8Array;
+}
+
+export interface NativeDumpResult extends NativeEntryColumns {
+  cursor: bigint;
+}
+
+export interface NativeStats {
+  now: number;
+  packetsSeen: number;
+  packetsNotIp: number;
+  droppedExact: number;
+  droppedPorts: number;
+  droppedPrefix: number;
+  passedAllow: number;
+  monitorHits: number;
+  filterProbes: number;
+  filterHits: number;
+  entries: number;
+  pinned: number;
+  buckets: number;
+  portsets: number;
+  inserted: number;
+  deleted: number;
+  evicted: number;
+  expired: number;
+  resizes: number;
+  bytes: number;
+  entrySize: number;
+  prefixes: number;
+  allowEntries: number;
+  eventsLost: number;
+  hookErrors: number;
+}
+
+/** A refused batch: the errno error plus applied/badIndex relative to the chunk. */
+export interface NativeBatchError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+  path: string;
+  applied: number;
+  badIndex?: number;
+}
+
 export interface NativeDevice {
   readonly fd: number;
   readonly path: string;
   version(): NativeVersion;
+  getConfig(): NativeConfig;
+  setConfig(setMask: number, maxEntries: number, mode: number, gcInterval: number): void;
+  attach(name: string): void;
+  detach(name: string): void;
+  listDevices(): NativeDeviceRecord[];
+  /** One chunk (<= BATCH_MAX records); op is constants.BATCH_*. */
+  batch(
+    op: number,
+    count: number,
+    addrs: Uint8Array,
+    prefixLen: Uint8Array,
+    nports?: Uint8Array,
+    flags?: Uint16Array,
+    ttl?: Uint32Array,
+    ports?: Uint16Array,
+  ): Promise<{ applied: number; changed: number }>;
+  lookup(addr: Uint8Array, port: number, flags: number): NativeLookup;
+  flush(scope: number, withFlags: number): number;
+  dump(allow: boolean, cursor: bigint, capacity: number, hitSince: number): Promise<NativeDumpResult>;
+  stats(): NativeStats;
+  filterLoad(data: Uint8Array, nhashes: number, seed0: bigint, seed1: bigint, members: number): Promise<void>;
+  filterAdd(addrs: Uint8Array): Promise<number>;
   close(): void;
+}
+
+export interface NativeEventBatch {
+  count: number;
+  type: Uint16Array;
+  prefixLen: Uint8Array;
+  flags: Uint8Array;
+  value: Uint32Array;
+  time: Float64Array;
+  addrs: Uint8Array;
+}
+
+export interface NativeEventReader {
+  readonly closed: boolean;
+  pause(): void;
+  resume(): void;
+  close(): void;
+}
+
+export interface NativeConstants {
+  ABI_VERSION: number;
+  BATCH_MAX: number;
+  DUMP_MAX: number;
+  DUMP_MIN: number;
+  MAX_PORTS: number;
+  TTL_MAX: number;
+  MAX_ENTRIES_MIN: number;
+  MAX_ENTRIES_MAX: number;
+  GC_INTERVAL_MIN: number;
+  GC_INTERVAL_MAX: number;
+  MAX_ATTACH: number;
+  IFNAMSIZ: number;
+  FILTER_BLOCK_BYTES: number;
+  FILTER_MAX_HASHES: number;
+  FEAT_CONFIG: bigint;
+  FEAT_ATTACH: bigint;
+  FEAT_ADD_DEL: bigint;
+  FEAT_LOOKUP: bigint;
+  FEAT_FLUSH: bigint;
+  FEAT_DUMP: bigint;
+  FEAT_STATS: bigint;
+  FEAT_PORTS: bigint;
+  FEAT_MONITOR: bigint;
+  FEAT_PREFIX: bigint;
+  FEAT_ALLOW: bigint;
+  FEAT_EVENTS: bigint;
+  FEAT_FILTER: bigint;
+  FEAT_FLUSH_FLAGS: bigint;
+  MODE_ENFORCE: number;
+  MODE_MONITOR: number;
+  CONFIG_MAX_ENTRIES: number;
+  CONFIG_MODE: number;
+  CONFIG_GC_INTERVAL: number;
+  DEV_NAMED: number;
+  DEV_HOOKED: number;
+  F_PINNED: number;
+  F_MONITOR: number;
+  VERDICT_PASS: number;
+  VERDICT_DROP: number;
+  VERDICT_MONITOR: number;
+  VERDICT_PORTS: number;
+  MATCH_NONE: number;
+  MATCH_EXACT: number;
+  MATCH_PREFIX: number;
+  MATCH_ALLOW: number;
+  LOOKUP_F_PORT: number;
+  FLUSH_EXACT: number;
+  FLUSH_PREFIX: number;
+  FLUSH_ALLOW: number;
+  DUMP_END: bigint;
+  EVENT_EVICTED: number;
+  EVENT_EXPIRED: number;
+  EVENT_MISS: number;
+  EVENT_OVERFLOW: number;
+  BATCH_ADD: number;
+  BATCH_DEL: number;
+  BATCH_ALLOW_ADD: number;
+  BATCH_ALLOW_DEL: number;
 }
 
 export interface NativeBinding {
   Device: new (path: string) => NativeDevice;
+  EventReader: new (path: string, callback: (err: Error | null, batch: NativeEventBatch | undefined) => void) => NativeEventReader;
+  /** FFWALL_FILTER_BLOCKED_BLOOM over count addresses (16 bytes each), off the event loop. */
+  filterBuild(addrs: Uint8Array, count: number, sizeBytes: number, nhashes: number, seed0: bigint, seed1: bigint): Promise<Uint8Array>;
+  filterHas(data: Uint8Array, nhashes: number, seed0: bigint, seed1: bigint, addr: Uint8Array): boolean;
+  /** The hash, block and bit positions of one address (known-answer tests). */
+  filterPositions(addr: Uint8Array, nblocks: number, nhashes: number, seed0: bigint, seed1: bigint): { hash: bigint; block: number; bits: Uint16Array };
+  constants: NativeConstants;
   ABI_VERSION: number;
   DEVICE_NAME: string;
 }
