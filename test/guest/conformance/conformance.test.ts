@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 
 import type { Kernel } from '../../../src/lib/kernel.js';
+import { NativeKernel } from '../../../src/lib/kernel-native.js';
 import { registerKernelSuite, type TargetPacket } from '../../conformance/kernel-suite.js';
 
 const root = process.env.FFWALL_ROOT ?? process.cwd();
@@ -38,8 +39,7 @@ async function unload(): Promise<void> {
 }
 
 async function openNative(): Promise<Kernel> {
-  const mod = (await import(path.join(root, 'dist/src/lib/kernel-native.js'))) as { NativeKernel: { open(p?: string): Kernel } };
-  return mod.NativeKernel.open('/dev/ffwall');
+  return NativeKernel.open('/dev/ffwall');
 }
 
 function probe(p: TargetPacket): Promise<'drop' | 'pass'> {
