@@ -475,10 +475,11 @@ export class FakeKernel implements Kernel {
   }
 
   dump(options?: DumpOptions): AsyncIterable<KernelEntry[]> {
-    const o = (options ?? {}) as DumpOptions;
-    if (typeof o !== 'object') throw new TypeError('dump options must be an object');
-    const hitSince = o.hitSince ?? 0;
-    if (!Number.isInteger(hitSince) || hitSince < 0) throw new RangeError('dump: hitSince must be a non-negative integer');
+    if (options !== undefined && (typeof options !== 'object' || options === null)) throw new TypeError('dump options must be an object');
+    const hitSince = options?.hitSince ?? 0;
+    if (typeof hitSince !== 'number' || !Number.isSafeInteger(hitSince) || hitSince < 0) {
+      throw new RangeError(`dump: hitSince must be a non-negative integer (CLOCK_BOOTTIME seconds), got ${String(options?.hitSince)}`);
+    }
     return this.#dumpIter(['exact', 'prefix', 'allow'], hitSince);
   }
 
@@ -603,7 +604,7 @@ export class FakeKernel implements Kernel {
   }
 
   events(): KernelEventStream {
-    this.#live();
+    if (this.#closed) throw new Error('ffwall: the kernel is closed');
     const s = new FakeEventStream(this.#eventRingSize, () => this.now, () => this.#stats.eventsLost++, (r) => this.#readers.delete(r));
     this.#readers.add(s);
     return s;
@@ -940,7 +941,7 @@ export class FakeKernel implements Kernel {
       this.#live();
       const r = apply(items.slice(base, base + KERNEL_LIMITS.batchMax));
       if (r.error !== undefined) {
-        if (r.plain === true) throw this.#err(r.error);
+        if (r.plain === true) throw this.#err(r.error, { applied });
         const extra: { applied: number; badIndex?: number } = { applied: applied + r.applied };
         if (r.badIndex !== undefined) extra.badIndex = base + r.badIndex;
         throw this.#err(r.error, extra);
@@ -950,6 +951,8 @@ export class FakeKernel implements Kernel {
       options?.onProgress?.(applied, total);
       if (base + KERNEL_LIMITS.batchMax < total) await nextTurn();
     }
+    // As the native kernel: an empty batch makes no system call but reports its (empty) progress.
+    if (total === 0) options?.onProgress?.(0, 0);
     return { applied, changed };
   }
 }
@@ -959,7 +962,7 @@ interface ChunkResult {
   changed: number;
   error?: string;
   badIndex?: number;
-  /** An error without batch fields (FILTER_ADD). */
+  /** An error with applied but no bad index (FILTER_ADD). */
   plain?: boolean;
 }
 
