@@ -9,6 +9,7 @@
 import { Command, Flags } from '@oclif/core';
 
 import { DEFAULT_DATABASE, DEFAULT_DEVICE, openFfwall, type Ffwall, type OpenOptions } from '../lib/ffwall.js';
+import { parsePrefix } from '../lib/addr.js';
 import { DEFAULT_SOCKET_PATH } from '../lib/control.js';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2, unavailable: 3 } as const;
@@ -23,6 +24,20 @@ export function exitCodeOf(err: unknown): number {
   const oclifExit = (err as { oclif?: { exit?: unknown } } | null)?.oclif?.exit;
   if (typeof oclifExit === 'number') return oclifExit;
   return EXIT.failure;
+}
+
+/**
+ * Checks every address or CIDR argument before anything changes; a bad one
+ * is a TypeError naming its position when there are several.
+ */
+export function checkTargets(targets: readonly string[]): void {
+  targets.forEach((t, i) => {
+    try {
+      parsePrefix(t);
+    } catch (err) {
+      throw targets.length === 1 ? err : new TypeError(`argument ${i + 1}: ${(err as Error).message}`);
+    }
+  });
 }
 
 export abstract class FfwallCommand extends Command {

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 import { Args, Flags } from '@oclif/core';
 
-import { FfwallCommand } from '../cli/base.js';
-import { parsePrefix, type BanSource, type BlockOptions, type BlockResult } from '../lib/index.js';
+import { checkTargets, FfwallCommand } from '../cli/base.js';
+import type { BanSource, BlockOptions, BlockResult } from '../lib/index.js';
 
 export default class BlockCommand extends FfwallCommand {
   static override summary = 'Block addresses or CIDR prefixes, in the kernel and the ban database';
@@ -38,13 +38,7 @@ export default class BlockCommand extends FfwallCommand {
     if (flags.tag !== undefined) options.sourceTag = flags.tag;
     // Every target is checked before anything changes (the options are
     // checked by the first block, before it changes anything).
-    targets.forEach((t, i) => {
-      try {
-        parsePrefix(t);
-      } catch (err) {
-        throw targets.length === 1 ? err : new TypeError(`argument ${i + 1}: ${(err as Error).message}`);
-      }
-    });
+    checkTargets(targets);
     const fw = await this.openFfwall(flags);
     const results: BlockResult[] = [];
     for (const t of targets) results.push(await fw.block(t, options));

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 import { Args } from '@oclif/core';
 
-import { FfwallCommand } from '../cli/base.js';
-import { parsePrefix, type UnblockResult } from '../lib/index.js';
+import { checkTargets, FfwallCommand } from '../cli/base.js';
+import type { UnblockResult } from '../lib/index.js';
 
 export default class UnblockCommand extends FfwallCommand {
   static override summary = 'Remove the bans of exactly these addresses or prefixes, from the kernel and the database';
@@ -15,13 +15,7 @@ export default class UnblockCommand extends FfwallCommand {
   async run(): Promise<{ transport: string; results: UnblockResult[] }> {
     const { argv, flags } = await this.parse(UnblockCommand);
     const targets = argv as string[];
-    targets.forEach((t, i) => {
-      try {
-        parsePrefix(t);
-      } catch (err) {
-        throw targets.length === 1 ? err : new TypeError(`argument ${i + 1}: ${(err as Error).message}`);
-      }
-    });
+    checkTargets(targets);
     const fw = await this.openFfwall(flags);
     const results: UnblockResult[] = [];
     for (const t of targets) {

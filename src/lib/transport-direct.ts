@@ -134,6 +134,20 @@ export function coveringRecord(store: BanStore, address: IpPrefix): BanRecord | 
   return remembered;
 }
 
+/** EALLOWLISTED: @target (item @index of a batch) lies inside the allowlist entry @by. */
+function allowlistedError(target: string, by: string | undefined, index: number | undefined, applied: number, cause: unknown): FfwallError {
+  const where = index === undefined ? '' : ` (item ${index})`;
+  return Object.assign(
+    new FfwallError(
+      'EALLOWLISTED',
+      `ffwall: ${target}${where} is on the allowlist${by === undefined || by === target ? '' : ` (by ${by})`}; ` +
+        `remove it from the allowlist first (ffwall allow remove ${by ?? target}); nothing was blocked`,
+      { cause },
+    ),
+    { applied, ...(index === undefined ? {} : { badIndex: index }) },
+  );
+}
+
 export interface DirectTransportOptions {
   /** The ban database; without it the kernel alone holds the bans. */
   store?: BanStore;
@@ -182,39 +196,17 @@ export class DirectTransport implements Transport {
 
   #allowlistedDb(err: unknown, target: string, index: number | undefined): never {
     const e = err as Error & { code?: string; allowed?: { prefix: IpPrefix } };
-    if (e.code === 'EFFWALLALLOWED') {
-      const by = e.allowed?.prefix.toString();
-      const where = index === undefined ? '' : ` (item ${index})`;
-      throw Object.assign(
-        new FfwallError(
-          'EALLOWLISTED',
-          `ffwall: ${target}${where} is on the allowlist${by === undefined || by === target ? '' : ` (by ${by})`}; ` +
-            `remove it from the allowlist first (ffwall allow remove ${by ?? target}); nothing was blocked`,
-          { cause: err },
-        ),
-        { applied: 0, ...(index === undefined ? {} : { badIndex: index }) },
-      );
-    }
+    if (e.code === 'EFFWALLALLOWED') throw allowlistedError(target, e.allowed?.prefix.toString(), index, 0, err);
     throw err;
   }
 
   async #allowlisted(err: unknown, targets: readonly string[]): Promise<never> {
     if (isKernelError(err) && err.code === 'EEXIST') {
       const target = targets[err.badIndex ?? 0] ?? targets[0] ?? '?';
-      const p = parsePrefix(target);
-      const probe = new IpPrefix(p.bytes, 128);
+      const probe = new IpPrefix(parsePrefix(target).bytes, 128);
       const res = await this.#kernel.lookup(probe).catch(() => undefined);
       const by = res?.match === 'allow' && res.entry !== undefined ? res.entry.prefix.toString() : undefined;
-      const where = err.badIndex !== undefined && targets.length > 1 ? ` (item ${err.badIndex})` : '';
-      throw Object.assign(
-        new FfwallError(
-          'EALLOWLISTED',
-          `ffwall: ${target}${where} is on the allowlist${by === undefined || by === target ? '' : ` (by ${by})`}; ` +
-            `remove it from the allowlist first (ffwall allow remove ${by ?? target}); nothing was blocked`,
-          { cause: err },
-        ),
-        { applied: err.applied ?? 0, ...(err.badIndex === undefined ? {} : { badIndex: err.badIndex }) },
-      );
+      throw allowlistedError(target, by, targets.length > 1 ? err.badIndex : undefined, err.applied ?? 0, err);
     }
     throw err;
   }
