@@ -6,7 +6,11 @@
 // and the date) and a Markdown summary.  Timing never decides a test; it is
 // only reported here.
 //
-//   node dist/bench/run.js [--kernel KVER] [--only NAME] [--n ENTRIES]
+//   node dist/bench/run.js [--kernel KVER] [--only NAME] [--n ENTRIES] [--records DB-RECORDS]
+//
+// Benchmarks that start from a ban database (restore) get one built on the
+// host by bench/scale-db.ts, attached as a disk ($FFWALL_DATA_DISK).
+import { spawnSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -17,15 +21,18 @@ interface Args {
   kernel: string | undefined;
   only: string | undefined;
   n: number;
+  /** Records of the ban database the restore benchmark starts from. */
+  records: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { kernel: undefined, only: undefined, n: 1_000_000 };
+  const args: Args = { kernel: undefined, only: undefined, n: 1_000_000, records: 10_000_000 };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
     if (argv[i] === '--kernel' && v !== undefined) (args.kernel = v), i++;
     else if (argv[i] === '--only' && v !== undefined) (args.only = v), i++;
     else if (argv[i] === '--n' && v !== undefined && /^\d+$/.test(v)) (args.n = Number(v)), i++;
+    else if (argv[i] === '--records' && v !== undefined && /^\d+$/.test(v)) (args.records = Number(v)), i++;
     else throw new Error(`bench: unknown argument '${argv[i]}'`);
   }
   return args;
@@ -48,19 +55,34 @@ const resultsDir = path.join(root, 'bench', 'results');
 mkdirSync(resultsDir, { recursive: true });
 const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryBytes: totalmem(), emulation: 'qemu tcg' };
 
+/** Benchmarks that need the host-built ban database. */
+const DATA_DISK_BENCHES = new Set(['restore']);
+
 let failed = false;
 for (const bench of benches) {
   const outDir = path.join(root, 'build', 'vm', 'bench', bench);
   console.log(`bench: ${bench} under ${kver} (N=${args.n})`);
+  let diskImage: string | undefined;
+  if (DATA_DISK_BENCHES.has(bench)) {
+    diskImage = path.join(root, 'build', 'scale', `db-${args.records}.img`);
+    const b = spawnSync(process.execPath, [path.join(root, 'dist', 'bench', 'scale-db.js'), '--records', String(args.records), '--out', diskImage], { stdio: 'inherit' });
+    if (b.status !== 0) {
+      console.error(`bench: building the ${args.records}-record database failed`);
+      failed = true;
+      continue;
+    }
+  }
   const res = await runVm({
     kver,
     outDir,
+    ...(diskImage === undefined ? {} : { diskImage }),
     memoryMiB: 3072,
     timeoutSec: 3600,
     script: [
       'export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8',
       `export FFWALL_ROOT=${q(root)} FFWALL_KVER=${q(kver)} FFWALL_OUT=/ffwall-out FFWALL_BENCH_N=${args.n}`,
       `export FFWALL_KO=${q(path.join(root, 'build', 'kmod', kver, 'ffwall.ko'))} FFWALL_TOOLS=${q(path.join(root, 'build', 'tools'))}`,
+      ...(diskImage === undefined ? [] : ['modprobe virtio_blk', 'export FFWALL_DATA_DISK=/dev/vda']),
       `cd ${q(root)} && exec bash bench/guest/${bench}.sh`,
       '',
     ].join('\n'),
@@ -78,7 +100,7 @@ for (const bench of benches) {
     .split('\n')
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l) as Record<string, unknown>);
-  const doc = { bench, kernel: kver, machine, date: new Date().toISOString(), n: args.n, results };
+  const doc = { bench, kernel: kver, machine, date: new Date().toISOString(), n: args.n, ...(diskImage === undefined ? {} : { records: args.records }), results };
   writeFileSync(path.join(resultsDir, `${bench}.json`), `${JSON.stringify(doc, null, 2)}\n`);
   console.log(`bench: wrote bench/results/${bench}.json`);
 }

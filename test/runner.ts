@@ -21,6 +21,22 @@ interface SuiteConfig {
   scratchDiskMiB?: number;
   /** QEMU's single-threaded TCG; see VmJob.singleThreadTcg. */
   singleThreadTcg?: boolean;
+  /**
+   * A ban database of this many records, built on the host by
+   * bench/scale-db.ts and attached as a disk (FFWALL_DATA_DISK in the guest).
+   */
+  dataDiskRecords?: number;
+}
+
+/** Builds (or reuses) the scale database image of @records records; its path. */
+function dataDiskImage(records: number): string {
+  const image = path.join(root, 'build', 'scale', `db-${records}.img`);
+  const r = spawnSync(process.execPath, [path.join(root, 'dist', 'bench', 'scale-db.js'), '--records', String(records), '--out', image], {
+    cwd: root,
+    stdio: 'inherit',
+  });
+  if (r.status !== 0) throw new Error(`building the scale database (${records} records) failed`);
+  return image;
 }
 
 const root = projectRoot();
@@ -129,7 +145,7 @@ function guestSuites(filter: string[]): Array<{ name: string; config: SuiteConfi
     }));
 }
 
-function jobScript(kver: string, suite: string, scratch: boolean): string {
+function jobScript(kver: string, suite: string, scratch: boolean, dataDisk = false): string {
   const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
   return [
     '# Written by test/runner.ts; runs in the guest.',
@@ -153,6 +169,7 @@ function jobScript(kver: string, suite: string, scratch: boolean): string {
           'export FFWALL_SCRATCH=/scratch',
         ]
       : []),
+    ...(dataDisk ? ['modprobe virtio_blk', `export FFWALL_DATA_DISK=${scratch ? '/dev/vdb' : '/dev/vda'}`] : []),
     `exec bash ${q(path.join(root, 'test', 'vm', 'guest-run.sh'))} ${q(suite)}`,
     '',
   ].join('\n');
@@ -171,10 +188,12 @@ async function vmTests(kernels: string[], suiteFilter: string[]): Promise<void> 
       const label = `vm ${kver} ${name}`;
       await timedAsync(label, async () => {
         const outDir = path.join(root, 'build', 'vm', kver, name);
+        const diskImage = config.dataDiskRecords === undefined ? undefined : dataDiskImage(config.dataDiskRecords);
         const res = await runVm({
           kver,
           outDir,
-          script: jobScript(kver, name, config.scratchDiskMiB !== undefined),
+          script: jobScript(kver, name, config.scratchDiskMiB !== undefined, diskImage !== undefined),
+          ...(diskImage === undefined ? {} : { diskImage }),
           memoryMiB: config.memoryMiB,
           timeoutSec: config.timeoutSec,
           ...(config.scratchDiskMiB !== undefined ? { scratchDiskMiB: config.scratchDiskMiB } : {}),

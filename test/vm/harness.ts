@@ -26,6 +26,12 @@ export interface VmJob {
   /** Size of a blank scratch disk attached as the first virtio disk, if any. */
   scratchDiskMiB?: number;
   /**
+   * A prepared raw disk image (e.g. a ban database built on the host)
+   * attached after the scratch disk, in snapshot mode: the guest may write
+   * to it, the image on the host never changes.
+   */
+  diskImage?: string;
+  /**
    * Run the vCPUs in one host thread (QEMU's `-accel tcg,thread=single`).
    * Multi-threaded TCG does not make the kernel's cross-modifying code safe:
    * a CPU can trap on an int3 that text_poke_bp() has already removed while
@@ -168,6 +174,7 @@ function qemuArgs(job: VmJob, initrd: string, scratch: string | undefined): stri
     '-virtfs', `local,path=${job.outDir},mount_tag=out,security_model=none`,
   ];
   if (scratch !== undefined) args.push('-drive', `file=${scratch},if=virtio,format=raw,cache=unsafe`);
+  if (job.diskImage !== undefined) args.push('-drive', `file=${job.diskImage},if=virtio,format=raw,snapshot=on,cache=unsafe`);
   return args;
 }
 
