@@ -555,8 +555,7 @@ class Device : public Napi::ObjectWrap<Device> {
     if (!info[7].IsUndefined() && !GetTyped(info[7], size_t(n) * FFWALL_MAX_PORTS, &ports, "batch: ports must be a Uint16Array of count*8"))
       return env.Undefined();
     if (!CheckOpen(env)) return env.Undefined();
-    std::vector<struct ffwall_rule> rules(n);
-    std::memset(rules.data(), 0, size_t(n) * sizeof(struct ffwall_rule));
+    std::vector<struct ffwall_rule> rules(n);  // value-initialized: all zero
     for (uint32_t i = 0; i < n; i++) {
       struct ffwall_rule& r = rules[i];
       std::memcpy(r.addr, addrs + size_t(i) * 16, 16);
