@@ -835,8 +835,15 @@ class EventReader : public Napi::ObjectWrap<EventReader> {
     if (st->owner) st->owner->Drain(status);
   }
 
+  // Calls back into JS from a libuv callback: an exception the callback
+  // throws has no JS caller to go to, so it becomes an uncaught exception
+  // (as it would from an EventEmitter listener), never a C++ terminate.
   void Deliver(Napi::Value err, Napi::Value batch) {
-    callback_.MakeCallback(Value(), {err, batch}, *context_);
+    try {
+      callback_.MakeCallback(Value(), {err, batch}, *context_);
+    } catch (const Napi::Error& e) {
+      napi_fatal_exception(Env(), e.Value());
+    }
   }
 
   // Reads whole records until EAGAIN (or kMaxPerWakeup) and hands them to
