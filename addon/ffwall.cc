@@ -555,8 +555,7 @@ class Device : public Napi::ObjectWrap<Device> {
     if (!info[7].IsUndefined() && !GetTyped(info[7], size_t(n) * FFWALL_MAX_PORTS, &ports, "batch: ports must be a Uint16Array of count*8"))
       return env.Undefined();
     if (!CheckOpen(env)) return env.Undefined();
-    std::vector<struct ffwall_rule> rules(n);
-    std::memset(rules.data(), 0, size_t(n) * sizeof(struct ffwall_rule));
+    std::vector<struct ffwall_rule> rules(n);  // value-initialized: all zero
     for (uint32_t i = 0; i < n; i++) {
       struct ffwall_rule& r = rules[i];
       std::memcpy(r.addr, addrs + size_t(i) * 16, 16);
@@ -836,8 +835,15 @@ class EventReader : public Napi::ObjectWrap<EventReader> {
     if (st->owner) st->owner->Drain(status);
   }
 
+  // Calls back into JS from a libuv callback: an exception the callback
+  // throws has no JS caller to go to, so it becomes an uncaught exception
+  // (as it would from an EventEmitter listener), never a C++ terminate.
   void Deliver(Napi::Value err, Napi::Value batch) {
-    callback_.MakeCallback(Value(), {err, batch}, *context_);
+    try {
+      callback_.MakeCallback(Value(), {err, batch}, *context_);
+    } catch (const Napi::Error& e) {
+      napi_fatal_exception(Env(), e.Value());
+    }
   }
 
   // Reads whole records until EAGAIN (or kMaxPerWakeup) and hands them to
