@@ -1,0 +1,850 @@
+// SPDX-License-Identifier: MIT
+//
+// BanStore: the LMDB database of every ban ffwall ever made (issue 7).
+// docs/DESIGN-db.md describes the layout and the rules; keys.ts the byte
+// layouts.  Every change is one synchronous LMDB write transaction that
+// updates the record, its indexes, the per-state counters and the history
+// together, so an index never disagrees with its record and two processes
+// never lose each other's updates.  Reads are lazy iterators: nothing here
+// loads the whole database into memory.
+import { Readable } from 'node:stream';
+import { setImmediate as tick } from 'node:timers/promises';
+
+import { IpPrefix, toPrefix } from '../addr.js';
+import { normalizePorts } from '../validate.js';
+import { afterPrefix, expiryBound, expiryKey, historyByRecordKey, historyKey, hotKey, keyRangeInside, KEY_BYTES, prefixOfKey, readU64, recordKey, sourceKey, sourcePrefix } from './keys.js';
+import { openEnv, type Env, type Table } from './lmdb.js';
+import { isV2Record, recordV1toV2, SCHEMA_VERSION, SchemaError, type StoredRecord, type StoredRecordV1 } from './schema.js';
+import {
+  BAN_SOURCES,
+  BAN_STATES,
+  type AggregationConfig,
+  type AggregationDecision,
+  type AllowEntry,
+  type BanInput,
+  type BanRecord,
+  type BanResult,
+  type BanSource,
+  type BanState,
+  type BulkOptions,
+  type BulkResult,
+  type EscalationConfig,
+  type HistoryEvent,
+  type HistoryEventType,
+  type HistoryRetention,
+  type HitSyncResult,
+  type HitUpdate,
+  type ListFilter,
+  type StoreOptions,
+  type SweepResult,
+} from './types.js';
+
+const DAY = 86400;
+
+export const DEFAULT_ESCALATION: EscalationConfig = { enabled: true, baseTtl: DAY, factor: 2, maxTtl: 180 * DAY };
+export const DEFAULT_AGGREGATION: AggregationConfig = { enabled: true, sources: ['policy', 'logwatch', 'feed'], hostPrefix: 64, parentPrefix: 48, threshold: 3 };
+export const DEFAULT_RETENTION: HistoryRetention = { maxAge: 365 * DAY * 1000, maxCount: 10_000_000 };
+
+/** A ban refused because an allowlisted prefix covers it. */
+export class AllowlistedError extends Error {
+  readonly code = 'EFFWALLALLOWED';
+  constructor(
+    readonly prefix: IpPrefix,
+    readonly allowed: AllowEntry,
+  ) {
+    super(`refusing to ban ${prefix.toString()}: it is inside the allowlisted ${allowed.prefix.toString()}${allowed.reason === '' ? '' : ` (${allowed.reason})`}; remove the allowlist entry first`);
+    this.name = 'AllowlistedError';
+  }
+}
+
+interface StoredAllow {
+  reason: string;
+  addedAt: number;
+}
+
+interface StoredHistory {
+  type: HistoryEventType;
+  key: Uint8Array;
+  details: Record<string, unknown>;
+}
+
+const META = {
+  schema: Buffer.from('schema'),
+  createdAt: Buffer.from('createdAt'),
+  historySeq: Buffer.from('history.seq'),
+  historyCount: Buffer.from('history.count'),
+  allowLengths: Buffer.from('allow.lengths'),
+  count: (s: BanState) => Buffer.from(`count.${s}`),
+} as const;
+
+const isActive = (r: StoredRecord | undefined): r is StoredRecord => r !== undefined && r.state !== 'expired';
+
+/** What one write transaction accumulates before it writes the meta counters once. */
+class TxState {
+  readonly counts: Record<BanState, number> = { kernel: 0, cold: 0, expired: 0 };
+  historyDelta = 0;
+  #seq: number | undefined;
+  #allowLengths: number[] | undefined;
+  constructor(private readonly meta: Table<unknown>) {}
+  nextSeq(): number {
+    this.#seq = (this.#seq ?? ((this.meta.get(META.historySeq) as number | undefined) ?? 0)) + 1;
+    return this.#seq;
+  }
+  allowLengths(): number[] {
+    this.#allowLengths ??= (this.meta.get(META.allowLengths) as number[] | undefined) ?? [];
+    return this.#allowLengths;
+  }
+  setAllowLengths(l: number[]): void {
+    this.#allowLengths = l;
+    this.meta.put(META.allowLengths, l);
+  }
+  flush(): void {
+    if (this.#seq !== undefined) this.meta.put(META.historySeq, this.#seq);
+    if (this.historyDelta !== 0) this.meta.put(META.historyCount, ((this.meta.get(META.historyCount) as number | undefined) ?? 0) + this.historyDelta);
+    for (const s of BAN_STATES) {
+      if (this.counts[s] !== 0) this.meta.put(META.count(s), ((this.meta.get(META.count(s)) as number | undefined) ?? 0) + this.counts[s]);
+    }
+  }
+}
+
+function toRecord(key: Uint8Array, r: StoredRecord): BanRecord {
+  return { prefix: prefixOfKey(key), ...r, ports: [...r.ports] };
+}
+
+function checkSource(s: unknown): BanSource {
+  if (typeof s !== 'string' || !(BAN_SOURCES as readonly string[]).includes(s)) throw new TypeError(`source must be one of ${BAN_SOURCES.join(', ')}, got ${String(s)}`);
+  return s as BanSource;
+}
+
+function checkTtl(ttl: unknown): number | undefined {
+  if (ttl === undefined) return undefined;
+  if (typeof ttl !== 'number' || !Number.isInteger(ttl) || ttl < 0 || ttl > 0x7fffffff) throw new RangeError(`ttl must be an integer number of seconds 0..${0x7fffffff}, got ${String(ttl)}`);
+  return ttl;
+}
+
+/** Refuses a bad configuration before anything touches the disk. */
+function checkConfig(options: StoreOptions): void {
+  if (typeof options !== 'object' || options === null || typeof options.path !== 'string' || options.path === '') throw new TypeError('BanStore.open: options.path must be a directory path');
+  const e = { ...DEFAULT_ESCALATION, ...options.escalation };
+  if (!(e.baseTtl > 0 && e.factor >= 1 && e.maxTtl >= e.baseTtl)) throw new RangeError('escalation: need baseTtl > 0, factor >= 1, maxTtl >= baseTtl');
+  const a = { ...DEFAULT_AGGREGATION, ...options.aggregation };
+  if (!(Number.isInteger(a.hostPrefix) && Number.isInteger(a.parentPrefix) && a.hostPrefix <= 128 && a.parentPrefix > 0 && a.parentPrefix < a.hostPrefix && Number.isInteger(a.threshold) && a.threshold >= 1)) {
+    throw new RangeError('aggregation: need integers 0 < parentPrefix < hostPrefix <= 128 and a threshold >= 1');
+  }
+  const h = options.history;
+  if (h !== undefined && ((h.maxAge !== undefined && !(h.maxAge >= 0)) || (h.maxCount !== undefined && !(Number.isInteger(h.maxCount) && h.maxCount >= 0)))) {
+    throw new RangeError('history: maxAge (ms) and maxCount must be non-negative');
+  }
+}
+
+export class BanStore {
+  readonly escalation: EscalationConfig;
+  readonly aggregation: AggregationConfig;
+  readonly retention: HistoryRetention;
+  readonly path: string;
+  readonly #env: Env;
+  readonly #now: () => number;
+  readonly #meta: Table<unknown>;
+  readonly #bans: Table<StoredRecord>;
+  readonly #expiry: Table<Uint8Array>;
+  readonly #hot: Table<Uint8Array>;
+  readonly #source: Table<Uint8Array>;
+  readonly #history: Table<StoredHistory>;
+  readonly #historyByRecord: Table<Uint8Array>;
+  readonly #allow: Table<StoredAllow>;
+  #closed = false;
+
+  private constructor(env: Env, options: StoreOptions) {
+    this.#env = env;
+    this.path = options.path;
+    this.#now = options.now ?? Date.now;
+    this.escalation = { ...DEFAULT_ESCALATION, ...options.escalation };
+    this.aggregation = { ...DEFAULT_AGGREGATION, ...options.aggregation };
+    this.retention = options.history ?? DEFAULT_RETENTION;
+    this.#meta = env.table('meta');
+    this.#bans = env.table('bans');
+    this.#expiry = env.index('expiry');
+    this.#hot = env.index('hot');
+    this.#source = env.index('source');
+    this.#history = env.table('history');
+    this.#historyByRecord = env.index('historyByRecord');
+    this.#allow = env.table('allow');
+  }
+
+  /**
+   * Opens (creating when missing) the database in the directory options.path,
+   * migrating an older schema forward.  A newer schema throws SchemaError.
+   */
+  static open(options: StoreOptions): BanStore {
+    checkConfig(options);
+    const env = openEnv({ path: options.path, noSync: options.noSync === true, ...(options.mapSize === undefined ? {} : { mapSize: options.mapSize }) });
+    let store: BanStore;
+    try {
+      store = new BanStore(env, options);
+      store.#prepareSchema();
+    } catch (err) {
+      void env.close();
+      throw err;
+    }
+    return store;
+  }
+
+  /** The schema version the database is at (SCHEMA_VERSION once open). */
+  get schemaVersion(): number {
+    return (this.#meta.get(META.schema) as number | undefined) ?? 0;
+  }
+
+  #prepareSchema(): void {
+    const found = this.#env.write(() => {
+      const v = this.#meta.get(META.schema) as number | undefined;
+      if (v === undefined) {
+        if (this.#bans.entries() !== 0) return 1; // schema 1 always wrote its version; be safe anyway
+        this.#meta.put(META.schema, SCHEMA_VERSION);
+        this.#meta.put(META.createdAt, this.#now());
+        return SCHEMA_VERSION;
+      }
+      return v;
+    });
+    if (!Number.isInteger(found) || found < 1) throw new SchemaError(this.path, found, SCHEMA_VERSION);
+    if (found > SCHEMA_VERSION) throw new SchemaError(this.path, found, SCHEMA_VERSION);
+    if (found === 1) this.#migrateV1toV2();
+  }
+
+  /** Schema 1 -> 2 in batches of 10k records (see schema.ts). */
+  #migrateV1toV2(): void {
+    let cursor: Buffer | undefined;
+    for (;;) {
+      const done = this.#env.write(() => {
+        const tx = new TxState(this.#meta);
+        let n = 0;
+        let last: Buffer | undefined;
+        const batch = [...this.#bans.range({ ...(cursor === undefined ? {} : { start: cursor }), limit: 10_000 })];
+        for (const { key, value } of batch) {
+          last = Buffer.from(key);
+          if (cursor !== undefined && key.equals(cursor)) continue;
+          n++;
+          if (isV2Record(value)) continue;
+          const r = recordV1toV2(value as unknown as StoredRecordV1);
+          this.#bans.put(key, r);
+          // The expiry index kept its layout; the new indexes and counters are built.
+          if (isActive(r)) this.#hot.put(hotKey(r.lastHit, r.lastSeen, key), Buffer.alloc(0));
+          this.#source.put(sourceKey(r.source, r.tag, key), Buffer.alloc(0));
+          tx.counts[r.state]++;
+        }
+        tx.flush();
+        cursor = last;
+        if (n === 0) {
+          this.#meta.put(META.schema, 2);
+          return true;
+        }
+        return false;
+      });
+      if (done) return;
+    }
+  }
+
+  /** One write transaction with its accumulated meta updates. */
+  #tx<T>(fn: (tx: TxState) => T): T {
+    if (this.#closed) throw new Error('BanStore is closed');
+    return this.#env.write(() => {
+      const tx = new TxState(this.#meta);
+      const r = fn(tx);
+      tx.flush();
+      return r;
+    });
+  }
+
+  /** Writes @next over @old (either may be undefined), keeping every index and counter in step. */
+  #save(tx: TxState, key: Buffer, old: StoredRecord | undefined, next: StoredRecord | undefined): void {
+    const empty = Buffer.alloc(0);
+    const oldExp = isActive(old) && old.expires !== null ? old.expires : undefined;
+    const newExp = isActive(next) && next.expires !== null ? next.expires : undefined;
+    if (oldExp !== newExp) {
+      if (oldExp !== undefined) this.#expiry.remove(expiryKey(oldExp, key));
+      if (newExp !== undefined) this.#expiry.put(expiryKey(newExp, key), empty);
+    }
+    const oldHot = isActive(old) ? hotKey(old.lastHit, old.lastSeen, key) : undefined;
+    const newHot = isActive(next) ? hotKey(next.lastHit, next.lastSeen, key) : undefined;
+    if (oldHot === undefined || newHot === undefined || !oldHot.equals(newHot)) {
+      if (oldHot !== undefined) this.#hot.remove(oldHot);
+      if (newHot !== undefined) this.#hot.put(newHot, empty);
+    }
+    if (old === undefined || next === undefined || old.source !== next.source || old.tag !== next.tag) {
+      if (old !== undefined) this.#source.remove(sourceKey(old.source, old.tag, key));
+      if (next !== undefined) this.#source.put(sourceKey(next.source, next.tag, key), empty);
+    }
+    if (old !== undefined) tx.counts[old.state]--;
+    if (next !== undefined) {
+      tx.counts[next.state]++;
+      this.#bans.put(key, next);
+    } else {
+      this.#bans.remove(key);
+    }
+  }
+
+  #log(tx: TxState, time: number, type: HistoryEventType, key: Buffer, details: Record<string, unknown>): void {
+    const seq = tx.nextSeq();
+    this.#history.put(historyKey(time, seq), { type, key, details });
+    this.#historyByRecord.put(historyByRecordKey(key, time, seq), Buffer.alloc(0));
+    tx.historyDelta++;
+  }
+
+  // ---- the allowlist ----
+
+  /** The allowlist entry covering @p (p itself or a shorter prefix), if any. */
+  #allowCovering(tx: TxState | undefined, p: IpPrefix): AllowEntry | undefined {
+    const lengths = tx?.allowLengths() ?? ((this.#meta.get(META.allowLengths) as number[] | undefined) ?? []);
+    for (const len of lengths) {
+      if (len > p.length) break;
+      const a = p.supernet(len);
+      const v = this.#allow.get(recordKey(a));
+      if (v !== undefined) return { prefix: a, reason: v.reason, addedAt: v.addedAt };
+    }
+    return undefined;
+  }
+
+  /** An allowlist entry lying inside @p, if any (one range probe). */
+  #allowInside(p: IpPrefix): AllowEntry | undefined {
+    const { start, end } = keyRangeInside(p);
+    for (const { key, value } of this.#allow.range({ start, end, inclusiveEnd: true, limit: 1 })) {
+      return { prefix: prefixOfKey(key), reason: value.reason, addedAt: value.addedAt };
+    }
+    return undefined;
+  }
+
+  /** The allowlist entry that would refuse a ban of @prefix, if any. */
+  allowedBy(prefix: IpPrefix | string): AllowEntry | undefined {
+    return this.#allowCovering(undefined, toPrefix(prefix));
+  }
+
+  /**
+   * Adds (or updates) an allowlist prefix.  Existing active bans inside it
+   * are not removed (the kernel's allowlist has precedence anyway); their
+   * number is returned so the caller can decide.
+   */
+  allowAdd(prefix: IpPrefix | string, reason = ''): { entry: AllowEntry; activeBansInside: number } {
+    const p = toPrefix(prefix);
+    if (typeof reason !== 'string') throw new TypeError('reason must be a string');
+    const now = this.#now();
+    return this.#tx((tx) => {
+      const key = recordKey(p);
+      this.#allow.put(key, { reason, addedAt: now });
+      const lengths = tx.allowLengths();
+      if (!lengths.includes(p.length)) tx.setAllowLengths([...lengths, p.length].sort((a, b) => a - b));
+      this.#log(tx, now, 'allow', key, { reason });
+      let inside = 0;
+      const { start, end } = keyRangeInside(p);
+      for (const { value } of this.#bans.range({ start, end, inclusiveEnd: true })) if (isActive(value)) inside++;
+      return { entry: { prefix: p, reason, addedAt: now }, activeBansInside: inside };
+    });
+  }
+
+  allowRemove(prefix: IpPrefix | string): boolean {
+    const p = toPrefix(prefix);
+    const now = this.#now();
+    return this.#tx((tx) => {
+      const key = recordKey(p);
+      if (!this.#allow.remove(key)) return false;
+      const { start, end } = keyRangeInside(new IpPrefix(new Uint8Array(16), 0));
+      let stillUsed = false;
+      for (const k of this.#allow.keys({ start, end, inclusiveEnd: true })) {
+        if (k[16] === p.length) {
+          stillUsed = true;
+          break;
+        }
+      }
+      if (!stillUsed) tx.setAllowLengths(tx.allowLengths().filter((l) => l !== p.length));
+      this.#log(tx, now, 'disallow', key, {});
+      return true;
+    });
+  }
+
+  *allowlist(): Generator<AllowEntry> {
+    for (const { key, value } of this.#allow.range({})) yield { prefix: prefixOfKey(key), reason: value.reason, addedAt: value.addedAt };
+  }
+
+  // ---- bans ----
+
+  /** Seconds of a ban at escalation @level (1 = a first ban); null when escalation is off and... never. */
+  durationFor(level: number): number {
+    const e = this.escalation;
+    if (!e.enabled) return e.baseTtl;
+    return Math.min(e.maxTtl, Math.round(e.baseTtl * e.factor ** Math.max(0, level - 1)));
+  }
+
+  /**
+   * Bans an address or prefix: creates the record, revives a remembered
+   * one (escalated), or refreshes an active one.  IPv6 aggregation applies
+   * per config (see BanResult.aggregation).  Throws AllowlistedError when an
+   * allowlisted prefix covers it.
+   */
+  ban(input: BanInput): BanResult {
+    const now = this.#now();
+    return this.#tx((tx) => this.#banOne(tx, input, now));
+  }
+
+  #banOne(tx: TxState, input: BanInput, now: number): BanResult {
+    if (typeof input !== 'object' || input === null) throw new TypeError('ban: input must be an object');
+    const requested = toPrefix(input.prefix);
+    const source = checkSource(input.source);
+    const ttl = checkTtl(input.ttl);
+    if (input.reason !== undefined && typeof input.reason !== 'string') throw new TypeError('reason must be a string');
+    if (input.tag !== undefined && (typeof input.tag !== 'string' || input.tag.includes('\0'))) throw new TypeError('tag must be a string without NUL');
+    const ports = input.ports === undefined ? undefined : normalizePorts(input.ports, 'ban');
+    if (input.state !== undefined && input.state !== 'kernel' && input.state !== 'cold') throw new TypeError("state must be 'kernel' or 'cold'");
+    const a = this.aggregation;
+    const aggregate = input.aggregate ?? (a.enabled && a.sources.includes(source));
+    let target = requested;
+    let decision: AggregationDecision | undefined;
+    if (aggregate && requested.family === 6 && requested.length > a.hostPrefix) {
+      const wide = requested.supernet(a.hostPrefix);
+      const inside = this.#allowInside(wide);
+      if (inside !== undefined) {
+        decision = { requested, banned: requested, skipped: `the allowlisted ${inside.prefix.toString()} lies inside ${wide.toString()}` };
+      } else {
+        target = wide;
+        decision = { requested, banned: wide };
+      }
+    }
+    const allowed = this.#allowCovering(tx, target);
+    if (allowed !== undefined) throw new AllowlistedError(target, allowed);
+    const result = this.#banExact(tx, target, { ...input, source, ttl, ports }, now, 0);
+    if (decision !== undefined) result.aggregation = decision;
+    if (decision !== undefined && target.length === a.hostPrefix && requested.length > a.hostPrefix) {
+      const parent = target.supernet(a.parentPrefix);
+      const { distinct, maxEpisodes } = this.#countInside(parent, a.hostPrefix);
+      if (distinct >= a.threshold) {
+        const parentRec = this.#bans.get(recordKey(parent));
+        let res: BanResult | { skipped: string };
+        if (isActive(parentRec)) res = { skipped: `${parent.toString()} is already banned` };
+        else {
+          const cover = this.#allowCovering(tx, parent) ?? this.#allowInside(parent);
+          if (cover !== undefined) res = { skipped: `the allowlisted ${cover.prefix.toString()} overlaps ${parent.toString()}` };
+          else {
+            const reason = `${distinct} /${a.hostPrefix}s banned inside ${parent.toString()}${input.reason === undefined || input.reason === '' ? '' : `; last: ${input.reason}`}`;
+            res = this.#banExact(tx, parent, { ...input, source, ttl: undefined, ports, reason }, now, maxEpisodes);
+          }
+        }
+        decision.escalated = { prefix: parent, distinct64: distinct, threshold: a.threshold, result: res };
+      }
+    }
+    return result;
+  }
+
+  /** Distinct active /@len networks inside @parent, and the highest episode count among their records. */
+  #countInside(parent: IpPrefix, len: number): { distinct: number; maxEpisodes: number } {
+    const { start, end } = keyRangeInside(parent);
+    const seen = new Set<string>();
+    let maxEpisodes = 0;
+    // Only records of length >= len count; the range is bounded by the parent.
+    for (const { key, value } of this.#bans.range({ start, end, inclusiveEnd: true })) {
+      const l = key[16] ?? 0;
+      if (l < len || !isActive(value)) continue;
+      seen.add(prefixOfKey(key).supernet(len).key());
+      maxEpisodes = Math.max(maxEpisodes, value.episodes);
+    }
+    return { distinct: seen.size, maxEpisodes };
+  }
+
+  #banExact(
+    tx: TxState,
+    p: IpPrefix,
+    input: Omit<BanInput, 'ttl' | 'ports' | 'prefix' | 'source'> & { source: BanSource; ttl: number | undefined; ports: number[] | undefined },
+    now: number,
+    levelFloor: number,
+  ): BanResult {
+    const key = recordKey(p);
+    const old = this.#bans.get(key);
+    const active = isActive(old);
+    const action = old === undefined ? 'created' : active ? 'refreshed' : 'revived';
+    const prevEpisodes = old?.episodes ?? 0;
+    const level = Math.max(active ? prevEpisodes : prevEpisodes + 1, levelFloor + 1);
+    const explicit = input.permanent === true || input.ttl !== undefined;
+    const permanentAsked = input.permanent === true || input.ttl === 0;
+    let duration: number | null;
+    let durationFrom: BanResult['durationFrom'];
+    if (permanentAsked) {
+      duration = null;
+      durationFrom = 'explicit';
+    } else if (input.ttl !== undefined) {
+      duration = input.ttl;
+      durationFrom = 'explicit';
+    } else {
+      duration = this.durationFor(level);
+      durationFrom = level > 1 && this.escalation.enabled ? 'escalated' : 'base';
+    }
+    let expires: number | null = duration === null ? null : now + duration * 1000;
+    if (active && !explicit) {
+      // An implicit refresh never shortens an active ban, nor ends a permanent one.
+      expires = old.expires === null ? null : Math.max(old.expires, expires ?? 0);
+    }
+    const next: StoredRecord = {
+      ports: input.ports ?? (active ? old.ports : []),
+      reason: input.reason ?? (active ? old.reason : ''),
+      source: input.source,
+      tag: input.tag ?? '',
+      firstSeen: old?.firstSeen ?? now,
+      lastSeen: now,
+      lastHit: old?.lastHit ?? 0,
+      hitCount: old?.hitCount ?? 0,
+      banCount: (old?.banCount ?? 0) + 1,
+      episodes: level,
+      expires,
+      permanent: expires === null,
+      pinned: input.pinned ?? (active ? old.pinned : false),
+      monitor: input.monitor ?? (active ? old.monitor : false),
+      state: input.state ?? (active ? old.state : 'cold'),
+      kernelHits: active ? old.kernelHits : 0,
+    };
+    this.#save(tx, key, old, next);
+    this.#log(tx, now, 'ban', key, {
+      action,
+      source: next.source,
+      ...(next.tag === '' ? {} : { tag: next.tag }),
+      reason: next.reason,
+      ports: next.ports,
+      level,
+      duration,
+      durationFrom,
+      expires,
+      ...(next.pinned ? { pinned: true } : {}),
+      ...(next.monitor ? { monitor: true } : {}),
+    });
+    return { record: toRecord(key, next), action, duration, durationFrom };
+  }
+
+  /**
+   * Bans many in batches, one write transaction each (default 10k); a
+   * committed batch survives a crash of this process, a batch in flight is
+   * wholly absent.  Inputs that are refused (allowlisted, invalid) are
+   * counted in `refused`, not thrown.  Yields to the event loop between batches.
+   */
+  async bulkBan(inputs: Iterable<BanInput> | AsyncIterable<BanInput>, options: BulkOptions = {}): Promise<BulkResult> {
+    const batchSize = options.batchSize ?? 10_000;
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError('batchSize must be a positive integer');
+    const result: BulkResult = { committed: 0, batches: 0, created: 0, revived: 0, refreshed: 0, refused: [] };
+    let index = 0;
+    let batch: BanInput[] = [];
+    const flush = async (): Promise<void> => {
+      if (batch.length === 0) return;
+      options.signal?.throwIfAborted();
+      const items = batch;
+      const base = index - items.length;
+      batch = [];
+      const now = this.#now();
+      const counts = this.#tx((tx) => {
+        const c = { created: 0, revived: 0, refreshed: 0, refused: [] as { index: number; error: string }[] };
+        for (let i = 0; i < items.length; i++) {
+          try {
+            const r = this.#banOne(tx, items[i] as BanInput, now);
+            c[r.action]++;
+          } catch (err) {
+            if (!(err instanceof TypeError || err instanceof RangeError || err instanceof AllowlistedError)) throw err;
+            c.refused.push({ index: base + i, error: err.message });
+          }
+        }
+        return c;
+      });
+      result.committed += items.length - counts.refused.length;
+      result.created += counts.created;
+      result.revived += counts.revived;
+      result.refreshed += counts.refreshed;
+      result.refused.push(...counts.refused);
+      result.batches++;
+      options.onProgress?.(result.committed);
+      await tick();
+    };
+    for await (const input of inputs) {
+      batch.push(input);
+      index++;
+      if (batch.length >= batchSize) await flush();
+    }
+    await flush();
+    return result;
+  }
+
+  /** Removes the record (the history keeps the unban with a snapshot). */
+  unban(prefix: IpPrefix | string, details: Record<string, unknown> = {}): BanRecord | undefined {
+    const p = toPrefix(prefix);
+    const now = this.#now();
+    return this.#tx((tx) => {
+      const key = recordKey(p);
+      const old = this.#bans.get(key);
+      if (old === undefined) return undefined;
+      this.#save(tx, key, old, undefined);
+      this.#log(tx, now, 'unban', key, { ...details, state: old.state, source: old.source, tag: old.tag, banCount: old.banCount, hitCount: old.hitCount });
+      return toRecord(key, old);
+    });
+  }
+
+  /** Unbans every record of one source (and tag, e.g. one fail2ban jail), in batches; returns how many. */
+  unbanBySource(source: BanSource, tag?: string): number {
+    checkSource(source);
+    const start = sourcePrefix(source, tag);
+    const end = afterPrefix(start);
+    let total = 0;
+    for (;;) {
+      const keys = [...this.#source.keys({ start, end, limit: 10_000 })].map((k) => Buffer.from(k.subarray(k.length - KEY_BYTES)));
+      if (keys.length === 0) return total;
+      this.#tx((tx) => {
+        const now = this.#now();
+        for (const key of keys) {
+          const old = this.#bans.get(key);
+          if (old === undefined || old.source !== source || (tag !== undefined && old.tag !== tag)) continue;
+          this.#save(tx, key, old, undefined);
+          this.#log(tx, now, 'unban', key, { bySource: source, ...(tag === undefined ? {} : { tag }), state: old.state });
+          total++;
+        }
+      });
+    }
+  }
+
+  get(prefix: IpPrefix | string): BanRecord | undefined {
+    const key = recordKey(toPrefix(prefix));
+    const r = this.#bans.get(key);
+    return r === undefined ? undefined : toRecord(key, r);
+  }
+
+  /**
+   * Expires active bans whose expiry is <= @now, at most @limit per call
+   * (one transaction): state 'expired', out of the expiry and hot indexes,
+   * an 'expire' history event.  The record stays (remembered).
+   */
+  sweep(now = this.#now(), limit = 10_000): SweepResult {
+    return this.#tx((tx) => {
+      const keys = [...this.#expiry.keys({ end: expiryBound(now), limit: limit + 1 })];
+      const more = keys.length > limit;
+      const expired: SweepResult['expired'] = [];
+      for (const ik of keys.slice(0, limit)) {
+        const key = Buffer.from(ik.subarray(8));
+        const old = this.#bans.get(key);
+        if (!isActive(old) || old.expires === null || old.expires > now) {
+          this.#expiry.remove(ik); // a stale entry (cannot happen unless edited by hand)
+          continue;
+        }
+        this.#save(tx, key, old, { ...old, state: 'expired' });
+        this.#log(tx, now, 'expire', key, { expires: old.expires, state: old.state });
+        expired.push({ prefix: prefixOfKey(key), wasInKernel: old.state === 'kernel' });
+      }
+      return { expired, more };
+    });
+  }
+
+  /** Marks active records as loaded in the kernel (its hit counter starts again at 0). */
+  markLoaded(prefixes: Iterable<IpPrefix | string>): number {
+    return this.#setState(prefixes, 'kernel', 'load');
+  }
+
+  /** Marks active records as evicted from the kernel (cold), with an 'evict' history event. */
+  markEvicted(prefixes: Iterable<IpPrefix | string>): number {
+    return this.#setState(prefixes, 'cold', 'evict');
+  }
+
+  #setState(prefixes: Iterable<IpPrefix | string>, state: 'kernel' | 'cold', event: 'load' | 'evict'): number {
+    const now = this.#now();
+    let n = 0;
+    for (const chunk of chunks(prefixes, 10_000)) {
+      n += this.#tx((tx) => {
+        let c = 0;
+        for (const p of chunk) {
+          const key = recordKey(toPrefix(p));
+          const old = this.#bans.get(key);
+          if (!isActive(old)) continue;
+          this.#save(tx, key, old, { ...old, state, kernelHits: state === 'kernel' ? 0 : old.kernelHits });
+          if (event === 'evict') this.#log(tx, now, 'evict', key, { hitCount: old.hitCount });
+          c++;
+        }
+        return c;
+      });
+    }
+    return n;
+  }
+
+  /** Applies hit counts from the kernel (DUMP hit_since), 10k per transaction. */
+  applyHits(updates: Iterable<HitUpdate>): HitSyncResult {
+    const result: HitSyncResult = { applied: 0, missing: [] };
+    for (const chunk of chunks(updates, 10_000)) {
+      this.#tx((tx) => {
+        for (const u of chunk) {
+          const p = toPrefix(u.prefix);
+          if ((u.delta === undefined) === (u.kernelHits === undefined)) throw new TypeError('a hit update has exactly one of delta and kernelHits');
+          const n = u.delta ?? u.kernelHits ?? 0;
+          if (!Number.isInteger(n) || n < 0) throw new RangeError(`hit count must be a non-negative integer, got ${String(n)}`);
+          const key = recordKey(p);
+          const old = this.#bans.get(key);
+          if (old === undefined) {
+            result.missing.push(p);
+            continue;
+          }
+          let add: number;
+          let kernelHits = old.kernelHits;
+          if (u.delta !== undefined) add = u.delta;
+          else {
+            // A counter below the last one seen: the entry was reloaded (or wrapped); it counts from 0.
+            add = n >= old.kernelHits ? n - old.kernelHits : n;
+            kernelHits = n;
+          }
+          const lastHit = Math.max(old.lastHit, u.lastHit ?? 0);
+          this.#save(tx, key, old, { ...old, hitCount: old.hitCount + add, kernelHits, lastHit });
+          result.applied++;
+        }
+      });
+    }
+    return result;
+  }
+
+  // ---- queries ----
+
+  /** Active bans, hottest first (most recent hit, then most recent ban); lazily, up to @limit. */
+  *hottest(limit?: number): Generator<BanRecord> {
+    for (const ik of this.#hot.keys(limit === undefined ? {} : { limit })) {
+      const key = ik.subarray(16);
+      const r = this.#bans.get(key);
+      if (r !== undefined) yield toRecord(key, r);
+    }
+  }
+
+  /** The prefixes of every active ban (hottest first), without decoding records: for the membership filter. */
+  *activePrefixes(): Generator<IpPrefix> {
+    for (const ik of this.#hot.keys({})) yield prefixOfKey(ik, 16);
+  }
+
+  /** Records by state, from counters kept in every write transaction (O(1)). */
+  counts(): Record<BanState, number> & { total: number } {
+    const c = { kernel: 0, cold: 0, expired: 0, total: 0 };
+    for (const s of BAN_STATES) {
+      c[s] = (this.#meta.get(META.count(s)) as number | undefined) ?? 0;
+      c.total += c[s];
+    }
+    return c;
+  }
+
+  /** The history of one record, oldest first (reverse: newest first). */
+  *history(prefix: IpPrefix | string, options: { limit?: number; reverse?: boolean } = {}): Generator<HistoryEvent> {
+    const key = recordKey(toPrefix(prefix));
+    const start = Buffer.concat([key, Buffer.alloc(16)]);
+    const end = Buffer.concat([key, Buffer.alloc(16, 0xff)]);
+    const q = options.reverse === true ? { start: end, end: start, reverse: true, inclusiveEnd: true } : { start, end, inclusiveEnd: true };
+    for (const hk of this.#historyByRecord.keys(options.limit === undefined ? q : { ...q, limit: options.limit })) {
+      const time = readU64(hk, KEY_BYTES);
+      const seq = readU64(hk, KEY_BYTES + 8);
+      const ev = this.#history.get(historyKey(time, seq));
+      if (ev !== undefined) yield { time, type: ev.type, prefix: prefixOfKey(key), details: ev.details };
+    }
+  }
+
+  /** Every history event from @since (ms), oldest first. */
+  *historyAll(options: { since?: number; limit?: number } = {}): Generator<HistoryEvent> {
+    const q = { ...(options.since === undefined ? {} : { start: historyKey(options.since, 0) }), ...(options.limit === undefined ? {} : { limit: options.limit }) };
+    for (const { key, value } of this.#history.range(q)) {
+      yield { time: readU64(key, 0), type: value.type, prefix: prefixOfKey(value.key), details: value.details };
+    }
+  }
+
+  historyCount(): number {
+    return (this.#meta.get(META.historyCount) as number | undefined) ?? 0;
+  }
+
+  /**
+   * Prunes history per the retention (max age and/or count), oldest first,
+   * by range deletes of at most 10k events per transaction; returns how many.
+   */
+  pruneHistory(now = this.#now()): number {
+    const { maxAge, maxCount } = this.retention;
+    let pruned = 0;
+    for (;;) {
+      const n = this.#tx((tx) => {
+        const count = (this.#meta.get(META.historyCount) as number | undefined) ?? 0;
+        const overCount = maxCount === undefined ? 0 : Math.max(0, count - maxCount);
+        const ageEnd = maxAge === undefined ? undefined : historyKey(now - maxAge, 0);
+        let c = 0;
+        const doomed: { key: Buffer; value: StoredHistory }[] = [];
+        for (const e of this.#history.range({ limit: 10_000 })) {
+          if (c >= overCount && (ageEnd === undefined || Buffer.compare(e.key, ageEnd) >= 0)) break;
+          doomed.push({ key: Buffer.from(e.key), value: e.value });
+          c++;
+        }
+        for (const { key, value } of doomed) {
+          this.#history.remove(key);
+          this.#historyByRecord.remove(historyByRecordKey(value.key, readU64(key, 0), readU64(key, 8)));
+        }
+        tx.historyDelta -= doomed.length;
+        return doomed.length;
+      });
+      pruned += n;
+      if (n < 10_000) return pruned;
+    }
+  }
+
+  /**
+   * Records matching @filter, lazily.  A source filter reads the source
+   * index; a filter on active states only reads the hot index (hottest
+   * first); anything else walks the records in key order.
+   */
+  *list(filter: ListFilter = {}): Generator<BanRecord> {
+    const states = filter.state === undefined ? undefined : new Set<BanState>(typeof filter.state === 'string' ? [filter.state] : filter.state);
+    if (filter.port !== undefined && (!Number.isInteger(filter.port) || filter.port < 1 || filter.port > 65535)) throw new RangeError('port must be 1..65535');
+    const matches = (r: StoredRecord): boolean =>
+      (states === undefined || states.has(r.state)) &&
+      (filter.source === undefined || r.source === filter.source) &&
+      (filter.tag === undefined || r.tag === filter.tag) &&
+      (filter.port === undefined || r.ports.length === 0 || r.ports.includes(filter.port)) &&
+      (filter.reason === undefined || (typeof filter.reason === 'string' ? r.reason.includes(filter.reason) : filter.reason.test(r.reason)));
+    let n = 0;
+    const limit = filter.limit ?? Infinity;
+    if (limit <= 0) return;
+    let keys: Iterable<Uint8Array> | undefined;
+    if (filter.source !== undefined) {
+      const start = sourcePrefix(filter.source, filter.tag);
+      keys = mapIter(this.#source.keys({ start, end: afterPrefix(start) }), (k) => k.subarray(k.length - KEY_BYTES));
+    } else if (states !== undefined && !states.has('expired')) {
+      keys = mapIter(this.#hot.keys({}), (k) => k.subarray(16));
+    }
+    if (keys !== undefined) {
+      for (const key of keys) {
+        const r = this.#bans.get(key);
+        if (r === undefined || !matches(r)) continue;
+        yield toRecord(key, r);
+        if (++n >= limit) return;
+      }
+      return;
+    }
+    for (const { key, value } of this.#bans.range({})) {
+      if (!matches(value)) continue;
+      yield toRecord(key, value);
+      if (++n >= limit) return;
+    }
+  }
+
+  /** list() as an object-mode Readable stream (back-pressure respected). */
+  listStream(filter: ListFilter = {}): Readable {
+    return Readable.from(this.list(filter), { objectMode: true, highWaterMark: 256 });
+  }
+
+  /** Sees commits of other processes in the reads that follow. */
+  refresh(): void {
+    this.#env.refresh();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#env.close();
+  }
+}
+
+function* chunks<T>(items: Iterable<T>, size: number): Generator<T[]> {
+  let c: T[] = [];
+  for (const x of items) {
+    c.push(x);
+    if (c.length >= size) {
+      yield c;
+      c = [];
+    }
+  }
+  if (c.length > 0) yield c;
+}
+
+function* mapIter<T, U>(it: Iterable<T>, f: (x: T) => U): Generator<U> {
+  for (const x of it) yield f(x);
+}

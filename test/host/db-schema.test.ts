@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: MIT
+import test from 'ava';
+
+import { BanStore, SCHEMA_VERSION, SchemaError } from '../../src/lib/db/index.js';
+import { clock, DAY, tempDir } from './db-helpers.js';
+import { stampSchema, v4, writeV1, type V1Fixture } from './db-fixture-v1.js';
+
+test('a schema-1 database is migrated to schema 2 on open, indexes and counters built', async (t) => {
+  const c = clock();
+  const dir = tempDir();
+  const t0 = c.t - 10 * DAY * 1000;
+  const recs: V1Fixture[] = [
+    { ip16: v4(192, 0, 2, 1), length: 128, record: { ports: [25], reason: 'spam', source: 'logwatch:postfix', first: t0, last: t0 + 1, lastHit: t0 + 50, hits: 9, bans: 3, expires: c.t + DAY * 1000, state: 'kernel' } },
+    { ip16: v4(192, 0, 2, 2), length: 128, record: { ports: [], reason: 'manual', source: 'cli', first: t0, last: t0 + 2, lastHit: 0, hits: 0, bans: 1, expires: 0, state: 'cold' } },
+    { ip16: v4(198, 51, 100, 0), length: 120, record: { ports: [], reason: 'old', source: 'spamhaus-drop', first: t0, last: t0, lastHit: t0 + 10, hits: 4, bans: 1, expires: t0 + DAY * 1000, state: 'expired' } },
+  ];
+  // Enough records for several migration batches (10k each).
+  for (let i = 0; i < 25_000; i++) {
+    recs.push({ ip16: v4(10, (i >> 16) & 255, (i >> 8) & 255, i & 255), length: 128, record: { ports: [], reason: 'feed', source: 'feed:x', first: t0, last: t0, lastHit: 0, hits: 0, bans: 1, expires: c.t + 2 * DAY * 1000, state: 'cold' } });
+  }
+  await writeV1(dir.path, recs);
+
+  const store = BanStore.open({ path: dir.path, now: c.now, noSync: true });
+  t.is(store.schemaVersion, SCHEMA_VERSION);
+  t.is(SCHEMA_VERSION, 2);
+  const a = store.get('192.0.2.1');
+  t.like(a, { source: 'logwatch', tag: 'postfix', reason: 'spam', firstSeen: t0, lastSeen: t0 + 1, lastHit: t0 + 50, hitCount: 9, banCount: 3, episodes: 3, permanent: false, pinned: false, monitor: false, state: 'kernel' });
+  t.deepEqual(a?.ports, [25]);
+  t.like(store.get('192.0.2.2'), { source: 'cli', tag: '', expires: null, permanent: true, state: 'cold' });
+  t.like(store.get('198.51.100.0/24'), { source: 'api', tag: 'spamhaus-drop', state: 'expired' });
+  t.deepEqual(store.counts(), { kernel: 1, cold: 25_001, expired: 1, total: 25_003 });
+  // The new indexes work: hottest first, by source, and the old expiry index still drives the sweep.
+  t.deepEqual([...store.hottest(2)].map((r) => r.prefix.toString()), ['192.0.2.1', '192.0.2.2'], 'most recent hit, then most recent ban; the expired /24 is not active');
+  t.is([...store.list({ source: 'logwatch', tag: 'postfix' })].length, 1);
+  t.is([...store.list({ source: 'feed', tag: 'x' })].length, 25_000);
+  // A re-ban escalates from the migrated episode count.
+  c.advance(DAY);
+  const swept = store.sweep();
+  t.is(swept.expired.length, 1);
+  t.is(store.ban({ prefix: '192.0.2.1', source: 'logwatch' }).duration, 8 * DAY);
+  await store.close();
+
+  // Opening again is a no-op (already at 2).
+  const again = BanStore.open({ path: dir.path, noSync: true });
+  t.is(again.counts().total, 25_003);
+  await again.close();
+  dir.remove();
+});
+
+test('a newer schema is refused with an error naming both versions', async (t) => {
+  const dir = tempDir();
+  const s = BanStore.open({ path: dir.path, noSync: true });
+  s.ban({ prefix: '192.0.2.1', source: 'cli' });
+  await s.close();
+  await stampSchema(dir.path, 7);
+  const err = t.throws(() => BanStore.open({ path: dir.path }), { instanceOf: SchemaError });
+  t.is(err?.found, 7);
+  t.is(err?.supported, SCHEMA_VERSION);
+  t.regex(err?.message ?? '', /schema version 7.*up to 2.*upgrade ffwall/);
+  t.is((err as { code?: string } | undefined)?.code, 'EFFWALLSCHEMA');
+  dir.remove();
+});

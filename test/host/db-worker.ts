@@ -1,0 +1,24 @@
+// SPDX-License-Identifier: MIT
+//
+// A child process of the multi-process test: opens the database given in
+// argv and hammers the same keys with bans and hit deltas, each one its own
+// write transaction, then prints what it did.
+import { BanStore } from '../../src/lib/db/index.js';
+
+const [path, roundsText, keysText] = process.argv.slice(2);
+const rounds = Number(roundsText);
+const keys = Number(keysText);
+const store = BanStore.open({ path: path ?? '', noSync: true });
+let bans = 0;
+let hits = 0;
+for (let r = 0; r < rounds; r++) {
+  for (let k = 0; k < keys; k++) {
+    const prefix = `192.0.2.${k + 1}`;
+    store.ban({ prefix, source: 'api', reason: `pid ${process.pid}` });
+    bans++;
+    store.applyHits([{ prefix, delta: 3, lastHit: Date.now() }]);
+    hits += 3;
+  }
+}
+await store.close();
+process.stdout.write(JSON.stringify({ bans, hits }));
