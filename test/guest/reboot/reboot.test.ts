@@ -164,7 +164,7 @@ test.serial('reboot: the hot window comes back, short bans stay expired, cold ba
   try {
     const line = await d.waitFor(/^restore: /, 120_000);
     await d.waitFor(/^ready$/, 30_000);
-    const ms = Number(/\((\d+) ms \(load/.exec(line)?.[1] ?? NaN);
+    const ms = Number(/; (\d+) ms \(load/.exec(line)?.[1] ?? NaN);
     const msg = `restore after the reboot: ${CAP}-entry window from ${MANY + 25} bans (${MANY + 5} active) in ${ms} ms`;
     t.log(msg);
     console.log(`MEASURE ${process.env.FFWALL_KVER ?? ''} ${msg}`);
