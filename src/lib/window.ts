@@ -1,0 +1,718 @@
+// SPDX-License-Identifier: MIT
+//
+// The kernel window (issue 7): the kernel table is a capped window onto the
+// ban database.  KernelWindow keeps the two in step, with no I/O of its own
+// beyond the Kernel and the BanStore it is given:
+//   - restore():   an empty table (reboot, module reload) gets the allowlist
+//                  mirror, then the hottest active bans up to the kernel's
+//                  capacity, then the membership filter over every active
+//                  host ban;
+//   - reconcile(): a table that is not empty (userland restarted alone) is
+//                  diffed against the database and repaired with ADD and DEL
+//                  only: never FLUSH, so protection never lapses;
+//   - promote():   the MISS path: the active ban covering an address goes
+//                  back into the kernel;
+//   - start():     restore or reconcile, from the kernel's state.
+// docs/DESIGN-window.md explains the choices (what "empty" means, pinned
+// bans beyond the capacity, the filter's size).
+import { randomBytes } from 'node:crypto';
+
+import { IpPrefix } from './addr.js';
+import { bloomInsert } from './bloom.js';
+import type { BanStore } from './db/store.js';
+import type { BanRecord } from './db/types.js';
+import { isKernelError, KERNEL_LIMITS, type Kernel, type KernelEntry, type KernelRule, type MembershipFilter } from './kernel.js';
+
+/** Target false-positive rate of the membership filter (kmod/DESIGN-filter.md: 10.37 bits per member, k 6). */
+export const FILTER_BITS_PER_MEMBER = 10.37;
+export const FILTER_NHASHES = 6;
+/** Room for bans added after a build (FILTER_ADD) before the rate passes 1%: the filter is sized for 25% more members, and at least this many. */
+export const FILTER_HEADROOM = 1.25;
+export const FILTER_MIN_MEMBERS = 1024;
+
+/** ADD/DEL chunk of the streamed loads: the ABI's batch maximum. */
+const CHUNK = KERNEL_LIMITS.batchMax;
+/** Addresses per native filterBuild call while streaming the active bans. */
+const FILTER_CHUNK = 1 << 16;
+
+export type WindowPhase = 'allowlist' | 'sweep' | 'load' | 'delete' | 'filter';
+
+export interface WindowOptions {
+  /** Wall clock in ms (the database's clock); default Date.now. */
+  now?: () => number;
+  /** Progress of restore/reconcile: @done of @total in @phase (total 0 when unknown). */
+  onProgress?: (phase: WindowPhase, done: number, total: number) => void;
+  /** The filter's SipHash key; default random per build. */
+  seed?: () => readonly [bigint, bigint];
+  /** 'native' (the addon's filterBuild, off the event loop), 'ts' (bloom.ts) or 'auto' (native when the addon loads). */
+  filterBuilder?: 'native' | 'ts' | 'auto';
+}
+
+export interface FilterReport {
+  /** Active host bans in the filter. */
+  members: number;
+  bytes: number;
+  nhashes: number;
+  /** True when filterMaxBytes capped the size (the rate is then above 1%). */
+  clamped: boolean;
+  /** The rate the size gives for `members` (blocked-Bloom approximation). */
+  expectedFpr: number;
+}
+
+export interface WindowReport {
+  mode: 'restore' | 'reconcile';
+  /** Kernel capacity: exact entries and ban prefixes. */
+  maxEntries: number;
+  maxPrefixes: number;
+  /** Active bans in the database after the sweep. */
+  active: number;
+  /** Active bans the sweep expired (their expiry had passed). */
+  expired: number;
+  /** Exact entries and prefixes ADDed to the kernel. */
+  loaded: number;
+  loadedPrefixes: number;
+  /** Kernel entries (exact and prefixes) deleted: not active bans, or displaced by hotter ones (reconcile). */
+  deleted: number;
+  /** Kernel entries whose flags, ports or TTL were corrected (reconcile). */
+  updated: number;
+  /** Exact entries and prefixes in the kernel once done. */
+  inKernel: number;
+  prefixesInKernel: number;
+  /** Active bans left in the database only (state cold). */
+  cold: number;
+  /** Pinned host bans that did not fit (more pinned bans than maxEntries): cold, in the filter. */
+  pinnedOverCap: number;
+  /** Bans the kernel refused (EEXIST under an allowlist entry, ENOSPC): cold. */
+  refused: number;
+  /** Allowlist entries added to and removed from the kernel. */
+  allowAdded: number;
+  allowRemoved: number;
+  filter: FilterReport;
+  /** Milliseconds per phase and in total. */
+  timings: { sweep: number; allowlist: number; load: number; filter: number; total: number };
+}
+
+export type PromoteResult =
+  | { promoted: true; prefix: IpPrefix; record: BanRecord }
+  | { promoted: false; reason: 'no-ban' | 'expired' | 'refused'; prefix: IpPrefix | undefined; error?: Error };
+
+/** The kernel rule of an active record; undefined when its expiry has passed at @now. */
+export function ruleOf(r: BanRecord, now: number): KernelRule | undefined {
+  let ttl = 0;
+  if (r.expires !== null) {
+    const left = Math.ceil((r.expires - now) / 1000);
+    if (left <= 0) return undefined;
+    ttl = Math.min(left, KERNEL_LIMITS.ttlMax);
+  }
+  const rule: KernelRule = { prefix: r.prefix, ttl };
+  if (r.ports.length > 0) rule.ports = r.ports;
+  if (r.pinned) rule.pinned = true;
+  if (r.monitor) rule.monitor = true;
+  return rule;
+}
+
+/** Bytes and hashes of the filter for @members active host bans, at most @maxBytes. */
+export function filterSize(members: number, maxBytes: number): { bytes: number; nhashes: number; clamped: boolean; expectedFpr: number } {
+  const planned = Math.max(FILTER_MIN_MEMBERS, Math.ceil(members * FILTER_HEADROOM));
+  const block = KERNEL_LIMITS.filterBlockBytes;
+  let bytes = Math.ceil((planned * FILTER_BITS_PER_MEMBER) / 8 / block) * block;
+  const cap = Math.floor(maxBytes / block) * block;
+  const clamped = bytes > cap;
+  if (clamped) bytes = cap;
+  const nhashes = FILTER_NHASHES;
+  // Blocked Bloom, Poisson members per block (DESIGN-filter.md's FPR_0; the real rate is a little higher).
+  const lambda = members / (bytes / block);
+  const p = 1 - nhashes / 512;
+  let fpr = 0;
+  let pois = Math.exp(-lambda);
+  for (let j = 0; j < 4 * lambda + 40; j++) {
+    if (j > 0) pois *= lambda / j;
+    fpr += pois * (1 - p ** j) ** nhashes;
+  }
+  return { bytes, nhashes, clamped, expectedFpr: fpr };
+}
+
+function randomSeed(): readonly [bigint, bigint] {
+  const b = randomBytes(16);
+  return [b.readBigUInt64LE(0), b.readBigUInt64LE(8)];
+}
+
+type NativeFilterBuild = (addrs: Uint8Array, count: number, sizeBytes: number, nhashes: number, seed0: bigint, seed1: bigint) => Promise<Uint8Array>;
+
+/** Builds a filter from addresses fed in chunks, so that the active set is never held in memory at once. */
+class FilterBuilder {
+  readonly data: Uint8Array;
+  #buf = new Uint8Array(FILTER_CHUNK * 16);
+  #n = 0;
+  members = 0;
+  constructor(
+    readonly bytes: number,
+    readonly nhashes: number,
+    readonly seed: readonly [bigint, bigint],
+    readonly native: NativeFilterBuild | undefined,
+  ) {
+    this.data = new Uint8Array(bytes);
+  }
+
+  async add(p: IpPrefix): Promise<void> {
+    p.writeTo(this.#buf, this.#n * 16);
+    this.#n++;
+    this.members++;
+    if (this.#n === FILTER_CHUNK) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (this.#n === 0) return;
+    const n = this.#n;
+    this.#n = 0;
+    if (this.native !== undefined) {
+      const part = await this.native(this.#buf.subarray(0, n * 16), n, this.bytes, this.nhashes, this.seed[0], this.seed[1]);
+      const d = this.data;
+      for (let i = 0; i < d.length; i++) d[i] = (d[i] as number) | (part[i] as number);
+    } else {
+      for (let i = 0; i < n; i++) bloomInsert(this.data, this.seed, this.nhashes, this.#buf.subarray(i * 16, i * 16 + 16));
+    }
+  }
+
+  filter(): MembershipFilter {
+    return { data: this.data, nhashes: this.nhashes, seed: this.seed, members: this.members };
+  }
+}
+
+/** An ordered list of prefixes kept as packed 17-byte keys (address, length): a window's worth costs 17 bytes each. */
+class PackedList {
+  #buf = Buffer.alloc(17 * 1024);
+  length = 0;
+  push(p: IpPrefix): void {
+    if ((this.length + 1) * 17 > this.#buf.length) {
+      const b = Buffer.alloc(this.#buf.length * 2);
+      this.#buf.copy(b);
+      this.#buf = b;
+    }
+    p.writeTo(this.#buf, this.length * 17);
+    this.#buf[this.length * 17 + 16] = p.length;
+    this.length++;
+  }
+  at(i: number): IpPrefix {
+    const o = i * 17;
+    return new IpPrefix(Uint8Array.from(this.#buf.subarray(o, o + 16)), this.#buf[o + 16] as number);
+  }
+  /** Removes and returns the last @n, last first. */
+  popMany(n: number): IpPrefix[] {
+    const out: IpPrefix[] = [];
+    while (n-- > 0 && this.length > 0) out.push(this.at(--this.length));
+    return out;
+  }
+}
+
+/** Decides, in hottest-first order, which active bans belong in the kernel. */
+class WindowPlan {
+  hosts = 0;
+  prefixes = 0;
+  pinnedHosts = 0;
+  /** Unpinned host targets, hottest first: the coldest are displaced by pinned bans found later. */
+  readonly unpinned = new PackedList();
+  /** Pinned host bans met once the window was full. */
+  readonly latePinned: IpPrefix[] = [];
+  pinnedOverCap = 0;
+  constructor(
+    readonly maxEntries: number,
+    readonly maxPrefixes: number,
+  ) {}
+
+  /** 'target' (belongs in the kernel now), 'late' (a pinned ban that displaces an unpinned target at the end), 'beyond'. */
+  decide(r: BanRecord): 'target' | 'late' | 'beyond' {
+    if (!r.prefix.isHost) {
+      if (this.prefixes >= this.maxPrefixes) return 'beyond';
+      this.prefixes++;
+      return 'target';
+    }
+    if (this.hosts < this.maxEntries) {
+      this.hosts++;
+      if (r.pinned) this.pinnedHosts++;
+      else this.unpinned.push(r.prefix);
+      return 'target';
+    }
+    if (r.pinned) {
+      if (this.pinnedHosts + this.latePinned.length < this.maxEntries) {
+        this.latePinned.push(r.prefix);
+        return 'late';
+      }
+      this.pinnedOverCap++;
+    }
+    return 'beyond';
+  }
+
+  /** The unpinned targets the late pinned bans displace, coldest first. */
+  displaced(): IpPrefix[] {
+    return this.unpinned.popMany(this.latePinned.length);
+  }
+}
+
+/** Buffers prefixes and runs @fn on each chunk. */
+class Batcher<T> {
+  #items: T[] = [];
+  constructor(
+    readonly size: number,
+    readonly fn: (items: T[]) => Promise<void> | void,
+  ) {}
+  async push(x: T): Promise<void> {
+    this.#items.push(x);
+    if (this.#items.length >= this.size) await this.flush();
+  }
+  async flush(): Promise<void> {
+    if (this.#items.length === 0) return;
+    const items = this.#items;
+    this.#items = [];
+    await this.fn(items);
+  }
+}
+
+function emptyReport(mode: WindowReport['mode']): WindowReport {
+  return {
+    mode,
+    maxEntries: 0,
+    maxPrefixes: 0,
+    active: 0,
+    expired: 0,
+    loaded: 0,
+    loadedPrefixes: 0,
+    deleted: 0,
+    updated: 0,
+    inKernel: 0,
+    prefixesInKernel: 0,
+    cold: 0,
+    pinnedOverCap: 0,
+    refused: 0,
+    allowAdded: 0,
+    allowRemoved: 0,
+    filter: { members: 0, bytes: 0, nhashes: 0, clamped: false, expectedFpr: 0 },
+    timings: { sweep: 0, allowlist: 0, load: 0, filter: 0, total: 0 },
+  };
+}
+
+function sameRule(e: KernelEntry, rule: KernelRule, kernelNow: number): boolean {
+  const ports = rule.ports ?? [];
+  if (e.pinned !== (rule.pinned ?? false) || e.monitor !== (rule.monitor ?? false)) return false;
+  if (e.ports.length !== ports.length || e.ports.some((p, i) => p !== ports[i])) return false;
+  const ttl = rule.ttl ?? 0;
+  if ((e.expires === 0) !== (ttl === 0)) return false;
+  // The kernel counts whole seconds: a TTL within 2 s of the database's expiry is the same ban.
+  return ttl === 0 || Math.abs(e.expires - kernelNow - ttl) <= 2;
+}
+
+export class KernelWindow {
+  readonly kernel: Kernel;
+  readonly store: BanStore;
+  readonly #now: () => number;
+  readonly #options: WindowOptions;
+  #native: NativeFilterBuild | undefined | null = null;
+
+  /** Does no work. */
+  constructor(kernel: Kernel, store: BanStore, options: WindowOptions = {}) {
+    this.kernel = kernel;
+    this.store = store;
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Restore when the kernel table is empty (no exact entries and no ban prefixes), reconcile otherwise. */
+  async start(): Promise<WindowReport> {
+    return (await this.isEmpty()) ? this.restore() : this.reconcile();
+  }
+
+  /** No exact entries and no ban prefixes; allowlist entries and the filter do not count. */
+  async isEmpty(): Promise<boolean> {
+    const s = await this.kernel.stats();
+    return s.entries === 0 && s.prefixes === 0;
+  }
+
+  #progress(phase: WindowPhase, done: number, total: number): void {
+    this.#options.onProgress?.(phase, done, total);
+  }
+
+  /** Expires every active ban whose expiry has passed; returns how many. */
+  #sweep(): number {
+    const now = this.#now();
+    let n = 0;
+    for (;;) {
+      const r = this.store.sweep(now, 10_000);
+      n += r.expired.length;
+      this.#progress('sweep', n, 0);
+      if (!r.more) return n;
+    }
+  }
+
+  /** Mirrors the database's allowlist into the kernel (adds missing, removes extra). */
+  async #mirrorAllowlist(report: WindowReport): Promise<void> {
+    const inKernel = new Map<string, IpPrefix>();
+    for await (const batch of this.kernel.allowDump()) for (const e of batch) inKernel.set(e.prefix.key(), e.prefix);
+    const missing: IpPrefix[] = [];
+    for (const a of this.store.allowlist()) {
+      if (!inKernel.delete(a.prefix.key())) missing.push(a.prefix);
+    }
+    if (missing.length > 0) {
+      const r = await this.kernel.allowAdd(missing, { onProgress: (d, t) => this.#progress('allowlist', d, t) });
+      report.allowAdded = r.changed;
+    }
+    if (inKernel.size > 0) {
+      const r = await this.kernel.allowDel([...inKernel.values()]);
+      report.allowRemoved = r.changed;
+    }
+  }
+
+  async #filterBuilder(members: number, maxBytes: number): Promise<FilterBuilder> {
+    const size = filterSize(members, maxBytes);
+    const seed = (this.#options.seed ?? randomSeed)();
+    return new FilterBuilder(size.bytes, size.nhashes, seed, await this.#nativeBuild());
+  }
+
+  async #nativeBuild(): Promise<NativeFilterBuild | undefined> {
+    if (this.#native !== null) return this.#native;
+    const mode = this.#options.filterBuilder ?? 'auto';
+    this.#native = undefined;
+    if (mode === 'ts') return undefined;
+    try {
+      const { loadBinding } = await import('./native.js');
+      const b = loadBinding();
+      this.#native = (addrs, count, size, k, s0, s1) => b.filterBuild(addrs, count, size, k, s0, s1);
+    } catch (err) {
+      if (mode === 'native') throw err;
+    }
+    return this.#native;
+  }
+
+  async #loadFilter(fb: FilterBuilder, report: WindowReport, maxBytes: number): Promise<void> {
+    await fb.flush();
+    await this.kernel.filterLoad(fb.filter());
+    const size = filterSize(fb.members, maxBytes);
+    report.filter = { members: fb.members, bytes: fb.bytes, nhashes: fb.nhashes, clamped: size.clamped, expectedFpr: size.expectedFpr };
+    this.#progress('filter', fb.members, fb.members);
+  }
+
+  /**
+   * ADDs @rules, skipping (and returning) those the kernel refuses one by
+   * one (EEXIST: under an allowlist entry; ENOSPC: no room), so that one bad
+   * record does not stop a restore.  Returns the rules in effect.
+   */
+  async #addTolerant(rules: KernelRule[], report: WindowReport, onDone: (done: number) => void): Promise<KernelRule[]> {
+    let rest = rules;
+    const ok: KernelRule[] = [];
+    while (rest.length > 0) {
+      try {
+        await this.kernel.add(rest, { onProgress: (d) => onDone(ok.length + d) });
+        ok.push(...rest);
+        break;
+      } catch (err) {
+        if (!isKernelError(err) || (err.code !== 'EEXIST' && err.code !== 'ENOSPC')) throw err;
+        const bad = err.badIndex ?? err.applied ?? 0;
+        ok.push(...rest.slice(0, bad));
+        report.refused++;
+        if (err.code === 'ENOSPC') {
+          // Every entry is pinned or the port sets are full: keep the rest of this kind cold.
+          const host = rest[bad]?.prefix.isHost ?? true;
+          const remaining = rest.slice(bad + 1);
+          report.refused += remaining.filter((r) => r.prefix.isHost === host).length;
+          rest = remaining.filter((r) => r.prefix.isHost !== host);
+        } else {
+          rest = rest.slice(bad + 1);
+        }
+      }
+    }
+    return ok;
+  }
+
+  /**
+   * For an empty kernel table: the allowlist mirror, the hottest active bans
+   * up to the capacity (streamed in ADD batches, marked 'kernel'; the rest
+   * 'cold'), then the membership filter over every active host ban.
+   */
+  async restore(): Promise<WindowReport> {
+    const t0 = performance.now();
+    const report = emptyReport('restore');
+    const cfg = await this.kernel.getConfig();
+    report.maxEntries = cfg.maxEntries;
+    report.maxPrefixes = cfg.maxPrefixes;
+
+    let t = performance.now();
+    report.expired = this.#sweep();
+    report.timings.sweep = performance.now() - t;
+
+    t = performance.now();
+    await this.#mirrorAllowlist(report);
+    report.timings.allowlist = performance.now() - t;
+
+    t = performance.now();
+    const counts = this.store.counts();
+    const activeTotal = counts.kernel + counts.cold;
+    const plan = new WindowPlan(cfg.maxEntries, cfg.maxPrefixes);
+    const fb = await this.#filterBuilder(activeTotal, cfg.filterMaxBytes);
+    const now = this.#now();
+    let loadedSoFar = 0;
+    const loads = new Batcher<KernelRule>(CHUNK, async (rules) => {
+      const base = loadedSoFar;
+      const ok = await this.#addTolerant(rules, report, (d) => this.#progress('load', base + d, Math.min(activeTotal, cfg.maxEntries + cfg.maxPrefixes)));
+      loadedSoFar += ok.length;
+      for (const r of ok) {
+        if (r.prefix.isHost) report.loaded++;
+        else report.loadedPrefixes++;
+      }
+      this.store.markLoaded(ok.map((r) => r.prefix));
+    });
+    const colds = new Batcher<IpPrefix>(10_000, (ps) => void this.store.markEvicted(ps));
+    const late: KernelRule[] = [];
+    for (const rec of this.store.hottest()) {
+      report.active++;
+      if (rec.prefix.isHost) await fb.add(rec.prefix);
+      const rule = ruleOf(rec, now);
+      if (rule === undefined) continue; // expired since the sweep: swept below
+      const d = plan.decide(rec);
+      if (d === 'target') await loads.push(rule);
+      else if (d === 'late') late.push(rule);
+      else if (rec.state === 'kernel') await colds.push(rec.prefix);
+    }
+    await loads.flush();
+    if (late.length > 0) {
+      // Pinned bans beyond the window take the places of the coldest unpinned ones.
+      const out = plan.displaced();
+      await this.kernel.del(out);
+      this.store.markEvicted(out);
+      report.loaded -= out.length;
+      const ok = await this.#addTolerant(late, report, () => undefined);
+      report.loaded += ok.length;
+      this.store.markLoaded(ok.map((r) => r.prefix));
+    }
+    await colds.flush();
+    report.pinnedOverCap = plan.pinnedOverCap;
+    report.timings.load = performance.now() - t;
+
+    t = performance.now();
+    await this.#loadFilter(fb, report, cfg.filterMaxBytes);
+    report.timings.filter = performance.now() - t;
+    report.expired += this.#sweep();
+    await this.#finish(report, t0);
+    return report;
+  }
+
+  async #finish(report: WindowReport, t0: number): Promise<void> {
+    const s = await this.kernel.stats();
+    report.inKernel = s.entries;
+    report.prefixesInKernel = s.prefixes;
+    const c = this.store.counts();
+    report.cold = c.cold;
+    report.active = c.kernel + c.cold;
+    report.timings.total = performance.now() - t0;
+  }
+
+  /**
+   * For a table that is not empty: DUMP, diff against the database, delete
+   * kernel entries that are not active bans, correct flags/TTLs, add the
+   * hottest missing bans (displacing the coldest entries outside the window
+   * when the table is full), fix the states, reload the filter and mirror
+   * the allowlist.  Never FLUSH.
+   */
+  async reconcile(): Promise<WindowReport> {
+    const t0 = performance.now();
+    const report = emptyReport('reconcile');
+    const cfg = await this.kernel.getConfig();
+    report.maxEntries = cfg.maxEntries;
+    report.maxPrefixes = cfg.maxPrefixes;
+
+    let t = performance.now();
+    report.expired = this.#sweep();
+    report.timings.sweep = performance.now() - t;
+
+    t = performance.now();
+    await this.#mirrorAllowlist(report);
+    report.timings.allowlist = performance.now() - t;
+
+    t = performance.now();
+    const now = this.#now();
+    const kernelNow = (await this.kernel.stats()).now;
+    // The kernel's entries: key -> entry, without the stale ones (deleted at once).
+    const inKernel = new Map<string, KernelEntry>();
+    const stale: IpPrefix[] = [];
+    for await (const batch of this.kernel.dump()) {
+      for (const e of batch) {
+        if (e.kind === 'allow') continue;
+        const rec = this.store.get(e.prefix);
+        if (rec === undefined || rec.state === 'expired' || ruleOf(rec, now) === undefined) stale.push(e.prefix);
+        else inKernel.set(e.prefix.key(), e);
+      }
+    }
+    if (stale.length > 0) {
+      const r = await this.kernel.del(stale, { onProgress: (d, tot) => this.#progress('delete', d, tot) });
+      report.deleted += r.changed;
+    }
+    let exactInKernel = 0;
+    let prefixesInKernel = 0;
+    for (const e of inKernel.values()) {
+      if (e.kind === 'exact') exactInKernel++;
+      else prefixesInKernel++;
+    }
+
+    const counts = this.store.counts();
+    const plan = new WindowPlan(cfg.maxEntries, cfg.maxPrefixes);
+    const fb = await this.#filterBuilder(counts.kernel + counts.cold, cfg.filterMaxBytes);
+    const missingHosts: IpPrefix[] = [];
+    const missingPrefixes: IpPrefix[] = [];
+    const late: IpPrefix[] = [];
+    /** In the kernel but outside the window, hottest first: the coldest go when room is needed. */
+    const beyondInKernel = new PackedList();
+    const fixes = new Batcher<KernelRule>(CHUNK, async (rules) => {
+      const ok = await this.#addTolerant(rules, report, () => undefined);
+      report.updated += ok.length;
+    });
+    const toLoaded = new Batcher<IpPrefix>(10_000, (ps) => void this.store.markLoaded(ps));
+    const toCold = new Batcher<IpPrefix>(10_000, (ps) => void this.store.markEvicted(ps));
+    for (const rec of this.store.hottest()) {
+      if (rec.prefix.isHost) await fb.add(rec.prefix);
+      const rule = ruleOf(rec, now);
+      if (rule === undefined) continue;
+      const e = inKernel.get(rec.prefix.key());
+      const d = plan.decide(rec);
+      if (e !== undefined) {
+        if (!sameRule(e, rule, kernelNow)) await fixes.push(rule);
+        if (rec.state !== 'kernel') await toLoaded.push(rec.prefix);
+        if (d === 'beyond' && rec.prefix.isHost) beyondInKernel.push(rec.prefix);
+      } else {
+        if (d === 'target') (rec.prefix.isHost ? missingHosts : missingPrefixes).push(rec.prefix);
+        else if (d === 'late') late.push(rec.prefix);
+        if (rec.state === 'kernel') await toCold.push(rec.prefix);
+      }
+    }
+    await fixes.flush();
+    await toLoaded.flush();
+    await toCold.flush();
+
+    // Pinned bans beyond the window displace the coldest unpinned targets.
+    if (late.length > 0) {
+      const displaced = plan.displaced();
+      const missingKeys = new Set(missingHosts.map((p) => p.key()));
+      for (const p of displaced) {
+        if (missingKeys.has(p.key())) missingHosts.splice(missingHosts.findIndex((q) => q.equals(p)), 1);
+        else beyondInKernel.push(p);
+      }
+      missingHosts.push(...late);
+    }
+
+    // Add the missing hosts.  With the table full, the coldest entries outside the window make
+    // room, in steps of at most half the table (DEL, then ADD), so it never goes empty.
+    const total = missingHosts.length + missingPrefixes.length;
+    let done = 0;
+    const addSome = async (ps: IpPrefix[]): Promise<number> => {
+      const rules: KernelRule[] = [];
+      for (const p of ps) {
+        const rec = this.store.get(p);
+        const rule = rec === undefined || rec.state === 'expired' ? undefined : ruleOf(rec, now);
+        if (rule !== undefined) rules.push(rule);
+      }
+      const base = done;
+      const ok = await this.#addTolerant(rules, report, (d) => this.#progress('load', base + d, total));
+      done += ps.length;
+      for (const r of ok) {
+        if (r.prefix.isHost) report.loaded++;
+        else report.loadedPrefixes++;
+      }
+      this.store.markLoaded(ok.map((r) => r.prefix));
+      return ok.length;
+    };
+    let room = Math.max(0, cfg.maxEntries - exactInKernel);
+    let i = 0;
+    while (i < missingHosts.length) {
+      if (room <= 0) {
+        const step = Math.min(CHUNK, Math.max(1, Math.floor(exactInKernel / 2)), missingHosts.length - i);
+        const out = beyondInKernel.popMany(step);
+        if (out.length === 0) break;
+        const r = await this.kernel.del(out, { onProgress: (d, tot) => this.#progress('delete', d, tot) });
+        report.deleted += r.changed;
+        exactInKernel -= r.changed;
+        room += r.changed;
+        this.store.markEvicted(out);
+        if (r.changed === 0) break;
+      }
+      const n = Math.min(room, CHUNK, missingHosts.length - i);
+      const added = await addSome(missingHosts.slice(i, i + n));
+      exactInKernel += added;
+      room -= added;
+      i += n;
+      if (added === 0 && room > 0) room = 0; // refused (ENOSPC): no more room
+    }
+    const prefixRoom = Math.max(0, cfg.maxPrefixes - prefixesInKernel);
+    for (let j = 0; j < Math.min(prefixRoom, missingPrefixes.length); j += CHUNK) await addSome(missingPrefixes.slice(j, Math.min(j + CHUNK, prefixRoom)));
+    const leftOut = [...missingHosts.slice(i), ...missingPrefixes.slice(prefixRoom)];
+    if (leftOut.length > 0) this.store.markEvicted(leftOut.filter((p) => this.store.get(p)?.state === 'kernel'));
+    report.pinnedOverCap = plan.pinnedOverCap;
+    report.timings.load = performance.now() - t;
+
+    t = performance.now();
+    await this.#loadFilter(fb, report, cfg.filterMaxBytes);
+    report.timings.filter = performance.now() - t;
+    report.expired += this.#sweep();
+    await this.#finish(report, t0);
+    return report;
+  }
+
+  /** The active ban covering @address (the exact record, else the longest prefix), if any. */
+  findBan(address: IpPrefix): BanRecord | undefined {
+    const min = address.family === 4 ? 96 : 0;
+    for (let len = address.length; len >= min; len--) {
+      const rec = this.store.get(len === address.length ? address : address.supernet(len));
+      if (rec !== undefined && rec.state !== 'expired') return rec;
+    }
+    return undefined;
+  }
+
+  /**
+   * The MISS path: ADD the active ban covering @address back into the
+   * kernel and mark it 'kernel'.  No ban (a filter false positive) or an
+   * expired one: nothing changes.
+   */
+  async promote(address: IpPrefix): Promise<PromoteResult> {
+    const rec = this.findBan(address);
+    if (rec === undefined) return { promoted: false, reason: 'no-ban', prefix: undefined };
+    const rule = ruleOf(rec, this.#now());
+    if (rule === undefined) {
+      this.#sweep();
+      return { promoted: false, reason: 'expired', prefix: rec.prefix };
+    }
+    try {
+      await this.kernel.add([rule]);
+    } catch (err) {
+      if (isKernelError(err) && (err.code === 'EEXIST' || err.code === 'ENOSPC')) return { promoted: false, reason: 'refused', prefix: rec.prefix, error: err };
+      throw err;
+    }
+    this.store.markLoaded([rec.prefix]);
+    return { promoted: true, prefix: rec.prefix, record: { ...rec, state: 'kernel', kernelHits: 0 } };
+  }
+
+  /** EVICTED: the ban is cold (database only). */
+  evicted(prefix: IpPrefix): void {
+    const rec = this.store.get(prefix);
+    if (rec?.state === 'kernel') this.store.markEvicted([prefix]);
+  }
+
+  /**
+   * EXPIRED: the kernel's TTL ran out.  When the database's expiry has
+   * passed too the ban expires there (sweep); otherwise (the ban was
+   * extended meanwhile) it is cold.
+   */
+  expired(prefix: IpPrefix): BanRecord | undefined {
+    let rec = this.store.get(prefix);
+    if (rec === undefined || rec.state === 'expired') return rec;
+    if (rec.expires !== null && rec.expires <= this.#now() + 1000) {
+      this.#sweepUntil(rec.expires);
+      rec = this.store.get(prefix);
+    }
+    if (rec?.state === 'kernel') {
+      this.store.markEvicted([prefix]);
+      rec = this.store.get(prefix);
+    }
+    return rec;
+  }
+
+  #sweepUntil(time: number): void {
+    const until = Math.max(this.#now(), time);
+    while (this.store.sweep(until, 10_000).more);
+  }
+}
