@@ -655,12 +655,7 @@ export class KernelWindow {
 
   /** The active ban covering @address (the exact record, else the longest prefix), if any. */
   findBan(address: IpPrefix): BanRecord | undefined {
-    const min = address.family === 4 ? 96 : 0;
-    for (let len = address.length; len >= min; len--) {
-      const rec = this.store.get(len === address.length ? address : address.supernet(len));
-      if (rec !== undefined && rec.state !== 'expired') return rec;
-    }
-    return undefined;
+    return this.store.covering(address);
   }
 
   /**

@@ -578,6 +578,25 @@ export class BanStore {
     });
   }
 
+  /**
+   * The ban covering @address: the longest active record among the
+   * address itself and its enclosing prefixes; with @remembered, failing an
+   * active one, the longest expired one.  At most 33 (IPv4) or 129 (IPv6)
+   * point reads.
+   */
+  covering(address: IpPrefix | string, remembered = false): BanRecord | undefined {
+    const a = toPrefix(address);
+    const shortest = a.family === 4 ? 96 : 0;
+    let old: BanRecord | undefined;
+    for (let len = a.length; len >= shortest; len--) {
+      const r = this.get(len === a.length ? a : a.supernet(len));
+      if (r === undefined) continue;
+      if (r.state !== 'expired') return r;
+      if (remembered) old ??= r;
+    }
+    return old;
+  }
+
   /** Unbans every record of one source (and tag, e.g. one fail2ban jail), in batches; returns how many. */
   unbanBySource(source: BanSource, tag?: string): number {
     checkSource(source);
