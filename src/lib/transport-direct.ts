@@ -191,7 +191,7 @@ export class DirectTransport implements Transport {
    * that refuses for lack of room (every entry pinned) leaves them cold: the
    * membership filter and the daemon bring them back.
    */
-  async #load(records: BanRecord[]): Promise<number> {
+  async #load(records: BanRecord[], markedKernel = false): Promise<number> {
     const store = this.#store;
     if (store === undefined || records.length === 0) return 0;
     const now = Date.now();
@@ -205,7 +205,12 @@ export class DirectTransport implements Transport {
       if (!isKernelError(err) || (err.code !== 'ENOSPC' && err.code !== 'ENOMEM')) throw err;
       applied = err.applied ?? 0;
     }
-    store.markLoaded(live.slice(0, applied).map((r) => r.prefix));
+    if (markedKernel) {
+      const out = new Set(live.slice(applied).map((r) => r.prefix.key()));
+      store.markEvicted(records.filter((r) => out.has(r.prefix.key()) || ruleOf(r, now) === undefined).map((r) => r.prefix));
+    } else {
+      store.markLoaded(live.slice(0, applied).map((r) => r.prefix));
+    }
     return applied;
   }
 
@@ -290,9 +295,12 @@ export class DirectTransport implements Transport {
     let changed = 0;
     for (let off = 0; off < total; off += MANY_CHUNK) {
       const chunk = requests.slice(off, off + MANY_CHUNK);
+      // Written as 'kernel' at once (one write per ban): the few the kernel
+      // then refuses (a table full of pinned entries) are marked cold.
+      const records: BanRecord[] = [];
       const res = await store.bulkBan(
-        chunk.map((r) => this.#banInput(r)),
-        { batchSize: MANY_CHUNK },
+        chunk.map((r) => ({ ...this.#banInput(r), state: 'kernel' as const })),
+        { batchSize: MANY_CHUNK, onResult: (_i, r) => records.push(r.record) },
       );
       if (res.refused.length > 0) {
         const first = res.refused[0];
@@ -302,14 +310,7 @@ export class DirectTransport implements Transport {
         });
       }
       changed += res.created + res.revived;
-      // The records as written (escalation and aggregation decided their form).
-      const records: BanRecord[] = [];
-      for (const r of chunk) {
-        const p = parsePrefix(r.target);
-        const rec = store.get(p) ?? (p.family === 6 && p.length > 64 ? store.get(p.supernet(64)) : undefined);
-        if (isActiveRecord(rec)) records.push(rec);
-      }
-      await this.#load(records);
+      await this.#load(records, true);
       applied += chunk.length;
       onProgress?.({ done: applied, total });
     }

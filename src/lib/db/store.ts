@@ -576,12 +576,14 @@ export class BanStore {
       const base = index - items.length;
       batch = [];
       const now = this.#now();
+      const done: Array<[number, BanResult]> = [];
       const counts = this.#tx((tx) => {
         const c = { created: 0, revived: 0, refreshed: 0, refused: [] as { index: number; error: string }[] };
         for (let i = 0; i < items.length; i++) {
           try {
             const r = this.#banOne(tx, items[i] as BanInput, now);
             c[r.action]++;
+            if (options.onResult !== undefined) done.push([base + i, r]);
           } catch (err) {
             if (!(err instanceof TypeError || err instanceof RangeError || err instanceof AllowlistedError)) throw err;
             c.refused.push({ index: base + i, error: err.message });
@@ -595,6 +597,8 @@ export class BanStore {
       result.refreshed += counts.refreshed;
       result.refused.push(...counts.refused);
       result.batches++;
+      // Only once the batch is committed.
+      for (const [i, r] of done) options.onResult?.(i, r);
       options.onProgress?.(result.committed);
       await tick();
     };

@@ -179,6 +179,8 @@ export interface BulkOptions {
   signal?: AbortSignal;
   /** Write one history event per ban (default true). */
   history?: boolean;
+  /** After each committed batch, each of its bans: the input's index and what was written. */
+  onResult?: (index: number, result: BanResult) => void;
 }
 
 export interface BulkResult {
