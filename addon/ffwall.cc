@@ -1017,16 +1017,24 @@ bool GetFilterParams(const Napi::CallbackInfo& info, size_t first, uint32_t* nha
 }
 
 // Builds a filter on the thread pool, straight into an ArrayBuffer made (and
-// held) on the main thread; the addresses are copied before Execute.
+// held) on the main thread, or into the caller's filter (@into, held until
+// the promise settles: the caller must not touch it meanwhile); the
+// addresses are copied before Execute.
 class FilterBuildWorker : public Napi::AsyncWorker {
  public:
-  FilterBuildWorker(Napi::Env env, std::vector<uint8_t>&& addrs, size_t size, uint32_t nhashes, uint64_t s0, uint64_t s1)
+  FilterBuildWorker(Napi::Env env, std::vector<uint8_t>&& addrs, size_t size, uint32_t nhashes, uint64_t s0, uint64_t s1, Napi::Uint8Array into)
       : Napi::AsyncWorker(env, "ffwall:filterBuild"), deferred_(Napi::Promise::Deferred::New(env)), addrs_(std::move(addrs)),
         nhashes_(nhashes), s0_(s0), s1_(s1) {
+    size_ = size;
+    if (!into.IsEmpty()) {
+      out_ = into.Data();
+      offset_ = into.ByteOffset();
+      buf_ = Napi::Persistent(into.ArrayBuffer());
+      return;
+    }
     Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, size);
     std::memset(ab.Data(), 0, size);
     out_ = static_cast<uint8_t*>(ab.Data());
-    size_ = size;
     buf_ = Napi::Persistent(ab);
   }
   Napi::Promise Promise() const { return deferred_.Promise(); }
@@ -1042,7 +1050,7 @@ class FilterBuildWorker : public Napi::AsyncWorker {
   }
   void OnOK() override {
     Napi::HandleScope scope(Env());
-    deferred_.Resolve(Napi::Uint8Array::New(Env(), size_, buf_.Value(), 0));
+    deferred_.Resolve(Napi::Uint8Array::New(Env(), size_, buf_.Value(), offset_));
   }
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
@@ -1054,9 +1062,12 @@ class FilterBuildWorker : public Napi::AsyncWorker {
   Napi::Reference<Napi::ArrayBuffer> buf_;
   uint8_t* out_ = nullptr;
   size_t size_ = 0;
+  size_t offset_ = 0;
 };
 
-// filterBuild(addrs, count, sizeBytes, nhashes, seed0, seed1) -> Promise<Uint8Array>
+// filterBuild(addrs, count, sizeBytes, nhashes, seed0, seed1[, into]) -> Promise<Uint8Array>
+// With @into (a Uint8Array of sizeBytes), the members are added to it in
+// place and it is the result; a filter grows by chunks without a copy.
 Napi::Value FilterBuild(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint32_t count = 0;
@@ -1071,8 +1082,17 @@ Napi::Value FilterBuild(const Napi::CallbackInfo& info) {
     Napi::RangeError::New(env, "filterBuild: sizeBytes must be a non-zero multiple of 64").ThrowAsJavaScriptException();
     return env.Undefined();
   }
+  Napi::Uint8Array into;
+  if (info.Length() > 6 && !info[6].IsUndefined()) {
+    if (!info[6].IsTypedArray() || info[6].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
+        info[6].As<Napi::Uint8Array>().ElementLength() != size) {
+      Napi::TypeError::New(env, "filterBuild: into must be a Uint8Array of sizeBytes").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    into = info[6].As<Napi::Uint8Array>();
+  }
   std::vector<uint8_t> copy(addrs, addrs + size_t(count) * 16);
-  auto* w = new FilterBuildWorker(env, std::move(copy), size, nhashes, s0, s1);
+  auto* w = new FilterBuildWorker(env, std::move(copy), size, nhashes, s0, s1, into);
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;

@@ -217,7 +217,8 @@ export interface NativeBinding {
   Device: new (path: string) => NativeDevice;
   EventReader: new (path: string, callback: (err: Error | null, batch: NativeEventBatch | undefined) => void) => NativeEventReader;
   /** FFWALL_FILTER_BLOCKED_BLOOM over count addresses (16 bytes each), off the event loop. */
-  filterBuild(addrs: Uint8Array, count: number, sizeBytes: number, nhashes: number, seed0: bigint, seed1: bigint): Promise<Uint8Array>;
+  /** With @into (sizeBytes long), adds the members to it in place and resolves to it. */
+  filterBuild(addrs: Uint8Array, count: number, sizeBytes: number, nhashes: number, seed0: bigint, seed1: bigint, into?: Uint8Array): Promise<Uint8Array>;
   filterHas(data: Uint8Array, nhashes: number, seed0: bigint, seed1: bigint, addr: Uint8Array): boolean;
   /** The hash, block and bit positions of one address (known-answer tests). */
   filterPositions(addr: Uint8Array, nblocks: number, nhashes: number, seed0: bigint, seed1: bigint): { hash: bigint; block: number; bits: Uint16Array };

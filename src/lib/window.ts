@@ -137,7 +137,7 @@ function randomSeed(): readonly [bigint, bigint] {
   return [b.readBigUInt64LE(0), b.readBigUInt64LE(8)];
 }
 
-type NativeFilterBuild = (addrs: Uint8Array, count: number, sizeBytes: number, nhashes: number, seed0: bigint, seed1: bigint) => Promise<Uint8Array>;
+type NativeFilterBuild = (addrs: Uint8Array, count: number, sizeBytes: number, nhashes: number, seed0: bigint, seed1: bigint, into: Uint8Array) => Promise<Uint8Array>;
 
 /** Builds a filter from addresses fed in chunks, so that the active set is never held in memory at once. */
 class FilterBuilder {
@@ -166,9 +166,8 @@ class FilterBuilder {
     const n = this.#n;
     this.#n = 0;
     if (this.native !== undefined) {
-      const part = await this.native(this.#buf.subarray(0, n * 16), n, this.bytes, this.nhashes, this.seed[0], this.seed[1]);
-      const d = this.data;
-      for (let i = 0; i < d.length; i++) d[i] = (d[i] as number) | (part[i] as number);
+      // In place: no full-size buffer per chunk.
+      await this.native(this.#buf.subarray(0, n * 16), n, this.bytes, this.nhashes, this.seed[0], this.seed[1], this.data);
     } else {
       for (let i = 0; i < n; i++) bloomInsert(this.data, this.seed, this.nhashes, this.#buf.subarray(i * 16, i * 16 + 16));
     }
@@ -398,7 +397,7 @@ export class KernelWindow {
     try {
       const { loadBinding } = await import('./native.js');
       const b = loadBinding();
-      this.#native = (addrs, count, size, k, s0, s1) => b.filterBuild(addrs, count, size, k, s0, s1);
+      this.#native = (addrs, count, size, k, s0, s1, into) => b.filterBuild(addrs, count, size, k, s0, s1, into);
     } catch (err) {
       if (mode === 'native') throw err;
     }

@@ -245,6 +245,23 @@ test('filterBuild over many members: every member is found, few non-members are'
   t.throws(() => b.filterBuild(addrs, 1, 100, 7, 1n, 2n), { instanceOf: RangeError });
 });
 
+test('filterBuild into an existing filter, chunk by chunk, gives the one-shot filter', async (t) => {
+  const b = loadBinding();
+  const n = 5000;
+  const size = 64 * 128;
+  const addrs = new Uint8Array(n * 16);
+  for (let i = 0; i < n; i++) addrs.set([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, i >> 8, i & 255], i * 16);
+  const whole = await b.filterBuild(addrs, n, size, 6, 5n, 6n);
+  const into = new Uint8Array(size);
+  for (let off = 0; off < n; off += 1000) {
+    const res = await b.filterBuild(addrs.subarray(off * 16, (off + 1000) * 16), 1000, size, 6, 5n, 6n, into);
+    t.is(res.buffer, into.buffer, 'the result is the caller filter');
+  }
+  t.deepEqual(Buffer.from(into), Buffer.from(whole));
+  t.true(whole.some((x) => x !== 0));
+  t.throws(() => b.filterBuild(addrs, 1, size, 6, 5n, 6n, new Uint8Array(64)), { instanceOf: TypeError });
+});
+
 // ---------------------------------------------------------------------------
 // The event reader over a FIFO (the device's read() returns whole records;
 // the test writes records in the uapi layout: u16 type, u8 prefix_len, u8
