@@ -498,16 +498,31 @@ export class KernelWindow {
       await loads.push(rule);
     };
     const pinned = [...this.store.pinnedActive()].sort((a, b) => b.lastHit - a.lastHit || b.lastSeen - a.lastSeen);
+    const pinnedKeys = new KeySet();
     for (const rec of pinned) {
+      pinnedKeys.add(rec.prefix);
       if (room(rec.prefix)) await take(rec);
       else if (rec.prefix.isHost) report.pinnedOverCap++;
     }
+    await loads.flush();
+    // Choose the rest in one read pass over the hot index, then load them:
+    // an LMDB range iterator that outlives write transactions of the same
+    // process re-positions after each commit, which made a 10M-key pass
+    // crawl when loads were written during it.
+    const picked = new PackedList();
+    let pickedHosts = hosts;
+    let pickedPrefixes = prefixes;
     for (const p of this.store.activePrefixes()) {
       report.active++;
       if (p.isHost) await fb.add(p);
-      if (!room(p) || chosen.has(p)) continue;
-      const rec = this.store.get(p);
-      if (rec === undefined || rec.pinned) continue; // pinned: placed above, or over the cap
+      if ((p.isHost ? pickedHosts >= cfg.maxEntries : pickedPrefixes >= cfg.maxPrefixes) || pinnedKeys.has(p)) continue;
+      if (p.isHost) pickedHosts++;
+      else pickedPrefixes++;
+      picked.push(p);
+    }
+    for (let k = 0; k < picked.length; k++) {
+      const rec = this.store.get(picked.at(k));
+      if (rec === undefined || rec.pinned || rec.state === 'expired' || !room(rec.prefix)) continue; // pinned: placed above, or over the cap
       await take(rec);
     }
     await loads.flush();
