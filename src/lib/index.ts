@@ -6,6 +6,20 @@
 // implementations are exported for the daemon, the CLI and tests.
 export { AddressError, IpPrefix, parseAddress, parsePrefix, toAddress, toPrefix, tryParsePrefix } from './addr.js';
 export type {
+  AllowEntryInfo,
+  BanRecordInfo,
+  ConfigInfo,
+  ConfigPatch,
+  DeviceEntry,
+  FlushRequest,
+  FlushResult,
+  FlushTable,
+  HistoryEntry,
+  HitsResult,
+  ListRequest,
+  ShowResult,
+  StatsResult,
+  UnblockSourceResult,
   AllowResult,
   BanInfo,
   BanSource,
