@@ -42,3 +42,20 @@ export { DEFAULT_TTL, Ffwall, openFfwall, type BlockItem, type FfwallEventMap, t
 export * from './kernel.js';
 export { MissingFeatureError, NativeKernel, type NativeKernelOptions } from './kernel-native.js';
 export { DirectTransport } from './transport-direct.js';
+export {
+  allowlistCheck,
+  countLines,
+  EXPORT_FORMATS,
+  FeedError,
+  IMPORT_FORMATS,
+  parseFeedLine,
+  readFeed,
+  spool,
+  validateFeed,
+  writeExport,
+  type ExportFormat,
+  type ExportOptions,
+  type FeedEntry,
+  type ImportFormat,
+  type ValidateResult,
+} from './feeds.js';
