@@ -72,6 +72,8 @@ export abstract class FfwallCommand extends Command {
   }
 
   protected override async catch(err: Error & { exitCode?: number }): Promise<unknown> {
+    // this.exit(n) of a command that has already reported.
+    if ((err as { code?: unknown }).code === 'EEXIT') throw err;
     const code = exitCodeOf(err);
     // oclif's own parse errors (bad flags) are usage errors too.
     const isParse = err.constructor.name.endsWith('Error') && /Unexpected argument|Missing .*argument|Expected --|Nonexistent flag|is not one of|Parsing --/.test(err.message);
