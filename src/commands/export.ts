@@ -5,8 +5,8 @@ import type { Writable } from 'node:stream';
 import { Flags } from '@oclif/core';
 
 import { FfwallCommand } from '../cli/base.js';
-import { writeOut } from '../cli/format.js';
-import { EXPORT_FORMATS, writeExport, type BanSource, type ExportOptions, type ListRequest } from '../lib/index.js';
+import { Progress, writeOut } from '../cli/format.js';
+import { EXPORT_FORMATS, writeExport, type BanRecordInfo, type BanSource, type ExportOptions, type Ffwall, type ListRequest } from '../lib/index.js';
 
 export default class ExportCommand extends FfwallCommand {
   static override summary = 'Export the active bans as a feed: plain, Spamhaus DROP, ipset restore input, or an rbldnsd zone';
@@ -47,7 +47,13 @@ export default class ExportCommand extends FfwallCommand {
           count++;
         }
       } else {
-        count = await writeExport(flags.format, () => fw.list(filter), (c) => writeOut(out, c), opts);
+        // A bar on a terminal when the export goes to a file (rbldnsd reads the table twice).
+        const passes = flags.format === 'rbldnsd' ? 2 : 1;
+        const total = flags.output === undefined ? 0 : passes * (((await fw.stats()).database?.kernel ?? 0) + ((await fw.stats()).database?.cold ?? 0));
+        const bar = new Progress('exporting', total, flags.output !== undefined && total >= 10_000);
+        let seen = 0;
+        count = await writeExport(flags.format, () => counted(fw, filter, () => bar.update(++seen)), (c) => writeOut(out, c), opts);
+        bar.stop();
       }
     } finally {
       if (out !== process.stdout) await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
@@ -55,5 +61,12 @@ export default class ExportCommand extends FfwallCommand {
     if (this.jsonEnabled()) return undefined;
     if (flags.output !== undefined) this.log(`exported ${count} ${count === 1 ? 'ban' : 'bans'} to ${flags.output} (${flags.format}) [${fw.transport}]`);
     return { transport: fw.transport, format: flags.format, count };
+  }
+}
+
+async function* counted(fw: Ffwall, filter: ListRequest, tick: () => void): AsyncGenerator<BanRecordInfo> {
+  for await (const r of fw.list(filter)) {
+    tick();
+    yield r;
   }
 }
