@@ -10,6 +10,8 @@
 # When not run as root it installs nothing and prints the exact command to run.
 set -euo pipefail
 
+# tmux: `ffwall top` is tested in a real terminal; rbldnsd and dnsutils (dig):
+# the rbldnsd export is served and queried on loopback (test/host/cli-*.test.ts).
 # systemd: systemd-analyze verifies packaging/ffwall.service in the host tests
 # (priority important, so a standard Debian 12 has it; minimal images do not).
 BASE_PKGS=(
@@ -20,6 +22,7 @@ BASE_PKGS=(
 	nftables ipset iptables dkms e2fsprogs
 	gcc-multilib
 	systemd
+	tmux rbldnsd dnsutils
 )
 
 want_backports=0

@@ -51,6 +51,15 @@ export abstract class FfwallCommand extends Command {
 
   #fw: Ffwall | undefined;
 
+  protected override async init(): Promise<void> {
+    // `ffwall list | head`: a closed pipe ends the output quietly.
+    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(0);
+      throw err;
+    });
+    await super.init();
+  }
+
   protected async openFfwall(flags: { socket: string; device: string; db: string; transport: 'auto' | 'direct' | 'client' }): Promise<Ffwall> {
     const options: OpenOptions = { transport: flags.transport, socket: flags.socket, device: flags.device, database: flags.db };
     this.#fw = await openFfwall(options);
@@ -63,6 +72,8 @@ export abstract class FfwallCommand extends Command {
   }
 
   protected override async catch(err: Error & { exitCode?: number }): Promise<unknown> {
+    // this.exit(n) of a command that has already reported.
+    if ((err as { code?: unknown }).code === 'EEXIT') throw err;
     const code = exitCodeOf(err);
     // oclif's own parse errors (bad flags) are usage errors too.
     const isParse = err.constructor.name.endsWith('Error') && /Unexpected argument|Missing .*argument|Expected --|Nonexistent flag|is not one of|Parsing --/.test(err.message);

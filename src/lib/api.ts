@@ -198,7 +198,164 @@ export interface Transport {
   allow(targets: string[], reason: string): Promise<AllowResult[]>;
   disallow(targets: string[]): Promise<AllowResult[]>;
   status(): Promise<StatusResult>;
+  /** Records of the ban database matching @filter, streamed (flat memory). */
+  list(filter: ListRequest): AsyncIterable<BanRecordInfo>;
+  /** One record of the database and its history. */
+  show(target: string): Promise<ShowResult>;
+  stats(): Promise<StatsResult>;
+  allowList(): Promise<AllowEntryInfo[]>;
+  attach(device: string): Promise<DeviceEntry[]>;
+  detach(device: string): Promise<DeviceEntry[]>;
+  devices(): Promise<DeviceEntry[]>;
+  getConfig(): Promise<ConfigInfo>;
+  setConfig(patch: ConfigPatch): Promise<ConfigInfo>;
+  flush(request: FlushRequest): Promise<FlushResult>;
+  /** Removes every ban of one source (and tag), from the database and the kernel. */
+  unblockSource(source: BanSource, tag: string | null): Promise<UnblockSourceResult>;
+  /** Kernel bans hit since @hitSince (kernel seconds; 0: all), at most @limit. */
+  hits(hitSince: number, limit: number): Promise<HitsResult>;
   /** Starts delivering events to @listener until the returned function is called. */
   subscribe(listener: (event: FfwallEvent) => void, onError: (err: Error) => void): Promise<() => void>;
   close(): Promise<void>;
+}
+
+// ---- What the CLI needs (issue 9): listing, inspection, kernel settings ----
+
+/** Filters of list(); every field optional.  JSON-safe. */
+export interface ListRequest {
+  /** Only these states (default: every state). */
+  state?: ('kernel' | 'cold' | 'expired')[];
+  source?: BanSource;
+  /** With or without source: only records of this source tag (a feed's name, a jail). */
+  tag?: string;
+  /** Records that block this port (a whole-address ban blocks every port). */
+  port?: number;
+  /** Substring of the reason. */
+  reason?: string;
+  /** At most this many records. */
+  limit?: number;
+}
+
+/** One event of a record's history, JSON-safe. */
+export interface HistoryEntry {
+  /** ISO time. */
+  at: string;
+  type: 'ban' | 'unban' | 'expire' | 'evict' | 'load' | 'allow' | 'disallow';
+  target: string;
+  details: Record<string, unknown>;
+}
+
+export interface ShowResult {
+  target: string;
+  /** The database's record of exactly this target; null when there is none. */
+  record: BanRecordInfo | null;
+  /** Its history, oldest first (at most the last 1000 events). */
+  history: HistoryEntry[];
+  /** The allowlist entry covering it, if any. */
+  allowedBy: string | null;
+}
+
+export interface AllowEntryInfo {
+  target: string;
+  /** From the database; '' without one. */
+  reason: string;
+  /** ISO time it was added; null when only the kernel knows it. */
+  addedAt: string | null;
+  /** The kernel's allowlist holds it. */
+  inKernel: boolean;
+}
+
+export interface DeviceEntry {
+  /** Device name, or "*" for every device. */
+  name: string;
+  ifindex: number;
+  /** In the attach list. */
+  named: boolean;
+  /** An ingress hook is on the device. */
+  hooked: boolean;
+}
+
+export interface ConfigInfo {
+  maxEntries: number;
+  mode: KernelMode;
+  gcInterval: number;
+  hookPriority: number;
+  maxPrefixes: number;
+  maxAllow: number;
+  filterMaxBytes: number;
+}
+
+/** The settable fields of ConfigInfo. */
+export interface ConfigPatch {
+  maxEntries?: number;
+  mode?: KernelMode;
+  gcInterval?: number;
+}
+
+export interface StatsResult {
+  transport: 'direct' | 'client';
+  moduleVersion: string;
+  abiVersion: number;
+  /** ISO time of the snapshot. */
+  at: string;
+  kernel: {
+    entries: number;
+    maxEntries: number;
+    pinned: number;
+    prefixes: number;
+    allowEntries: number;
+    bytes: number;
+    packetsSeen: number;
+    dropped: { exact: number; ports: number; prefix: number; total: number };
+    passedAllow: number;
+    monitorHits: number;
+    inserted: number;
+    deleted: number;
+    evicted: number;
+    expired: number;
+    eventsLost: number;
+  };
+  config: ConfigInfo;
+  devices: DeviceEntry[];
+  /** Records of the ban database by state; null without a database. */
+  database: { kernel: number; cold: number; expired: number; total: number } | null;
+}
+
+export type FlushTable = 'exact' | 'prefix' | 'allow';
+
+export interface FlushRequest {
+  /** Kernel tables to empty (default exact and prefix: the bans; the allowlist only when named). */
+  scope: FlushTable[];
+  /** Also remove the database's active bans (exact/prefix) and allowlist entries (allow). */
+  database: boolean;
+}
+
+export interface FlushResult {
+  /** Kernel entries removed. */
+  kernel: number;
+  /** Database records or allowlist entries removed (0 unless database). */
+  database: number;
+  /** Database records marked cold because their kernel entry went (when the database is kept). */
+  cold: number;
+}
+
+export interface UnblockSourceResult {
+  source: BanSource;
+  tag: string | null;
+  /** Database records removed. */
+  removed: number;
+  /** Kernel entries removed. */
+  kernel: number;
+}
+
+/** One kernel ban with its hit counter, for `ffwall top`. */
+export interface HitsResult {
+  /** The kernel's clock, seconds (pass back as hitSince). */
+  kernelNow: number;
+  /** ISO time of the snapshot. */
+  at: string;
+  /** Kernel bans hit at or after hitSince (all bans when hitSince is 0). */
+  entries: BanInfo[];
+  /** True when more entries matched than the limit. */
+  truncated: boolean;
 }

@@ -17,7 +17,20 @@ import { chmod, chown, unlink } from 'node:fs/promises';
 import net from 'node:net';
 
 import type {
+  AllowEntryInfo,
   AllowResult,
+  BanRecordInfo,
+  BanSource,
+  ConfigInfo,
+  ConfigPatch,
+  DeviceEntry,
+  FlushRequest,
+  FlushResult,
+  HitsResult,
+  ListRequest,
+  ShowResult,
+  StatsResult,
+  UnblockSourceResult,
   BatchProgress,
   BatchSummary,
   BlockOptions,
@@ -39,7 +52,32 @@ export const CONTROL_MAX_LINE = 4 * 1024 * 1024;
 /** Requests per blockMany/unblockMany message sent by the client. */
 export const CONTROL_CHUNK = 10000;
 
-const OPS = ['block', 'blockMany', 'unblock', 'unblockMany', 'check', 'allow', 'disallow', 'status', 'subscribe', 'unsubscribe'] as const;
+const OPS = [
+  'block',
+  'blockMany',
+  'unblock',
+  'unblockMany',
+  'check',
+  'allow',
+  'disallow',
+  'status',
+  'subscribe',
+  'unsubscribe',
+  'list',
+  'show',
+  'stats',
+  'allowList',
+  'attach',
+  'detach',
+  'devices',
+  'getConfig',
+  'setConfig',
+  'flush',
+  'unblockSource',
+  'hits',
+] as const;
+/** Items a client may hold unread before it pauses the socket (list streams). */
+const CLIENT_QUEUE_HIGH = 4096;
 type Op = (typeof OPS)[number];
 
 interface Hello {
@@ -211,14 +249,32 @@ export class ControlServer {
     }
     const args = (typeof m.args === 'object' && m.args !== null ? m.args : {}) as Record<string, unknown>;
     try {
-      const result = await this.#dispatch(m.op as Op, args, (p) => send(sock, { id, progress: p }), subs);
+      const emit = async (item: unknown): Promise<void> => {
+        if (sock.destroyed) throw new FfwallError('ECONNRESET', 'ffwall: the client went away');
+        if (!sock.write(`${JSON.stringify({ id, item })}\n`)) await new Promise<void>((resolve) => {
+          const done = (): void => {
+            sock.off('drain', done);
+            sock.off('close', done);
+            resolve();
+          };
+          sock.once('drain', done);
+          sock.once('close', done);
+        });
+      };
+      const result = await this.#dispatch(m.op as Op, args, (p) => send(sock, { id, progress: p }), subs, emit);
       send(sock, { id, ok: true, result });
     } catch (err) {
       send(sock, { id, ok: false, error: toWireError(err) });
     }
   }
 
-  async #dispatch(op: Op, a: Record<string, unknown>, progress: (p: BatchProgress) => void, subs: { subscribe(): void; unsubscribe(): void }): Promise<unknown> {
+  async #dispatch(
+    op: Op,
+    a: Record<string, unknown>,
+    progress: (p: BatchProgress) => void,
+    subs: { subscribe(): void; unsubscribe(): void },
+    emit: (item: unknown) => Promise<void>,
+  ): Promise<unknown> {
     const fw = this.#fw;
     switch (op) {
       case 'block': {
@@ -263,6 +319,43 @@ export class ControlServer {
       case 'unsubscribe':
         subs.unsubscribe();
         return { subscribed: false };
+      case 'list': {
+        const filter = (typeof a.filter === 'object' && a.filter !== null ? a.filter : {}) as ListRequest;
+        let count = 0;
+        for await (const r of fw.list(filter)) {
+          await emit(r);
+          count++;
+        }
+        return { count };
+      }
+      case 'show':
+        return fw.show(wireString(a.target, 'target'));
+      case 'stats': {
+        const s = await fw.stats();
+        return { ...s, transport: 'direct' };
+      }
+      case 'allowList':
+        return fw.allowList();
+      case 'attach':
+        return fw.attach(wireString(a.device, 'device'));
+      case 'detach':
+        return fw.detach(wireString(a.device, 'device'));
+      case 'devices':
+        return fw.devices();
+      case 'getConfig':
+        return fw.getConfig();
+      case 'setConfig':
+        return fw.setConfig((typeof a.patch === 'object' && a.patch !== null ? a.patch : {}) as ConfigPatch);
+      case 'flush': {
+        const o: { scope?: FlushRequest['scope']; database?: boolean } = {};
+        if (a.scope !== undefined) o.scope = a.scope as FlushRequest['scope'];
+        if (a.database !== undefined) o.database = a.database as boolean;
+        return fw.flush(o);
+      }
+      case 'unblockSource':
+        return fw.unblockSource(wireString(a.source, 'source') as BanSource, a.tag === null || a.tag === undefined ? undefined : wireString(a.tag, 'tag'));
+      case 'hits':
+        return fw.hits(a.hitSince as number, a.limit as number);
     }
   }
 }
@@ -314,6 +407,7 @@ interface Pending {
   resolve(v: unknown): void;
   reject(e: Error): void;
   progress?: (p: BatchProgress) => void;
+  item?: (v: unknown) => void;
 }
 
 /** The client side: the Transport that speaks to the daemon. */
@@ -397,7 +491,7 @@ export class ClientTransport implements Transport {
   }
 
   #onLine(line: string): void {
-    let msg: { id?: number; ok?: boolean; result?: unknown; error?: WireError; progress?: BatchProgress; event?: FfwallEvent };
+    let msg: { id?: number; ok?: boolean; result?: unknown; error?: WireError; progress?: BatchProgress; event?: FfwallEvent; item?: unknown };
     try {
       msg = JSON.parse(line) as typeof msg;
     } catch {
@@ -410,17 +504,19 @@ export class ClientTransport implements Transport {
     const p = typeof msg.id === 'number' ? this.#pending.get(msg.id) : undefined;
     if (p === undefined) return;
     if (msg.progress !== undefined) return p.progress?.(msg.progress);
+    if (msg.item !== undefined) return p.item?.(msg.item);
     this.#pending.delete(msg.id as number);
     if (msg.ok === true) p.resolve(msg.result);
     else p.reject(fromWireError(msg.error ?? protoError('an answer without a result or an error')));
   }
 
-  async #call<T>(op: Op, args: Record<string, unknown>, progress?: (p: BatchProgress) => void): Promise<T> {
+  async #call<T>(op: Op, args: Record<string, unknown>, progress?: (p: BatchProgress) => void, item?: (v: unknown) => void): Promise<T> {
     if (this.#closedError !== undefined) throw this.#closedError;
     const id = this.#nextId++;
     return new Promise<T>((resolve, reject) => {
       const pending: Pending = { resolve: resolve as (v: unknown) => void, reject };
       if (progress !== undefined) pending.progress = progress;
+      if (item !== undefined) pending.item = item;
       this.#pending.set(id, pending);
       this.#sock.write(`${JSON.stringify({ id, op, args })}\n`);
     });
@@ -479,6 +575,105 @@ export class ClientTransport implements Transport {
   async status(): Promise<StatusResult> {
     const s = await this.#call<StatusResult>('status', {});
     return { ...s, transport: 'client' };
+  }
+
+  /**
+   * A streamed list: items arrive as lines before the answer.  When the
+   * consumer falls behind, the socket is paused (the daemon then waits for
+   * it to drain), so memory stays flat at any size.
+   */
+  async *list(filter: ListRequest): AsyncIterable<BanRecordInfo> {
+    const queue: BanRecordInfo[] = [];
+    let done = false;
+    let failure: Error | undefined;
+    let wake: (() => void) | undefined;
+    let paused = false;
+    const poke = (): void => {
+      const w = wake;
+      wake = undefined;
+      w?.();
+    };
+    this.#call<{ count: number }>('list', { filter }, undefined, (v) => {
+      queue.push(v as BanRecordInfo);
+      if (!paused && queue.length >= CLIENT_QUEUE_HIGH) {
+        paused = true;
+        this.#sock.pause();
+      }
+      poke();
+    }).then(
+      () => {
+        done = true;
+        poke();
+      },
+      (err: unknown) => {
+        failure = err instanceof Error ? err : new Error(String(err));
+        done = true;
+        poke();
+      },
+    );
+    try {
+      for (;;) {
+        const next = queue.shift();
+        if (next !== undefined) {
+          if (paused && queue.length < CLIENT_QUEUE_HIGH / 4) {
+            paused = false;
+            this.#sock.resume();
+          }
+          yield next;
+          continue;
+        }
+        if (done) break;
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+      if (failure !== undefined) throw failure;
+    } finally {
+      if (paused) this.#sock.resume();
+    }
+  }
+
+  show(target: string): Promise<ShowResult> {
+    return this.#call('show', { target });
+  }
+
+  async stats(): Promise<StatsResult> {
+    const s = await this.#call<StatsResult>('stats', {});
+    return { ...s, transport: 'client' };
+  }
+
+  allowList(): Promise<AllowEntryInfo[]> {
+    return this.#call('allowList', {});
+  }
+
+  attach(device: string): Promise<DeviceEntry[]> {
+    return this.#call('attach', { device });
+  }
+
+  detach(device: string): Promise<DeviceEntry[]> {
+    return this.#call('detach', { device });
+  }
+
+  devices(): Promise<DeviceEntry[]> {
+    return this.#call('devices', {});
+  }
+
+  getConfig(): Promise<ConfigInfo> {
+    return this.#call('getConfig', {});
+  }
+
+  setConfig(patch: ConfigPatch): Promise<ConfigInfo> {
+    return this.#call('setConfig', { patch });
+  }
+
+  flush(request: FlushRequest): Promise<FlushResult> {
+    return this.#call('flush', { scope: request.scope, database: request.database });
+  }
+
+  unblockSource(source: BanSource, tag: string | null): Promise<UnblockSourceResult> {
+    return this.#call('unblockSource', { source, tag });
+  }
+
+  hits(hitSince: number, limit: number): Promise<HitsResult> {
+    return this.#call('hits', { hitSince, limit });
   }
 
   async subscribe(listener: (event: FfwallEvent) => void, _onError: (err: Error) => void): Promise<() => void> {

@@ -18,8 +18,21 @@ import path from 'node:path';
 
 import { IpPrefix, parseAddress, toPrefix } from './addr.js';
 import type {
+  AllowEntryInfo,
   AllowResult,
+  BanRecordInfo,
   BanSource,
+  ConfigInfo,
+  ConfigPatch,
+  DeviceEntry,
+  FlushRequest,
+  FlushResult,
+  FlushTable,
+  HitsResult,
+  ListRequest,
+  ShowResult,
+  StatsResult,
+  UnblockSourceResult,
   BatchProgress,
   BatchSummary,
   BlockOptions,
@@ -35,7 +48,7 @@ import { ClientTransport, DEFAULT_SOCKET_PATH } from './control.js';
 import type { BanStore, StoreOptions } from './db/index.js';
 import { parseDuration } from './duration.js';
 import { FfwallError } from './errors.js';
-import type { Kernel } from './kernel.js';
+import { KERNEL_LIMITS, type Kernel } from './kernel.js';
 import { DirectTransport, openDirectKernel } from './transport-direct.js';
 import { checkPort, normalizePorts } from './validate.js';
 
@@ -176,6 +189,89 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
     return this.#transport.status();
   }
 
+  /**
+   * The database's records matching @filter, streamed: a million records
+   * list in seconds with flat memory.  Checks the filter first.
+   */
+  list(filter: ListRequest = {}): AsyncIterable<BanRecordInfo> {
+    this.#checkOpen();
+    return this.#transport.list(checkListRequest(filter));
+  }
+
+  /** One record of the database (exactly this address or prefix) and its history. */
+  async show(target: string | IpPrefix): Promise<ShowResult> {
+    this.#checkOpen();
+    return this.#transport.show(toPrefix(target).toString());
+  }
+
+  /** The kernel's counters, configuration and devices, and the database's records by state. */
+  async stats(): Promise<StatsResult> {
+    this.#checkOpen();
+    return this.#transport.stats();
+  }
+
+  /** The allowlist: the database's entries (with reasons) and the kernel's. */
+  async allowList(): Promise<AllowEntryInfo[]> {
+    this.#checkOpen();
+    return this.#transport.allowList();
+  }
+
+  /** Hooks a network device ("*": every device); returns the attach list after. */
+  async attach(device: string): Promise<DeviceEntry[]> {
+    this.#checkOpen();
+    return this.#transport.attach(checkDevice(device));
+  }
+
+  async detach(device: string): Promise<DeviceEntry[]> {
+    this.#checkOpen();
+    return this.#transport.detach(checkDevice(device));
+  }
+
+  async devices(): Promise<DeviceEntry[]> {
+    this.#checkOpen();
+    return this.#transport.devices();
+  }
+
+  async getConfig(): Promise<ConfigInfo> {
+    this.#checkOpen();
+    return this.#transport.getConfig();
+  }
+
+  /** Changes the kernel's settings, all or none; returns the new configuration. */
+  async setConfig(patch: ConfigPatch): Promise<ConfigInfo> {
+    this.#checkOpen();
+    return this.#transport.setConfig(checkConfigPatch(patch));
+  }
+
+  /**
+   * Empties kernel tables (default: the bans, exact and prefix).  With
+   * database: true the database's active bans (and, for 'allow', its
+   * allowlist) go too; otherwise its records of flushed bans become cold.
+   */
+  async flush(options: { scope?: readonly FlushTable[]; database?: boolean } = {}): Promise<FlushResult> {
+    this.#checkOpen();
+    const scope = options.scope ?? ['exact', 'prefix'];
+    if (!Array.isArray(scope) || scope.some((x) => !FLUSH_TABLES.includes(x))) throw new TypeError(`flush: scope must be a list of ${FLUSH_TABLES.join(', ')}`);
+    if (options.database !== undefined && typeof options.database !== 'boolean') throw new TypeError('flush: database must be a boolean');
+    const req: FlushRequest = { scope: [...new Set(scope)], database: options.database === true };
+    return this.#transport.flush(req);
+  }
+
+  /** Removes every ban of one source, or of one tag of it (a feed's name, a jail): database and kernel. */
+  async unblockSource(source: BanSource, tag?: string): Promise<UnblockSourceResult> {
+    this.#checkOpen();
+    if (!SOURCES.includes(source)) throw new TypeError(`source must be one of ${SOURCES.join(', ')}`);
+    return this.#transport.unblockSource(source, tag === undefined ? null : checkText(tag, 'tag', TAG_MAX));
+  }
+
+  /** Kernel bans hit since @hitSince (the kernelNow of an earlier call; 0: every ban), at most @limit. */
+  async hits(hitSince = 0, limit = HITS_MAX): Promise<HitsResult> {
+    this.#checkOpen();
+    if (!Number.isSafeInteger(hitSince) || hitSince < 0) throw new RangeError('hits: hitSince must be a non-negative integer');
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > HITS_MAX) throw new RangeError(`hits: limit must be 1..${HITS_MAX}`);
+    return this.#transport.hits(hitSince, limit);
+  }
+
   /** Stops events and releases the device or the socket.  Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -255,6 +351,64 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
     // events are best effort for those who do not listen for their errors.
     if (this.listenerCount('error') > 0) this.emit('error', err);
   }
+}
+
+const FLUSH_TABLES: readonly FlushTable[] = ['exact', 'prefix', 'allow'];
+const STATES = ['kernel', 'cold', 'expired'] as const;
+/** Most entries of one hits() answer (it crosses the socket as one message). */
+export const HITS_MAX = 10_000;
+
+function checkDevice(device: unknown): string {
+  if (typeof device !== 'string' || !/^(?:\*|[^\s/:]{1,15})$/.test(device)) {
+    throw new TypeError(`device must be a network device name (1..15 characters, no spaces, '/' or ':') or "*", got ${JSON.stringify(device)}`);
+  }
+  return device;
+}
+
+/** Checks a list filter and returns a clean copy. */
+export function checkListRequest(f: ListRequest): ListRequest {
+  if (typeof f !== 'object' || f === null) throw new TypeError('list: filter must be an object');
+  const out: ListRequest = {};
+  if (f.state !== undefined) {
+    const st = typeof f.state === 'string' ? [f.state] : f.state;
+    if (!Array.isArray(st) || st.some((x) => !(STATES as readonly string[]).includes(x))) throw new TypeError(`state must be one of ${STATES.join(', ')}`);
+    out.state = [...st];
+  }
+  if (f.source !== undefined) {
+    if (!SOURCES.includes(f.source)) throw new TypeError(`source must be one of ${SOURCES.join(', ')}`);
+    out.source = f.source;
+  }
+  if (f.tag !== undefined) out.tag = checkText(f.tag, 'tag', TAG_MAX);
+  if (f.port !== undefined) out.port = checkPort(f.port, 'port');
+  if (f.reason !== undefined) out.reason = checkText(f.reason, 'reason', REASON_MAX);
+  if (f.limit !== undefined) {
+    if (!Number.isSafeInteger(f.limit) || f.limit < 1) throw new RangeError('limit must be a positive integer');
+    out.limit = f.limit;
+  }
+  return out;
+}
+
+function checkConfigPatch(p: ConfigPatch): ConfigPatch {
+  if (typeof p !== 'object' || p === null) throw new TypeError('config: patch must be an object');
+  const out: ConfigPatch = {};
+  for (const k of Object.keys(p)) if (!['maxEntries', 'mode', 'gcInterval'].includes(k)) throw new TypeError(`config: ${k} cannot be set (settable: maxEntries, mode, gcInterval)`);
+  if (p.mode !== undefined) {
+    if (p.mode !== 'enforce' && p.mode !== 'monitor') throw new TypeError('config: mode must be enforce or monitor');
+    out.mode = p.mode;
+  }
+  if (p.maxEntries !== undefined) {
+    if (!Number.isSafeInteger(p.maxEntries) || p.maxEntries < KERNEL_LIMITS.maxEntriesMin || p.maxEntries > KERNEL_LIMITS.maxEntriesMax) {
+      throw new RangeError(`config: maxEntries must be ${KERNEL_LIMITS.maxEntriesMin}..${KERNEL_LIMITS.maxEntriesMax}`);
+    }
+    out.maxEntries = p.maxEntries;
+  }
+  if (p.gcInterval !== undefined) {
+    if (!Number.isSafeInteger(p.gcInterval) || p.gcInterval < KERNEL_LIMITS.gcIntervalMin || p.gcInterval > KERNEL_LIMITS.gcIntervalMax) {
+      throw new RangeError(`config: gcInterval must be ${KERNEL_LIMITS.gcIntervalMin}..${KERNEL_LIMITS.gcIntervalMax} seconds`);
+    }
+    out.gcInterval = p.gcInterval;
+  }
+  return out;
 }
 
 function checkText(v: unknown, what: string, max: number): string {

@@ -6,6 +6,20 @@
 // implementations are exported for the daemon, the CLI and tests.
 export { AddressError, IpPrefix, parseAddress, parsePrefix, toAddress, toPrefix, tryParsePrefix } from './addr.js';
 export type {
+  AllowEntryInfo,
+  BanRecordInfo,
+  ConfigInfo,
+  ConfigPatch,
+  DeviceEntry,
+  FlushRequest,
+  FlushResult,
+  FlushTable,
+  HistoryEntry,
+  HitsResult,
+  ListRequest,
+  ShowResult,
+  StatsResult,
+  UnblockSourceResult,
   AllowResult,
   BanInfo,
   BanSource,
@@ -28,3 +42,20 @@ export { DEFAULT_TTL, Ffwall, openFfwall, type BlockItem, type FfwallEventMap, t
 export * from './kernel.js';
 export { MissingFeatureError, NativeKernel, type NativeKernelOptions } from './kernel-native.js';
 export { DirectTransport } from './transport-direct.js';
+export {
+  allowlistCheck,
+  countLines,
+  EXPORT_FORMATS,
+  FeedError,
+  IMPORT_FORMATS,
+  parseFeedLine,
+  readFeed,
+  spool,
+  validateFeed,
+  writeExport,
+  type ExportFormat,
+  type ExportOptions,
+  type FeedEntry,
+  type ImportFormat,
+  type ValidateResult,
+} from './feeds.js';

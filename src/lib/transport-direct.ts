@@ -6,8 +6,21 @@
 // messages an operator can act on.
 import { IpPrefix, parseAddress, parsePrefix } from './addr.js';
 import type {
+  AllowEntryInfo,
   AllowResult,
   BanInfo,
+  BanSource,
+  ConfigInfo,
+  ConfigPatch,
+  DeviceEntry,
+  FlushRequest,
+  FlushResult,
+  HistoryEntry,
+  HitsResult,
+  ListRequest,
+  ShowResult,
+  StatsResult,
+  UnblockSourceResult,
   BanRecordInfo,
   BatchProgress,
   BatchSummary,
@@ -19,7 +32,7 @@ import type {
   Transport,
   UnblockResult,
 } from './api.js';
-import type { BanInput, BanRecord, BanResult, BanStore } from './db/index.js';
+import type { BanInput, BanRecord, BanResult, BanStore, ListFilter } from './db/index.js';
 import { FfwallError } from './errors.js';
 import { isKernelError, type Kernel, type KernelEntry, type KernelEvent, type KernelRule } from './kernel.js';
 import { ruleOf } from './window.js';
@@ -389,6 +402,164 @@ export class DirectTransport implements Transport {
       dropped: s.droppedExact + s.droppedPorts + s.droppedPrefix,
       database: this.#store === undefined ? null : this.#store.counts(),
     };
+  }
+
+  #needStore(what: string): BanStore {
+    if (this.#store === undefined) throw new FfwallError('ENODATABASE', `ffwall: ${what} needs the ban database, and this instance has none`);
+    return this.#store;
+  }
+
+  async *list(filter: ListRequest): AsyncIterable<BanRecordInfo> {
+    const store = this.#needStore('list');
+    const f: ListFilter = {};
+    if (filter.state !== undefined) f.state = filter.state;
+    if (filter.source !== undefined) f.source = filter.source;
+    if (filter.tag !== undefined) f.tag = filter.tag;
+    if (filter.port !== undefined) f.port = filter.port;
+    if (filter.reason !== undefined) f.reason = filter.reason;
+    if (filter.limit !== undefined) f.limit = filter.limit;
+    let n = 0;
+    for (const r of store.list(f)) {
+      yield recordInfo(r);
+      // Let the event loop breathe (and a socket drain) now and then.
+      if (++n % 1024 === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  async show(target: string): Promise<ShowResult> {
+    const store = this.#needStore('show');
+    const p = parsePrefix(target);
+    const rec = store.get(p);
+    const history: HistoryEntry[] = [];
+    for (const h of store.history(p, { limit: 1000, reverse: true })) {
+      history.push({ at: new Date(h.time).toISOString(), type: h.type, target: h.prefix.toString(), details: h.details });
+    }
+    history.reverse();
+    const by = store.allowedBy(p);
+    return { target: p.toString(), record: rec === undefined ? null : recordInfo(rec), history, allowedBy: by === undefined ? null : by.prefix.toString() };
+  }
+
+  async stats(): Promise<StatsResult> {
+    const [v, c, s, d] = await Promise.all([this.#kernel.version(), this.#kernel.getConfig(), this.#kernel.stats(), this.#kernel.devices()]);
+    return {
+      transport: 'direct',
+      moduleVersion: v.moduleVersion,
+      abiVersion: v.abiVersion,
+      at: new Date().toISOString(),
+      kernel: {
+        entries: s.entries,
+        maxEntries: c.maxEntries,
+        pinned: s.pinned,
+        prefixes: s.prefixes,
+        allowEntries: s.allowEntries,
+        bytes: s.bytes,
+        packetsSeen: s.packetsSeen,
+        dropped: { exact: s.droppedExact, ports: s.droppedPorts, prefix: s.droppedPrefix, total: s.droppedExact + s.droppedPorts + s.droppedPrefix },
+        passedAllow: s.passedAllow,
+        monitorHits: s.monitorHits,
+        inserted: s.inserted,
+        deleted: s.deleted,
+        evicted: s.evicted,
+        expired: s.expired,
+        eventsLost: s.eventsLost,
+      },
+      config: { ...c },
+      devices: d.map((x) => ({ ...x })),
+      database: this.#store === undefined ? null : this.#store.counts(),
+    };
+  }
+
+  async allowList(): Promise<AllowEntryInfo[]> {
+    const inKernel = new Set<string>();
+    for await (const batch of this.#kernel.allowDump()) for (const e of batch) inKernel.add(e.prefix.toString());
+    const out: AllowEntryInfo[] = [];
+    const seen = new Set<string>();
+    for (const a of this.#store?.allowlist() ?? []) {
+      const target = a.prefix.toString();
+      seen.add(target);
+      out.push({ target, reason: a.reason, addedAt: isoMs(a.addedAt), inKernel: inKernel.has(target) });
+    }
+    for (const target of inKernel) if (!seen.has(target)) out.push({ target, reason: '', addedAt: null, inKernel: true });
+    return out;
+  }
+
+  async attach(device: string): Promise<DeviceEntry[]> {
+    await this.#kernel.attach(device);
+    return this.devices();
+  }
+
+  async detach(device: string): Promise<DeviceEntry[]> {
+    try {
+      await this.#kernel.detach(device);
+    } catch (err) {
+      if (isKernelError(err) && err.code === 'ENOENT') throw new FfwallError('ENOTATTACHED', `ffwall: ${device} is not in the attach list (see ffwall devices)`, { cause: err });
+      throw err;
+    }
+    return this.devices();
+  }
+
+  async devices(): Promise<DeviceEntry[]> {
+    return (await this.#kernel.devices()).map((d) => ({ ...d }));
+  }
+
+  async getConfig(): Promise<ConfigInfo> {
+    return { ...(await this.#kernel.getConfig()) };
+  }
+
+  async setConfig(patch: ConfigPatch): Promise<ConfigInfo> {
+    return { ...(await this.#kernel.setConfig(patch)) };
+  }
+
+  async flush(request: FlushRequest): Promise<FlushResult> {
+    const store = this.#store;
+    const bans = request.scope.filter((s) => s !== 'allow');
+    let database = 0;
+    let cold = 0;
+    if (store !== undefined && request.database) {
+      if (bans.length > 0) {
+        const doomed: IpPrefix[] = [];
+        for (const r of store.list({ state: ['kernel', 'cold'] })) {
+          if (bans.includes(r.prefix.isHost ? 'exact' : 'prefix')) doomed.push(r.prefix);
+        }
+        for (const p of doomed) if (store.unban(p, { flush: true }) !== undefined) database++;
+      }
+      if (request.scope.includes('allow')) {
+        for (const a of [...store.allowlist()]) if (store.allowRemove(a.prefix)) database++;
+      }
+    } else if (store !== undefined && bans.length > 0) {
+      const out = [...store.inKernelPrefixes()].filter((p) => bans.includes(p.isHost ? 'exact' : 'prefix'));
+      cold = store.markEvicted(out);
+    }
+    const kernel = request.scope.length === 0 ? 0 : await this.#kernel.flush({ scope: request.scope });
+    return { kernel, database, cold };
+  }
+
+  async unblockSource(source: BanSource, tag: string | null): Promise<UnblockSourceResult> {
+    const store = this.#needStore('unblock --source');
+    const inKernel: IpPrefix[] = [];
+    for (const r of store.list(tag === null ? { source } : { source, tag })) if (r.state === 'kernel') inKernel.push(r.prefix);
+    const removed = tag === null ? store.unbanBySource(source) : store.unbanBySource(source, tag);
+    const res = inKernel.length === 0 ? { changed: 0 } : await this.#kernel.del(inKernel);
+    return { source, tag, removed, kernel: res.changed };
+  }
+
+  async hits(hitSince: number, limit: number): Promise<HitsResult> {
+    const s = await this.#kernel.stats();
+    const offsetMs = offsetFrom(s.now);
+    const entries: BanInfo[] = [];
+    let truncated = false;
+    for await (const batch of this.#kernel.dump(hitSince > 0 ? { hitSince } : {})) {
+      for (const e of batch) {
+        if (e.kind === 'allow') continue;
+        if (entries.length >= limit) {
+          truncated = true;
+          break;
+        }
+        entries.push(banInfo(e, offsetMs));
+      }
+      if (truncated) break;
+    }
+    return { kernelNow: s.now, at: new Date(s.now * 1000 + offsetMs).toISOString(), entries, truncated };
   }
 
   async subscribe(listener: (event: FfwallEvent) => void, onError: (err: Error) => void): Promise<() => void> {

@@ -1,0 +1,326 @@
+// SPDX-License-Identifier: MIT
+//
+// Blocklist feeds: what `ffwall import` reads and `ffwall export` writes.
+//
+// Import formats (one entry per line):
+//   plain   an address or CIDR per line; '#' and ';' start comments; blank lines are skipped
+//   drop    Spamhaus DROP/EDROP: "1.2.3.0/24 ; SBL123" (the note becomes the ban's reason)
+//   ipset   `ipset save` output: "create ..." lines are skipped, "add SET ENTRY [timeout N]
+//           [comment "..."]" lines are entries (a timeout becomes the ban's TTL)
+// Export formats: the same three, and an rbldnsd zone (a combined dataset: an ip4set for IPv4
+// and an ip6trie for IPv6), so that rbldnsd serves the database as a DNSBL.
+//
+// Parsing is pure (parseFeedLine); reading is streamed (readFeed), so that a file of any size
+// is validated in a first pass with flat memory, and applied in a second.  A bad line is a
+// FeedError naming the line, its number, why, and the normalized CIDR when there is one.
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+
+import { AddressError, parsePrefix } from './addr.js';
+import type { BanRecordInfo } from './api.js';
+import { DURATION_MAX_SECONDS } from './duration.js';
+
+export const IMPORT_FORMATS = ['plain', 'drop', 'ipset'] as const;
+export type ImportFormat = (typeof IMPORT_FORMATS)[number];
+export const EXPORT_FORMATS = ['plain', 'drop', 'ipset', 'rbldnsd'] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
+/** One entry of a feed. */
+export interface FeedEntry {
+  /** 1-based line number in the file. */
+  line: number;
+  /** The normalized address or CIDR. */
+  target: string;
+  /** Seconds (ipset's timeout); absent: the importer's default. */
+  ttl?: number;
+  /** The line's note (DROP's SBL id, ipset's comment); '' when none. */
+  note: string;
+}
+
+/** A bad line of a feed: bad input (a TypeError), with where and why. */
+export class FeedError extends TypeError {
+  readonly code = 'EFFWALLFEED';
+  constructor(
+    /** 1-based line number. */
+    readonly line: number,
+    /** The line as read (trimmed, at most 200 characters). */
+    readonly text: string,
+    /** Why it is bad. */
+    readonly reason: string,
+    /** The fix, e.g. the normalized CIDR. */
+    readonly suggestion?: string,
+  ) {
+    super(`line ${line}: ${JSON.stringify(text)}: ${reason}${suggestion === undefined ? '' : ` (did you mean ${suggestion}?)`}`);
+    this.name = 'FeedError';
+  }
+}
+
+function target(text: string, lineNo: number, whole: string): string {
+  try {
+    return parsePrefix(text).toString();
+  } catch (err) {
+    if (err instanceof AddressError) throw new FeedError(lineNo, whole, err.reason, err.suggestion);
+    throw err;
+  }
+}
+
+/**
+ * Parses one line of a feed.  Returns null for a line without an entry
+ * (blank, comment, ipset's create), the entry otherwise; throws FeedError.
+ */
+export function parseFeedLine(format: ImportFormat, raw: string, lineNo: number): FeedEntry | null {
+  const whole = raw.trim().slice(0, 200);
+  switch (format) {
+    case 'plain': {
+      const body = raw.replace(/[#;].*$/, '').trim();
+      if (body === '') return null;
+      const words = body.split(/\s+/);
+      if (words.length > 1) throw new FeedError(lineNo, whole, 'one address or CIDR per line expected; comments start with # or ;', words[0]);
+      return { line: lineNo, target: target(body, lineNo, whole), note: '' };
+    }
+    case 'drop': {
+      const t = raw.trim();
+      if (t === '' || t.startsWith(';') || t.startsWith('#')) return null;
+      const semi = t.indexOf(';');
+      const cidr = (semi < 0 ? t : t.slice(0, semi)).trim();
+      const note = semi < 0 ? '' : t.slice(semi + 1).trim();
+      if (/\s/.test(cidr)) throw new FeedError(lineNo, whole, 'expected "CIDR ; note" (Spamhaus DROP format)', cidr.split(/\s+/)[0]);
+      return { line: lineNo, target: target(cidr, lineNo, whole), note: cleanNote(note) };
+    }
+    case 'ipset': {
+      const t = raw.trim();
+      if (t === '' || t.startsWith('#')) return null;
+      const words = splitIpsetWords(t);
+      const verb = words[0];
+      if (verb === 'create' || verb === 'COMMIT') return null;
+      if (verb !== 'add' || words.length < 3) throw new FeedError(lineNo, whole, 'expected "add SET ENTRY [timeout N]" or "create ..." (ipset save output)');
+      const entry = words[2] ?? '';
+      if (entry.includes(',')) throw new FeedError(lineNo, whole, 'only address and net sets (hash:ip, hash:net) can be imported', entry.split(',')[0]);
+      const out: FeedEntry = { line: lineNo, target: target(entry, lineNo, whole), note: '' };
+      for (let i = 3; i < words.length; i += 2) {
+        const k = words[i];
+        const v = words[i + 1];
+        if (v === undefined) throw new FeedError(lineNo, whole, `option ${k ?? ''} has no value`);
+        if (k === 'timeout') {
+          if (!/^[0-9]+$/.test(v) || Number(v) > DURATION_MAX_SECONDS) throw new FeedError(lineNo, whole, `timeout "${v}" is not a number of seconds`);
+          // ipset's timeout 0 means "never expires".
+          out.ttl = Number(v);
+        } else if (k === 'comment') out.note = cleanNote(v);
+        // Other options (packets, bytes, skbmark...) carry nothing a ban keeps.
+      }
+      return out;
+    }
+  }
+}
+
+/** Words of an ipset line; a double-quoted word may hold spaces. */
+function splitIpsetWords(t: string): string[] {
+  const out: string[] = [];
+  const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
+  for (let m = re.exec(t); m !== null; m = re.exec(t)) out.push(m[1] ?? m[2] ?? '');
+  return out;
+}
+
+/** A note as a ban's reason: no control characters, at most 256 bytes. */
+function cleanNote(s: string): string {
+  let out = s.replace(/[\u0000-\u001f\u007f]/g, ' ');
+  while (Buffer.byteLength(out) > 256) out = out.slice(0, -1);
+  return out;
+}
+
+/** Lines of a file, streamed, numbered from 1. */
+async function* lines(file: string): AsyncGenerator<[number, string]> {
+  const rl = createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
+  let n = 0;
+  for await (const l of rl) yield [++n, l];
+}
+
+/** The entries of a feed file, streamed; throws FeedError at the first bad line. */
+export async function* readFeed(file: string, format: ImportFormat): AsyncGenerator<FeedEntry> {
+  for await (const [n, l] of lines(file)) {
+    const e = parseFeedLine(format, l, n);
+    if (e !== null) yield e;
+  }
+}
+
+export interface ValidateOptions {
+  /** Errors to collect before stopping (default 10). */
+  maxErrors?: number;
+  /** An extra check of each entry (the allowlist): returns why it is refused, or undefined. */
+  check?: (entry: FeedEntry) => string | undefined;
+  /** Called every 10,000 lines with the bytes read so far. */
+  onProgress?: (lines: number) => void;
+}
+
+export interface ValidateResult {
+  /** Lines read. */
+  lines: number;
+  /** Entries found. */
+  entries: number;
+  /** The bad lines (at most maxErrors); empty when the feed is good. */
+  errors: FeedError[];
+}
+
+/** The first pass: reads the whole feed, collects bad lines, changes nothing. */
+export async function validateFeed(file: string, format: ImportFormat, options: ValidateOptions = {}): Promise<ValidateResult> {
+  const max = options.maxErrors ?? 10;
+  const res: ValidateResult = { lines: 0, entries: 0, errors: [] };
+  for await (const [n, l] of lines(file)) {
+    res.lines = n;
+    if (n % 10_000 === 0) options.onProgress?.(n);
+    let e: FeedEntry | null;
+    try {
+      e = parseFeedLine(format, l, n);
+    } catch (err) {
+      if (!(err instanceof FeedError)) throw err;
+      res.errors.push(err);
+      if (res.errors.length >= max) break;
+      continue;
+    }
+    if (e === null) continue;
+    const refused = options.check?.(e);
+    if (refused !== undefined) {
+      res.errors.push(new FeedError(n, l.trim().slice(0, 200), refused));
+      if (res.errors.length >= max) break;
+      continue;
+    }
+    res.entries++;
+  }
+  return res;
+}
+
+/** Lines in a file: for a progress bar's total. */
+export async function countLines(file: string): Promise<number> {
+  let n = 0;
+  for await (const _ of lines(file)) n++;
+  return n;
+}
+
+/**
+ * Copies a stream (standard input) to a temporary file, so that it can be
+ * read twice.  Returns the path and a cleanup function.
+ */
+export async function spool(input: Readable): Promise<{ path: string; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'ffwall-import-'));
+  const file = path.join(dir, 'stdin');
+  const cleanup = (): Promise<void> => rm(dir, { recursive: true, force: true });
+  try {
+    await pipeline(input, createWriteStream(file, { mode: 0o600 }));
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+  return { path: file, cleanup };
+}
+
+/** An allowlist check for validateFeed(): an entry inside, or containing, an allowlist entry is refused. */
+export function allowlistCheck(allow: readonly string[]): (e: FeedEntry) => string | undefined {
+  const prefixes = allow.map((a) => parsePrefix(a));
+  return (e) => {
+    if (prefixes.length === 0) return undefined;
+    const p = parsePrefix(e.target);
+    const hit = prefixes.find((a) => a.contains(p) || p.contains(a));
+    return hit === undefined ? undefined : `${e.target} is on the allowlist (by ${hit.toString()}); remove it from the feed or from the allowlist (ffwall allow remove ${hit.toString()})`;
+  };
+}
+
+// ---- export ----
+
+export interface ExportOptions {
+  /** ipset: the set name (suffixed -v4 and -v6); rbldnsd: the dataset name.  Default 'ffwall'. */
+  name?: string;
+  /** rbldnsd: the A record answered for a listed address.  Default 127.0.0.2. */
+  answer?: string;
+  /** rbldnsd: the TXT answer ($ is the queried address).  Default "Listed by ffwall: $". */
+  text?: string;
+  /** The time written in the header; default now. */
+  now?: Date;
+}
+
+function familyOf(target: string): 4 | 6 {
+  return parsePrefix(target).family;
+}
+
+/** Remaining seconds of a record's ban (ipset timeout), 0 when permanent. */
+function remaining(r: BanRecordInfo, now: number): number {
+  if (r.expiresAt === null) return 0;
+  return Math.max(1, Math.ceil((Date.parse(r.expiresAt) - now) / 1000));
+}
+
+/**
+ * Writes records in a format, streamed.  @records is called once per pass:
+ * rbldnsd needs its IPv4 and IPv6 datasets apart, so it reads twice (once
+ * per family); the others read once.  @write returns a promise when the
+ * output needs draining.
+ */
+export async function writeExport(
+  format: ExportFormat,
+  records: () => AsyncIterable<BanRecordInfo>,
+  write: (chunk: string) => void | Promise<void>,
+  options: ExportOptions = {},
+): Promise<number> {
+  const name = options.name ?? 'ffwall';
+  if (!/^[A-Za-z0-9_.-]{1,24}$/.test(name)) throw new TypeError(`export name must be 1..24 letters, digits, '_', '.' or '-', got ${JSON.stringify(name)}`);
+  const now = options.now ?? new Date();
+  const stamp = now.toISOString();
+  let n = 0;
+  const pass = async (line: (r: BanRecordInfo) => string | null): Promise<void> => {
+    let buf = '';
+    for await (const r of records()) {
+      const l = line(r);
+      if (l === null) continue;
+      buf += l;
+      n++;
+      if (buf.length >= 64 * 1024) {
+        await write(buf);
+        buf = '';
+      }
+    }
+    if (buf !== '') await write(buf);
+  };
+  switch (format) {
+    case 'plain':
+      await write(`# ffwall export, ${stamp}\n`);
+      await pass((r) => `${r.target}\n`);
+      break;
+    case 'drop':
+      await write(`; ffwall export, ${stamp}\n`);
+      await pass((r) => `${r.target} ; ${dropNote(r)}\n`);
+      break;
+    case 'ipset': {
+      const t = now.getTime();
+      await write(`create ${name}-v4 hash:net family inet hashsize 1024 maxelem 16777216 timeout 0\n`);
+      await write(`create ${name}-v6 hash:net family inet6 hashsize 1024 maxelem 16777216 timeout 0\n`);
+      await pass((r) => {
+        const f = familyOf(r.target);
+        const to = remaining(r, t);
+        return `add ${name}-v${f} ${r.target}${to === 0 ? '' : ` timeout ${to}`}\n`;
+      });
+      break;
+    }
+    case 'rbldnsd': {
+      const answer = options.answer ?? '127.0.0.2';
+      if (!/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(answer)) throw new TypeError(`rbldnsd answer must be an address in 127.0.0.0/8, got ${answer}`);
+      const text = (options.text ?? 'Listed by ffwall: $').replace(/[\u0000-\u001f\u007f]/g, ' ');
+      await write(`# ffwall export (rbldnsd combined dataset), ${stamp}\n# serve with: rbldnsd -b 127.0.0.1/5353 bl.example.org:combined:FILE\n`);
+      await write(`$DATASET ip4set:${name}-v4 @\n:${answer}:${text}\n`);
+      await pass((r) => (familyOf(r.target) === 4 ? `${r.target}\n` : null));
+      await write(`$DATASET ip6trie:${name}-v6 @\n:${answer}:${text}\n`);
+      await pass((r) => (familyOf(r.target) === 6 ? `${r.target}\n` : null));
+      break;
+    }
+  }
+  return n;
+}
+
+/** DROP's note column: the reason, or the source and tag; never a ';' or a newline. */
+function dropNote(r: BanRecordInfo): string {
+  const s = r.reason !== '' ? r.reason : r.sourceTag !== '' ? `${r.source}:${r.sourceTag}` : r.source;
+  return s.replace(/[;\u0000-\u001f\u007f]/g, ' ').trim();
+}
+

@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: MIT
+//
+// The `ffwall` command line against the real module, with real traffic from
+// the peer namespace (test/guest/lib.sh's fixture): block from the CLI, the
+// peer's packets are dropped, the drops show in `ffwall stats`, unblock and
+// they pass again; a feed imported from standard input is removed by its
+// name; status reports the module and the device.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import test from 'ava';
+
+const ko = process.env.FFWALL_KO ?? '';
+const root = process.env.FFWALL_ROOT ?? process.cwd();
+const tools = process.env.FFWALL_TOOLS ?? path.join(root, 'build', 'tools');
+const lib = path.join(root, 'test', 'guest', 'lib.sh');
+const bin = path.join(root, 'bin', 'run.js');
+const PEER = '10.99.0.2';
+const PEER_B = '10.99.0.3';
+const LOCAL = '10.99.0.1';
+
+let dir = '';
+
+function reaches(src: string, port: number): boolean {
+  const r = spawnSync('ip', ['netns', 'exec', 'peer', path.join(tools, 'netprobe'), '-s', src, '-t', '700', 'tcp', LOCAL, String(port)]);
+  return r.status === 0;
+}
+
+function ffwall(args: string[], input = ''): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [bin, ...args, '--transport', 'direct', '--db', path.join(dir, 'db')], { input, encoding: 'utf8' });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+test.before(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'ffwall-cli-guest-'));
+  execFileSync('insmod', [ko]);
+  execFileSync('bash', ['-c', `source ${lib} && peer_setup`]);
+});
+
+test.after.always(() => {
+  execFileSync('bash', ['-c', `source ${lib} && peer_teardown`]);
+  spawnSync('rmmod', ['ffwall']);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test.serial('block from the CLI drops the peer, stats counts the drops, unblock lets it pass', (t) => {
+  const a = ffwall(['attach', 'ffw0']);
+  t.is(a.code, 0, a.stderr);
+  t.is(a.stdout, 'attached ffw0 [direct]\n');
+  t.true(reaches(PEER, 80), 'the peer reaches port 80 before the ban');
+  const before = JSON.parse(ffwall(['stats', '--json']).stdout) as { kernel: { dropped: { total: number } } };
+  const b = ffwall(['block', PEER, '--ttl', '1h', '--reason', 'cli guest test']);
+  t.is(b.code, 0, b.stderr);
+  t.regex(b.stdout, /^created 10\.99\.0\.2: all ports, until .* \[direct\]$/m);
+  t.false(reaches(PEER, 80), 'the banned peer is dropped');
+  t.false(reaches(PEER, 25), 'on every port');
+  t.true(reaches(PEER_B, 80), 'the other peer address passes');
+  const s = JSON.parse(ffwall(['stats', '--json']).stdout) as { kernel: { dropped: { total: number; exact: number } }; devices: { name: string; hooked: boolean }[] };
+  t.true(s.kernel.dropped.total >= before.kernel.dropped.total + 2, `drops counted: ${before.kernel.dropped.total} -> ${s.kernel.dropped.total}`);
+  t.true(s.devices.some((d) => d.name === 'ffw0' && d.hooked));
+  const human = ffwall(['stats']).stdout;
+  t.regex(human, /^dropped: +[1-9][0-9,]* \(exact [1-9]/m);
+  const l = ffwall(['list', '--json']).stdout.trim().split('\n').map((x) => JSON.parse(x) as { target: string; state: string; hitCount: number });
+  t.deepEqual(l.map((r) => [r.target, r.state]), [[PEER, 'kernel']]);
+  const c = ffwall(['check', PEER]);
+  t.regex(c.stdout, /^blocked: 10\.99\.0\.2: exact ban 10\.99\.0\.2 \(all ports; until .*; [1-9]\d* hits\)/m);
+  const u = ffwall(['unblock', PEER]);
+  t.is(u.stdout, `unblocked ${PEER} [direct]\n`);
+  t.true(reaches(PEER, 80), 'unblocked, the peer passes again');
+});
+
+test.serial('a feed from standard input blocks, and unblock --source removes exactly it', (t) => {
+  const i = ffwall(['import', '-', '--name', 'lab-feed', '--format', 'drop'], `; lab\n${PEER_B}/32 ; LAB1\n`);
+  t.is(i.code, 0, i.stderr);
+  t.is(i.stdout, 'imported 1 entry of lab-feed (1 new) from 2 lines [direct]\n');
+  t.false(reaches(PEER_B, 80));
+  t.true(reaches(PEER, 80));
+  const u = ffwall(['unblock', '--source', 'lab-feed']);
+  t.is(u.stdout, 'removed 1 ban of feed/lab-feed (1 from the kernel) [direct]\n');
+  t.true(reaches(PEER_B, 80));
+});
+
+test.serial('status and devices report the module and the hooked device; detach stops filtering', (t) => {
+  const s = ffwall(['status']);
+  t.is(s.code, 0, s.stderr);
+  t.regex(s.stdout, /^module: +ffwall\.ko \d+\.\d+\.\d+, ABI \d+, mode enforce \[direct\]$/m);
+  t.regex(s.stdout, /^ffw0 +\d+ +yes +yes$/m);
+  ffwall(['block', PEER, '--ttl', '10m']);
+  t.false(reaches(PEER, 80));
+  t.is(ffwall(['detach', 'ffw0']).code, 0);
+  t.true(reaches(PEER, 80), 'a detached device is not filtered');
+  t.is(ffwall(['devices']).stdout, 'no device attached (ffwall attach <dev>) [direct]\n');
+});
