@@ -34,7 +34,7 @@ import type { StoreOptions } from '../lib/db/types.js';
 import { DEFAULT_DEVICE_PATH } from '../lib/device.js';
 import { FfwallError } from '../lib/errors.js';
 import { Ffwall } from '../lib/ffwall.js';
-import type { Kernel, KernelEvent, KernelEventStream } from '../lib/kernel.js';
+import type { Kernel, KernelConfigPatch, KernelEvent, KernelEventStream, KernelMode } from '../lib/kernel.js';
 import { DirectTransport } from '../lib/transport-direct.js';
 import { KernelWindow, type FilterReport, type PromoteResult, type WindowOptions, type WindowReport } from '../lib/window.js';
 import { FilterTracker, type FilterState, type RebuildReason } from './filter.js';
@@ -70,6 +70,15 @@ export interface DaemonIntervals {
   safety?: number;
 }
 
+/** The kernel's settings the daemon applies at start and reload. */
+export interface KernelSetup {
+  maxEntries?: number;
+  mode?: KernelMode;
+  gcInterval?: number;
+  /** Devices to attach ("*": every device); at reload, new ones are attached (none is detached). */
+  devices?: readonly string[];
+}
+
 export interface DaemonOptions {
   /** The database directory; default /var/lib/ffwall/bans.lmdb. */
   db?: string;
@@ -92,6 +101,8 @@ export interface DaemonOptions {
   safety?: SafetySource;
   /** Wall clock, ms; default the window's clock, else Date.now. */
   now?: () => number;
+  /** Kernel settings applied before the window starts. */
+  kernelSetup?: KernelSetup;
 }
 
 /** What reload() may change while running. */
@@ -101,6 +112,8 @@ export interface DaemonReload {
   store?: Pick<StoreOptions, 'escalation' | 'aggregation' | 'history'>;
   /** The safety list to use from now on (its configuration changed). */
   safety?: SafetySource;
+  /** A new capacity reconciles the window. */
+  kernelSetup?: KernelSetup;
 }
 
 export interface SweepReport {
@@ -275,6 +288,7 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
         this.#store = BanStore.open({ ...o.storeOptions, path: dbPath });
         this.#ownStore = true;
       }
+      if (o.kernelSetup !== undefined) await this.#setupKernel(o.kernelSetup);
       this.#window = new KernelWindow(this.#kernel, this.#store, o.window ?? {});
       // The safety list joins the database's allowlist first: the window mirrors it into the kernel.
       if (this.#safety !== undefined) await this.#applySafety(false);
@@ -541,10 +555,27 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
 
   // ---- reload ----
 
+  /** Applies @k's settings that differ from the kernel's; returns whether the capacity changed. */
+  async #setupKernel(k: KernelSetup): Promise<boolean> {
+    const kernel = this.kernel;
+    const cur = await kernel.getConfig();
+    const patch: KernelConfigPatch = {};
+    if (k.maxEntries !== undefined && k.maxEntries !== cur.maxEntries) patch.maxEntries = k.maxEntries;
+    if (k.mode !== undefined && k.mode !== cur.mode) patch.mode = k.mode;
+    if (k.gcInterval !== undefined && k.gcInterval !== cur.gcInterval) patch.gcInterval = k.gcInterval;
+    if (Object.keys(patch).length > 0) await kernel.setConfig(patch);
+    if (k.devices !== undefined && k.devices.length > 0) {
+      const attached = new Set((await kernel.devices()).filter((d) => d.named).map((d) => d.name));
+      for (const dev of k.devices) if (!attached.has(dev)) await kernel.attach(dev);
+    }
+    return patch.maxEntries !== undefined;
+  }
+
   /** Applies a new configuration while running (SIGHUP). */
   async reload(r: DaemonReload): Promise<void> {
     if (this.#state !== 'running') throw new Error(`Daemon: cannot reload when ${this.#state}`);
     if (r.store !== undefined) this.store.reconfigure(r.store);
+    if (r.kernelSetup !== undefined && (await this.#exclusive(() => this.#setupKernel(r.kernelSetup ?? {})))) await this.reconcile();
     if (r.control !== undefined && this.#control !== undefined && this.options.control !== undefined) {
       const p = this.options.control.path;
       if (r.control.mode !== undefined && r.control.mode !== this.#controlMode) {
