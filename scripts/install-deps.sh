@@ -10,6 +10,8 @@
 # When not run as root it installs nothing and prints the exact command to run.
 set -euo pipefail
 
+# systemd: systemd-analyze verifies packaging/ffwall.service in the host tests
+# (priority important, so a standard Debian 12 has it; minimal images do not).
 BASE_PKGS=(
 	build-essential bc kmod cpio xz-utils zstd
 	qemu-system-x86 busybox-static
@@ -17,6 +19,7 @@ BASE_PKGS=(
 	sparse iproute2 util-linux linux-source-6.1
 	nftables ipset iptables dkms e2fsprogs
 	gcc-multilib
+	systemd
 )
 
 want_backports=0

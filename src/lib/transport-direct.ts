@@ -22,6 +22,7 @@ import type {
 import type { BanInput, BanRecord, BanResult, BanStore } from './db/index.js';
 import { FfwallError } from './errors.js';
 import { isKernelError, type Kernel, type KernelEntry, type KernelEvent, type KernelRule } from './kernel.js';
+import { ruleOf } from './window.js';
 
 /** Bans written to the database and the kernel per step of blockMany(). */
 const MANY_CHUNK = 10_000;
@@ -104,34 +105,8 @@ export function recordInfo(r: BanRecord): BanRecordInfo {
   };
 }
 
-/** The kernel TTL of an active record: the time left of its database expiry (0: permanent). */
-export function kernelTtl(r: BanRecord, nowMs: number): number {
-  if (r.expires === null) return 0;
-  return Math.max(1, Math.ceil((r.expires - nowMs) / 1000));
-}
-
-function recordRule(r: BanRecord, nowMs: number): KernelRule {
-  return { prefix: r.prefix, ports: r.ports, ttl: kernelTtl(r, nowMs), pinned: r.pinned, monitor: r.monitor };
-}
-
 function isActiveRecord(r: BanRecord | undefined): r is BanRecord {
   return r !== undefined && r.state !== 'expired';
-}
-
-/**
- * The database record covering @address: the longest active prefix, else
- * the longest remembered one.  At most 33 (IPv4) or 129 (IPv6) point reads.
- */
-export function coveringRecord(store: BanStore, address: IpPrefix): BanRecord | undefined {
-  const shortest = address.family === 4 ? 96 : 0;
-  let remembered: BanRecord | undefined;
-  for (let len = 128; len >= shortest; len--) {
-    const r = store.get(address.supernet(len));
-    if (r === undefined) continue;
-    if (isActiveRecord(r)) return r;
-    remembered ??= r;
-  }
-  return remembered;
 }
 
 /** EALLOWLISTED: @target (item @index of a batch) lies inside the allowlist entry @by. */
@@ -224,7 +199,9 @@ export class DirectTransport implements Transport {
     const store = this.#store;
     if (store === undefined || records.length === 0) return 0;
     const now = Date.now();
-    const rules = records.map((r) => recordRule(r, now));
+    // A record whose expiry passed meanwhile is not loaded (ruleOf gives none).
+    const live = records.filter((r) => ruleOf(r, now) !== undefined);
+    const rules = live.map((r) => ruleOf(r, now) as KernelRule);
     let applied: number;
     try {
       applied = (await this.#kernel.add(rules)).applied;
@@ -232,7 +209,7 @@ export class DirectTransport implements Transport {
       if (!isKernelError(err) || (err.code !== 'ENOSPC' && err.code !== 'ENOMEM')) throw err;
       applied = err.applied ?? 0;
     }
-    store.markLoaded(records.slice(0, applied).map((r) => r.prefix));
+    store.markLoaded(live.slice(0, applied).map((r) => r.prefix));
     return applied;
   }
 
@@ -362,7 +339,7 @@ export class DirectTransport implements Transport {
     const a = parseAddress(address);
     const res = await this.#kernel.lookup(a, port ?? undefined);
     const offsetMs = offsetFrom(res.now);
-    const rec = this.#store === undefined ? undefined : coveringRecord(this.#store, a);
+    const rec = this.#store?.covering(a, true);
     const inKernel = res.verdict === 'drop' || res.verdict === 'ports';
     const dbBlocks =
       isActiveRecord(rec) && !rec.monitor && (port === null || rec.ports.length === 0 || rec.ports.includes(port)) && (rec.expires === null || rec.expires > Date.now());

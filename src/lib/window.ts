@@ -215,6 +215,29 @@ class PackedList {
   }
 }
 
+/**
+ * A set of prefixes that stays small for a 1M window: IPv4 hosts (most of
+ * a window) as numbers, anything else as its key string.
+ */
+class KeySet {
+  readonly #v4 = new Set<number>();
+  readonly #other = new Set<string>();
+  static #v4Key(p: IpPrefix): number | undefined {
+    if (!p.isHost || p.family !== 4) return undefined;
+    const b = p.bytes;
+    return (((b[12] as number) << 24) | ((b[13] as number) << 16) | ((b[14] as number) << 8) | (b[15] as number)) >>> 0;
+  }
+  add(p: IpPrefix): void {
+    const n = KeySet.#v4Key(p);
+    if (n === undefined) this.#other.add(p.key());
+    else this.#v4.add(n);
+  }
+  has(p: IpPrefix): boolean {
+    const n = KeySet.#v4Key(p);
+    return n === undefined ? this.#other.has(p.key()) : this.#v4.has(n);
+  }
+}
+
 /** Decides, in hottest-first order, which active bans belong in the kernel. */
 class WindowPlan {
   hosts = 0;
@@ -455,7 +478,6 @@ export class KernelWindow {
     t = performance.now();
     const counts = this.store.counts();
     const activeTotal = counts.kernel + counts.cold;
-    const plan = new WindowPlan(cfg.maxEntries, cfg.maxPrefixes);
     const fb = await this.#filterBuilder(activeTotal, cfg.filterMaxBytes);
     const now = this.#now();
     let loadedSoFar = 0;
@@ -469,31 +491,45 @@ export class KernelWindow {
       }
       this.store.markLoaded(ok.map((r) => r.prefix));
     });
-    const colds = new Batcher<IpPrefix>(10_000, (ps) => void this.store.markEvicted(ps));
-    const late: KernelRule[] = [];
-    for (const rec of this.store.hottest()) {
-      report.active++;
-      if (rec.prefix.isHost) await fb.add(rec.prefix);
+    // Full records are read only for the window itself: the pinned bans
+    // first (the kernel never evicts them), then the hottest by the hot
+    // index's keys.  Every active host ban goes into the filter from the
+    // keys alone, so a 10M-record database costs 10M key reads, not 10M
+    // record reads.
+    const chosen = new KeySet();
+    let hosts = 0;
+    let prefixes = 0;
+    const room = (p: IpPrefix): boolean => (p.isHost ? hosts < cfg.maxEntries : prefixes < cfg.maxPrefixes);
+    const take = async (rec: BanRecord): Promise<void> => {
       const rule = ruleOf(rec, now);
-      if (rule === undefined) continue; // expired since the sweep: swept below
-      const d = plan.decide(rec);
-      if (d === 'target') await loads.push(rule);
-      else if (d === 'late') late.push(rule);
-      else if (rec.state === 'kernel') await colds.push(rec.prefix);
+      if (rule === undefined) return; // expired since the sweep: swept below
+      if (rec.prefix.isHost) hosts++;
+      else prefixes++;
+      chosen.add(rec.prefix);
+      await loads.push(rule);
+    };
+    const pinned = [...this.store.pinnedActive()].sort((a, b) => b.lastHit - a.lastHit || b.lastSeen - a.lastSeen);
+    for (const rec of pinned) {
+      if (room(rec.prefix)) await take(rec);
+      else if (rec.prefix.isHost) report.pinnedOverCap++;
+    }
+    for (const p of this.store.activePrefixes()) {
+      report.active++;
+      if (p.isHost) await fb.add(p);
+      if (!room(p) || chosen.has(p)) continue;
+      const rec = this.store.get(p);
+      if (rec === undefined || rec.pinned) continue; // pinned: placed above, or over the cap
+      await take(rec);
     }
     await loads.flush();
-    if (late.length > 0) {
-      // Pinned bans beyond the window take the places of the coldest unpinned ones.
-      const out = plan.displaced();
-      await this.kernel.del(out);
-      this.store.markEvicted(out);
-      report.loaded -= out.length;
-      const ok = await this.#addTolerant(late, report, () => undefined);
-      report.loaded += ok.length;
-      this.store.markLoaded(ok.map((r) => r.prefix));
-    }
+    // The previous window (state 'kernel' before the table emptied) is cold
+    // where the new one does not hold it.  Collected first: the index changes
+    // as records are marked.
+    const stale = new PackedList();
+    for (const p of this.store.inKernelPrefixes()) if (!chosen.has(p)) stale.push(p);
+    const colds = new Batcher<IpPrefix>(10_000, (ps) => void this.store.markEvicted(ps));
+    for (let k = 0; k < stale.length; k++) await colds.push(stale.at(k));
     await colds.flush();
-    report.pinnedOverCap = plan.pinnedOverCap;
     report.timings.load = performance.now() - t;
 
     t = performance.now();
@@ -680,12 +716,7 @@ export class KernelWindow {
 
   /** The active ban covering @address (the exact record, else the longest prefix), if any. */
   findBan(address: IpPrefix): BanRecord | undefined {
-    const min = address.family === 4 ? 96 : 0;
-    for (let len = address.length; len >= min; len--) {
-      const rec = this.store.get(len === address.length ? address : address.supernet(len));
-      if (rec !== undefined && rec.state !== 'expired') return rec;
-    }
-    return undefined;
+    return this.store.covering(address);
   }
 
   /**

@@ -5,7 +5,7 @@ import { BanStore, SCHEMA_VERSION, SchemaError } from '../../src/lib/db/index.js
 import { clock, DAY, tempDir } from './db-helpers.js';
 import { stampSchema, v4, writeV1, type V1Fixture } from './db-fixture-v1.js';
 
-test('a schema-1 database is migrated to schema 2 on open, indexes and counters built', async (t) => {
+test('a schema-1 database is migrated to the current schema on open (1 -> 2 -> 3), indexes and counters built', async (t) => {
   const c = clock();
   const dir = tempDir();
   const t0 = c.t - 10 * DAY * 1000;
@@ -22,7 +22,7 @@ test('a schema-1 database is migrated to schema 2 on open, indexes and counters 
 
   const store = BanStore.open({ path: dir.path, now: c.now, noSync: true });
   t.is(store.schemaVersion, SCHEMA_VERSION);
-  t.is(SCHEMA_VERSION, 2);
+  t.is(SCHEMA_VERSION, 3);
   const a = store.get('192.0.2.1');
   t.like(a, { source: 'logwatch', tag: 'postfix', reason: 'spam', firstSeen: t0, lastSeen: t0 + 1, lastHit: t0 + 50, hitCount: 9, banCount: 3, episodes: 3, permanent: false, pinned: false, monitor: false, state: 'kernel' });
   t.deepEqual(a?.ports, [25]);
@@ -33,6 +33,9 @@ test('a schema-1 database is migrated to schema 2 on open, indexes and counters 
   t.deepEqual([...store.hottest(2)].map((r) => r.prefix.toString()), ['192.0.2.1', '192.0.2.2'], 'most recent hit, then most recent ban; the expired /24 is not active');
   t.is([...store.list({ source: 'logwatch', tag: 'postfix' })].length, 1);
   t.is([...store.list({ source: 'feed', tag: 'x' })].length, 25_000);
+  // Schema 3's key indexes: the one record in state 'kernel'; no pinned record.
+  t.deepEqual([...store.inKernelPrefixes()].map((p) => p.toString()), ['192.0.2.1']);
+  t.deepEqual([...store.pinnedActive()], []);
   // A re-ban escalates from the migrated episode count.
   c.advance(DAY);
   const swept = store.sweep();
@@ -40,7 +43,7 @@ test('a schema-1 database is migrated to schema 2 on open, indexes and counters 
   t.is(store.ban({ prefix: '192.0.2.1', source: 'logwatch' }).duration, 8 * DAY);
   await store.close();
 
-  // Opening again is a no-op (already at 2).
+  // Opening again is a no-op (already current).
   const again = BanStore.open({ path: dir.path, noSync: true });
   t.is(again.counts().total, 25_003);
   await again.close();
@@ -56,7 +59,31 @@ test('a newer schema is refused with an error naming both versions', async (t) =
   const err = t.throws(() => BanStore.open({ path: dir.path }), { instanceOf: SchemaError });
   t.is(err?.found, 7);
   t.is(err?.supported, SCHEMA_VERSION);
-  t.regex(err?.message ?? '', /schema version 7.*up to 2.*upgrade ffwall/);
+  t.regex(err?.message ?? '', /schema version 7.*up to 3.*upgrade ffwall/);
   t.is((err as { code?: string } | undefined)?.code, 'EFFWALLSCHEMA');
+  dir.remove();
+});
+
+test('schema 3 keeps the inKernel and pinned key indexes in step with every change', async (t) => {
+  const c = clock();
+  const dir = tempDir();
+  const store = BanStore.open({ path: dir.path, now: c.now, noSync: true });
+  store.ban({ prefix: '192.0.2.1', source: 'cli', pinned: true, ttl: 60 });
+  store.ban({ prefix: '192.0.2.2', source: 'cli', state: 'kernel' });
+  store.ban({ prefix: '2001:db8::/48', source: 'cli', pinned: true, permanent: true });
+  const keys = (g: Iterable<{ toString(): string }>): string[] => [...g].map((x) => x.toString()).sort();
+  t.deepEqual(keys(store.inKernelPrefixes()), ['192.0.2.2']);
+  t.deepEqual(keys([...store.pinnedActive()].map((r) => r.prefix)), ['192.0.2.1', '2001:db8::/48']);
+  store.markLoaded(['192.0.2.1']);
+  store.markEvicted(['192.0.2.2']);
+  t.deepEqual(keys(store.inKernelPrefixes()), ['192.0.2.1']);
+  // Expiry takes a pinned ban out of both indexes; unban removes the other.
+  c.advance(120);
+  store.sweep();
+  t.deepEqual(keys(store.inKernelPrefixes()), []);
+  t.deepEqual(keys([...store.pinnedActive()].map((r) => r.prefix)), ['2001:db8::/48']);
+  store.unban('2001:db8::/48');
+  t.deepEqual([...store.pinnedActive()], []);
+  await store.close();
   dir.remove();
 });

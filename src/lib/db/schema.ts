@@ -5,7 +5,10 @@
 //   1  records { ports, reason, source: "feed:name" (source and tag in one
 //      string), first, last, lastHit, hits, bans, expires (0 = permanent),
 //      state }; the sub-databases meta, bans, expiry, history.
-//   2  (current) records as StoredRecord below: source and tag apart,
+//   3  (current) as 2, plus two key indexes: 'inKernel' (records in state
+//      'kernel') and 'pinned' (active pinned records), so that restoring the
+//      kernel window reads full records only for the window itself.
+//   2  records as StoredRecord below: source and tag apart,
 //      permanent/pinned/monitor flags, episodes, expires null for permanent,
 //      kernelHits; new indexes 'hot' (hottest first) and 'source' (one
 //      source's or one jail's records), and per-state counters in meta.
@@ -16,7 +19,7 @@
 // running again.  The schema version is raised only after the last batch.
 import type { BanSource, BanState } from './types.js';
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** A record as stored (schema 2): BanRecord without the prefix, which is the key. */
 export interface StoredRecord {

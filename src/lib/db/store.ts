@@ -150,6 +150,10 @@ export class BanStore {
   readonly #expiry: Table<Uint8Array>;
   readonly #hot: Table<Uint8Array>;
   readonly #source: Table<Uint8Array>;
+  /** Keys of the records in state 'kernel' (schema 3). */
+  readonly #inKernel: Table<Uint8Array>;
+  /** Keys of the active pinned records (schema 3). */
+  readonly #pinned: Table<Uint8Array>;
   readonly #history: Table<StoredHistory>;
   readonly #historyByRecord: Table<Uint8Array>;
   readonly #allow: Table<StoredAllow>;
@@ -167,6 +171,8 @@ export class BanStore {
     this.#expiry = env.index('expiry');
     this.#hot = env.index('hot');
     this.#source = env.index('source');
+    this.#inKernel = env.index('inKernel');
+    this.#pinned = env.index('pinned');
     this.#history = env.table('history');
     this.#historyByRecord = env.index('historyByRecord');
     this.#allow = env.table('allow');
@@ -217,6 +223,33 @@ export class BanStore {
     if (!Number.isInteger(found) || found < 1) throw new SchemaError(this.path, found, SCHEMA_VERSION);
     if (found > SCHEMA_VERSION) throw new SchemaError(this.path, found, SCHEMA_VERSION);
     if (found === 1) this.#migrateV1toV2();
+    if (found <= 2) this.#migrateV2toV3();
+  }
+
+  /** Schema 2 -> 3: the 'inKernel' and 'pinned' key indexes, built in batches of 10k records. */
+  #migrateV2toV3(): void {
+    let cursor: Buffer | undefined;
+    for (;;) {
+      const done = this.#env.write(() => {
+        let n = 0;
+        let last: Buffer | undefined;
+        const batch = [...this.#bans.range({ ...(cursor === undefined ? {} : { start: cursor }), limit: 10_000 })];
+        for (const { key, value } of batch) {
+          last = Buffer.from(key);
+          if (cursor !== undefined && key.equals(cursor)) continue;
+          n++;
+          if (value.state === 'kernel') this.#inKernel.put(key, Buffer.alloc(0));
+          if (value.pinned && isActive(value)) this.#pinned.put(key, Buffer.alloc(0));
+        }
+        cursor = last;
+        if (n === 0) {
+          this.#meta.put(META.schema, 3);
+          return true;
+        }
+        return false;
+      });
+      if (done) return;
+    }
   }
 
   /** Schema 1 -> 2 in batches of 10k records (see schema.ts). */
@@ -281,6 +314,16 @@ export class BanStore {
     if (old === undefined || next === undefined || old.source !== next.source || old.tag !== next.tag) {
       if (old !== undefined) this.#source.remove(sourceKey(old.source, old.tag, key));
       if (next !== undefined) this.#source.put(sourceKey(next.source, next.tag, key), empty);
+    }
+    if ((old?.state === 'kernel') !== (next?.state === 'kernel')) {
+      if (next?.state === 'kernel') this.#inKernel.put(key, empty);
+      else this.#inKernel.remove(key);
+    }
+    const oldPinned = isActive(old) && old.pinned;
+    const newPinned = isActive(next) && next.pinned;
+    if (oldPinned !== newPinned) {
+      if (newPinned) this.#pinned.put(key, empty);
+      else this.#pinned.remove(key);
     }
     if (old !== undefined) tx.counts[old.state]--;
     if (next !== undefined) {
@@ -587,6 +630,25 @@ export class BanStore {
     });
   }
 
+  /**
+   * The ban covering @address: the longest active record among the
+   * address itself and its enclosing prefixes; with @remembered, failing an
+   * active one, the longest expired one.  At most 33 (IPv4) or 129 (IPv6)
+   * point reads.
+   */
+  covering(address: IpPrefix | string, remembered = false): BanRecord | undefined {
+    const a = toPrefix(address);
+    const shortest = a.family === 4 ? 96 : 0;
+    let old: BanRecord | undefined;
+    for (let len = a.length; len >= shortest; len--) {
+      const r = this.get(len === a.length ? a : a.supernet(len));
+      if (r === undefined) continue;
+      if (r.state !== 'expired') return r;
+      if (remembered) old ??= r;
+    }
+    return old;
+  }
+
   /** Unbans every record of one source (and tag, e.g. one fail2ban jail), in batches; returns how many. */
   unbanBySource(source: BanSource, tag?: string): number {
     checkSource(source);
@@ -717,6 +779,19 @@ export class BanStore {
   /** The prefixes of every active ban (hottest first), without decoding records: for the membership filter. */
   *activePrefixes(): Generator<IpPrefix> {
     for (const ik of this.#hot.keys({})) yield prefixOfKey(ik, 16);
+  }
+
+  /** Every record the database believes is in the kernel (state 'kernel'), keys only. */
+  *inKernelPrefixes(): Generator<IpPrefix> {
+    for (const k of this.#inKernel.keys({})) yield prefixOfKey(k, 0);
+  }
+
+  /** Every active pinned record. */
+  *pinnedActive(): Generator<BanRecord> {
+    for (const k of this.#pinned.keys({})) {
+      const r = this.#bans.get(k);
+      if (r !== undefined) yield toRecord(k, r);
+    }
   }
 
   /** Records by state, from counters kept in every write transaction (O(1)). */

@@ -1,0 +1,698 @@
+// SPDX-License-Identifier: MIT
+//
+// The daemon's configuration: one file, JSON with comments (// and /* */)
+// and trailing commas allowed, default /etc/ffwall/ffwall.jsonc.  Every key,
+// type, default and meaning is in docs/configuration.md; CONFIG_KEYS below is
+// the same list, and a host test keeps the two equal.
+//
+// loadConfig() returns either a whole valid configuration or every error
+// found, each naming its key and the reason; never a half configuration.
+// ConfigManager.reload() (the daemon calls it on SIGHUP) swaps in a new
+// configuration only when the whole file is valid, and otherwise keeps the
+// one running.
+import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
+
+import { parsePrefix, type IpPrefix } from '../lib/addr.js';
+import { DEFAULT_SOCKET_PATH } from '../lib/control.js';
+import { BAN_SOURCES, type AggregationConfig, type BanSource, type EscalationConfig, type HistoryRetention } from '../lib/db/types.js';
+import { parseDuration } from '../lib/duration.js';
+import { KERNEL_LIMITS, type KernelMode } from '../lib/kernel.js';
+
+export const DEFAULT_CONFIG_PATH = '/etc/ffwall/ffwall.jsonc';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface SafetyOverride {
+  prefix: IpPrefix;
+  reason: string;
+}
+
+export interface DaemonConfig {
+  database: { path: string };
+  device: string;
+  socket: {
+    path: string;
+    /** File mode bits, e.g. 0o660. */
+    mode: number;
+    /** Group name or numeric id; null: left as created. */
+    group: string | null;
+    /** The group's id, resolved at load time; null when group is null. */
+    gid: number | null;
+    maxConnections: number;
+  };
+  metrics: {
+    /** null: no metrics endpoint (nothing listens). */
+    listen: { host: string; port: number } | null;
+    allowRemote: boolean;
+  };
+  kernel: {
+    /** Devices to attach ("*": every device). */
+    devices: string[];
+    /** max_entries. */
+    capacity: number;
+    /** Seconds. */
+    gcInterval: number;
+    mode: KernelMode;
+  };
+  escalation: EscalationConfig;
+  aggregation: AggregationConfig;
+  /** Seconds / events; null: no limit. */
+  history: { maxAge: number | null; maxCount: number | null };
+  /** Seconds. */
+  sync: { interval: number; sweepInterval: number };
+  safety: {
+    enabled: boolean;
+    loopback: boolean;
+    linkLocal: boolean;
+    hostAddresses: boolean;
+    gateways: boolean;
+    resolvers: boolean;
+    sshSessions: boolean;
+    sshPorts: number[];
+    resolvConf: string;
+    /** Prefixes explicitly taken off the automatic safety list. */
+    override: SafetyOverride[];
+    /** Shortest prefix length (as written: /16, /32) a ban may have without force. */
+    minPrefixV4: number;
+    minPrefixV6: number;
+  };
+  log: { level: LogLevel; rateLimit: { burst: number; perSecond: number } };
+}
+
+/** The configuration when the file sets nothing. */
+export function defaultConfig(): DaemonConfig {
+  return {
+    database: { path: '/var/lib/ffwall/db' },
+    device: '/dev/ffwall',
+    socket: { path: DEFAULT_SOCKET_PATH, mode: 0o660, group: null, gid: null, maxConnections: 256 },
+    metrics: { listen: null, allowRemote: false },
+    kernel: { devices: [], capacity: 1 << 20, gcInterval: 10, mode: 'enforce' },
+    escalation: { enabled: true, baseTtl: 86400, factor: 2, maxTtl: 180 * 86400 },
+    aggregation: { enabled: true, sources: ['policy', 'logwatch', 'feed'], hostPrefix: 64, parentPrefix: 48, threshold: 3 },
+    history: { maxAge: 365 * 86400, maxCount: 10_000_000 },
+    sync: { interval: 30, sweepInterval: 60 },
+    safety: {
+      enabled: true,
+      loopback: true,
+      linkLocal: true,
+      hostAddresses: true,
+      gateways: true,
+      resolvers: true,
+      sshSessions: true,
+      sshPorts: [22],
+      resolvConf: '/etc/resolv.conf',
+      override: [],
+      minPrefixV4: 16,
+      minPrefixV6: 32,
+    },
+    log: { level: 'info', rateLimit: { burst: 20, perSecond: 1 } },
+  };
+}
+
+/** Every key the file may set (docs/configuration.md documents each). */
+export const CONFIG_KEYS = [
+  'database.path',
+  'device',
+  'socket.path',
+  'socket.mode',
+  'socket.group',
+  'socket.maxConnections',
+  'metrics.listen',
+  'metrics.allowRemote',
+  'kernel.devices',
+  'kernel.capacity',
+  'kernel.gcInterval',
+  'kernel.mode',
+  'escalation.enabled',
+  'escalation.baseTtl',
+  'escalation.factor',
+  'escalation.maxTtl',
+  'aggregation.enabled',
+  'aggregation.sources',
+  'aggregation.hostPrefix',
+  'aggregation.parentPrefix',
+  'aggregation.threshold',
+  'history.maxAge',
+  'history.maxCount',
+  'sync.interval',
+  'sync.sweepInterval',
+  'safety.enabled',
+  'safety.loopback',
+  'safety.linkLocal',
+  'safety.hostAddresses',
+  'safety.gateways',
+  'safety.resolvers',
+  'safety.sshSessions',
+  'safety.sshPorts',
+  'safety.resolvConf',
+  'safety.override',
+  'safety.minPrefixV4',
+  'safety.minPrefixV6',
+  'log.level',
+  'log.rateLimit.burst',
+  'log.rateLimit.perSecond',
+] as const;
+
+/** Keys whose change takes effect only at the next start (a reload reports them). */
+export const RESTART_KEYS: readonly string[] = ['database.path', 'device', 'socket.path', 'socket.maxConnections'];
+
+export interface ConfigError {
+  /** The key ("metrics.listen"), or "" for the file as a whole. */
+  key: string;
+  message: string;
+}
+
+export type ConfigResult = { ok: true; config: DaemonConfig } | { ok: false; errors: ConfigError[] };
+
+/** Thrown by ConfigManager.load() when the first load fails: the message lists every error. */
+export class ConfigFileError extends Error {
+  readonly code = 'EFFWALLCONFIG';
+  constructor(
+    readonly file: string,
+    readonly errors: readonly ConfigError[],
+  ) {
+    super(`ffwall: invalid configuration ${file}:\n${errors.map((e) => `  ${formatConfigError(e)}`).join('\n')}`);
+    this.name = 'ConfigFileError';
+  }
+}
+
+export function formatConfigError(e: ConfigError): string {
+  return e.key === '' ? e.message : `${e.key}: ${e.message}`;
+}
+
+// ---------------------------------------------------------------------------
+// JSON with comments
+
+/**
+ * Blanks // and /* *\/ comments and trailing commas outside strings, keeping
+ * every offset and newline, so JSON.parse positions still point into the file.
+ */
+export function stripJsonComments(text: string): string {
+  const out = text.split('');
+  let i = 0;
+  let lastComma = -1;
+  const blank = (from: number, to: number): void => {
+    for (let k = from; k < to; k++) if (out[k] !== '\n') out[k] = ' ';
+  };
+  while (i < text.length) {
+    const c = text[i];
+    if (c === '"') {
+      lastComma = -1;
+      i++;
+      while (i < text.length && text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
+      i++;
+    } else if (c === '/' && text[i + 1] === '/') {
+      const end = text.indexOf('\n', i);
+      const stop = end < 0 ? text.length : end;
+      blank(i, stop);
+      i = stop;
+    } else if (c === '/' && text[i + 1] === '*') {
+      const end = text.indexOf('*/', i + 2);
+      const stop = end < 0 ? text.length : end + 2;
+      blank(i, stop);
+      i = stop;
+    } else if (c === ',') {
+      lastComma = i;
+      i++;
+    } else if (c === '}' || c === ']') {
+      if (lastComma >= 0) out[lastComma] = ' ';
+      lastComma = -1;
+      i++;
+    } else {
+      if (c !== ' ' && c !== '\t' && c !== '\n' && c !== '\r') lastComma = -1;
+      i++;
+    }
+  }
+  return out.join('');
+}
+
+function lineCol(text: string, offset: number): string {
+  let line = 1;
+  let col = 1;
+  for (let k = 0; k < offset && k < text.length; k++) {
+    if (text[k] === '\n') {
+      line++;
+      col = 1;
+    } else col++;
+  }
+  return `line ${line}, column ${col}`;
+}
+
+// ---------------------------------------------------------------------------
+// Validation
+
+type Obj = Record<string, unknown>;
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'object') return 'an object';
+  return String(v);
+}
+
+function closest(word: string, candidates: readonly string[]): string | undefined {
+  const dist = (a: string, b: string): number => {
+    const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
+    for (let j = 1; j <= b.length; j++) (d[0] as number[])[j] = j;
+    for (let i = 1; i <= a.length; i++) {
+      for (let j = 1; j <= b.length; j++) {
+        const row = d[i] as number[];
+        const prev = d[i - 1] as number[];
+        row[j] = Math.min((prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + (a[i - 1]?.toLowerCase() === b[j - 1]?.toLowerCase() ? 0 : 1));
+      }
+    }
+    return (d[a.length] as number[])[b.length] ?? Infinity;
+  };
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const c of candidates) {
+    const x = dist(word, c);
+    if (x < bestD) {
+      bestD = x;
+      best = c;
+    }
+  }
+  return bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+/** Reads typed values out of the parsed file, collecting errors by key. */
+class Reader {
+  readonly errors: ConfigError[] = [];
+
+  fail(key: string, message: string): undefined {
+    this.errors.push({ key, message });
+    return undefined;
+  }
+
+  /** The sub-object at @key (undefined when absent or wrong); unknown keys are errors. */
+  section(parent: Obj, name: string, prefix: string, known: readonly string[]): Obj | undefined {
+    const key = prefix === '' ? name : `${prefix}.${name}`;
+    const v = parent[name];
+    if (v === undefined) return undefined;
+    if (!isObj(v)) return this.fail(key, `must be an object, got ${describe(v)}`);
+    this.unknown(v, key, known);
+    return v;
+  }
+
+  unknown(obj: Obj, prefix: string, known: readonly string[]): void {
+    for (const k of Object.keys(obj)) {
+      if (known.includes(k)) continue;
+      const hint = closest(k, known);
+      this.fail(prefix === '' ? k : `${prefix}.${k}`, `unknown key${hint === undefined ? '' : `; did you mean "${prefix === '' ? hint : `${prefix}.${hint}`}"?`}`);
+    }
+  }
+
+  bool(obj: Obj | undefined, name: string, key: string, dflt: boolean): boolean {
+    const v = obj?.[name];
+    if (v === undefined) return dflt;
+    if (typeof v !== 'boolean') return this.fail(key, `must be true or false, got ${describe(v)}`) ?? dflt;
+    return v;
+  }
+
+  str(obj: Obj | undefined, name: string, key: string, dflt: string, check?: (s: string) => string | undefined): string {
+    const v = obj?.[name];
+    if (v === undefined) return dflt;
+    if (typeof v !== 'string' || v === '') return this.fail(key, `must be a non-empty string, got ${describe(v)}`) ?? dflt;
+    const why = check?.(v);
+    if (why !== undefined) return this.fail(key, why) ?? dflt;
+    return v;
+  }
+
+  int(obj: Obj | undefined, name: string, key: string, dflt: number, min: number, max: number): number {
+    return this.intOrNull(obj, name, key, dflt, min, max, false) ?? dflt;
+  }
+
+  intOrNull(obj: Obj | undefined, name: string, key: string, dflt: number | null, min: number, max: number, nullable = true): number | null {
+    const v = obj?.[name];
+    if (v === undefined) return dflt;
+    if (v === null && nullable) return null;
+    if (typeof v !== 'number' || !Number.isInteger(v)) return this.fail(key, `must be an integer${nullable ? ' or null' : ''}, got ${describe(v)}`) ?? dflt;
+    if (v < min || v > max) return this.fail(key, `${v} is out of range ${min}..${max}`) ?? dflt;
+    return v;
+  }
+
+  num(obj: Obj | undefined, name: string, key: string, dflt: number, min: number, max: number): number {
+    const v = obj?.[name];
+    if (v === undefined) return dflt;
+    if (typeof v !== 'number' || !Number.isFinite(v)) return this.fail(key, `must be a number, got ${describe(v)}`) ?? dflt;
+    if (v < min || v > max) return this.fail(key, `${v} is out of range ${min}..${max}`) ?? dflt;
+    return v;
+  }
+
+  /** A duration: "90s", "24h", "7d" or whole seconds; at least @min seconds. */
+  duration(obj: Obj | undefined, name: string, key: string, dflt: number | null, min: number, nullable = false): number | null {
+    const v = obj?.[name];
+    if (v === undefined) return dflt;
+    if (v === null && nullable) return null;
+    if (typeof v !== 'string' && typeof v !== 'number') return this.fail(key, `must be a duration ("90s", "24h", "7d") or whole seconds${nullable ? ', or null' : ''}, got ${describe(v)}`) ?? dflt;
+    let s: number;
+    try {
+      s = parseDuration(v);
+    } catch (err) {
+      return this.fail(key, (err as Error).message) ?? dflt;
+    }
+    if (s < min) return this.fail(key, `${String(v)} is shorter than the minimum of ${min} s`) ?? dflt;
+    return s;
+  }
+
+  oneOf<T extends string>(obj: Obj | undefined, name: string, key: string, dflt: T, values: readonly T[]): T {
+    const v = obj?.[name];
+    if (v === undefined) return dflt;
+    if (typeof v !== 'string' || !(values as readonly string[]).includes(v)) return this.fail(key, `must be one of ${values.join(', ')}, got ${describe(v)}`) ?? dflt;
+    return v as T;
+  }
+
+  list<T>(obj: Obj | undefined, name: string, key: string, dflt: T[], item: (v: unknown, key: string) => T | undefined, maxLen = 1024): T[] {
+    const v = obj?.[name];
+    if (v === undefined) return dflt;
+    if (!Array.isArray(v)) return this.fail(key, `must be an array, got ${describe(v)}`) ?? dflt;
+    if (v.length > maxLen) return this.fail(key, `has ${v.length} items, at most ${maxLen} are allowed`) ?? dflt;
+    const out: T[] = [];
+    v.forEach((x, i) => {
+      const r = item(x, `${key}[${i}]`);
+      if (r !== undefined) out.push(r);
+    });
+    return out;
+  }
+}
+
+const IFNAME = /^[A-Za-z0-9_.:@-]+$/;
+
+function checkDevice(v: unknown, key: string, r: Reader): string | undefined {
+  if (v === '*') return v;
+  if (typeof v !== 'string' || v === '') return r.fail(key, `must be a device name or "*", got ${describe(v)}`);
+  if (v.length > KERNEL_LIMITS.ifNameMax) return r.fail(key, `"${v}" is longer than ${KERNEL_LIMITS.ifNameMax} characters`);
+  if (!IFNAME.test(v) || v === '.' || v === '..') return r.fail(key, `"${v}" is not a valid device name`);
+  return v;
+}
+
+function checkPort(v: unknown, key: string, r: Reader): number | undefined {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 65535) return r.fail(key, `must be a port number 1..65535, got ${describe(v)}`);
+  return v;
+}
+
+function absolutePath(s: string): string | undefined {
+  return s.startsWith('/') ? undefined : `"${s}" is not an absolute path`;
+}
+
+/** "127.0.0.1:9725", "[::1]:9725". */
+export function parseListen(text: string): { host: string; port: number } | string {
+  const m = /^\[([^\]]+)\]:([0-9]+)$/.exec(text) ?? /^([^:[\]]+):([0-9]+)$/.exec(text);
+  if (m === null) return `"${text}" is not host:port (IPv6 as [::1]:9725)`;
+  const host = m[1] ?? '';
+  const port = Number(m[2]);
+  if (isIP(host) === 0) return `"${host}" is not an IP address (host names are not accepted)`;
+  if (!Number.isInteger(port) || port < 1 || port > 65535) return `port ${m[2] ?? ''} is not in 1..65535`;
+  return { host, port };
+}
+
+/** 127.0.0.0/8, ::1, and ::ffff:127.0.0.0/104. */
+export function isLoopbackHost(host: string): boolean {
+  try {
+    return parsePrefix('127.0.0.0/8').contains(parsePrefix(host)) || parsePrefix('::1').equals(parsePrefix(host));
+  } catch {
+    return false;
+  }
+}
+
+export interface ValidateOptions {
+  /** Group name -> id; default reads /etc/group (loadConfig does, validateConfig needs it given). */
+  groupId?: (name: string) => number | undefined;
+}
+
+/** Validates a parsed file (an object).  Every error is collected; a config is returned only when there are none. */
+export function validateConfig(input: unknown, options: ValidateOptions = {}): ConfigResult {
+  const r = new Reader();
+  const d = defaultConfig();
+  if (!isObj(input)) return { ok: false, errors: [{ key: '', message: `the file must hold a JSON object, got ${describe(input)}` }] };
+  const top = ['database', 'device', 'socket', 'metrics', 'kernel', 'escalation', 'aggregation', 'history', 'sync', 'safety', 'log'];
+  r.unknown(input, '', top);
+
+  const db = r.section(input, 'database', '', ['path']);
+  const database = { path: r.str(db, 'path', 'database.path', d.database.path, absolutePath) };
+  const device = r.str(input, 'device', 'device', d.device, absolutePath);
+
+  const so = r.section(input, 'socket', '', ['path', 'mode', 'group', 'maxConnections']);
+  const socketPath = r.str(so, 'path', 'socket.path', d.socket.path, (s) => absolutePath(s) ?? (Buffer.byteLength(s) > 107 ? `"${s}" is longer than a unix socket path may be (107 bytes)` : undefined));
+  let mode = d.socket.mode;
+  const modeV = so?.mode;
+  if (modeV !== undefined) {
+    if (typeof modeV !== 'string' || !/^0?[0-7]{3}$/.test(modeV)) r.fail('socket.mode', `must be an octal mode string such as "0660", got ${describe(modeV)}`);
+    else {
+      mode = parseInt(modeV, 8);
+      if ((mode & 0o007) !== 0) {
+        r.fail('socket.mode', `${modeV} gives other users access; anyone who can connect can block addresses (use 0660 and socket.group)`);
+        mode = d.socket.mode;
+      } else if ((mode & 0o600) !== 0o600) {
+        r.fail('socket.mode', `${modeV} must give the owner read and write (0600 at least)`);
+        mode = d.socket.mode;
+      }
+    }
+  }
+  let group: string | null = d.socket.group;
+  let gid: number | null = null;
+  const groupV = so?.group;
+  if (groupV !== undefined && groupV !== null) {
+    if (typeof groupV === 'number' && Number.isInteger(groupV) && groupV >= 0 && groupV < 2 ** 32 - 1) {
+      group = String(groupV);
+      gid = groupV;
+    } else if (typeof groupV === 'string' && groupV !== '') {
+      group = groupV;
+      if (/^[0-9]+$/.test(groupV)) gid = Number(groupV);
+      else {
+        const lookup = options.groupId ?? (() => undefined);
+        const id = lookup(groupV);
+        if (id === undefined) r.fail('socket.group', `no group named "${groupV}" (create it with: groupadd --system ${groupV})`);
+        else gid = id;
+      }
+    } else r.fail('socket.group', `must be a group name, a group id or null, got ${describe(groupV)}`);
+  }
+  const socket = { path: socketPath, mode, group, gid, maxConnections: r.int(so, 'maxConnections', 'socket.maxConnections', d.socket.maxConnections, 1, 65536) };
+
+  const me = r.section(input, 'metrics', '', ['listen', 'allowRemote']);
+  const allowRemote = r.bool(me, 'allowRemote', 'metrics.allowRemote', d.metrics.allowRemote);
+  let listen: DaemonConfig['metrics']['listen'] = null;
+  const listenV = me?.listen;
+  if (listenV !== undefined && listenV !== null) {
+    if (typeof listenV !== 'string') r.fail('metrics.listen', `must be "host:port" or null, got ${describe(listenV)}`);
+    else {
+      const l = parseListen(listenV);
+      if (typeof l === 'string') r.fail('metrics.listen', l);
+      else if (!isLoopbackHost(l.host) && !allowRemote) r.fail('metrics.listen', `${listenV} is not a loopback address; set metrics.allowRemote: true to allow it`);
+      else listen = l;
+    }
+  }
+  const metrics = { listen, allowRemote };
+
+  const ke = r.section(input, 'kernel', '', ['devices', 'capacity', 'gcInterval', 'mode']);
+  const kernel = {
+    devices: r.list(ke, 'devices', 'kernel.devices', d.kernel.devices, (v, k) => checkDevice(v, k, r), KERNEL_LIMITS.maxAttach),
+    capacity: r.int(ke, 'capacity', 'kernel.capacity', d.kernel.capacity, KERNEL_LIMITS.maxEntriesMin, KERNEL_LIMITS.maxEntriesMax),
+    gcInterval: r.duration(ke, 'gcInterval', 'kernel.gcInterval', d.kernel.gcInterval, KERNEL_LIMITS.gcIntervalMin) ?? d.kernel.gcInterval,
+    mode: r.oneOf<KernelMode>(ke, 'mode', 'kernel.mode', d.kernel.mode, ['enforce', 'monitor']),
+  };
+  if (kernel.gcInterval > KERNEL_LIMITS.gcIntervalMax) r.fail('kernel.gcInterval', `${kernel.gcInterval} s is longer than the kernel's maximum of ${KERNEL_LIMITS.gcIntervalMax} s`);
+  if (new Set(kernel.devices).size !== kernel.devices.length) r.fail('kernel.devices', 'lists a device twice');
+
+  const es = r.section(input, 'escalation', '', ['enabled', 'baseTtl', 'factor', 'maxTtl']);
+  const escalation: EscalationConfig = {
+    enabled: r.bool(es, 'enabled', 'escalation.enabled', d.escalation.enabled),
+    baseTtl: r.duration(es, 'baseTtl', 'escalation.baseTtl', d.escalation.baseTtl, 1) ?? d.escalation.baseTtl,
+    factor: r.num(es, 'factor', 'escalation.factor', d.escalation.factor, 1, 100),
+    maxTtl: r.duration(es, 'maxTtl', 'escalation.maxTtl', d.escalation.maxTtl, 1) ?? d.escalation.maxTtl,
+  };
+  if (escalation.maxTtl < escalation.baseTtl) r.fail('escalation.maxTtl', `${escalation.maxTtl} s is shorter than escalation.baseTtl (${escalation.baseTtl} s)`);
+
+  const ag = r.section(input, 'aggregation', '', ['enabled', 'sources', 'hostPrefix', 'parentPrefix', 'threshold']);
+  const aggregation: AggregationConfig = {
+    enabled: r.bool(ag, 'enabled', 'aggregation.enabled', d.aggregation.enabled),
+    sources: r.list<BanSource>(ag, 'sources', 'aggregation.sources', [...d.aggregation.sources], (v, k) =>
+      typeof v === 'string' && (BAN_SOURCES as readonly string[]).includes(v) ? (v as BanSource) : r.fail(k, `must be one of ${BAN_SOURCES.join(', ')}, got ${describe(v)}`),
+    ),
+    hostPrefix: r.int(ag, 'hostPrefix', 'aggregation.hostPrefix', d.aggregation.hostPrefix, 1, 127),
+    parentPrefix: r.int(ag, 'parentPrefix', 'aggregation.parentPrefix', d.aggregation.parentPrefix, 1, 127),
+    threshold: r.int(ag, 'threshold', 'aggregation.threshold', d.aggregation.threshold, 2, 65536),
+  };
+  if (aggregation.parentPrefix >= aggregation.hostPrefix) r.fail('aggregation.parentPrefix', `/${aggregation.parentPrefix} must be shorter than aggregation.hostPrefix (/${aggregation.hostPrefix})`);
+
+  const hi = r.section(input, 'history', '', ['maxAge', 'maxCount']);
+  const history = {
+    maxAge: r.duration(hi, 'maxAge', 'history.maxAge', d.history.maxAge, 3600, true),
+    maxCount: r.intOrNull(hi, 'maxCount', 'history.maxCount', d.history.maxCount, 1000, Number.MAX_SAFE_INTEGER),
+  };
+
+  const sy = r.section(input, 'sync', '', ['interval', 'sweepInterval']);
+  const sync = {
+    interval: r.duration(sy, 'interval', 'sync.interval', d.sync.interval, 1) ?? d.sync.interval,
+    sweepInterval: r.duration(sy, 'sweepInterval', 'sync.sweepInterval', d.sync.sweepInterval, 1) ?? d.sync.sweepInterval,
+  };
+
+  const saKeys = ['enabled', 'loopback', 'linkLocal', 'hostAddresses', 'gateways', 'resolvers', 'sshSessions', 'sshPorts', 'resolvConf', 'override', 'minPrefixV4', 'minPrefixV6'];
+  const sa = r.section(input, 'safety', '', saKeys);
+  const safety: DaemonConfig['safety'] = {
+    enabled: r.bool(sa, 'enabled', 'safety.enabled', d.safety.enabled),
+    loopback: r.bool(sa, 'loopback', 'safety.loopback', d.safety.loopback),
+    linkLocal: r.bool(sa, 'linkLocal', 'safety.linkLocal', d.safety.linkLocal),
+    hostAddresses: r.bool(sa, 'hostAddresses', 'safety.hostAddresses', d.safety.hostAddresses),
+    gateways: r.bool(sa, 'gateways', 'safety.gateways', d.safety.gateways),
+    resolvers: r.bool(sa, 'resolvers', 'safety.resolvers', d.safety.resolvers),
+    sshSessions: r.bool(sa, 'sshSessions', 'safety.sshSessions', d.safety.sshSessions),
+    sshPorts: r.list(sa, 'sshPorts', 'safety.sshPorts', [...d.safety.sshPorts], (v, k) => checkPort(v, k, r), 64),
+    resolvConf: r.str(sa, 'resolvConf', 'safety.resolvConf', d.safety.resolvConf, absolutePath),
+    override: r.list(sa, 'override', 'safety.override', [], (v, k) => {
+      if (!isObj(v)) return r.fail(k, `must be {"prefix": "...", "reason": "..."}, got ${describe(v)}`);
+      r.unknown(v, k, ['prefix', 'reason']);
+      if (typeof v.reason !== 'string' || v.reason.trim() === '') return r.fail(`${k}.reason`, 'is required: say why this address may be banned despite the safety list');
+      if (typeof v.prefix !== 'string') return r.fail(`${k}.prefix`, `must be an address or CIDR prefix, got ${describe(v.prefix)}`);
+      try {
+        return { prefix: parsePrefix(v.prefix), reason: v.reason };
+      } catch (err) {
+        return r.fail(`${k}.prefix`, (err as Error).message);
+      }
+    }),
+    minPrefixV4: r.int(sa, 'minPrefixV4', 'safety.minPrefixV4', d.safety.minPrefixV4, 0, 32),
+    minPrefixV6: r.int(sa, 'minPrefixV6', 'safety.minPrefixV6', d.safety.minPrefixV6, 0, 128),
+  };
+  if (safety.sshSessions && safety.sshPorts.length === 0 && sa?.sshPorts !== undefined) r.fail('safety.sshPorts', 'is empty while safety.sshSessions is true; list the sshd port(s) or set safety.sshSessions: false');
+
+  const lo = r.section(input, 'log', '', ['level', 'rateLimit']);
+  const rl = r.section(lo ?? {}, 'rateLimit', 'log', ['burst', 'perSecond']);
+  const log = {
+    level: r.oneOf<LogLevel>(lo, 'level', 'log.level', d.log.level, LOG_LEVELS),
+    rateLimit: {
+      burst: r.int(rl, 'burst', 'log.rateLimit.burst', d.log.rateLimit.burst, 1, 1_000_000),
+      perSecond: r.num(rl, 'perSecond', 'log.rateLimit.perSecond', d.log.rateLimit.perSecond, 0.001, 1_000_000),
+    },
+  };
+
+  if (r.errors.length > 0) return { ok: false, errors: r.errors };
+  return { ok: true, config: { database, device, socket, metrics, kernel, escalation, aggregation, history, sync, safety, log } };
+}
+
+/** Parses the text of a file (JSON with comments) and validates it. */
+export function parseConfig(text: string, options: ValidateOptions = {}): ConfigResult {
+  const clean = stripJsonComments(text.replace(/^\uFEFF/, ''));
+  if (clean.trim() === '') return validateConfig({}, options);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(clean);
+  } catch (err) {
+    const msg = (err as Error).message;
+    const pos = /position ([0-9]+)/.exec(msg);
+    const where = pos === null ? '' : ` at ${lineCol(clean, Number(pos[1]))}`;
+    return { ok: false, errors: [{ key: '', message: `not valid JSON${where}: ${msg.replace(/ in JSON at position [0-9]+.*$/, '')}` }] };
+  }
+  return validateConfig(parsed, options);
+}
+
+/** Group name -> gid from /etc/group-style text (NSS-only groups such as LDAP are not seen: use the numeric id). */
+export function groupIdFrom(etcGroup: string): (name: string) => number | undefined {
+  const ids = new Map<string, number>();
+  for (const line of etcGroup.split('\n')) {
+    const f = line.split(':');
+    if (f.length >= 3 && f[0] !== undefined && f[0] !== '' && /^[0-9]+$/.test(f[2] ?? '')) ids.set(f[0], Number(f[2]));
+  }
+  return (name) => ids.get(name);
+}
+
+export interface LoadOptions extends ValidateOptions {
+  /** An absent file gives the defaults instead of an error (the default path is optional). */
+  missingOk?: boolean;
+  /** Reads a file (tests); default fs.readFile as UTF-8. */
+  readFile?: (path: string) => Promise<string>;
+}
+
+const readText = (p: string): Promise<string> => readFile(p, 'utf8');
+
+/** Reads, parses and validates the file at @file. */
+export async function loadConfig(file: string, options: LoadOptions = {}): Promise<ConfigResult> {
+  const read = options.readFile ?? readText;
+  let text: string;
+  try {
+    text = await read(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && options.missingOk === true) text = '';
+    else return { ok: false, errors: [{ key: '', message: `cannot read ${file}: ${code ?? (err as Error).message}` }] };
+  }
+  let groupId = options.groupId;
+  if (groupId === undefined) {
+    const etc = await read('/etc/group').catch(() => '');
+    groupId = groupIdFrom(etc);
+  }
+  return parseConfig(text, { groupId });
+}
+
+/** The store options (src/lib/db) that a configuration asks for. */
+export function storeOptionsOf(config: DaemonConfig): { path: string; escalation: EscalationConfig; aggregation: AggregationConfig; history: HistoryRetention } {
+  const history: HistoryRetention = {};
+  if (config.history.maxAge !== null) history.maxAge = config.history.maxAge * 1000;
+  if (config.history.maxCount !== null) history.maxCount = config.history.maxCount;
+  return { path: config.database.path, escalation: { ...config.escalation }, aggregation: { ...config.aggregation, sources: [...config.aggregation.sources] }, history };
+}
+
+/** Keys whose values differ between two configurations (CONFIG_KEYS names). */
+export function changedKeys(a: DaemonConfig, b: DaemonConfig): string[] {
+  const get = (c: DaemonConfig, key: string): unknown => {
+    let v: unknown = c;
+    for (const part of key.split('.')) v = (v as Obj)[part];
+    if (key === 'socket.group') return [c.socket.group, c.socket.gid];
+    return v;
+  };
+  return CONFIG_KEYS.filter((k) => JSON.stringify(get(a, k)) !== JSON.stringify(get(b, k)));
+}
+
+export type ReloadResult =
+  | { ok: true; config: DaemonConfig; previous: DaemonConfig; changed: string[]; restartRequired: string[] }
+  | { ok: false; errors: ConfigError[]; config: DaemonConfig };
+
+/**
+ * The running configuration and its file.  load() once at start (throws
+ * ConfigFileError listing every error); reload() on SIGHUP: a valid file
+ * replaces the configuration, an invalid one leaves it as it was.
+ */
+export class ConfigManager {
+  #file: string;
+  readonly #options: LoadOptions;
+  #current: DaemonConfig | undefined;
+
+  constructor(file: string = DEFAULT_CONFIG_PATH, options: LoadOptions = {}) {
+    this.#file = file;
+    this.#options = options;
+  }
+
+  get file(): string {
+    return this.#file;
+  }
+
+  /** The configuration in force; throws before load(). */
+  get current(): DaemonConfig {
+    if (this.#current === undefined) throw new Error('ConfigManager: load() has not succeeded yet');
+    return this.#current;
+  }
+
+  async load(): Promise<DaemonConfig> {
+    const r = await loadConfig(this.#file, this.#options);
+    if (!r.ok) throw new ConfigFileError(this.#file, r.errors);
+    this.#current = r.config;
+    return r.config;
+  }
+
+  /** Re-reads the file (or @file, which then becomes the file). */
+  async reload(file: string = this.#file): Promise<ReloadResult> {
+    const previous = this.current;
+    const r = await loadConfig(file, this.#options);
+    if (!r.ok) return { ok: false, errors: r.errors, config: previous };
+    this.#file = file;
+    this.#current = r.config;
+    const changed = changedKeys(previous, r.config);
+    return { ok: true, config: r.config, previous, changed, restartRequired: changed.filter((k) => RESTART_KEYS.includes(k)) };
+  }
+}
