@@ -7,7 +7,7 @@
 //   node dist/bench/scale-db.js --records 10000000 --out build/scale/db-10M.img
 //
 // The records are deterministic (the same N gives the same database):
-//   - 90% IPv4 hosts (a bijective scramble of the index), 10% IPv6 /64s;
+//   - 90% IPv4 hosts from 1.0.0.0 up, 10% IPv6 /64s of 2001:db8::/32, in key order;
 //   - 1 in 8 port-scoped (25, 465, 587);
 //   - 1 in 20 already expired (remembered), 1 in 50 permanent;
 //   - every record hit at a time that grows with its index, so the hottest
@@ -21,7 +21,7 @@ import { IpPrefix } from '../src/lib/addr.js';
 import { BanStore, SCHEMA_VERSION, type BanInput, type HitUpdate } from '../src/lib/db/index.js';
 
 /** Bumped whenever the generated content changes. */
-export const SCALE_DB_FORMAT = 1;
+export const SCALE_DB_FORMAT = 2;
 
 export interface ScaleManifest {
   format: number;
@@ -36,24 +36,28 @@ export interface ScaleManifest {
   buildSeconds: number;
 }
 
-/** The i-th address of the set: IPv4 for 9 in 10, else an IPv6 /64. */
+/**
+ * The i-th address of the set: IPv4 for 9 in 10, else an IPv6 /64.  Both
+ * grow with i, so the database is written in key order (LMDB appends
+ * instead of splitting pages at random: 10M records build in minutes).
+ */
 export function scaleAddress(i: number): IpPrefix {
   const b = new Uint8Array(16);
   if (i % 10 === 9) {
-    // 2001:db8:XXXX:XXXX::/64
-    const x = Math.imul(i, 0x9e3779b1) >>> 0;
+    // 2001:db8:XXXX:XXXX::/64, X the index among the IPv6 ones
+    const x = Math.floor(i / 10);
     b[0] = 0x20;
     b[1] = 0x01;
     b[2] = 0x0d;
     b[3] = 0xb8;
-    b[4] = x >>> 24;
+    b[4] = (x >>> 24) & 255;
     b[5] = (x >>> 16) & 255;
     b[6] = (x >>> 8) & 255;
     b[7] = x & 255;
     return new IpPrefix(b, 64);
   }
-  // A bijection of 32-bit integers keeps every address distinct.
-  const x = (Math.imul(i ^ (i >>> 15), 0x2c1b3c6d) ^ 0x5bd1e995) >>> 0;
+  // 1.0.0.0 onwards, one address per IPv4 index.
+  const x = (0x01000000 + i - Math.floor(i / 10)) >>> 0;
   b[10] = 0xff;
   b[11] = 0xff;
   b[12] = x >>> 24;
@@ -87,7 +91,7 @@ export async function buildScaleDb(n: number, dir: string, log: (s: string) => v
   const store = BanStore.open({ path: dir, noSync: true, now: () => clock, mapSize: 64 * 1024 ** 3 });
   try {
     await store.bulkBan(inputs(n), {
-      batchSize: 20_000,
+      batchSize: 50_000,
       history: false,
       onProgress: (c) => {
         if (c % 1_000_000 === 0) log(`scale-db: ${c} records`);
