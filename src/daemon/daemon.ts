@@ -37,7 +37,15 @@ import { Ffwall } from '../lib/ffwall.js';
 import type { Kernel, KernelConfigPatch, KernelEvent, KernelEventStream, KernelMode } from '../lib/kernel.js';
 import { DirectTransport } from '../lib/transport-direct.js';
 import { KernelWindow, type FilterReport, type PromoteResult, type WindowOptions, type WindowReport } from '../lib/window.js';
+import type { DestinationStream } from 'pino';
+
+import { ConfigManager, DEFAULT_CONFIG_PATH, formatConfigError, storeOptionsOf, type DaemonConfig } from './config.js';
 import { FilterTracker, type FilterState, type RebuildReason } from './filter.js';
+import { createLogger, LogLimiter, setLogLevel, type Logger } from './log.js';
+import { CONTROL_RESULTS, DaemonMetrics, MetricsServer } from './metrics.js';
+import { Notifier } from './notify.js';
+import { formatReport } from './report.js';
+import { SafetyList } from './safety.js';
 import { syncHits, type HitSyncReport } from './sync.js';
 import { DaemonTransport, type SafetyEntryLike, type SafetySource } from './transport.js';
 
@@ -740,3 +748,322 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
   }
 }
 
+
+// ---- the service: the Daemon with its configuration, logs, metrics, sd_notify and signals ----
+
+/** How DaemonService runs (what `ffwall daemon` parses from its flags). */
+export interface ServiceOptions {
+  /** The configuration file; default /etc/ffwall/ffwall.jsonc. */
+  configPath?: string;
+  /** A missing file gives the defaults (true when the path was not given explicitly). */
+  configMissingOk?: boolean;
+  /** Overrides database.path. */
+  db?: string;
+  /** Overrides device. */
+  device?: string;
+  /** Run over this kernel (FakeKernel: tests only) instead of the device. */
+  kernel?: Kernel;
+  /** Where log lines go (tests); default stdout. */
+  logDestination?: DestinationStream;
+  /** The environment (NOTIFY_SOCKET, WATCHDOG_USEC); default process.env. */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Install SIGHUP/SIGTERM/SIGINT handlers; default true. */
+  signals?: boolean;
+  serverVersion?: string;
+}
+
+/** The Daemon's options for a configuration. */
+export function daemonOptionsOf(cfg: DaemonConfig, extra: { kernel?: Kernel; safety?: SafetySource; serverVersion?: string }): DaemonOptions {
+  const { path: dbPath, ...storeOptions } = storeOptionsOf(cfg);
+  const o: DaemonOptions = {
+    db: dbPath,
+    device: cfg.device,
+    storeOptions,
+    control: {
+      path: cfg.socket.path,
+      mode: cfg.socket.mode,
+      maxConnections: cfg.socket.maxConnections,
+      ...(cfg.socket.gid === null ? {} : { gid: cfg.socket.gid }),
+    },
+    intervals: intervalsOf(cfg),
+    kernelSetup: { maxEntries: cfg.kernel.capacity, mode: cfg.kernel.mode, gcInterval: cfg.kernel.gcInterval, devices: cfg.kernel.devices },
+  };
+  if (extra.kernel !== undefined) o.kernel = extra.kernel;
+  if (extra.safety !== undefined) o.safety = extra.safety;
+  if (extra.serverVersion !== undefined) o.serverVersion = extra.serverVersion;
+  return o;
+}
+
+function intervalsOf(cfg: DaemonConfig): DaemonIntervals {
+  return { sync: cfg.sync.interval, sweep: cfg.sync.sweepInterval, prune: 3600, safety: 300 };
+}
+
+const RESULT_CODES: readonly string[] = CONTROL_RESULTS;
+
+/**
+ * `ffwall daemon`: loads the configuration (refusing a bad file with every
+ * error named by key), starts the Daemon, logs with pino to stdout (what can
+ * come per event or per connection through a LogLimiter), serves metrics on
+ * the configured loopback port, speaks sd_notify (READY, STATUS, WATCHDOG,
+ * RELOADING, STOPPING), reloads on SIGHUP (an invalid file keeps the running
+ * configuration) and stops on SIGTERM/SIGINT leaving the kernel table in place.
+ */
+export class DaemonService {
+  readonly options: ServiceOptions;
+  #config: ConfigManager | undefined;
+  #daemon: Daemon | undefined;
+  #logger: Logger | undefined;
+  #limiter: LogLimiter | undefined;
+  #metrics: DaemonMetrics | undefined;
+  #metricsServer: MetricsServer | undefined;
+  #notifier: Notifier | undefined;
+  #safety: SafetyList | undefined;
+  #suppressTimer: NodeJS.Timeout | undefined;
+  #signals: Array<[NodeJS.Signals, () => void]> = [];
+  #stopping: Promise<void> | undefined;
+  #stopRequested = false;
+  #done: Promise<void> | undefined;
+  #resolveDone: (() => void) | undefined;
+  #reloads: Promise<unknown> = Promise.resolve();
+
+  /** Does no work. */
+  constructor(options: ServiceOptions = {}) {
+    this.options = options;
+  }
+
+  get daemon(): Daemon {
+    if (this.#daemon === undefined) throw new Error('DaemonService: not started');
+    return this.#daemon;
+  }
+
+  get config(): DaemonConfig {
+    if (this.#config === undefined) throw new Error('DaemonService: not started');
+    return this.#config.current;
+  }
+
+  get logger(): Logger {
+    if (this.#logger === undefined) throw new Error('DaemonService: not started');
+    return this.#logger;
+  }
+
+  /** Resolves once stopped (by a signal or stop()). */
+  get done(): Promise<void> {
+    return this.#done ?? Promise.resolve();
+  }
+
+  /** Loads the configuration; throws ConfigFileError (every error named) before anything starts. */
+  async loadConfig(): Promise<DaemonConfig> {
+    const o = this.options;
+    this.#config = new ConfigManager(o.configPath ?? DEFAULT_CONFIG_PATH, { missingOk: o.configMissingOk ?? o.configPath === undefined });
+    const cfg = await this.#config.load();
+    return this.#overrides(cfg);
+  }
+
+  #overrides(cfg: DaemonConfig): DaemonConfig {
+    if (this.options.db !== undefined) cfg.database.path = this.options.db;
+    if (this.options.device !== undefined) cfg.device = this.options.device;
+    return cfg;
+  }
+
+  async start(): Promise<WindowReport> {
+    const cfg = this.#config === undefined ? await this.loadConfig() : this.config;
+    const o = this.options;
+    this.#done = new Promise((resolve) => (this.#resolveDone = resolve));
+    const logger = createLogger({ level: cfg.log.level, ...(o.logDestination === undefined ? {} : { destination: o.logDestination }) });
+    this.#logger = logger;
+    const limiter = new LogLimiter(logger, cfg.log.rateLimit);
+    this.#limiter = limiter;
+    const notifier = new Notifier({ env: o.env ?? process.env, healthy: () => this.#daemon?.state === 'running', onError: (err) => limiter.log('warn', 'watchdog', { err: err.message }, 'sd_notify watchdog failed') });
+    this.#notifier = notifier;
+    if (notifier.problem !== undefined) logger.warn({ problem: notifier.problem }, 'sd_notify environment');
+    const safety = new SafetyList({ config: cfg.safety });
+    this.#safety = safety;
+    const metrics = new DaemonMetrics();
+    this.#metrics = metrics;
+    if (o.signals !== false) this.#installSignals();
+
+    const daemon = new Daemon(daemonOptionsOf(cfg, { safety, serverVersion: o.serverVersion ?? '0', ...(o.kernel === undefined ? {} : { kernel: o.kernel }) }));
+    this.#daemon = daemon;
+    this.#wire(daemon, logger, limiter, metrics, notifier);
+    logger.info({ config: this.#config?.file, database: cfg.database.path, socket: cfg.socket.path, kernel: o.kernel === undefined ? cfg.device : 'fake (tests only)' }, 'starting');
+    notifier.status('starting: restoring the kernel window');
+    let report: WindowReport;
+    try {
+      report = await daemon.start();
+    } catch (err) {
+      logger.fatal({ err: asError(err).message }, 'start failed');
+      this.#removeSignals();
+      this.#resolveDone?.();
+      throw err;
+    }
+    metrics.setSources({
+      kernel: async () => {
+        const [stats, config] = await Promise.all([daemon.kernel.stats(), daemon.kernel.getConfig()]);
+        return { stats, config };
+      },
+      database: () => daemon.store.counts(),
+    });
+    if (cfg.metrics.listen !== null) await this.#startMetrics(cfg);
+    this.#suppressTimer = setInterval(() => limiter.reportSuppressed(), 10_000);
+    this.#suppressTimer.unref();
+    logger.info({ socket: cfg.socket.path, metrics: cfg.metrics.listen }, 'ready');
+    notifier.ready(this.#status());
+    notifier.startWatchdog();
+    // A signal during the start: stop now.
+    if (this.#stopRequested) await this.stop();
+    return report;
+  }
+
+  async #startMetrics(cfg: DaemonConfig): Promise<void> {
+    const listen = cfg.metrics.listen;
+    if (listen === null || this.#metrics === undefined) return;
+    const server = new MetricsServer(this.#metrics, { host: listen.host, port: listen.port, allowRemote: cfg.metrics.allowRemote });
+    server.onError = (err) => this.#limiter?.log('warn', 'metrics', { err: err.message }, 'metrics endpoint error');
+    await server.start();
+    this.#metricsServer = server;
+  }
+
+  #status(): string {
+    const d = this.#daemon;
+    if (d === undefined || d.state !== 'running') return 'not running';
+    const c = d.store.counts();
+    return `${c.kernel} bans in the kernel, ${c.cold} cold, ${c.expired} remembered`;
+  }
+
+  #wire(daemon: Daemon, logger: Logger, limiter: LogLimiter, metrics: DaemonMetrics, notifier: Notifier): void {
+    daemon.on('report', (r) => {
+      logger.info({ mode: r.mode, inKernel: r.inKernel, active: r.active, cold: r.cold, filter: r.filter, timings: r.timings }, formatReport(r));
+      notifier.status(this.#status());
+    });
+    daemon.on('handled', (h) => metrics.event(h.type, h.seconds));
+    daemon.on('promote', (p) => limiter.log('debug', 'promote', { address: p.address.toString(), promoted: p.promoted }, 'miss'));
+    daemon.on('sync', (s) => {
+      logger.debug({ entries: s.entries, applied: s.applied, missing: s.missing, ms: Math.round(s.ms) }, 'hit sync');
+      notifier.status(this.#status());
+    });
+    daemon.on('sweep', (s) => {
+      const fields = { expired: s.expired, deleted: s.deletedFromKernel, filterAdded: s.filterAdded, filterRemoved: s.filterRemoved, rebuilt: s.rebuilt?.reason ?? null, ms: Math.round(s.ms) };
+      if (s.expired > 0 || s.rebuilt !== undefined) logger.info(fields, 'sweep');
+      else logger.debug(fields, 'sweep');
+    });
+    daemon.on('pruned', (n) => {
+      if (n > 0) logger.info({ pruned: n }, 'history pruned');
+    });
+    daemon.on('safety', (s) => {
+      if (s.added.length > 0 || s.removed.length > 0) logger.info({ entries: s.entries.length, added: s.added, removed: s.removed }, 'safety allowlist');
+      const problems = this.#safety?.problems ?? [];
+      if (problems.length > 0) limiter.log('warn', 'safety-problems', { problems }, 'safety list: some sources could not be read');
+    });
+    daemon.on('refused', (r) => limiter.log('warn', 'refused', { target: r.target, code: r.code, reasons: r.reasons }, 'ban refused by the safety rules'));
+    daemon.on('request', (q) => {
+      const result = RESULT_CODES.includes(q.result) ? q.result : q.result === 'EINVALIDARG' ? 'invalid' : 'error';
+      metrics.controlRequest(q.op, result);
+    });
+    daemon.on('protocolError', (reason) => {
+      metrics.controlRequest('invalid', 'EPROTO');
+      limiter.log('warn', 'protocol', { reason }, 'control socket: protocol error');
+    });
+    daemon.on('error', (err) => limiter.log('error', 'daemon-error', { err: err.message }, 'daemon error'));
+  }
+
+  #installSignals(): void {
+    const on = (sig: NodeJS.Signals, fn: () => void): void => {
+      process.on(sig, fn);
+      this.#signals.push([sig, fn]);
+    };
+    let terms = 0;
+    const term = (sig: NodeJS.Signals) => (): void => {
+      terms++;
+      if (terms > 1) {
+        this.#logger?.error({ signal: sig }, 'second signal: exiting without a clean stop');
+        process.exit(1);
+      }
+      this.#logger?.info({ signal: sig }, 'stopping');
+      this.stop().catch((err: unknown) => {
+        this.#logger?.fatal({ err: asError(err).message }, 'stop failed');
+        process.exit(1);
+      });
+    };
+    on('SIGTERM', term('SIGTERM'));
+    on('SIGINT', term('SIGINT'));
+    on('SIGHUP', () => void this.reload());
+  }
+
+  #removeSignals(): void {
+    for (const [sig, fn] of this.#signals) process.off(sig, fn);
+    this.#signals = [];
+  }
+
+  /**
+   * Re-reads the configuration file (SIGHUP).  An invalid file is logged
+   * key by key and the running configuration stays; a valid one is applied
+   * (what needs a restart is named in a warning).  Returns whether it applied.
+   */
+  async reload(): Promise<boolean> {
+    const run = this.#reloads.then(() => this.#reload());
+    this.#reloads = run.catch(() => undefined);
+    return run;
+  }
+
+  async #reload(): Promise<boolean> {
+    const cm = this.#config;
+    const logger = this.#logger;
+    const daemon = this.#daemon;
+    if (cm === undefined || logger === undefined || daemon === undefined || daemon.state !== 'running') return false;
+    this.#notifier?.reloading('reloading the configuration');
+    const r = await cm.reload();
+    if (!r.ok) {
+      logger.error({ file: cm.file, errors: r.errors.map((e) => formatConfigError(e)) }, 'reload: the configuration file is invalid; the running configuration stays');
+      this.#notifier?.ready(`reload failed, running the previous configuration; ${this.#status()}`);
+      return false;
+    }
+    const cfg = this.#overrides(r.config);
+    try {
+      setLogLevel(logger, cfg.log.level);
+      this.#limiter?.limiter.setLimit(cfg.log.rateLimit);
+      const safety = new SafetyList({ config: cfg.safety });
+      this.#safety = safety;
+      const { path: _db, ...store } = storeOptionsOf(cfg);
+      await daemon.reload({
+        intervals: intervalsOf(cfg),
+        control: { mode: cfg.socket.mode, ...(cfg.socket.gid === null ? {} : { gid: cfg.socket.gid }) },
+        store,
+        safety,
+        kernelSetup: { maxEntries: cfg.kernel.capacity, mode: cfg.kernel.mode, gcInterval: cfg.kernel.gcInterval, devices: cfg.kernel.devices },
+      });
+      if (r.changed.includes('metrics.listen') || r.changed.includes('metrics.allowRemote')) {
+        await this.#metricsServer?.stop();
+        this.#metricsServer = undefined;
+        await this.#startMetrics(cfg);
+      }
+    } catch (err) {
+      logger.error({ err: asError(err).message }, 'reload: applying the new configuration failed');
+      this.#notifier?.ready(this.#status());
+      return false;
+    }
+    if (r.restartRequired.length > 0) logger.warn({ keys: r.restartRequired }, 'reload: these keys take effect at the next start');
+    logger.info({ changed: r.changed }, 'configuration reloaded');
+    this.#notifier?.ready(this.#status());
+    return true;
+  }
+
+  /** STOPPING=1, then a clean stop (the kernel table stays). Idempotent; during the start, the stop follows it. */
+  async stop(): Promise<void> {
+    if (this.#daemon === undefined || this.#daemon.state === 'starting') {
+      this.#stopRequested = true;
+      if (this.#daemon === undefined) this.#resolveDone?.();
+      return;
+    }
+    this.#stopping ??= (async () => {
+      this.#notifier?.stopping('stopping');
+      if (this.#suppressTimer !== undefined) clearInterval(this.#suppressTimer);
+      await this.#metricsServer?.stop().catch(() => undefined);
+      await this.#daemon?.stop();
+      this.#limiter?.reportSuppressed();
+      this.#logger?.info('stopped');
+      this.#removeSignals();
+      this.#resolveDone?.();
+    })();
+    return this.#stopping;
+  }
+}

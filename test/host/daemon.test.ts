@@ -67,7 +67,7 @@ interface Rig {
 
 /** A daemon over a FakeKernel on @c's clock, timers off, and its socket in a temp dir. */
 async function rig(o: { maxEntries?: number; kernel?: FakeKernelOptions; daemon?: Partial<DaemonOptions>; before?: (store: BanStore, c: Clock) => void } = {}): Promise<Rig> {
-  const c = clock();
+  const c = clock(Date.now());
   const { store, close } = freshStore({ now: c.now });
   const k = new FakeKernel({ maxEntries: o.maxEntries ?? 100, clock: () => Math.floor(c.t / 1000), ...o.kernel });
   o.before?.(store, c);
