@@ -316,6 +316,7 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
       );
       if (o.control !== undefined) {
         const c = o.control;
+        mkdirSync(path.dirname(c.path), { recursive: true, mode: 0o755 });
         this.#control = new ControlServer(this.#fw, {
           path: c.path,
           mode: c.mode ?? 0o660,
