@@ -30,7 +30,7 @@ import { parsePrefix, type IpPrefix } from '../lib/addr.js';
 import type { BlockRequest } from '../lib/api.js';
 import { ControlServer } from '../lib/control.js';
 import { BanStore } from '../lib/db/store.js';
-import type { StoreOptions } from '../lib/db/types.js';
+import { BAN_SOURCES, type BanSource, type StoreOptions } from '../lib/db/types.js';
 import { DEFAULT_DEVICE_PATH } from '../lib/device.js';
 import { FfwallError } from '../lib/errors.js';
 import { Ffwall } from '../lib/ffwall.js';
@@ -135,6 +135,9 @@ export interface SweepReport {
   filterRemoved: number;
   /** Set when the filter was rebuilt. */
   rebuilt?: { reason: RebuildReason; filter: FilterReport };
+  /** Bans (created or revived) and unbans since the last sweep, by source, from the history (every process). */
+  bans: Record<string, number>;
+  unbans: Record<string, number>;
   ms: number;
 }
 
@@ -388,7 +391,7 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
 
   async #sweep(): Promise<SweepReport> {
     const t0 = performance.now();
-    const report: SweepReport = { expired: 0, deletedFromKernel: 0, filterAdded: 0, filterRemoved: 0, ms: 0 };
+    const report: SweepReport = { expired: 0, deletedFromKernel: 0, filterAdded: 0, filterRemoved: 0, bans: {}, unbans: {}, ms: 0 };
     const now = this.#now();
     const store = this.store;
     const kernel = this.kernel;
@@ -408,6 +411,9 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
     };
     for (const ev of store.historyAll({ since: this.#historyCursor })) {
       if (ev.time > until) break;
+      const source = typeof ev.details.source === 'string' ? ev.details.source : undefined;
+      if (ev.type === 'ban' && ev.details.action !== 'refreshed' && source !== undefined) report.bans[source] = (report.bans[source] ?? 0) + 1;
+      if (ev.type === 'unban' && source !== undefined) report.unbans[source] = (report.unbans[source] ?? 0) + 1;
       if (!ev.prefix.isHost) continue;
       if (ev.type === 'ban') {
         const action = ev.details.action;
@@ -801,6 +807,10 @@ function intervalsOf(cfg: DaemonConfig): DaemonIntervals {
 
 const RESULT_CODES: readonly string[] = CONTROL_RESULTS;
 
+function isBanSource(s: string): s is BanSource {
+  return (BAN_SOURCES as readonly string[]).includes(s);
+}
+
 /**
  * `ffwall daemon`: loads the configuration (refusing a bad file with every
  * error named by key), starts the Daemon, logs with pino to stdout (what can
@@ -943,6 +953,8 @@ export class DaemonService {
       notifier.status(this.#status());
     });
     daemon.on('sweep', (s) => {
+      for (const [source, n] of Object.entries(s.bans)) if (isBanSource(source)) metrics.ban(source, n);
+      for (const [source, n] of Object.entries(s.unbans)) if (isBanSource(source)) metrics.unban(source, n);
       const fields = { expired: s.expired, deleted: s.deletedFromKernel, filterAdded: s.filterAdded, filterRemoved: s.filterRemoved, rebuilt: s.rebuilt?.reason ?? null, ms: Math.round(s.ms) };
       if (s.expired > 0 || s.rebuilt !== undefined) logger.info(fields, 'sweep');
       else logger.debug(fields, 'sweep');

@@ -258,6 +258,7 @@ test('filter: bans through the socket and bans by other processes enter the filt
   c.t += 1;
   const s = await d.sweep();
   t.is(s.filterAdded, 1, 'the socket ban is not added twice');
+  t.deepEqual(s.bans, { api: 1, cli: 1 }, 'bans by source, from every process (metrics)');
   t.is(d.filter.added, 2);
   // Both come back after eviction: a MISS from each is promoted.
   await k.add([{ prefix: parseAddress('203.0.113.1') }, { prefix: parseAddress('203.0.113.2') }]);
