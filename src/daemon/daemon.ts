@@ -836,6 +836,7 @@ export class DaemonService {
   #done: Promise<void> | undefined;
   #resolveDone: (() => void) | undefined;
   #reloads: Promise<unknown> = Promise.resolve();
+  #statusAt = 0;
 
   /** Does no work. */
   constructor(options: ServiceOptions = {}) {
@@ -895,9 +896,9 @@ export class DaemonService {
 
     const daemon = new Daemon(daemonOptionsOf(cfg, { safety, serverVersion: o.serverVersion ?? '0', ...(o.kernel === undefined ? {} : { kernel: o.kernel }) }));
     this.#daemon = daemon;
-    this.#wire(daemon, logger, limiter, metrics, notifier);
+    this.#wire(daemon, logger, limiter, metrics);
     logger.info({ config: this.#config?.file, database: cfg.database.path, socket: cfg.socket.path, kernel: o.kernel === undefined ? cfg.device : 'fake (tests only)' }, 'starting');
-    notifier.status('starting: restoring the kernel window');
+    this.#notify((n) => n.status('starting: restoring the kernel window'));
     let report: WindowReport;
     try {
       report = await daemon.start();
@@ -918,7 +919,7 @@ export class DaemonService {
     this.#suppressTimer = setInterval(() => limiter.reportSuppressed(), 10_000);
     this.#suppressTimer.unref();
     logger.info({ socket: cfg.socket.path, metrics: cfg.metrics.listen }, 'ready');
-    notifier.ready(this.#status());
+    this.#notify((n) => n.ready(this.#status()));
     notifier.startWatchdog();
     // A signal during the start: stop now.
     if (this.#stopRequested) await this.stop();
@@ -934,6 +935,17 @@ export class DaemonService {
     this.#metricsServer = server;
   }
 
+  /** Sends a notification; a failed send (the manager's queue full: EAGAIN) is logged, rate-limited, never thrown. */
+  #notify(fn: (n: Notifier) => boolean): void {
+    const n = this.#notifier;
+    if (n === undefined) return;
+    try {
+      fn(n);
+    } catch (err) {
+      this.#limiter?.log('warn', 'notify', { err: asError(err).message }, 'sd_notify send failed');
+    }
+  }
+
   #status(): string {
     const d = this.#daemon;
     if (d === undefined || d.state !== 'running') return 'not running';
@@ -941,16 +953,21 @@ export class DaemonService {
     return `${c.kernel} bans in the kernel, ${c.cold} cold, ${c.expired} remembered`;
   }
 
-  #wire(daemon: Daemon, logger: Logger, limiter: LogLimiter, metrics: DaemonMetrics, notifier: Notifier): void {
+  #wire(daemon: Daemon, logger: Logger, limiter: LogLimiter, metrics: DaemonMetrics): void {
     daemon.on('report', (r) => {
       logger.info({ mode: r.mode, inKernel: r.inKernel, active: r.active, cold: r.cold, filter: r.filter, timings: r.timings }, formatReport(r));
-      notifier.status(this.#status());
+      if (daemon.state === 'running') this.#notify((n) => n.status(this.#status()));
     });
     daemon.on('handled', (h) => metrics.event(h.type, h.seconds));
     daemon.on('promote', (p) => limiter.log('debug', 'promote', { address: p.address.toString(), promoted: p.promoted }, 'miss'));
     daemon.on('sync', (s) => {
       logger.debug({ entries: s.entries, applied: s.applied, missing: s.missing, ms: Math.round(s.ms) }, 'hit sync');
-      notifier.status(this.#status());
+      // STATUS at most every 30 s from here: it is for `systemctl status`, not a stream.
+      const now = Date.now();
+      if (now - this.#statusAt >= 30_000) {
+        this.#statusAt = now;
+        this.#notify((n) => n.status(this.#status()));
+      }
     });
     daemon.on('sweep', (s) => {
       for (const [source, n] of Object.entries(s.bans)) if (isBanSource(source)) metrics.ban(source, n);
@@ -1023,11 +1040,11 @@ export class DaemonService {
     const logger = this.#logger;
     const daemon = this.#daemon;
     if (cm === undefined || logger === undefined || daemon === undefined || daemon.state !== 'running') return false;
-    this.#notifier?.reloading('reloading the configuration');
+    this.#notify((n) => n.reloading('reloading the configuration'));
     const r = await cm.reload();
     if (!r.ok) {
       logger.error({ file: cm.file, errors: r.errors.map((e) => formatConfigError(e)) }, 'reload: the configuration file is invalid; the running configuration stays');
-      this.#notifier?.ready(`reload failed, running the previous configuration; ${this.#status()}`);
+      this.#notify((n) => n.ready(`reload failed, running the previous configuration; ${this.#status()}`));
       return false;
     }
     const cfg = this.#overrides(r.config);
@@ -1051,12 +1068,12 @@ export class DaemonService {
       }
     } catch (err) {
       logger.error({ err: asError(err).message }, 'reload: applying the new configuration failed');
-      this.#notifier?.ready(this.#status());
+      this.#notify((n) => n.ready(this.#status()));
       return false;
     }
     if (r.restartRequired.length > 0) logger.warn({ keys: r.restartRequired }, 'reload: these keys take effect at the next start');
     logger.info({ changed: r.changed }, 'configuration reloaded');
-    this.#notifier?.ready(this.#status());
+    this.#notify((n) => n.ready(this.#status()));
     return true;
   }
 
@@ -1068,7 +1085,7 @@ export class DaemonService {
       return;
     }
     this.#stopping ??= (async () => {
-      this.#notifier?.stopping('stopping');
+      this.#notify((n) => n.stopping('stopping'));
       if (this.#suppressTimer !== undefined) clearInterval(this.#suppressTimer);
       await this.#metricsServer?.stop().catch(() => undefined);
       await this.#daemon?.stop();

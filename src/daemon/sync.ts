@@ -37,8 +37,9 @@ export async function syncHits(kernel: Kernel, store: BanStore, since: number, n
   const t0 = performance.now();
   const kernelNow = (await kernel.stats()).now;
   const offsetMs = now() - kernelNow * 1000;
-  const report: HitSyncReport = { since, next: kernelNow, entries: 0, applied: 0, missing: 0, batches: 0, ms: 0 };
-  for await (const batch of kernel.dump({ hitSince: Math.max(1, since) })) {
+  // DUMP takes whole seconds; the kernel's clock may carry a fraction.
+  const report: HitSyncReport = { since, next: Math.max(1, Math.floor(kernelNow)), entries: 0, applied: 0, missing: 0, batches: 0, ms: 0 };
+  for await (const batch of kernel.dump({ hitSince: Math.max(1, Math.floor(since)) })) {
     const updates: HitUpdate[] = [];
     for (const e of batch) {
       if (e.kind === 'allow' || e.lastHit === 0) continue;
