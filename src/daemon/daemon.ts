@@ -1048,6 +1048,10 @@ export class DaemonService {
       return false;
     }
     const cfg = this.#overrides(r.config);
+    // Keys the command line overrides did not change.
+    const overridden = [...(this.options.db === undefined ? [] : ['database.path']), ...(this.options.device === undefined ? [] : ['device'])];
+    const changed = r.changed.filter((k) => !overridden.includes(k));
+    const restartRequired = r.restartRequired.filter((k) => !overridden.includes(k));
     try {
       setLogLevel(logger, cfg.log.level);
       this.#limiter?.limiter.setLimit(cfg.log.rateLimit);
@@ -1061,7 +1065,7 @@ export class DaemonService {
         safety,
         kernelSetup: { maxEntries: cfg.kernel.capacity, mode: cfg.kernel.mode, gcInterval: cfg.kernel.gcInterval, devices: cfg.kernel.devices },
       });
-      if (r.changed.includes('metrics.listen') || r.changed.includes('metrics.allowRemote')) {
+      if (changed.includes('metrics.listen') || changed.includes('metrics.allowRemote')) {
         await this.#metricsServer?.stop();
         this.#metricsServer = undefined;
         await this.#startMetrics(cfg);
@@ -1071,8 +1075,8 @@ export class DaemonService {
       this.#notify((n) => n.ready(this.#status()));
       return false;
     }
-    if (r.restartRequired.length > 0) logger.warn({ keys: r.restartRequired }, 'reload: these keys take effect at the next start');
-    logger.info({ changed: r.changed }, 'configuration reloaded');
+    if (restartRequired.length > 0) logger.warn({ keys: restartRequired }, 'reload: these keys take effect at the next start');
+    logger.info({ changed }, 'configuration reloaded');
     this.#notify((n) => n.ready(this.#status()));
     return true;
   }
