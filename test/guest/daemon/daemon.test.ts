@@ -328,7 +328,7 @@ test.serial('figure: sustained event handling rate (EVICTED storms into a 1024-e
   let store: BanStore | undefined;
   try {
     await d.waitLog((l) => l.msg === 'ready', 60_000, 'ready');
-    const N = 196_608;
+    const N = 98_304;
     const CH = 16_384;
     // The bans are in the database as the daemon has them once loaded (state kernel); each ADD past the cap evicts one.
     store = BanStore.open({ path: path.join(dir, 'db') });
