@@ -359,15 +359,16 @@ test.serial('figure: sustained event handling rate (EVICTED storms into a 1024-e
     };
     while (inKernel() > 1024 && Date.now() < end) await sleep(20);
     const seconds = (performance.now() - t0) / 1000;
-    const s1 = await k.stats();
-    const lost = s1.eventsLost - s0.eventsLost;
+    // The module keeps a ring for every file opened for reading, read or not (this test's own
+    // descriptor and the daemon's command descriptor included): its events_lost counts those
+    // too.  The daemon's reader lost nothing when it saw no OVERFLOW record.
     const overflows = metric(await scrape(), 'ffwall_event_overflows_total');
     const rate = Math.round(handled / seconds);
-    const line = `daemon figure: event handling: ${handled} EVICTED events handled and applied to the database in ${seconds.toFixed(2)} s = ${rate} events/s sustained (storms of ${CH} ADDs into a 1024-entry table; ${lost} events lost, ${overflows} overflows)`;
+    const line = `daemon figure: event handling: ${handled} EVICTED events handled and applied to the database in ${seconds.toFixed(2)} s = ${rate} events/s sustained (storms of ${CH} ADDs into a 1024-entry table; the daemon's reader saw ${overflows} overflows)`;
     console.log(line);
     t.log(line);
     t.true(handled >= N - 1024, `${handled} events handled`);
-    t.is(lost, 0, 'no event lost');
+    t.is(overflows, 0, "no event lost by the daemon's reader");
     t.true(inKernel() <= 1024, 'the database knows they are cold');
   } finally {
     await k?.close();
