@@ -26,6 +26,7 @@ export default class BlockCommand extends FfwallCommand {
     reason: Flags.string({ summary: 'Why (kept in the database).' }),
     source: Flags.option({ options: ['cli', 'api', 'policy', 'logwatch', 'feed'] as const, default: 'cli' as const, summary: 'Who decided the ban.' })(),
     tag: Flags.string({ summary: 'A finer source tag, e.g. a fail2ban jail.' }),
+    force: Flags.boolean({ summary: "Through the daemon: allow a prefix shorter than the safety minimum (/16 IPv4, /32 IPv6)." }),
   };
 
   async run(): Promise<{ transport: string; results: BlockResult[] }> {
@@ -36,6 +37,7 @@ export default class BlockCommand extends FfwallCommand {
     if (flags.ttl !== undefined) options.ttl = flags.ttl;
     if (flags.reason !== undefined) options.reason = flags.reason;
     if (flags.tag !== undefined) options.sourceTag = flags.tag;
+    if (flags.force) options.force = true;
     // Every target is checked before anything changes (the options are
     // checked by the first block, before it changes anything).
     checkTargets(targets);

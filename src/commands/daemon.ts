@@ -1,63 +1,61 @@
 // SPDX-License-Identifier: MIT
 import { Command, Flags } from '@oclif/core';
 
-import { Daemon, DEFAULT_DB_PATH } from '../daemon/daemon.js';
-import { DEFAULT_DEVICE_PATH } from '../lib/device.js';
-import type { WindowReport } from '../lib/window.js';
+import { ConfigFileError, DEFAULT_CONFIG_PATH, formatConfigError } from '../daemon/config.js';
+import { DaemonService } from '../daemon/daemon.js';
+import { SafetyList } from '../daemon/safety.js';
+import { FakeKernel } from '../lib/kernel-fake.js';
 
-/** One line per restore/reconcile. */
-export function formatReport(r: WindowReport): string {
-  const ms = (x: number): string => `${Math.round(x)} ms`;
-  const f = r.filter;
-  return (
-    `${r.mode}: ${r.inKernel}/${r.maxEntries} entries and ${r.prefixesInKernel}/${r.maxPrefixes} prefixes in the kernel ` +
-    `(loaded ${r.loaded + r.loadedPrefixes}, deleted ${r.deleted}, updated ${r.updated}), ${r.active} active bans, ${r.cold} cold, ${r.expired} expired now` +
-    `${r.pinnedOverCap > 0 ? `, ${r.pinnedOverCap} pinned over the cap` : ''}${r.refused > 0 ? `, ${r.refused} refused by the kernel` : ''}; ` +
-    `allowlist +${r.allowAdded}/-${r.allowRemoved}; filter ${f.members} members in ${f.bytes} bytes (k ${f.nhashes}, ~${(f.expectedFpr * 100).toFixed(2)}%${f.clamped ? ', clamped' : ''}); ` +
-    `${ms(r.timings.total)} (load ${ms(r.timings.load)}, filter ${ms(r.timings.filter)})`
-  );
-}
+export { formatReport } from '../daemon/report.js';
 
 export default class DaemonCommand extends Command {
-  static override summary = 'Run the ffwall daemon in the foreground: restore or reconcile the kernel window, then follow kernel events';
-  static override description = 'SIGTERM or SIGINT stops it cleanly (exit 0) and leaves the kernel table in place.';
+  static override summary = 'Run the ffwall daemon in the foreground: restore or reconcile the kernel window, serve the control socket, follow kernel events';
+  static override description =
+    'Reads its configuration from --config (default /etc/ffwall/ffwall.jsonc; a missing default file means the defaults). ' +
+    'Logs JSON lines (pino) to stdout. SIGHUP reloads the configuration (an invalid file keeps the running one); ' +
+    'SIGTERM or SIGINT stops it cleanly (exit 0) and leaves the kernel table in place. Exit 2: the configuration is invalid.';
   static override flags = {
-    db: Flags.string({ summary: 'Directory of the ban database.', default: DEFAULT_DB_PATH }),
-    device: Flags.string({ summary: 'Path of the ffwall device.', default: DEFAULT_DEVICE_PATH }),
+    config: Flags.string({ summary: 'The configuration file (JSON with comments).' }),
+    db: Flags.string({ summary: 'Directory of the ban database (overrides database.path).' }),
+    device: Flags.string({ summary: 'Path of the ffwall device (overrides device).' }),
+    'print-safety': Flags.boolean({ summary: 'Print the automatic safety allowlist as this host gives it now, and exit.' }),
+    'check-config': Flags.boolean({ summary: 'Check the configuration file and exit (0: valid, 2: invalid).' }),
+    'fake-kernel': Flags.boolean({ summary: 'FOR TESTS ONLY: run over an in-memory fake kernel instead of /dev/ffwall.', hidden: true }),
   };
 
   async run(): Promise<void> {
     const { flags } = await this.parse(DaemonCommand);
-    const daemon = new Daemon({ db: flags.db, device: flags.device });
-    daemon.on('report', (r) => this.log(formatReport(r)));
-    daemon.on('error', (err) => this.logToStderr(`ffwall daemon: ${err.message}`));
-    let signalled = false;
-    const stopped = new Promise<void>((resolve) => daemon.once('stopped', resolve));
-    const onSignal = (sig: NodeJS.Signals): void => {
-      if (signalled) {
-        this.logToStderr(`ffwall daemon: ${sig} again, exiting without a clean stop`);
-        process.exit(1);
-      }
-      signalled = true;
-      this.logToStderr(`ffwall daemon: ${sig}, stopping`);
-      // During the start, the stop waits until start() returns (below).
-      if (daemon.state !== 'running') return;
-      daemon.stop().catch((err: unknown) => {
-        this.logToStderr(`ffwall daemon: stop failed: ${err instanceof Error ? err.message : String(err)}`);
-        process.exit(1);
-      });
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
+    const service = new DaemonService({
+      configPath: flags.config ?? DEFAULT_CONFIG_PATH,
+      configMissingOk: flags.config === undefined,
+      ...(flags.db === undefined ? {} : { db: flags.db }),
+      ...(flags.device === undefined ? {} : { device: flags.device }),
+      ...(flags['fake-kernel'] ? { kernel: new FakeKernel() } : {}),
+      serverVersion: this.config.version,
+    });
+    let cfg;
     try {
-      await daemon.start();
-      this.log('ready');
-      if (signalled) await daemon.stop();
-      await stopped;
-    } finally {
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
+      cfg = await service.loadConfig();
+    } catch (err) {
+      if (err instanceof ConfigFileError) {
+        this.logToStderr(`ffwall daemon: invalid configuration ${err.file}:`);
+        for (const e of err.errors) this.logToStderr(`  ${formatConfigError(e)}`);
+        this.exit(2);
+      }
+      throw err;
     }
-    this.log('stopped');
+    if (flags['check-config']) {
+      this.log(`${flags.config ?? DEFAULT_CONFIG_PATH}: valid`);
+      return;
+    }
+    if (flags['print-safety']) {
+      const list = new SafetyList({ config: cfg.safety });
+      for (const e of await list.refresh()) this.log(`${e.prefix.toString()}\t${e.kind}\t${e.reason}`);
+      for (const e of await list.sshSessions()) this.log(`${e.prefix.toString()}\t${e.kind}\t${e.reason}`);
+      for (const p of list.problems) this.logToStderr(`ffwall daemon: ${p}`);
+      return;
+    }
+    await service.start();
+    await service.done;
   }
 }

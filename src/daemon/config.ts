@@ -84,7 +84,7 @@ export interface DaemonConfig {
 /** The configuration when the file sets nothing. */
 export function defaultConfig(): DaemonConfig {
   return {
-    database: { path: '/var/lib/ffwall/db' },
+    database: { path: '/var/lib/ffwall/bans.lmdb' },
     device: '/dev/ffwall',
     socket: { path: DEFAULT_SOCKET_PATH, mode: 0o660, group: null, gid: null, maxConnections: 256 },
     metrics: { listen: null, allowRemote: false },

@@ -2,30 +2,90 @@
 //
 // The daemon's wiring, in one place.  Daemon.start() opens the kernel
 // (NativeKernel over /dev/ffwall, or an injected Kernel) and the ban
-// database, brings the kernel window back (restore or reconcile), then
-// follows the kernel's event stream:
+// database, writes the automatic safety allowlist into the database, brings
+// the kernel window back (restore or reconcile, which mirrors the allowlist
+// into the kernel), serves the control socket, then follows the kernel's
+// event stream and runs its periodic work:
 //   MISS     -> window.promote(): the ban goes back into the kernel;
-//   EVICTED  -> the record is cold (database only);
+//   EVICTED  -> the record is cold (database only), batched;
 //   EXPIRED  -> the record expires in the database, or turns cold when the
 //               database's ban outlives the kernel TTL;
-//   OVERFLOW -> events were lost: reconcile.
-// stop() closes everything and leaves the kernel table in place.
-//
-// Seams for issue 8 (control socket, sweeps, hit sync, metrics, config,
-// systemd): the typed events below, and the public `window`, `store` and
-// `kernel` once started.
+//   OVERFLOW -> events were lost: reconcile at once (one at a time, and one
+//               more at most queued behind it);
+//   sync     -> hit counts and last hits into the database (sync.ts);
+//   sweep    -> expired bans out of the database and the kernel, new host
+//               bans into the membership filter, a rebuild of the filter
+//               when it drifted (filter.ts), history pruning;
+//   control  -> an Ffwall over DaemonTransport (transport.ts) served by
+//               ControlServer: safety checks before a ban, FILTER_ADD after.
+// stop() closes everything and leaves the kernel table in place.  Nothing
+// here logs: the daemon emits typed events and the command logs them
+// (rate-limited where they can come per packet or per connection).
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
+import { chmod, chown } from 'node:fs/promises';
 import path from 'node:path';
 
-import type { IpPrefix } from '../lib/addr.js';
+import { parsePrefix, type IpPrefix } from '../lib/addr.js';
+import type { BlockRequest } from '../lib/api.js';
+import { ControlServer } from '../lib/control.js';
 import { BanStore } from '../lib/db/store.js';
-import type { StoreOptions } from '../lib/db/types.js';
+import { BAN_SOURCES, type BanSource, type StoreOptions } from '../lib/db/types.js';
 import { DEFAULT_DEVICE_PATH } from '../lib/device.js';
-import type { Kernel, KernelEvent, KernelEventStream } from '../lib/kernel.js';
-import { KernelWindow, type PromoteResult, type WindowOptions, type WindowReport } from '../lib/window.js';
+import { FfwallError } from '../lib/errors.js';
+import { Ffwall } from '../lib/ffwall.js';
+import type { Kernel, KernelConfigPatch, KernelEvent, KernelEventStream, KernelMode } from '../lib/kernel.js';
+import { DirectTransport } from '../lib/transport-direct.js';
+import { KernelWindow, type FilterReport, type PromoteResult, type WindowOptions, type WindowReport } from '../lib/window.js';
+import type { DestinationStream } from 'pino';
+
+import { ConfigManager, DEFAULT_CONFIG_PATH, formatConfigError, storeOptionsOf, type DaemonConfig } from './config.js';
+import { FilterTracker, type FilterState, type RebuildReason } from './filter.js';
+import { createLogger, LogLimiter, setLogLevel, type Logger } from './log.js';
+import { CONTROL_RESULTS, DaemonMetrics, MetricsServer } from './metrics.js';
+import { Notifier } from './notify.js';
+import { formatReport } from './report.js';
+import { SafetyList } from './safety.js';
+import { syncHits, type HitSyncReport } from './sync.js';
+import { DaemonTransport, type SafetyEntryLike, type SafetySource } from './transport.js';
 
 export const DEFAULT_DB_PATH = '/var/lib/ffwall/bans.lmdb';
+/** Reason prefix of the allowlist entries the daemon manages (the automatic safety list). */
+export const SAFETY_REASON_PREFIX = 'auto: ';
+/** EVICTED events applied per database transaction at most. */
+const EVICT_BATCH = 4096;
+/** Prefixes per FILTER_ADD / DEL call of the periodic work. */
+const CHUNK = 65536;
+
+export interface ControlOptions {
+  path: string;
+  /** Default 0o660. */
+  mode?: number;
+  /** The socket's group id; default: left as created. */
+  gid?: number;
+  maxConnections?: number;
+}
+
+/** Seconds; 0 turns the timer off (the work can still be run by calling the method). */
+export interface DaemonIntervals {
+  /** Hit sync; default 30. */
+  sync?: number;
+  /** Expiry sweep and filter upkeep; default 60. */
+  sweep?: number;
+  /** History pruning; default 3600. */
+  prune?: number;
+  /** Re-reading of the safety list (addresses, gateways, resolvers); default 300. */
+  safety?: number;
+}
+
+/** The kernel's settings the daemon applies at start and reload. */
+export interface KernelSetup {
+  maxEntries?: number;
+  mode?: KernelMode;
+  gcInterval?: number;
+  /** Devices to attach ("*": every device); at reload, new ones are attached (none is detached). */
+  devices?: readonly string[];
+}
 
 export interface DaemonOptions {
   /** The database directory; default /var/lib/ffwall/bans.lmdb. */
@@ -40,27 +100,95 @@ export interface DaemonOptions {
   storeOptions?: Omit<StoreOptions, 'path'>;
   /** Options of the kernel window (clock, progress, filter builder). */
   window?: WindowOptions;
+  /** Serve the control socket; default none. */
+  control?: ControlOptions;
+  /** Version the control socket announces. */
+  serverVersion?: string;
+  intervals?: DaemonIntervals;
+  /** The automatic safety list; none: no safety checks and no automatic allowlist. */
+  safety?: SafetySource;
+  /** Wall clock, ms; default the window's clock, else Date.now. */
+  now?: () => number;
+  /** Kernel settings applied before the window starts. */
+  kernelSetup?: KernelSetup;
 }
 
-/** What the daemon tells its embedder (the command, issue 8's control socket and metrics). */
+/** What reload() may change while running. */
+export interface DaemonReload {
+  intervals?: DaemonIntervals;
+  control?: { mode?: number; gid?: number };
+  store?: Pick<StoreOptions, 'escalation' | 'aggregation' | 'history'>;
+  /** The safety list to use from now on (its configuration changed). */
+  safety?: SafetySource;
+  /** A new capacity reconciles the window. */
+  kernelSetup?: KernelSetup;
+}
+
+export interface SweepReport {
+  /** Bans the sweep expired. */
+  expired: number;
+  /** Of those, entries deleted from the kernel. */
+  deletedFromKernel: number;
+  /** Host bans FILTER_ADDed (bans made since the last sweep, by any process). */
+  filterAdded: number;
+  /** Host bans gone (unban, expiry) since the last sweep. */
+  filterRemoved: number;
+  /** Set when the filter was rebuilt. */
+  rebuilt?: { reason: RebuildReason; filter: FilterReport };
+  /** Bans (created or revived) and unbans since the last sweep, by source, from the history (every process). */
+  bans: Record<string, number>;
+  unbans: Record<string, number>;
+  ms: number;
+}
+
+export interface SafetyReport {
+  entries: SafetyEntryLike[];
+  /** Allowlist entries added and removed (database and kernel). */
+  added: string[];
+  removed: string[];
+}
+
+/** What the daemon tells its embedder (the command: logs, metrics, sd_notify). */
 export interface DaemonEventMap {
   /** Restore or reconcile finished (at start, after an overflow, or on demand). */
   report: [WindowReport];
-  /** Start finished: the window is back and events are being read. */
+  /** Start finished: the window is back, the socket serves, events are being read. */
   ready: [];
   /** Every kernel event, before it is handled. */
   kernelEvent: [KernelEvent];
+  /** A kernel event was handled, in @seconds. */
+  handled: [{ type: KernelEvent['type']; seconds: number }];
   /** A MISS was handled. */
   promote: [PromoteResult & { address: IpPrefix }];
   /** An EVICTED or EXPIRED event changed (or confirmed) a record's state. */
   state: [{ prefix: IpPrefix; event: 'evicted' | 'expired'; state: 'kernel' | 'cold' | 'expired' | 'unknown' }];
-  /** A failure while handling an event; the daemon goes on. */
+  sync: [HitSyncReport];
+  sweep: [SweepReport];
+  pruned: [number];
+  /** The automatic safety list was (re)applied to the allowlist. */
+  safety: [SafetyReport];
+  /** A ban through the socket was refused by the safety rules. */
+  refused: [{ target: string; code: string; reasons: string[] }];
+  /** One control request and its result ('ok' or an error code). */
+  request: [{ op: string; result: string }];
+  /** A protocol error on the control socket (per connection: log it rate-limited). */
+  protocolError: [string];
+  /** reload() applied a new configuration. */
+  reloaded: [];
+  /** A failure while handling an event or in periodic work; the daemon goes on. */
   error: [Error];
   /** stop() finished. */
   stopped: [];
 }
 
 type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
+type TimerName = keyof Required<DaemonIntervals>;
+
+const DEFAULT_INTERVALS: Required<DaemonIntervals> = { sync: 30, sweep: 60, prune: 3600, safety: 300 };
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
 
 export class Daemon extends EventEmitter<DaemonEventMap> {
   readonly options: DaemonOptions;
@@ -72,9 +200,27 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
   #loop: Promise<void> | undefined;
   #ownKernel = false;
   #ownStore = false;
-  /** One window operation at a time (reconcile after an overflow, on-demand calls). */
+  /** One window operation at a time (reconcile, promote, sync, sweep). */
   #busy: Promise<unknown> = Promise.resolve();
   #starting: Promise<WindowReport> | undefined;
+  #reconciling: Promise<WindowReport> | undefined;
+  #reconcileQueued: Promise<WindowReport> | undefined;
+  #fw: Ffwall | undefined;
+  #control: ControlServer | undefined;
+  #intervals: Required<DaemonIntervals> = { ...DEFAULT_INTERVALS };
+  readonly #timers = new Map<TimerName, NodeJS.Timeout>();
+  readonly #filter = new FilterTracker();
+  #safety: SafetySource | undefined;
+  /** hit_since of the next sync (kernel seconds); 1 at start: every entry ever hit. */
+  #hitSince = 1;
+  /** History time (ms) up to which new bans went into the filter. */
+  #historyCursor = 0;
+  /** Host bans the socket path FILTER_ADDed since the last sweep (the sweep skips them). */
+  readonly #recentlyAdded = new Set<string>();
+  #evictPending: IpPrefix[] = [];
+  #evictScheduled = false;
+  #controlMode: number | undefined;
+  #controlGid: number | undefined;
 
   /** Does no work: start() does. */
   constructor(options: DaemonOptions = {}) {
@@ -101,7 +247,31 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
     return this.#window;
   }
 
-  /** Opens the kernel and the database, restores or reconciles the window, then reads events. Returns the window's report. */
+  /** The Ffwall the control socket serves (a DirectTransport over the daemon's kernel and store). */
+  get ffwall(): Ffwall {
+    if (this.#fw === undefined) throw new Error('Daemon: not started');
+    return this.#fw;
+  }
+
+  /** The membership filter's estimated state (members at build, added, removed, rate). */
+  get filter(): FilterState {
+    return this.#filter.state;
+  }
+
+  get intervals(): Readonly<Required<DaemonIntervals>> {
+    return this.#intervals;
+  }
+
+  /** The automatic safety list in force (empty without one). */
+  safetyEntries(): SafetyEntryLike[] {
+    return this.#safety?.entries() ?? [];
+  }
+
+  #now(): number {
+    return (this.options.now ?? this.options.window?.now ?? Date.now)();
+  }
+
+  /** Opens the kernel and the database, restores or reconciles the window, serves the socket, then reads events. Returns the window's report. */
   async start(): Promise<WindowReport> {
     if (this.#state !== 'new') throw new Error(`Daemon: cannot start when ${this.#state}`);
     this.#state = 'starting';
@@ -112,6 +282,10 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
   async #start(): Promise<WindowReport> {
     try {
       const o = this.options;
+      this.#intervals = { ...DEFAULT_INTERVALS, ...o.intervals };
+      this.#safety = o.safety;
+      this.#controlMode = o.control?.mode;
+      this.#controlGid = o.control?.gid;
       if (o.kernel !== undefined) this.#kernel = o.kernel;
       else {
         const { NativeKernel } = await import('../lib/kernel-native.js');
@@ -125,13 +299,40 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
         this.#store = BanStore.open({ ...o.storeOptions, path: dbPath });
         this.#ownStore = true;
       }
+      if (o.kernelSetup !== undefined) await this.#setupKernel(o.kernelSetup);
       this.#window = new KernelWindow(this.#kernel, this.#store, o.window ?? {});
+      // The safety list joins the database's allowlist first: the window mirrors it into the kernel.
+      if (this.#safety !== undefined) await this.#applySafety(false);
+      this.#historyCursor = this.#now();
       // The stream opens first, so that nothing that happens during the restore is missed.
       this.#stream = this.#kernel.events();
       const report = await this.#exclusive(() => this.window.start());
+      this.#filter.reset(report.filter);
       this.emit('report', report);
+      const direct = new DirectTransport(this.#kernel, { store: this.#store, owns: false });
+      this.#fw = new Ffwall(
+        new DaemonTransport(direct, {
+          beforeBan: (reqs) => this.#beforeBan(reqs),
+          afterBan: (targets) => this.#afterBan(targets),
+          request: (op, result) => this.emit('request', { op, result }),
+        }),
+      );
+      if (o.control !== undefined) {
+        const c = o.control;
+        mkdirSync(path.dirname(c.path), { recursive: true, mode: 0o755 });
+        this.#control = new ControlServer(this.#fw, {
+          path: c.path,
+          mode: c.mode ?? 0o660,
+          ...(c.gid === undefined ? {} : { gid: c.gid }),
+          ...(c.maxConnections === undefined ? {} : { maxConnections: c.maxConnections }),
+          serverVersion: o.serverVersion ?? '0',
+        });
+        this.#control.onProtocolError = (reason) => this.emit('protocolError', reason);
+        await this.#control.start();
+      }
       this.#loop = this.#readEvents(this.#stream);
       this.#state = 'running';
+      for (const name of Object.keys(DEFAULT_INTERVALS) as TimerName[]) this.#arm(name);
       this.emit('ready');
       return report;
     } catch (err) {
@@ -141,11 +342,301 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
     }
   }
 
-  /** Reconciles now (also what an OVERFLOW does). */
-  async reconcile(): Promise<WindowReport> {
-    const report = await this.#exclusive(() => this.window.reconcile());
-    this.emit('report', report);
+  // ---- periodic work ----
+
+  #arm(name: TimerName): void {
+    const old = this.#timers.get(name);
+    if (old !== undefined) clearTimeout(old);
+    this.#timers.delete(name);
+    const seconds = this.#intervals[name];
+    if (this.#state !== 'running' || !(seconds > 0)) return;
+    const t = setTimeout(() => {
+      this.#timers.delete(name);
+      void this.#tick(name).finally(() => this.#arm(name));
+    }, seconds * 1000);
+    this.#timers.set(name, t);
+  }
+
+  async #tick(name: TimerName): Promise<void> {
+    if (this.#state !== 'running') return;
+    try {
+      if (name === 'sync') await this.syncHits();
+      else if (name === 'sweep') await this.sweep();
+      else if (name === 'prune') await this.pruneHistory();
+      else await this.refreshSafety();
+    } catch (err) {
+      if (this.#state === 'running') this.emit('error', asError(err));
+    }
+  }
+
+  /** One hit sync (DUMP hit_since the last one). */
+  async syncHits(): Promise<HitSyncReport> {
+    const r = await this.#exclusive(() => syncHits(this.kernel, this.store, this.#hitSince, () => this.#now()));
+    this.#hitSince = r.next;
+    this.emit('sync', r);
+    return r;
+  }
+
+  /**
+   * The expiry sweep (expired bans leave the database's active set and the
+   * kernel), then the filter upkeep: host bans made since the last sweep,
+   * by any process, are FILTER_ADDed; bans gone are counted; a drifted
+   * filter is rebuilt.
+   */
+  async sweep(): Promise<SweepReport> {
+    const r = await this.#exclusive(() => this.#sweep());
+    this.emit('sweep', r);
+    return r;
+  }
+
+  async #sweep(): Promise<SweepReport> {
+    const t0 = performance.now();
+    const report: SweepReport = { expired: 0, deletedFromKernel: 0, filterAdded: 0, filterRemoved: 0, bans: {}, unbans: {}, ms: 0 };
+    const now = this.#now();
+    const store = this.store;
+    const kernel = this.kernel;
+    for (;;) {
+      const r = store.sweep(now, CHUNK);
+      report.expired += r.expired.length;
+      const del = r.expired.filter((e) => e.wasInKernel).map((e) => e.prefix);
+      if (del.length > 0) report.deletedFromKernel += (await kernel.del(del)).changed;
+      if (!r.more) break;
+    }
+    // New host bans and gone ones, from the history (every process writes it).
+    const until = this.#now();
+    const add: IpPrefix[] = [];
+    const flush = async (): Promise<void> => {
+      if (add.length === 0) return;
+      await this.#filterAdd(add.splice(0));
+    };
+    for (const ev of store.historyAll({ since: this.#historyCursor })) {
+      if (ev.time > until) break;
+      const source = typeof ev.details.source === 'string' ? ev.details.source : undefined;
+      if (ev.type === 'ban' && ev.details.action !== 'refreshed' && source !== undefined) report.bans[source] = (report.bans[source] ?? 0) + 1;
+      if (ev.type === 'unban' && source !== undefined) report.unbans[source] = (report.unbans[source] ?? 0) + 1;
+      if (!ev.prefix.isHost) continue;
+      if (ev.type === 'ban') {
+        const action = ev.details.action;
+        const key = ev.prefix.key();
+        if (action === 'refreshed' || this.#recentlyAdded.has(key)) continue;
+        const rec = store.get(ev.prefix);
+        if (rec === undefined || rec.state === 'expired') continue;
+        add.push(ev.prefix);
+        report.filterAdded++;
+        if (add.length >= CHUNK) await flush();
+      } else if (ev.type === 'unban' || ev.type === 'expire') {
+        report.filterRemoved++;
+      }
+    }
+    await flush();
+    this.#recentlyAdded.clear();
+    this.#historyCursor = until + 1;
+    this.#filter.removed(report.filterRemoved);
+    const reason = this.#filter.rebuildReason();
+    if (reason !== undefined) {
+      const filter = await this.window.rebuildFilter();
+      this.#filter.reset(filter);
+      report.rebuilt = { reason, filter };
+    }
+    report.ms = performance.now() - t0;
     return report;
+  }
+
+  async #filterAdd(prefixes: IpPrefix[]): Promise<void> {
+    try {
+      await this.kernel.filterAdd(prefixes);
+      this.#filter.added(prefixes.length);
+    } catch (err) {
+      // No filter loaded (ENOENT): the next build covers them.
+      if ((err as { code?: unknown }).code !== 'ENOENT') throw err;
+    }
+  }
+
+  /** Prunes the history per the retention; returns how many events went. */
+  async pruneHistory(): Promise<number> {
+    const n = await this.#exclusive(async () => this.store.pruneHistory(this.#now()));
+    this.emit('pruned', n);
+    return n;
+  }
+
+  // ---- safety ----
+
+  /** Re-reads the safety list and applies it to the allowlist (database and kernel). */
+  async refreshSafety(): Promise<SafetyReport | undefined> {
+    if (this.#safety === undefined) return undefined;
+    return this.#exclusive(() => this.#applySafety(true));
+  }
+
+  /**
+   * Makes the daemon's allowlist entries (reason "auto: ...") the safety
+   * list: adds the missing, removes those no longer in it (an address the
+   * host lost, an overridden one, a closed SSH session's).  Entries added
+   * by hand are never touched.  @kernel: also in the kernel (at start the
+   * window's mirror does it).
+   */
+  async #applySafety(kernel: boolean): Promise<SafetyReport> {
+    const safety = this.#safety;
+    const store = this.store;
+    const entries = safety === undefined ? [] : await safety.refresh();
+    const want = new Map<string, SafetyEntryLike>();
+    for (const e of entries) want.set(e.prefix.key(), e);
+    const report: SafetyReport = { entries, added: [], removed: [] };
+    const gone: IpPrefix[] = [];
+    for (const a of store.allowlist()) {
+      const k = a.prefix.key();
+      const w = want.get(k);
+      if (w !== undefined) {
+        want.delete(k);
+        continue;
+      }
+      if (a.reason.startsWith(SAFETY_REASON_PREFIX)) gone.push(a.prefix);
+    }
+    for (const p of gone) {
+      store.allowRemove(p);
+      report.removed.push(p.toString());
+    }
+    const added: IpPrefix[] = [];
+    for (const e of want.values()) {
+      store.allowAdd(e.prefix, `${SAFETY_REASON_PREFIX}${e.kind}: ${e.reason}`);
+      added.push(e.prefix);
+      report.added.push(e.prefix.toString());
+    }
+    if (kernel) {
+      if (gone.length > 0) await this.kernel.allowDel(gone);
+      if (added.length > 0) await this.kernel.allowAdd(added);
+    }
+    this.emit('safety', report);
+    return report;
+  }
+
+  /** Adds @entries (SSH sessions met by a ban) to the allowlist, database and kernel. */
+  async #allowSafety(entries: readonly SafetyEntryLike[]): Promise<void> {
+    const add: IpPrefix[] = [];
+    for (const e of entries) {
+      if (this.store.allowedBy(e.prefix)?.prefix.equals(e.prefix) === true) continue;
+      this.store.allowAdd(e.prefix, `${SAFETY_REASON_PREFIX}${e.kind}: ${e.reason}`);
+      add.push(e.prefix);
+    }
+    if (add.length > 0) await this.kernel.allowAdd(add);
+  }
+
+  /**
+   * The safety rules for bans through the socket.  A target inside a safety
+   * entry is refused (EALLOWLISTED) and the entry joins the allowlist; a
+   * target that covers safety entries goes ahead once they are on the
+   * allowlist (it wins in the kernel); a short prefix needs force.
+   */
+  async #beforeBan(requests: readonly BlockRequest[]): Promise<void> {
+    const safety = this.#safety;
+    if (safety === undefined) return;
+    const join: SafetyEntryLike[] = [];
+    let refusal: { target: string; code: string; reasons: string[] } | undefined;
+    for (const r of requests) {
+      const target = parsePrefix(r.target);
+      const c = await safety.check(target, r.force === true ? { force: true } : {});
+      join.push(...c.collisions);
+      const inside = c.collisions.filter((e) => e.prefix.contains(target));
+      if (refusal === undefined && inside.length > 0) {
+        refusal = {
+          target: r.target,
+          code: 'EALLOWLISTED',
+          reasons: inside.map((e) => `${r.target} is inside ${e.prefix.toString()} (${e.kind}: ${e.reason})`),
+        };
+      } else if (refusal === undefined && c.force !== undefined) {
+        refusal = { target: r.target, code: 'EFORCE', reasons: [c.force] };
+      }
+    }
+    if (join.length > 0) await this.#exclusive(() => this.#allowSafety(join));
+    if (refusal !== undefined) {
+      this.emit('refused', refusal);
+      const msg = `ffwall: ${refusal.reasons.join('; ')}; nothing was blocked` + (refusal.code === 'EFORCE' ? ' (give force / --force to ban it anyway)' : ' (the automatic safety allowlist protects it)');
+      throw new FfwallError(refusal.code, msg);
+    }
+  }
+
+  /** New host bans through the socket go into the membership filter now. */
+  async #afterBan(targets: readonly string[]): Promise<void> {
+    const hosts: IpPrefix[] = [];
+    for (const t of targets) {
+      const p = parsePrefix(t);
+      if (!p.isHost) continue;
+      const key = p.key();
+      if (this.#recentlyAdded.has(key)) continue;
+      this.#recentlyAdded.add(key);
+      hosts.push(p);
+    }
+    for (let i = 0; i < hosts.length; i += CHUNK) await this.#filterAdd(hosts.slice(i, i + CHUNK));
+  }
+
+  // ---- reload ----
+
+  /** Applies @k's settings that differ from the kernel's; returns whether the capacity changed. */
+  async #setupKernel(k: KernelSetup): Promise<boolean> {
+    const kernel = this.kernel;
+    const cur = await kernel.getConfig();
+    const patch: KernelConfigPatch = {};
+    if (k.maxEntries !== undefined && k.maxEntries !== cur.maxEntries) patch.maxEntries = k.maxEntries;
+    if (k.mode !== undefined && k.mode !== cur.mode) patch.mode = k.mode;
+    if (k.gcInterval !== undefined && k.gcInterval !== cur.gcInterval) patch.gcInterval = k.gcInterval;
+    if (Object.keys(patch).length > 0) await kernel.setConfig(patch);
+    if (k.devices !== undefined && k.devices.length > 0) {
+      const attached = new Set((await kernel.devices()).filter((d) => d.named).map((d) => d.name));
+      for (const dev of k.devices) if (!attached.has(dev)) await kernel.attach(dev);
+    }
+    return patch.maxEntries !== undefined;
+  }
+
+  /** Applies a new configuration while running (SIGHUP). */
+  async reload(r: DaemonReload): Promise<void> {
+    if (this.#state !== 'running') throw new Error(`Daemon: cannot reload when ${this.#state}`);
+    if (r.store !== undefined) this.store.reconfigure(r.store);
+    if (r.kernelSetup !== undefined && (await this.#exclusive(() => this.#setupKernel(r.kernelSetup ?? {})))) await this.reconcile();
+    if (r.control !== undefined && this.#control !== undefined && this.options.control !== undefined) {
+      const p = this.options.control.path;
+      if (r.control.mode !== undefined && r.control.mode !== this.#controlMode) {
+        await chmod(p, r.control.mode);
+        this.#controlMode = r.control.mode;
+      }
+      if (r.control.gid !== undefined && r.control.gid !== this.#controlGid) {
+        await chown(p, -1, r.control.gid);
+        this.#controlGid = r.control.gid;
+      }
+    }
+    if (r.safety !== undefined) {
+      this.#safety = r.safety;
+      await this.refreshSafety();
+    }
+    if (r.intervals !== undefined) {
+      this.#intervals = { ...DEFAULT_INTERVALS, ...r.intervals };
+      for (const name of Object.keys(DEFAULT_INTERVALS) as TimerName[]) this.#arm(name);
+    }
+    this.emit('reloaded');
+  }
+
+  // ---- window and events ----
+
+  /** Reconciles now (also what an OVERFLOW does).  While one runs, at most one more is queued: later calls share it. */
+  async reconcile(): Promise<WindowReport> {
+    if (this.#reconciling !== undefined) {
+      this.#reconcileQueued ??= this.#reconciling.catch(() => undefined).then(() => {
+        this.#reconcileQueued = undefined;
+        return this.reconcile();
+      });
+      return this.#reconcileQueued;
+    }
+    const run = this.#exclusive(async () => {
+      await this.#flushEvicted();
+      return this.window.reconcile();
+    });
+    this.#reconciling = run;
+    try {
+      const report = await run;
+      this.#filter.reset(report.filter);
+      this.emit('report', report);
+      return report;
+    } finally {
+      this.#reconciling = undefined;
+    }
   }
 
   #exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -158,35 +649,52 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
     for await (const ev of stream) {
       try {
         this.emit('kernelEvent', ev);
+        const t0 = performance.now();
         await this.handle(ev);
+        this.emit('handled', { type: ev.type, seconds: (performance.now() - t0) / 1000 });
       } catch (err) {
         if (this.#state === 'stopping') break;
-        this.emit('error', err instanceof Error ? err : new Error(String(err)));
+        this.emit('error', asError(err));
       }
     }
   }
 
-  /** Handles one kernel event (public for tests and for issue 8's replay). */
+  /** Handles one kernel event (public for tests). EVICTED is applied in batches: flushEvents() applies what is pending. */
   async handle(ev: KernelEvent): Promise<void> {
     const w = this.window;
     switch (ev.type) {
       case 'miss': {
         if (ev.prefix === undefined) return;
         const address = ev.prefix;
-        const r = await this.#exclusive(() => w.promote(address));
+        const r = await this.#exclusive(async () => {
+          await this.#flushEvicted();
+          return w.promote(address);
+        });
         this.emit('promote', { ...r, address });
         return;
       }
       case 'evicted': {
         if (ev.prefix === undefined) return;
-        w.evicted(ev.prefix);
-        this.emit('state', { prefix: ev.prefix, event: 'evicted', state: this.store.get(ev.prefix)?.state ?? 'unknown' });
+        this.#evictPending.push(ev.prefix);
+        if (this.#evictPending.length >= EVICT_BATCH) await this.#flushEvicted();
+        else if (!this.#evictScheduled) {
+          // Applied once the events already read are handled: a storm becomes a few transactions.
+          this.#evictScheduled = true;
+          setImmediate(() => {
+            this.#evictScheduled = false;
+            this.#flushEvicted().catch((err: unknown) => this.emit('error', asError(err)));
+          });
+        }
         return;
       }
       case 'expired': {
         if (ev.prefix === undefined) return;
-        const rec = w.expired(ev.prefix);
-        this.emit('state', { prefix: ev.prefix, event: 'expired', state: rec?.state ?? 'unknown' });
+        const prefix = ev.prefix;
+        const rec = await this.#exclusive(async () => {
+          await this.#flushEvicted();
+          return w.expired(prefix);
+        });
+        this.emit('state', { prefix, event: 'expired', state: rec?.state ?? 'unknown' });
         return;
       }
       case 'overflow':
@@ -195,7 +703,24 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
     }
   }
 
-  /** Stops reading events and closes what start() opened; the kernel table stays as it is. Idempotent. */
+  /** Applies the pending EVICTED events now. */
+  async flushEvents(): Promise<void> {
+    await this.#flushEvicted();
+  }
+
+  async #flushEvicted(): Promise<void> {
+    if (this.#evictPending.length === 0 || this.#store === undefined) return;
+    const batch = this.#evictPending;
+    this.#evictPending = [];
+    const store = this.#store;
+    const hot = batch.filter((p) => store.get(p)?.state === 'kernel');
+    if (hot.length > 0) store.markEvicted(hot);
+    if (this.listenerCount('state') > 0) {
+      for (const p of batch) this.emit('state', { prefix: p, event: 'evicted', state: store.get(p)?.state ?? 'unknown' });
+    }
+  }
+
+  /** Stops the socket, the timers and the event reader, closes what start() opened; the kernel table stays as it is. Idempotent. */
   async stop(): Promise<void> {
     if (this.#state === 'starting') await this.#starting?.catch(() => undefined);
     if (this.#state === 'stopped' || this.#state === 'new') {
@@ -207,17 +732,372 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
       return;
     }
     this.#state = 'stopping';
+    for (const t of this.#timers.values()) clearTimeout(t);
+    this.#timers.clear();
+    await this.#control?.stop();
     this.#stream?.close();
     await this.#loop?.catch(() => undefined);
     await this.#busy;
+    await this.#flushEvicted().catch(() => undefined);
     await this.#closeAll();
     this.#state = 'stopped';
     this.emit('stopped');
   }
 
   async #closeAll(): Promise<void> {
+    for (const t of this.#timers.values()) clearTimeout(t);
+    this.#timers.clear();
+    await this.#control?.stop().catch(() => undefined);
+    await this.#fw?.close().catch(() => undefined);
     this.#stream?.close();
     if (this.#ownStore) await this.#store?.close();
     if (this.#ownKernel) await this.#kernel?.close();
+  }
+}
+
+
+// ---- the service: the Daemon with its configuration, logs, metrics, sd_notify and signals ----
+
+/** How DaemonService runs (what `ffwall daemon` parses from its flags). */
+export interface ServiceOptions {
+  /** The configuration file; default /etc/ffwall/ffwall.jsonc. */
+  configPath?: string;
+  /** A missing file gives the defaults (true when the path was not given explicitly). */
+  configMissingOk?: boolean;
+  /** Overrides database.path. */
+  db?: string;
+  /** Overrides device. */
+  device?: string;
+  /** Run over this kernel (FakeKernel: tests only) instead of the device. */
+  kernel?: Kernel;
+  /** Where log lines go (tests); default stdout. */
+  logDestination?: DestinationStream;
+  /** The environment (NOTIFY_SOCKET, WATCHDOG_USEC); default process.env. */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Install SIGHUP/SIGTERM/SIGINT handlers; default true. */
+  signals?: boolean;
+  serverVersion?: string;
+}
+
+/** The Daemon's options for a configuration. */
+export function daemonOptionsOf(cfg: DaemonConfig, extra: { kernel?: Kernel; safety?: SafetySource; serverVersion?: string }): DaemonOptions {
+  const { path: dbPath, ...storeOptions } = storeOptionsOf(cfg);
+  const o: DaemonOptions = {
+    db: dbPath,
+    device: cfg.device,
+    storeOptions,
+    control: {
+      path: cfg.socket.path,
+      mode: cfg.socket.mode,
+      maxConnections: cfg.socket.maxConnections,
+      ...(cfg.socket.gid === null ? {} : { gid: cfg.socket.gid }),
+    },
+    intervals: intervalsOf(cfg),
+    kernelSetup: { maxEntries: cfg.kernel.capacity, mode: cfg.kernel.mode, gcInterval: cfg.kernel.gcInterval, devices: cfg.kernel.devices },
+  };
+  if (extra.kernel !== undefined) o.kernel = extra.kernel;
+  if (extra.safety !== undefined) o.safety = extra.safety;
+  if (extra.serverVersion !== undefined) o.serverVersion = extra.serverVersion;
+  return o;
+}
+
+function intervalsOf(cfg: DaemonConfig): DaemonIntervals {
+  return { sync: cfg.sync.interval, sweep: cfg.sync.sweepInterval, prune: 3600, safety: 300 };
+}
+
+const RESULT_CODES: readonly string[] = CONTROL_RESULTS;
+
+function isBanSource(s: string): s is BanSource {
+  return (BAN_SOURCES as readonly string[]).includes(s);
+}
+
+/**
+ * `ffwall daemon`: loads the configuration (refusing a bad file with every
+ * error named by key), starts the Daemon, logs with pino to stdout (what can
+ * come per event or per connection through a LogLimiter), serves metrics on
+ * the configured loopback port, speaks sd_notify (READY, STATUS, WATCHDOG,
+ * RELOADING, STOPPING), reloads on SIGHUP (an invalid file keeps the running
+ * configuration) and stops on SIGTERM/SIGINT leaving the kernel table in place.
+ */
+export class DaemonService {
+  readonly options: ServiceOptions;
+  #config: ConfigManager | undefined;
+  #daemon: Daemon | undefined;
+  #logger: Logger | undefined;
+  #limiter: LogLimiter | undefined;
+  #metrics: DaemonMetrics | undefined;
+  #metricsServer: MetricsServer | undefined;
+  #notifier: Notifier | undefined;
+  #safety: SafetyList | undefined;
+  #suppressTimer: NodeJS.Timeout | undefined;
+  #signals: Array<[NodeJS.Signals, () => void]> = [];
+  #stopping: Promise<void> | undefined;
+  #stopRequested = false;
+  #done: Promise<void> | undefined;
+  #resolveDone: (() => void) | undefined;
+  #reloads: Promise<unknown> = Promise.resolve();
+  #statusAt = 0;
+
+  /** Does no work. */
+  constructor(options: ServiceOptions = {}) {
+    this.options = options;
+  }
+
+  get daemon(): Daemon {
+    if (this.#daemon === undefined) throw new Error('DaemonService: not started');
+    return this.#daemon;
+  }
+
+  get config(): DaemonConfig {
+    if (this.#config === undefined) throw new Error('DaemonService: not started');
+    return this.#config.current;
+  }
+
+  get logger(): Logger {
+    if (this.#logger === undefined) throw new Error('DaemonService: not started');
+    return this.#logger;
+  }
+
+  /** Resolves once stopped (by a signal or stop()). */
+  get done(): Promise<void> {
+    return this.#done ?? Promise.resolve();
+  }
+
+  /** Loads the configuration; throws ConfigFileError (every error named) before anything starts. */
+  async loadConfig(): Promise<DaemonConfig> {
+    const o = this.options;
+    this.#config = new ConfigManager(o.configPath ?? DEFAULT_CONFIG_PATH, { missingOk: o.configMissingOk ?? o.configPath === undefined });
+    const cfg = await this.#config.load();
+    return this.#overrides(cfg);
+  }
+
+  #overrides(cfg: DaemonConfig): DaemonConfig {
+    if (this.options.db !== undefined) cfg.database.path = this.options.db;
+    if (this.options.device !== undefined) cfg.device = this.options.device;
+    return cfg;
+  }
+
+  async start(): Promise<WindowReport> {
+    const cfg = this.#config === undefined ? await this.loadConfig() : this.config;
+    const o = this.options;
+    this.#done = new Promise((resolve) => (this.#resolveDone = resolve));
+    const logger = createLogger({ level: cfg.log.level, ...(o.logDestination === undefined ? {} : { destination: o.logDestination }) });
+    this.#logger = logger;
+    const limiter = new LogLimiter(logger, cfg.log.rateLimit);
+    this.#limiter = limiter;
+    const notifier = new Notifier({ env: o.env ?? process.env, healthy: () => this.#daemon?.state === 'running', onError: (err) => limiter.log('warn', 'watchdog', { err: err.message }, 'sd_notify watchdog failed') });
+    this.#notifier = notifier;
+    if (notifier.problem !== undefined) logger.warn({ problem: notifier.problem }, 'sd_notify environment');
+    const safety = new SafetyList({ config: cfg.safety });
+    this.#safety = safety;
+    const metrics = new DaemonMetrics();
+    this.#metrics = metrics;
+    if (o.signals !== false) this.#installSignals();
+
+    const daemon = new Daemon(daemonOptionsOf(cfg, { safety, serverVersion: o.serverVersion ?? '0', ...(o.kernel === undefined ? {} : { kernel: o.kernel }) }));
+    this.#daemon = daemon;
+    this.#wire(daemon, logger, limiter, metrics);
+    logger.info({ config: this.#config?.file, database: cfg.database.path, socket: cfg.socket.path, kernel: o.kernel === undefined ? cfg.device : 'fake (tests only)' }, 'starting');
+    this.#notify((n) => n.status('starting: restoring the kernel window'));
+    let report: WindowReport;
+    try {
+      report = await daemon.start();
+    } catch (err) {
+      logger.fatal({ err: asError(err).message }, 'start failed');
+      this.#removeSignals();
+      this.#resolveDone?.();
+      throw err;
+    }
+    metrics.setSources({
+      kernel: async () => {
+        const [stats, config] = await Promise.all([daemon.kernel.stats(), daemon.kernel.getConfig()]);
+        return { stats, config };
+      },
+      database: () => daemon.store.counts(),
+    });
+    if (cfg.metrics.listen !== null) await this.#startMetrics(cfg);
+    this.#suppressTimer = setInterval(() => limiter.reportSuppressed(), 10_000);
+    this.#suppressTimer.unref();
+    logger.info({ socket: cfg.socket.path, metrics: cfg.metrics.listen }, 'ready');
+    this.#notify((n) => n.ready(this.#status()));
+    notifier.startWatchdog();
+    // A signal during the start: stop now.
+    if (this.#stopRequested) await this.stop();
+    return report;
+  }
+
+  async #startMetrics(cfg: DaemonConfig): Promise<void> {
+    const listen = cfg.metrics.listen;
+    if (listen === null || this.#metrics === undefined) return;
+    const server = new MetricsServer(this.#metrics, { host: listen.host, port: listen.port, allowRemote: cfg.metrics.allowRemote });
+    server.onError = (err) => this.#limiter?.log('warn', 'metrics', { err: err.message }, 'metrics endpoint error');
+    await server.start();
+    this.#metricsServer = server;
+  }
+
+  /** Sends a notification; a failed send (the manager's queue full: EAGAIN) is logged, rate-limited, never thrown. */
+  #notify(fn: (n: Notifier) => boolean): void {
+    const n = this.#notifier;
+    if (n === undefined) return;
+    try {
+      fn(n);
+    } catch (err) {
+      this.#limiter?.log('warn', 'notify', { err: asError(err).message }, 'sd_notify send failed');
+    }
+  }
+
+  #status(): string {
+    const d = this.#daemon;
+    if (d === undefined || d.state !== 'running') return 'not running';
+    const c = d.store.counts();
+    return `${c.kernel} bans in the kernel, ${c.cold} cold, ${c.expired} remembered`;
+  }
+
+  #wire(daemon: Daemon, logger: Logger, limiter: LogLimiter, metrics: DaemonMetrics): void {
+    daemon.on('report', (r) => {
+      logger.info({ mode: r.mode, inKernel: r.inKernel, active: r.active, cold: r.cold, filter: r.filter, timings: r.timings }, formatReport(r));
+      if (daemon.state === 'running') this.#notify((n) => n.status(this.#status()));
+    });
+    daemon.on('handled', (h) => metrics.event(h.type, h.seconds));
+    daemon.on('promote', (p) => limiter.log('debug', 'promote', { address: p.address.toString(), promoted: p.promoted }, 'miss'));
+    daemon.on('sync', (s) => {
+      logger.debug({ entries: s.entries, applied: s.applied, missing: s.missing, ms: Math.round(s.ms) }, 'hit sync');
+      // STATUS at most every 30 s from here: it is for `systemctl status`, not a stream.
+      const now = Date.now();
+      if (now - this.#statusAt >= 30_000) {
+        this.#statusAt = now;
+        this.#notify((n) => n.status(this.#status()));
+      }
+    });
+    daemon.on('sweep', (s) => {
+      for (const [source, n] of Object.entries(s.bans)) if (isBanSource(source)) metrics.ban(source, n);
+      for (const [source, n] of Object.entries(s.unbans)) if (isBanSource(source)) metrics.unban(source, n);
+      const fields = { expired: s.expired, deleted: s.deletedFromKernel, filterAdded: s.filterAdded, filterRemoved: s.filterRemoved, rebuilt: s.rebuilt?.reason ?? null, ms: Math.round(s.ms) };
+      if (s.expired > 0 || s.rebuilt !== undefined) logger.info(fields, 'sweep');
+      else logger.debug(fields, 'sweep');
+    });
+    daemon.on('pruned', (n) => {
+      if (n > 0) logger.info({ pruned: n }, 'history pruned');
+    });
+    daemon.on('safety', (s) => {
+      if (s.added.length > 0 || s.removed.length > 0) logger.info({ entries: s.entries.length, added: s.added, removed: s.removed }, 'safety allowlist');
+      const problems = this.#safety?.problems ?? [];
+      if (problems.length > 0) limiter.log('warn', 'safety-problems', { problems }, 'safety list: some sources could not be read');
+    });
+    daemon.on('refused', (r) => limiter.log('warn', 'refused', { target: r.target, code: r.code, reasons: r.reasons }, 'ban refused by the safety rules'));
+    daemon.on('request', (q) => {
+      const result = RESULT_CODES.includes(q.result) ? q.result : q.result === 'EINVALIDARG' ? 'invalid' : 'error';
+      metrics.controlRequest(q.op, result);
+    });
+    daemon.on('protocolError', (reason) => {
+      metrics.controlRequest('invalid', 'EPROTO');
+      limiter.log('warn', 'protocol', { reason }, 'control socket: protocol error');
+    });
+    daemon.on('error', (err) => limiter.log('error', 'daemon-error', { err: err.message }, 'daemon error'));
+  }
+
+  #installSignals(): void {
+    const on = (sig: NodeJS.Signals, fn: () => void): void => {
+      process.on(sig, fn);
+      this.#signals.push([sig, fn]);
+    };
+    let terms = 0;
+    const term = (sig: NodeJS.Signals) => (): void => {
+      terms++;
+      if (terms > 1) {
+        this.#logger?.error({ signal: sig }, 'second signal: exiting without a clean stop');
+        process.exit(1);
+      }
+      this.#logger?.info({ signal: sig }, 'stopping');
+      this.stop().catch((err: unknown) => {
+        this.#logger?.fatal({ err: asError(err).message }, 'stop failed');
+        process.exit(1);
+      });
+    };
+    on('SIGTERM', term('SIGTERM'));
+    on('SIGINT', term('SIGINT'));
+    on('SIGHUP', () => void this.reload());
+  }
+
+  #removeSignals(): void {
+    for (const [sig, fn] of this.#signals) process.off(sig, fn);
+    this.#signals = [];
+  }
+
+  /**
+   * Re-reads the configuration file (SIGHUP).  An invalid file is logged
+   * key by key and the running configuration stays; a valid one is applied
+   * (what needs a restart is named in a warning).  Returns whether it applied.
+   */
+  async reload(): Promise<boolean> {
+    const run = this.#reloads.then(() => this.#reload());
+    this.#reloads = run.catch(() => undefined);
+    return run;
+  }
+
+  async #reload(): Promise<boolean> {
+    const cm = this.#config;
+    const logger = this.#logger;
+    const daemon = this.#daemon;
+    if (cm === undefined || logger === undefined || daemon === undefined || daemon.state !== 'running') return false;
+    this.#notify((n) => n.reloading('reloading the configuration'));
+    const r = await cm.reload();
+    if (!r.ok) {
+      logger.error({ file: cm.file, errors: r.errors.map((e) => formatConfigError(e)) }, 'reload: the configuration file is invalid; the running configuration stays');
+      this.#notify((n) => n.ready(`reload failed, running the previous configuration; ${this.#status()}`));
+      return false;
+    }
+    const cfg = this.#overrides(r.config);
+    // Keys the command line overrides did not change.
+    const overridden = [...(this.options.db === undefined ? [] : ['database.path']), ...(this.options.device === undefined ? [] : ['device'])];
+    const changed = r.changed.filter((k) => !overridden.includes(k));
+    const restartRequired = r.restartRequired.filter((k) => !overridden.includes(k));
+    try {
+      setLogLevel(logger, cfg.log.level);
+      this.#limiter?.limiter.setLimit(cfg.log.rateLimit);
+      const safety = new SafetyList({ config: cfg.safety });
+      this.#safety = safety;
+      const { path: _db, ...store } = storeOptionsOf(cfg);
+      await daemon.reload({
+        intervals: intervalsOf(cfg),
+        control: { mode: cfg.socket.mode, ...(cfg.socket.gid === null ? {} : { gid: cfg.socket.gid }) },
+        store,
+        safety,
+        kernelSetup: { maxEntries: cfg.kernel.capacity, mode: cfg.kernel.mode, gcInterval: cfg.kernel.gcInterval, devices: cfg.kernel.devices },
+      });
+      if (changed.includes('metrics.listen') || changed.includes('metrics.allowRemote')) {
+        await this.#metricsServer?.stop();
+        this.#metricsServer = undefined;
+        await this.#startMetrics(cfg);
+      }
+    } catch (err) {
+      logger.error({ err: asError(err).message }, 'reload: applying the new configuration failed');
+      this.#notify((n) => n.ready(this.#status()));
+      return false;
+    }
+    if (restartRequired.length > 0) logger.warn({ keys: restartRequired }, 'reload: these keys take effect at the next start');
+    logger.info({ changed }, 'configuration reloaded');
+    this.#notify((n) => n.ready(this.#status()));
+    return true;
+  }
+
+  /** STOPPING=1, then a clean stop (the kernel table stays). Idempotent; during the start, the stop follows it. */
+  async stop(): Promise<void> {
+    if (this.#daemon === undefined || this.#daemon.state === 'starting') {
+      this.#stopRequested = true;
+      if (this.#daemon === undefined) this.#resolveDone?.();
+      return;
+    }
+    this.#stopping ??= (async () => {
+      this.#notify((n) => n.stopping('stopping'));
+      if (this.#suppressTimer !== undefined) clearInterval(this.#suppressTimer);
+      await this.#metricsServer?.stop().catch(() => undefined);
+      await this.#daemon?.stop();
+      this.#limiter?.reportSuppressed();
+      this.#logger?.info('stopped');
+      this.#removeSignals();
+      this.#resolveDone?.();
+    })();
+    return this.#stopping;
   }
 }

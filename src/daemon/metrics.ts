@@ -24,7 +24,11 @@ import type { KernelConfig, KernelEventType, KernelStats } from '../lib/kernel.j
 import { isLoopbackHost } from './config.js';
 
 export const EVENT_TYPES: readonly KernelEventType[] = ['evicted', 'expired', 'miss', 'overflow'];
-export const CONTROL_OPS = ['block', 'blockMany', 'unblock', 'unblockMany', 'check', 'allow', 'disallow', 'status', 'subscribe', 'unsubscribe', 'invalid'] as const;
+export const CONTROL_OPS = [
+  'block', 'blockMany', 'unblock', 'unblockMany', 'check', 'allow', 'disallow', 'status', 'subscribe', 'unsubscribe',
+  'list', 'show', 'stats', 'allowList', 'attach', 'detach', 'devices', 'getConfig', 'setConfig', 'flush', 'unblockSource', 'hits',
+  'invalid',
+] as const;
 /** Control results counted by name; any other error code is "error". */
 export const CONTROL_RESULTS = ['ok', 'EPROTO', 'EALLOWLISTED', 'ENOSPC', 'invalid', 'error'] as const;
 

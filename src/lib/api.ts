@@ -37,6 +37,8 @@ export interface BlockOptions {
   source?: BanSource;
   /** A finer tag of the source, e.g. a fail2ban jail name (at most 64 bytes). */
   sourceTag?: string;
+  /** Through the daemon: ban a prefix shorter than its safety minimum (/16 IPv4, /32 IPv6 by default). */
+  force?: boolean;
 }
 
 /** A request as it crosses a transport: normalized, JSON-safe. */
@@ -52,6 +54,8 @@ export interface BlockRequest {
   reason: string;
   source: BanSource;
   sourceTag: string;
+  /** Present (true) only when the caller forced a short prefix past the daemon's safety rule. */
+  force?: boolean;
 }
 
 /** The ban database's record of a ban, JSON-safe (issue 7; docs/DESIGN-db.md). */

@@ -389,6 +389,7 @@ function requestOptions(r: BlockRequest): BlockOptions {
     sourceTag: r.sourceTag,
   };
   if (r.permanent !== true && r.ttl !== null && r.ttl !== undefined) o.ttl = r.ttl;
+  if (r.force !== undefined) o.force = r.force;
   return o;
 }
 

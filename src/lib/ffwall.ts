@@ -307,7 +307,8 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
     }
     const source = o.source ?? 'api';
     if (!SOURCES.includes(source)) throw new TypeError(`${what}.source must be one of ${SOURCES.join(', ')}`);
-    return {
+    if (o.force !== undefined && typeof o.force !== 'boolean') throw new TypeError(`${what}.force must be a boolean`);
+    const request: BlockRequest = {
       target: prefix.toString(),
       ports,
       ttl,
@@ -318,6 +319,8 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
       source,
       sourceTag: checkText(o.sourceTag ?? '', `${what}.sourceTag`, TAG_MAX),
     };
+    if (o.force === true) request.force = true;
+    return request;
   }
 
   #startEvents(): void {

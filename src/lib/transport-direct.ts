@@ -141,6 +141,8 @@ export interface DirectTransportOptions {
   store?: BanStore;
   /** Seconds of a ban without a TTL when there is no database (with one, escalation decides). */
   defaultTtl?: number;
+  /** False: close() leaves the kernel and the database open (the daemon owns them). Default true. */
+  owns?: boolean;
 }
 
 export class DirectTransport implements Transport {
@@ -148,12 +150,14 @@ export class DirectTransport implements Transport {
   readonly #kernel: Kernel;
   readonly #store: BanStore | undefined;
   readonly #defaultTtl: number;
+  readonly #owns: boolean;
 
-  /** Takes an open kernel (and database); closing the transport closes them. */
+  /** Takes an open kernel (and database); closing the transport closes them unless `owns` is false. */
   constructor(kernel: Kernel, options: DirectTransportOptions = {}) {
     this.#kernel = kernel;
     this.#store = options.store;
     this.#defaultTtl = options.defaultTtl ?? 86400;
+    this.#owns = options.owns ?? true;
   }
 
   /** Wall clock minus the kernel's clock, in ms: adds to a CLOCK_BOOTTIME time to date it. */
@@ -582,6 +586,7 @@ export class DirectTransport implements Transport {
   }
 
   async close(): Promise<void> {
+    if (!this.#owns) return;
     try {
       await this.#kernel.close();
     } finally {

@@ -120,6 +120,13 @@ export function filterSize(members: number, maxBytes: number): { bytes: number; 
   const clamped = bytes > cap;
   if (clamped) bytes = cap;
   const nhashes = FILTER_NHASHES;
+  return { bytes, nhashes, clamped, expectedFpr: filterFpr(members, bytes, nhashes) };
+}
+
+/** Expected false-positive rate of a blocked Bloom filter of @bytes with @members inserted and @nhashes bits each. */
+export function filterFpr(members: number, bytes: number, nhashes: number): number {
+  const block = KERNEL_LIMITS.filterBlockBytes;
+  if (bytes <= 0) return 1;
   // Blocked Bloom, Poisson members per block (DESIGN-filter.md's FPR_0; the real rate is a little higher).
   const lambda = members / (bytes / block);
   const p = 1 - nhashes / 512;
@@ -129,8 +136,11 @@ export function filterSize(members: number, maxBytes: number): { bytes: number; 
     if (j > 0) pois *= lambda / j;
     fpr += pois * (1 - p ** j) ** nhashes;
   }
-  return { bytes, nhashes, clamped, expectedFpr: fpr };
+  return fpr;
 }
+
+/** The documented target rate of the membership filter (DESIGN-window.md): the daemon rebuilds it past this. */
+export const FILTER_TARGET_FPR = 0.01;
 
 function randomSeed(): readonly [bigint, bigint] {
   const b = randomBytes(16);
@@ -701,6 +711,21 @@ export class KernelWindow {
     report.expired += this.#sweep();
     await this.#finish(report, t0);
     return report;
+  }
+
+  /**
+   * Rebuilds the membership filter alone over every active host ban (the
+   * daemon calls it when the filter has drifted: too many members added
+   * since its sizing, or too many removed).  The table is not touched.
+   */
+  async rebuildFilter(): Promise<FilterReport> {
+    const cfg = await this.kernel.getConfig();
+    const counts = this.store.counts();
+    const report = emptyReport('reconcile');
+    const fb = await this.#filterBuilder(counts.kernel + counts.cold, cfg.filterMaxBytes);
+    for (const p of this.store.activePrefixes()) if (p.isHost) await fb.add(p);
+    await this.#loadFilter(fb, report, cfg.filterMaxBytes);
+    return report.filter;
   }
 
   /** The active ban covering @address (the exact record, else the longest prefix), if any. */

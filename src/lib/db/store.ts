@@ -138,9 +138,10 @@ function checkConfig(options: StoreOptions): void {
 }
 
 export class BanStore {
-  readonly escalation: EscalationConfig;
-  readonly aggregation: AggregationConfig;
-  readonly retention: HistoryRetention;
+  /** Replaced as a whole by reconfigure() (the daemon's SIGHUP). */
+  escalation: EscalationConfig;
+  aggregation: AggregationConfig;
+  retention: HistoryRetention;
   readonly path: string;
   readonly #env: Env;
   readonly #now: () => number;
@@ -181,6 +182,14 @@ export class BanStore {
    * Opens (creating when missing) the database in the directory options.path,
    * migrating an older schema forward.  A newer schema throws SchemaError.
    */
+  /** Changes the escalation, aggregation and history retention of an open store (checked as at open; all or nothing). */
+  reconfigure(options: Pick<StoreOptions, 'escalation' | 'aggregation' | 'history'>): void {
+    checkConfig({ ...options, path: this.path });
+    this.escalation = { ...DEFAULT_ESCALATION, ...options.escalation };
+    this.aggregation = { ...DEFAULT_AGGREGATION, ...options.aggregation };
+    this.retention = options.history ?? DEFAULT_RETENTION;
+  }
+
   static open(options: StoreOptions): BanStore {
     checkConfig(options);
     const env = openEnv({ path: options.path, noSync: options.noSync === true, ...(options.mapSize === undefined ? {} : { mapSize: options.mapSize }) });

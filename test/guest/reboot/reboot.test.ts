@@ -81,7 +81,15 @@ function startDaemon(db: string): Running {
     buf += d.toString();
     const parts = buf.split('\n');
     buf = parts.pop() ?? '';
-    for (const l of parts) {
+    for (const raw of parts) {
+      // The daemon logs pino JSON lines: keep their message.
+      let l = raw;
+      try {
+        const j = JSON.parse(raw) as { msg?: unknown };
+        if (typeof j.msg === 'string') l = j.msg;
+      } catch {
+        // not JSON: as it is
+      }
       lines.push(l);
       console.log(`daemon: ${l}`);
     }

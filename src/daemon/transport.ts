@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: MIT
+//
+// The transport the daemon serves on its control socket: the library's
+// DirectTransport over the daemon's own kernel and store (not owned: closing
+// it closes nothing), with two hooks of the daemon around the bans:
+//   - before: the safety check (the automatic allowlist, the force rule),
+//     which may refuse the whole request before anything changes;
+//   - after: the new host bans go into the membership filter (FILTER_ADD),
+//     so that they come back on a MISS once evicted.
+// It also reports every request (op, result code) for the metrics.
+import type { IpPrefix } from '../lib/addr.js';
+import type {
+  AllowEntryInfo,
+  AllowResult,
+  BanRecordInfo,
+  BanSource,
+  BatchProgress,
+  BatchSummary,
+  BlockRequest,
+  BlockResult,
+  CheckResult,
+  ConfigInfo,
+  ConfigPatch,
+  DeviceEntry,
+  FfwallEvent,
+  FlushRequest,
+  FlushResult,
+  HitsResult,
+  ListRequest,
+  ShowResult,
+  StatsResult,
+  StatusResult,
+  Transport,
+  UnblockResult,
+  UnblockSourceResult,
+} from '../lib/api.js';
+import type { DirectTransport } from '../lib/transport-direct.js';
+
+/** One entry of the automatic safety list (src/daemon/safety.ts computes them). */
+export interface SafetyEntryLike {
+  prefix: IpPrefix;
+  kind: string;
+  reason: string;
+}
+
+export interface SafetyCheckLike {
+  ok: boolean;
+  /** Safety entries the target covers or lies in. */
+  collisions: SafetyEntryLike[];
+  /** Set when the prefix is too short and force was not given. */
+  force?: string;
+  reasons: string[];
+}
+
+/** What the daemon needs of the safety list: SafetyList (safety.ts) has this shape. */
+export interface SafetySource {
+  /** Re-reads the host's addresses, gateways, resolvers; returns every entry in force. */
+  refresh(): Promise<SafetyEntryLike[]>;
+  /** The entries in force (last refresh and SSH snapshot, minus the overrides). */
+  entries(): SafetyEntryLike[];
+  /** Whether a ban of @target may go ahead (reads the SSH sessions open now). */
+  check(target: IpPrefix, options: { force?: boolean }): Promise<SafetyCheckLike>;
+}
+
+export interface DaemonTransportHooks {
+  /** Throws (nothing changed) when a request may not go ahead. */
+  beforeBan(requests: readonly BlockRequest[]): Promise<void>;
+  /** After bans were written: the targets (as written) of the records. */
+  afterBan(targets: readonly string[]): Promise<void>;
+  /** Every request and its result: 'ok' or the error's code. */
+  request?(op: string, result: string): void;
+}
+
+function codeOf(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string') return code;
+  return err instanceof TypeError || err instanceof RangeError ? 'invalid' : 'error';
+}
+
+export class DaemonTransport implements Transport {
+  readonly name = 'direct' as const;
+  readonly #inner: DirectTransport;
+  readonly #hooks: DaemonTransportHooks;
+
+  /** Does no work. */
+  constructor(inner: DirectTransport, hooks: DaemonTransportHooks) {
+    this.#inner = inner;
+    this.#hooks = hooks;
+  }
+
+  async #run<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      const r = await fn();
+      this.#hooks.request?.(op, 'ok');
+      return r;
+    } catch (err) {
+      this.#hooks.request?.(op, codeOf(err));
+      throw err;
+    }
+  }
+
+  block(r: BlockRequest): Promise<BlockResult> {
+    return this.#run('block', async () => {
+      await this.#hooks.beforeBan([r]);
+      const res = await this.#inner.block(r);
+      await this.#hooks.afterBan([res.target, ...res.also]);
+      return res;
+    });
+  }
+
+  blockMany(requests: BlockRequest[], onProgress?: (p: BatchProgress) => void): Promise<BatchSummary> {
+    return this.#run('blockMany', async () => {
+      await this.#hooks.beforeBan(requests);
+      const res = await this.#inner.blockMany(requests, onProgress);
+      // The records may be wider (IPv6 aggregation): only host targets go into the filter, and those are written as given.
+      await this.#hooks.afterBan(requests.map((r) => r.target));
+      return res;
+    });
+  }
+
+  unblock(target: string): Promise<UnblockResult> {
+    return this.#run('unblock', () => this.#inner.unblock(target));
+  }
+
+  unblockMany(targets: string[], onProgress?: (p: BatchProgress) => void): Promise<BatchSummary> {
+    return this.#run('unblockMany', () => this.#inner.unblockMany(targets, onProgress));
+  }
+
+  check(address: string, port: number | null): Promise<CheckResult> {
+    return this.#run('check', () => this.#inner.check(address, port));
+  }
+
+  allow(targets: string[], reason: string): Promise<AllowResult[]> {
+    return this.#run('allow', () => this.#inner.allow(targets, reason));
+  }
+
+  disallow(targets: string[]): Promise<AllowResult[]> {
+    return this.#run('disallow', () => this.#inner.disallow(targets));
+  }
+
+  status(): Promise<StatusResult> {
+    return this.#run('status', () => this.#inner.status());
+  }
+
+  // The operator's calls (the CLI): passed through, counted.
+  list(filter: ListRequest): AsyncIterable<BanRecordInfo> {
+    this.#hooks.request?.('list', 'ok');
+    return this.#inner.list(filter);
+  }
+
+  show(target: string): Promise<ShowResult> {
+    return this.#run('show', () => this.#inner.show(target));
+  }
+
+  stats(): Promise<StatsResult> {
+    return this.#run('stats', () => this.#inner.stats());
+  }
+
+  allowList(): Promise<AllowEntryInfo[]> {
+    return this.#run('allowList', () => this.#inner.allowList());
+  }
+
+  attach(device: string): Promise<DeviceEntry[]> {
+    return this.#run('attach', () => this.#inner.attach(device));
+  }
+
+  detach(device: string): Promise<DeviceEntry[]> {
+    return this.#run('detach', () => this.#inner.detach(device));
+  }
+
+  devices(): Promise<DeviceEntry[]> {
+    return this.#run('devices', () => this.#inner.devices());
+  }
+
+  getConfig(): Promise<ConfigInfo> {
+    return this.#run('getConfig', () => this.#inner.getConfig());
+  }
+
+  setConfig(patch: ConfigPatch): Promise<ConfigInfo> {
+    return this.#run('setConfig', () => this.#inner.setConfig(patch));
+  }
+
+  flush(request: FlushRequest): Promise<FlushResult> {
+    return this.#run('flush', () => this.#inner.flush(request));
+  }
+
+  unblockSource(source: BanSource, tag: string | null): Promise<UnblockSourceResult> {
+    return this.#run('unblockSource', () => this.#inner.unblockSource(source, tag));
+  }
+
+  hits(hitSince: number, limit: number): Promise<HitsResult> {
+    return this.#run('hits', () => this.#inner.hits(hitSince, limit));
+  }
+
+  subscribe(listener: (event: FfwallEvent) => void, onError: (err: Error) => void): Promise<() => void> {
+    return this.#inner.subscribe(listener, onError);
+  }
+
+  /** Closes nothing of the daemon's (the inner transport does not own the kernel or the store). */
+  close(): Promise<void> {
+    return this.#inner.close();
+  }
+}
