@@ -50,10 +50,10 @@ export interface DaemonConfig {
   kernel: {
     /** Devices to attach ("*": every device). */
     devices: string[];
-    /** max_entries. */
-    capacity: number;
-    /** Seconds. */
-    gcInterval: number;
+    /** max_entries; null: leave the module's own (its max_entries parameter). */
+    capacity: number | null;
+    /** Seconds; null: leave the module's own (its gc_interval parameter). */
+    gcInterval: number | null;
     mode: KernelMode;
   };
   escalation: EscalationConfig;
@@ -88,7 +88,7 @@ export function defaultConfig(): DaemonConfig {
     device: '/dev/ffwall',
     socket: { path: DEFAULT_SOCKET_PATH, mode: 0o660, group: null, gid: null, maxConnections: 256 },
     metrics: { listen: null, allowRemote: false },
-    kernel: { devices: [], capacity: 1 << 20, gcInterval: 10, mode: 'enforce' },
+    kernel: { devices: [], capacity: null, gcInterval: null, mode: 'enforce' },
     escalation: { enabled: true, baseTtl: 86400, factor: 2, maxTtl: 180 * 86400 },
     aggregation: { enabled: true, sources: ['policy', 'logwatch', 'feed'], hostPrefix: 64, parentPrefix: 48, threshold: 3 },
     history: { maxAge: 365 * 86400, maxCount: 10_000_000 },
@@ -494,11 +494,13 @@ export function validateConfig(input: unknown, options: ValidateOptions = {}): C
   const ke = r.section(input, 'kernel', '', ['devices', 'capacity', 'gcInterval', 'mode']);
   const kernel = {
     devices: r.list(ke, 'devices', 'kernel.devices', d.kernel.devices, (v, k) => checkDevice(v, k, r), KERNEL_LIMITS.maxAttach),
-    capacity: r.int(ke, 'capacity', 'kernel.capacity', d.kernel.capacity, KERNEL_LIMITS.maxEntriesMin, KERNEL_LIMITS.maxEntriesMax),
-    gcInterval: r.duration(ke, 'gcInterval', 'kernel.gcInterval', d.kernel.gcInterval, KERNEL_LIMITS.gcIntervalMin) ?? d.kernel.gcInterval,
+    // Absent: the module's own setting stands (its load parameters), so a
+    // daemon without a configuration never overrides them.
+    capacity: ke?.capacity === undefined ? null : r.int(ke, 'capacity', 'kernel.capacity', 1 << 20, KERNEL_LIMITS.maxEntriesMin, KERNEL_LIMITS.maxEntriesMax),
+    gcInterval: ke?.gcInterval === undefined ? null : (r.duration(ke, 'gcInterval', 'kernel.gcInterval', 10, KERNEL_LIMITS.gcIntervalMin) ?? null),
     mode: r.oneOf<KernelMode>(ke, 'mode', 'kernel.mode', d.kernel.mode, ['enforce', 'monitor']),
   };
-  if (kernel.gcInterval > KERNEL_LIMITS.gcIntervalMax) r.fail('kernel.gcInterval', `${kernel.gcInterval} s is longer than the kernel's maximum of ${KERNEL_LIMITS.gcIntervalMax} s`);
+  if (kernel.gcInterval !== null && kernel.gcInterval > KERNEL_LIMITS.gcIntervalMax) r.fail('kernel.gcInterval', `${kernel.gcInterval} s is longer than the kernel's maximum of ${KERNEL_LIMITS.gcIntervalMax} s`);
   if (new Set(kernel.devices).size !== kernel.devices.length) r.fail('kernel.devices', 'lists a device twice');
 
   const es = r.section(input, 'escalation', '', ['enabled', 'baseTtl', 'factor', 'maxTtl']);

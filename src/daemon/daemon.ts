@@ -793,7 +793,7 @@ export function daemonOptionsOf(cfg: DaemonConfig, extra: { kernel?: Kernel; saf
       ...(cfg.socket.gid === null ? {} : { gid: cfg.socket.gid }),
     },
     intervals: intervalsOf(cfg),
-    kernelSetup: { maxEntries: cfg.kernel.capacity, mode: cfg.kernel.mode, gcInterval: cfg.kernel.gcInterval, devices: cfg.kernel.devices },
+    kernelSetup: kernelSetupOf(cfg),
   };
   if (extra.kernel !== undefined) o.kernel = extra.kernel;
   if (extra.safety !== undefined) o.safety = extra.safety;
@@ -1063,7 +1063,7 @@ export class DaemonService {
         control: { mode: cfg.socket.mode, ...(cfg.socket.gid === null ? {} : { gid: cfg.socket.gid }) },
         store,
         safety,
-        kernelSetup: { maxEntries: cfg.kernel.capacity, mode: cfg.kernel.mode, gcInterval: cfg.kernel.gcInterval, devices: cfg.kernel.devices },
+        kernelSetup: kernelSetupOf(cfg),
       });
       if (changed.includes('metrics.listen') || changed.includes('metrics.allowRemote')) {
         await this.#metricsServer?.stop();
@@ -1100,4 +1100,14 @@ export class DaemonService {
     })();
     return this.#stopping;
   }
+}
+
+/** The kernel settings a configuration asks for; unset ones leave the module's own. */
+function kernelSetupOf(cfg: { kernel: { capacity: number | null; gcInterval: number | null; mode: KernelMode; devices: string[] } }): KernelSetup {
+  return {
+    mode: cfg.kernel.mode,
+    devices: cfg.kernel.devices,
+    ...(cfg.kernel.capacity === null ? {} : { maxEntries: cfg.kernel.capacity }),
+    ...(cfg.kernel.gcInterval === null ? {} : { gcInterval: cfg.kernel.gcInterval }),
+  };
 }

@@ -194,3 +194,15 @@ test('docs/configuration.md documents every key, and only those', (t) => {
   const documented = [...doc.matchAll(/^\| `([a-zA-Z0-9.]+)` \|/gm)].map((m) => m[1]);
   t.deepEqual([...documented].sort(), [...CONFIG_KEYS].sort());
 });
+
+test('without kernel.capacity or kernel.gcInterval the module keeps its own load parameters', (t) => {
+  const r = parseConfig('{"kernel": {"mode": "enforce"}}', { groupId: groups });
+  t.true(r.ok);
+  if (r.ok) {
+    t.is(r.config.kernel.capacity, null);
+    t.is(r.config.kernel.gcInterval, null);
+  }
+  const set = parseConfig('{"kernel": {"capacity": 5000, "gcInterval": "20s"}}', { groupId: groups });
+  t.true(set.ok);
+  if (set.ok) t.like(set.config.kernel, { capacity: 5000, gcInterval: 20 });
+});
