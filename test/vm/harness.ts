@@ -189,13 +189,13 @@ export async function runVm(job: VmJob): Promise<VmResult> {
     if (attempt === 3) {
       return {
         rc: undefined,
-        failure: `the kernel did not reach the init script in ${job.bootTimeoutSec ?? 150} s, three times`,
+        failure: `the kernel did not reach the init script (hung for ${job.bootTimeoutSec ?? 150} s or panicked in its own boot), three times`,
         kernelProblems: [],
         consoleLog: path.join(job.outDir, 'console.log'),
         durationMs: 0,
       };
     }
-    console.log(`harness: ${job.kver} hung before the init script (attempt ${attempt}); booting again`);
+    console.log(`harness: ${job.kver} hung or panicked before the init script (attempt ${attempt}); booting again`);
   }
 }
 
@@ -269,9 +269,13 @@ async function runVmOnce(job: VmJob): Promise<VmResult | 'boot-hang'> {
   await new Promise<void>((resolve) => log.end(resolve));
   if (scratch !== undefined) rmSync(scratch, { force: true });
 
-  if (bootHang) {
-    // Keep the hung boot's console for the record, beside the next one's.
-    renameSync(consoleLog, `${consoleLog}.hung-${Date.now()}`);
+  // A stock kernel that panics before the init script ran (seen under
+  // TCG: an oops in early initcalls, before any of our code) is a failed
+  // boot, retried like a hang.  After the init script, a panic is a failure.
+  const bootPanic = !booted && /Kernel panic/.test(text) && !/ffwall/.test(text);
+  if (bootHang || bootPanic) {
+    // Keep the failed boot's console for the record, beside the next one's.
+    renameSync(consoleLog, `${consoleLog}.${bootHang ? 'hung' : 'panic'}-${Date.now()}`);
     return 'boot-hang';
   }
   const marker = RESULT_MARKER.exec(text);
