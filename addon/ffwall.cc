@@ -37,6 +37,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "errno_error.h"
+
 #include "uapi/ffwall.h"
 
 namespace {
@@ -46,20 +48,7 @@ constexpr uint32_t kNoIndex = 0xffffffffU;
 // ---------------------------------------------------------------------------
 // Errors
 
-// An Error with Node's own shape for a failed system call: code (errno
-// name), errno (negative, as libuv reports it), syscall and path; the
-// message is "CODE: strerror, syscall 'path'" (as validate.ts errnoError).
-Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall, const std::string& path) {
-  const char* code = uv_err_name(-err);
-  std::string msg = std::string(code) + ": " + uv_strerror(-err) + ", " + syscall;
-  if (!path.empty()) msg += " '" + path + "'";
-  Napi::Error e = Napi::Error::New(env, msg);
-  e.Set("code", Napi::String::New(env, code));
-  e.Set("errno", Napi::Number::New(env, -err));
-  e.Set("syscall", Napi::String::New(env, syscall));
-  if (!path.empty()) e.Set("path", Napi::String::New(env, path));
-  return e;
-}
+using ffwall::ErrnoError;
 
 // A batch error: the errno error plus applied and, when one record was
 // refused, badIndex (both relative to the chunk the call was given).

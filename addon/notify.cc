@@ -25,19 +25,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "errno_error.h"
+
 namespace {
 
-Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall, const std::string& path) {
-  const char* code = uv_err_name(-err);
-  std::string msg = std::string(code) + ": " + uv_strerror(-err) + ", " + syscall;
-  if (!path.empty()) msg += " '" + path + "'";
-  Napi::Error e = Napi::Error::New(env, msg);
-  e.Set("code", Napi::String::New(env, code));
-  e.Set("errno", Napi::Number::New(env, -err));
-  e.Set("syscall", Napi::String::New(env, syscall));
-  if (!path.empty()) e.Set("path", Napi::String::New(env, path));
-  return e;
-}
+using ffwall::ErrnoError;
 
 // Fills @sa from "/path" or "@abstract"; returns the address length, or 0
 // when the name does not fit.

@@ -17,6 +17,7 @@ import { parsePrefix, type IpPrefix } from '../lib/addr.js';
 import { DEFAULT_SOCKET_PATH } from '../lib/control.js';
 import { BAN_SOURCES, type AggregationConfig, type BanSource, type EscalationConfig, type HistoryRetention } from '../lib/db/types.js';
 import { parseDuration } from '../lib/duration.js';
+import { DEFAULT_DATABASE, DEFAULT_DEVICE } from '../lib/ffwall.js';
 import { KERNEL_LIMITS, type KernelMode } from '../lib/kernel.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/ffwall/ffwall.jsonc';
@@ -84,8 +85,8 @@ export interface DaemonConfig {
 /** The configuration when the file sets nothing. */
 export function defaultConfig(): DaemonConfig {
   return {
-    database: { path: '/var/lib/ffwall/bans.lmdb' },
-    device: '/dev/ffwall',
+    database: { path: DEFAULT_DATABASE },
+    device: DEFAULT_DEVICE,
     socket: { path: DEFAULT_SOCKET_PATH, mode: 0o660, group: null, gid: null, maxConnections: 256 },
     metrics: { listen: null, allowRemote: false },
     kernel: { devices: [], capacity: null, gcInterval: null, mode: 'enforce' },

@@ -33,7 +33,7 @@ import { BanStore } from '../lib/db/store.js';
 import { BAN_SOURCES, type BanSource, type StoreOptions } from '../lib/db/types.js';
 import { DEFAULT_DEVICE_PATH } from '../lib/device.js';
 import { FfwallError } from '../lib/errors.js';
-import { Ffwall } from '../lib/ffwall.js';
+import { DEFAULT_DATABASE, Ffwall } from '../lib/ffwall.js';
 import type { Kernel, KernelConfigPatch, KernelEvent, KernelEventStream, KernelMode } from '../lib/kernel.js';
 import { DirectTransport } from '../lib/transport-direct.js';
 import { KernelWindow, type FilterReport, type PromoteResult, type WindowOptions, type WindowReport } from '../lib/window.js';
@@ -49,7 +49,6 @@ import { SafetyList } from './safety.js';
 import { syncHits, type HitSyncReport } from './sync.js';
 import { DaemonTransport, type SafetyEntryLike, type SafetySource } from './transport.js';
 
-export const DEFAULT_DB_PATH = '/var/lib/ffwall/bans.lmdb';
 /** Reason prefix of the allowlist entries the daemon manages (the automatic safety list). */
 export const SAFETY_REASON_PREFIX = 'auto: ';
 /** EVICTED events applied per database transaction at most. */
@@ -294,7 +293,7 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
       }
       if (o.store !== undefined) this.#store = o.store;
       else {
-        const dbPath = o.db ?? DEFAULT_DB_PATH;
+        const dbPath = o.db ?? DEFAULT_DATABASE;
         mkdirSync(path.dirname(dbPath), { recursive: true, mode: 0o750 });
         this.#store = BanStore.open({ ...o.storeOptions, path: dbPath });
         this.#ownStore = true;

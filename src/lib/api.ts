@@ -11,7 +11,7 @@
 // Both answer with the same JSON-safe results, so an embedder sees the same
 // calls and the same answers either way.  The database (issue 7) joins the
 // direct transport behind these same types.
-import type { KernelMode, MatchKind, Verdict } from './kernel.js';
+import type { KernelConfig, KernelMode, MatchKind, Verdict } from './kernel.js';
 
 /** Who asked for a ban: recorded with it, used to remove one source's bans. */
 export type BanSource = 'cli' | 'api' | 'policy' | 'logwatch' | 'feed';
@@ -279,15 +279,8 @@ export interface DeviceEntry {
   hooked: boolean;
 }
 
-export interface ConfigInfo {
-  maxEntries: number;
-  mode: KernelMode;
-  gcInterval: number;
-  hookPriority: number;
-  maxPrefixes: number;
-  maxAllow: number;
-  filterMaxBytes: number;
-}
+/** The kernel's configuration, as the CLI reads it (KernelConfig is JSON-safe). */
+export type ConfigInfo = KernelConfig;
 
 /** The settable fields of ConfigInfo. */
 export interface ConfigPatch {

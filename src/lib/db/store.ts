@@ -226,34 +226,12 @@ export class BanStore {
     if (found <= 2) this.#migrateV2toV3();
   }
 
-  /** Schema 2 -> 3: the 'inKernel' and 'pinned' key indexes, built in batches of 10k records. */
-  #migrateV2toV3(): void {
-    let cursor: Buffer | undefined;
-    for (;;) {
-      const done = this.#env.write(() => {
-        let n = 0;
-        let last: Buffer | undefined;
-        const batch = [...this.#bans.range({ ...(cursor === undefined ? {} : { start: cursor }), limit: 10_000 })];
-        for (const { key, value } of batch) {
-          last = Buffer.from(key);
-          if (cursor !== undefined && key.equals(cursor)) continue;
-          n++;
-          if (value.state === 'kernel') this.#inKernel.put(key, Buffer.alloc(0));
-          if (value.pinned && isActive(value)) this.#pinned.put(key, Buffer.alloc(0));
-        }
-        cursor = last;
-        if (n === 0) {
-          this.#meta.put(META.schema, 3);
-          return true;
-        }
-        return false;
-      });
-      if (done) return;
-    }
-  }
-
-  /** Schema 1 -> 2 in batches of 10k records (see schema.ts). */
-  #migrateV1toV2(): void {
+  /**
+   * Runs @each over every record in batches of 10k, one write transaction
+   * per batch, then raises the schema to @to.  A migration cut short resumes
+   * by running again: @each must leave a record already converted alone.
+   */
+  #migrate(to: number, each: (key: Buffer, value: StoredRecord, tx: TxState) => void): void {
     let cursor: Buffer | undefined;
     for (;;) {
       const done = this.#env.write(() => {
@@ -265,24 +243,39 @@ export class BanStore {
           last = Buffer.from(key);
           if (cursor !== undefined && key.equals(cursor)) continue;
           n++;
-          if (isV2Record(value)) continue;
-          const r = recordV1toV2(value as unknown as StoredRecordV1);
-          this.#bans.put(key, r);
-          // The expiry index kept its layout; the new indexes and counters are built.
-          if (isActive(r)) this.#hot.put(hotKey(r.lastHit, r.lastSeen, key), Buffer.alloc(0));
-          this.#source.put(sourceKey(r.source, r.tag, key), Buffer.alloc(0));
-          tx.counts[r.state]++;
+          each(key, value, tx);
         }
         tx.flush();
         cursor = last;
         if (n === 0) {
-          this.#meta.put(META.schema, 2);
+          this.#meta.put(META.schema, to);
           return true;
         }
         return false;
       });
       if (done) return;
     }
+  }
+
+  /** Schema 2 -> 3: the 'inKernel' and 'pinned' key indexes. */
+  #migrateV2toV3(): void {
+    this.#migrate(3, (key, value) => {
+      if (value.state === 'kernel') this.#inKernel.put(key, Buffer.alloc(0));
+      if (value.pinned && isActive(value)) this.#pinned.put(key, Buffer.alloc(0));
+    });
+  }
+
+  /** Schema 1 -> 2 (see schema.ts). */
+  #migrateV1toV2(): void {
+    this.#migrate(2, (key, value, tx) => {
+      if (isV2Record(value)) return;
+      const r = recordV1toV2(value as unknown as StoredRecordV1);
+      this.#bans.put(key, r);
+      // The expiry index kept its layout; the new indexes and counters are built.
+      if (isActive(r)) this.#hot.put(hotKey(r.lastHit, r.lastSeen, key), Buffer.alloc(0));
+      this.#source.put(sourceKey(r.source, r.tag, key), Buffer.alloc(0));
+      tx.counts[r.state]++;
+    });
   }
 
   /** One write transaction with its accumulated meta updates. */
