@@ -23,6 +23,7 @@ BASE_PKGS=(
 	gcc-multilib
 	systemd
 	tmux rbldnsd dnsutils
+	postfix swaks fail2ban
 )
 
 want_backports=0
