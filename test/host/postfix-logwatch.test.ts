@@ -5,10 +5,13 @@
 import { appendFileSync, chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 
 import test from 'ava';
 
+import { DaemonService } from '../../src/daemon/daemon.js';
+import { FakeKernel } from '../../src/lib/kernel-fake.js';
 import type { OffenceSource } from '../../src/lib/offences.js';
 import { PostfixLogWatcher, type PostfixOffence } from '../../src/lib/postfix/logwatch.js';
 import { PatternError } from '../../src/lib/postfix/parse.js';
@@ -102,4 +105,48 @@ test('start() fails cleanly: a bad patterns file, a missing journalctl', async (
   await t.throwsAsync(j.start(), { message: /journalctl not found/ });
   await j.stop();
   await t.throwsAsync(new PostfixLogWatcher({ source: 'syslog' as 'file' }).start(), { instanceOf: TypeError });
+});
+
+// ---- in the daemon ----
+
+test('the daemon runs the watcher of postfix.log, bans what it reports, and follows a new file after a reload', async (t) => {
+  const dir = tmp();
+  const log1 = path.join(dir, 'mail.log');
+  const log2 = path.join(dir, 'mail2.log');
+  writeFileSync(log1, '');
+  const conf = (file: string): string =>
+    JSON.stringify({
+      database: { path: path.join(dir, 'db') },
+      socket: { path: path.join(dir, 'ffwall.sock') },
+      safety: { resolvConf: path.join(dir, 'resolv.conf') },
+      postfix: { log: { enabled: true, source: 'file', file } },
+    });
+  const cfgFile = path.join(dir, 'ffwall.jsonc');
+  writeFileSync(cfgFile, conf(log1));
+  const kernel = new FakeKernel();
+  const svc = new DaemonService({ configPath: cfgFile, kernel, logDestination: new Writable({ write: (_c, _e, cb) => cb() }), env: {}, signals: false });
+  await svc.start();
+  const rbl = (ip: string): string =>
+    `Nov 29 14:00:00 mx postfix/smtpd[7]: NOQUEUE: reject: RCPT from unknown[${ip}]: 554 5.7.1 Service unavailable; Client host [${ip}] blocked using zen.spamhaus.org; from=<a@b.example> to=<c@example.org> proto=ESMTP helo=<x>\n`;
+  const banned = async (ip: string): Promise<boolean> => (await svc.daemon.ffwall.check(ip, { port: 25 })).blocked;
+  const until = async (ip: string): Promise<void> => {
+    while (!(await banned(ip))) await new Promise((r) => setTimeout(r, 20));
+  };
+  try {
+    appendFileSync(log1, rbl('198.51.100.7'));
+    await until('198.51.100.7');
+    t.true(await banned('198.51.100.7'));
+    t.false(await banned('198.51.100.8'));
+    writeFileSync(cfgFile, conf(log2));
+    t.true(await svc.reload());
+    appendFileSync(log2, rbl('198.51.100.8'));
+    await until('198.51.100.8');
+    t.true(await banned('198.51.100.8'));
+    const rec = await svc.daemon.ffwall.show('198.51.100.8');
+    t.is(rec.record?.source, 'logwatch');
+  } finally {
+    await svc.stop();
+    await svc.done;
+    await kernel.close();
+  }
 });
