@@ -985,7 +985,8 @@ export interface ServiceOptions {
 export function offenceSourcesOf(cfg: DaemonConfig): OffenceSource[] {
   const l = cfg.postfix.log;
   if (!l.enabled) return [];
-  return [new PostfixLogWatcher(l.source === 'file' ? { source: 'file', file: l.file } : { source: 'journal', unit: l.unit })];
+  const patterns = l.patterns === undefined ? {} : { patterns: l.patterns };
+  return [new PostfixLogWatcher(l.source === 'file' ? { source: 'file', file: l.file, ...patterns } : { source: 'journal', unit: l.unit, ...patterns })];
 }
 
 /** The policy service's options for a configuration; undefined when it is off. */

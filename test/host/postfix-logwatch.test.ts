@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 
 import test from 'ava';
 
-import { DaemonService } from '../../src/daemon/daemon.js';
+import { parseConfig } from '../../src/daemon/config.js';
+import { DaemonService, offenceSourcesOf } from '../../src/daemon/daemon.js';
 import { FakeKernel } from '../../src/lib/kernel-fake.js';
 import type { OffenceSource } from '../../src/lib/offences.js';
 import { PostfixLogWatcher, type PostfixOffence } from '../../src/lib/postfix/logwatch.js';
@@ -149,4 +150,25 @@ test('the daemon runs the watcher of postfix.log, bans what it reports, and foll
     await svc.done;
     await kernel.close();
   }
+});
+
+test('postfix.log in the configuration: the watcher it makes (patterns file included), none when disabled, bad values named', (t) => {
+  const cfg = (log: unknown) => parseConfig(JSON.stringify({ postfix: { log } }));
+  const ok = cfg({ enabled: true, source: 'file', file: '/var/log/maillog', patterns: '/etc/ffwall/postfix-patterns.json' });
+  if (!ok.ok) return t.fail(JSON.stringify(ok.errors));
+  const [w, ...rest] = offenceSourcesOf(ok.config);
+  t.is(rest.length, 0);
+  t.true(w instanceof PostfixLogWatcher);
+  t.deepEqual((w as PostfixLogWatcher).options, { source: 'file', file: '/var/log/maillog', patterns: '/etc/ffwall/postfix-patterns.json' });
+  const j = cfg({ enabled: true });
+  if (!j.ok) return t.fail();
+  t.deepEqual((offenceSourcesOf(j.config)[0] as PostfixLogWatcher).options, { source: 'journal', unit: 'postfix@-' });
+  const off = cfg({ enabled: false, source: 'file' });
+  if (!off.ok) return t.fail();
+  t.deepEqual(offenceSourcesOf(off.config), []);
+  const bad = cfg({ patterns: 'relative.json' });
+  t.false(bad.ok);
+  if (!bad.ok) t.is(bad.errors[0]?.key, 'postfix.log.patterns');
+  const bad2 = cfg({ patterns: 5 });
+  t.false(bad2.ok);
 });
