@@ -679,7 +679,14 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
     await this.#policy?.stop();
     this.#policy = undefined;
     this.#policyOptions = undefined;
-    if (p !== null) await this.#startPolicy(p);
+    if (p === null) return;
+    try {
+      await this.#startPolicy(p);
+    } catch (err) {
+      // The new address cannot be served (in use, no such directory): the old one comes back, and the reload reports the error.
+      if (old !== undefined) await this.#startPolicy(old).catch(() => undefined);
+      throw err;
+    }
   }
 
   /** Whether the kernel runs in monitor mode (a dry run: the policy service then refuses no one); cached 2 s. */

@@ -163,17 +163,27 @@ test('the policy client: Postfix\'s default default_action and timeout are warni
   }
 });
 
-test('inet listeners: the same port and loopback host is ok, another port fails naming both', async (t) => {
+test('inet listeners: the same port and loopback host is ok, another port fails naming both; a listener that does not accept warns', async (t) => {
   const pf = postfixDir();
+  const server = net.createServer((c) => c.end());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
   try {
-    const listen = { type: 'inet' as const, host: '127.0.0.1', port: 10031 };
-    pf.postconf('-e', 'smtpd_client_restrictions = check_policy_service inet:127.0.0.1:10031');
-    t.is(byId(await checkPostfix(opts(pf, { policyListen: listen })), 'policy-service:smtp/inet')?.status, 'ok');
-    pf.postconf('-e', 'smtpd_client_restrictions = check_policy_service inet:127.0.0.1:10032');
+    const listen = { type: 'inet' as const, host: '127.0.0.1', port };
+    pf.postconf('-e', `smtpd_client_restrictions = check_policy_service inet:127.0.0.1:${port}`);
+    let r = await checkPostfix(opts(pf, { policyListen: listen }));
+    t.is(byId(r, 'policy-service:smtp/inet')?.status, 'ok');
+    t.is(byId(r, 'policy-listen')?.status, 'ok');
+    pf.postconf('-e', `smtpd_client_restrictions = check_policy_service inet:127.0.0.1:${port + 1}`);
     const c = byId(await checkPostfix(opts(pf, { policyListen: listen })), 'policy-service:smtp/inet')!;
     t.is(c.status, 'fail');
-    t.regex(c.message, /calls inet:127\.0\.0\.1:10032 \(smtpd_client_restrictions\), not ffwall's inet:127\.0\.0\.1:10031/);
+    t.is(c.message, `smtp/inet calls inet:127.0.0.1:${port + 1} (smtpd_client_restrictions), not ffwall's inet:127.0.0.1:${port}`);
+    await new Promise((resolve) => server.close(resolve));
+    r = await checkPostfix(opts(pf, { policyListen: listen }));
+    t.is(byId(r, 'policy-listen')?.status, 'warn');
+    t.regex(byId(r, 'policy-listen')!.message, /connecting fails \(ECONNREFUSED\)/);
   } finally {
+    server.close();
     pf.done();
   }
 });

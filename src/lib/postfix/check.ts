@@ -25,6 +25,7 @@
 // (the kernel still drops banned clients there; only cold bans pass).
 import { execFile } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 
 import { FfwallError } from '../errors.js';
@@ -246,6 +247,20 @@ const MAIN_PARAMS = [
   'postscreen_pipelining_enable',
 ];
 
+/** Connects to the listener: null when something accepts, else the error code. */
+function probe(l: PolicyListenSpec): Promise<string | null> {
+  return new Promise((resolve) => {
+    const sock = l.type === 'unix' ? net.connect(l.path) : net.connect(l.port, l.host);
+    const done = (r: string | null): void => {
+      sock.destroy();
+      resolve(r);
+    };
+    sock.setTimeout(2000, () => done('ETIMEDOUT'));
+    sock.once('connect', () => done(null));
+    sock.once('error', (e: NodeJS.ErrnoException) => done(e.code ?? e.message));
+  });
+}
+
 function formatListen(l: PolicyListenSpec): string {
   return l.type === 'unix' ? `unix:${l.path}` : `inet:${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}`;
 }
@@ -304,7 +319,7 @@ export async function checkPostfix(o: PostfixCheckOptions): Promise<PostfixCheck
   // ---- the daemon's listener ----
   const listen = o.policyListen;
   if (listen === null) {
-    add('policy-listen', 'fail', `ffwall's policy service is off (postfix.policy.listen is not set in ${o.ffwallConfig})`, `set postfix.policy.listen, e.g. "unix:${path.join(queueDir, 'private/ffwall-policy')}", and reload the daemon`);
+    add('policy-listen', 'fail', `ffwall's policy service is off (postfix.policy.listen is not set in ${o.ffwallConfig})`, `set postfix.policy.listen, e.g. "inet:127.0.0.1:10031" (or "unix:${path.join(queueDir, 'private/ffwall-policy')}"), and reload the daemon`);
   } else {
     const where = formatListen(listen);
     if (listen.type === 'unix') {
@@ -316,9 +331,15 @@ export async function checkPostfix(o: PostfixCheckOptions): Promise<PostfixCheck
       }
       if (st === undefined) add('policy-listen', 'warn', `ffwall's policy service should listen on ${where}, but there is no socket there now`, 'start the daemon (systemctl start ffwall)');
       else if (!st.isSocket()) add('policy-listen', 'fail', `${listen.path} is not a socket`, `remove it and restart the daemon, or choose another postfix.policy.listen`);
-      else add('policy-listen', 'ok', `ffwall's policy service listens on ${where}`);
+      else {
+        const err = await probe(listen);
+        if (err === null) add('policy-listen', 'ok', `ffwall's policy service listens on ${where}`);
+        else add('policy-listen', 'warn', `ffwall's policy service should listen on ${where}, but connecting fails (${err}): a stale socket?`, 'start (or restart) the daemon');
+      }
     } else {
-      add('policy-listen', 'ok', `ffwall's policy service listens on ${where} (per ${o.ffwallConfig})`);
+      const err = await probe(listen);
+      if (err === null) add('policy-listen', 'ok', `ffwall's policy service listens on ${where}`);
+      else add('policy-listen', 'warn', `ffwall's policy service should listen on ${where}, but connecting fails (${err})`, 'start the daemon (systemctl start ffwall)');
     }
   }
 
@@ -342,7 +363,8 @@ export async function checkPostfix(o: PostfixCheckOptions): Promise<PostfixCheck
       }
     }
     const severity: CheckStatus = isPort25(s) ? 'fail' : 'warn';
-    const snippet = listen === null ? 'check_policy_service <ffwall listener>' : `check_policy_service ${listen.type === 'unix' ? `unix:${path.relative(queueDir, listen.path)}` : formatListen(listen)}`;
+    const server = listen === null ? '<ffwall listener>' : listen.type === 'unix' ? `unix:${path.relative(queueDir, listen.path)}` : formatListen(listen);
+    const snippet = `check_policy_service { ${server}, default_action=DUNNO, timeout=10s }`;
     if (listen === null) {
       add(id, severity, `${s.key}: cannot check (ffwall's policy service is off)`, 'set postfix.policy.listen first');
       continue;
@@ -355,8 +377,8 @@ export async function checkPostfix(o: PostfixCheckOptions): Promise<PostfixCheck
       }
       const fix =
         listen.type === 'unix' && !listen.path.startsWith(`${queueDir}/`)
-          ? `let the daemon listen inside the queue directory (postfix.policy.listen "unix:${path.join(queueDir, 'private/ffwall-policy')}") and add "check_policy_service unix:private/ffwall-policy" to smtpd_client_restrictions${s.params.size > 0 ? ` (or this service's -o smtpd_client_restrictions)` : ''}`
-          : `add "${snippet}" at the start of smtpd_client_restrictions${s.params.has('smtpd_client_restrictions') ? ` (this service overrides it with -o)` : ''}`;
+          ? `let the daemon listen where smtpd reaches it: postfix.policy.listen "inet:127.0.0.1:10031", or "unix:${path.join(queueDir, 'private/ffwall-policy')}" called as "unix:private/ffwall-policy"`
+          : `add "${snippet}" to smtpd_recipient_restrictions after permit_mynetworks, permit_sasl_authenticated${s.params.has('smtpd_recipient_restrictions') ? ' (this service overrides it with -o)' : ''}`;
       add(id, severity, `${s.key} ${why}`, fix);
       continue;
     }
