@@ -12,7 +12,8 @@ import path from 'node:path';
 import test from 'ava';
 
 import { checkPostfix, policyCalls, positionOf, tokenizeRestrictions, type PostfixCheckOptions, type PostfixCheckReport } from '../../src/lib/postfix/check.js';
-import { ffwall, shapeErrors, type Spec } from './cli-helpers.js';
+import { ffwall, shapeErrors } from './cli-helpers.js';
+import { SCHEMAS } from './cli-schemas.js';
 
 interface Pf {
   dir: string;
@@ -236,14 +237,7 @@ test('postscreen: its verdicts go through the log watcher; the smtpd behind it (
 
 // ---- the command ----
 
-const REPORT: Spec = {
-  configDir: 'string',
-  postfixVersion: 'string',
-  policyListen: 'string|null',
-  checks: [{ id: 'string', status: 'string', message: 'string', fix: 'string|null' }],
-  counts: { ok: 'integer', warn: 'integer', fail: 'integer' },
-  ok: 'boolean',
-};
+const REPORT = SCHEMAS.postfixCheck!;
 
 test('ffwall postfix check: human lines, --json, exit 0 with warnings and 1 with a failure', async (t) => {
   const pf = postfixDir();
