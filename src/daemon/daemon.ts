@@ -670,6 +670,7 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
       p.mode !== old.mode ||
       p.gid !== old.gid ||
       p.maxConnections !== old.maxConnections ||
+      p.allowRemote !== old.allowRemote ||
       JSON.stringify(p.limits) !== JSON.stringify(old.limits);
     if (!restart && this.#policy !== undefined) {
       this.#policy.configure({ action: p.action, text: p.text, ...(p.idleTimeout === undefined ? {} : { idleTimeout: p.idleTimeout }) });
@@ -1008,6 +1009,7 @@ export function policyOptionsOf(cfg: DaemonConfig): PolicyOptions | undefined {
     text: p.text,
     maxConnections: p.maxConnections,
     idleTimeout: p.idleTimeout,
+    allowRemote: p.allowRemote,
   };
 }
 

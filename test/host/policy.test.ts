@@ -417,3 +417,11 @@ test('reload to an address that cannot be served: the error is reported and the 
   await new Promise<void>((resolve) => busy.close(() => resolve()));
   await r.done();
 });
+
+test('a non-loopback inet address is refused unless allowRemote', async (t) => {
+  const { PolicyServer } = await import('../../src/daemon/policy.js');
+  const judge = async (): Promise<{ banned: false; why: 'none' }> => ({ banned: false, why: 'none' });
+  const s = new PolicyServer({ listen: { type: 'inet', host: '192.0.2.1', port: 10031 }, action: 'reject', text: 'x', judge });
+  await t.throwsAsync(s.start(), { message: /not a loopback address/ });
+  t.is(s.address, undefined, 'nothing listens');
+});
