@@ -2,7 +2,7 @@
 //
 // PostfixLogWatcher: a file or the journal in, offences out (the daemon's
 // OffenceSource interface).
-import { appendFileSync, chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -20,9 +20,15 @@ import { PatternError } from '../../src/lib/postfix/parse.js';
 const fixtures = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../test/host/fixtures/postfix');
 const expected = (JSON.parse(readFileSync(path.join(fixtures, 'expected.json'), 'utf8')) as ({ kind: string; address: string } | null)[]).filter((e) => e !== null);
 
+const dirs: string[] = [];
 function tmp(): string {
-  return mkdtempSync(path.join(os.tmpdir(), 'ffwall-logwatch-'));
+  const d = mkdtempSync(path.join(os.tmpdir(), 'ffwall-logwatch-'));
+  dirs.push(d);
+  return d;
 }
+test.after.always(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 test('it is an OffenceSource, and its constructor does no work', (t) => {
   const w: OffenceSource = new PostfixLogWatcher({ source: 'file', file: '/nonexistent/dir/mail.log', patterns: '/nonexistent/patterns.json' });

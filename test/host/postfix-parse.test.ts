@@ -3,7 +3,7 @@
 // The Postfix patterns against real-format log lines: the three line formats
 // (syslog, RFC 3339, Postfix's maillog_file), journald records, IPv4/IPv6,
 // look-alike lines that are no offence, and bad user pattern files.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -142,8 +142,14 @@ test('journald records: MESSAGE as a string or as bytes; the fixture gives the s
   t.like(parseJournalLine('{"SYSLOG_IDENTIFIER":"postfix/smtpd","MESSAGE":[104,105,255]}'), { message: 'hi\ufffd' });
 });
 
+const dirs: string[] = [];
+test.after.always(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
 function tmpFile(name: string, text: string): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ffwall-patterns-'));
+  dirs.push(dir);
   const f = path.join(dir, name);
   writeFileSync(f, text);
   return f;
