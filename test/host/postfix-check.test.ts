@@ -4,7 +4,7 @@
 // (copies of this host's /etc/postfix/main.cf and master.cf, edited with
 // `postconf -c <dir> -e/-Me/-Pe/-Fe`), through the real postconf.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -40,9 +40,10 @@ function postfixDir(): Pf {
   return { dir, conf, spool, sock: path.join(spool, 'private', 'ffwall-policy'), postconf, done: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-async function listenOn(sock: string): Promise<net.Server> {
+async function listenOn(sock: string, mode = 0o666): Promise<net.Server> {
   const s = net.createServer((c) => c.end());
   await new Promise<void>((resolve) => s.listen(sock, resolve));
+  chmodSync(sock, mode);
   return s;
 }
 
@@ -91,6 +92,12 @@ test('a configuration after the snippets: every check ok', async (t) => {
     t.regex(byId(r, 'policy-service:smtp/inet')!.message, /smtpd_client_restrictions calls unix:private\/ffwall-policy \(after permit_mynetworks: those clients are not checked\)/);
     t.regex(byId(r, 'policy-listen')!.message, /listens on unix:.*private\/ffwall-policy/);
     t.regex(byId(r, 'log-watcher')!.message, /follows the journal \(journalctl -u postfix@-\)/);
+    // A socket smtpd (user postfix, its primary group only) may not write to.
+    chmodSync(pf.sock, 0o600);
+    const denied = byId(await checkPostfix(opts(pf)), 'policy-listen')!;
+    t.is(denied.status, 'fail');
+    t.regex(denied.message, /smtpd \(user postfix, group \d+\) cannot connect to .*mode 0600/);
+    t.regex(denied.fix!, /postfix\.policy\.group: "postfix"/);
     t.regex(byId(r, 'postconf')!.message, /^Postfix 3\.\d+/);
   } finally {
     server.close();

@@ -24,7 +24,7 @@
 // policy service (fail); submission/smtps services without it are a warning
 // (the kernel still drops banned clients there; only cold bans pass).
 import { execFile } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 
@@ -237,6 +237,7 @@ const LATE_LISTS = new Set(['smtpd_data_restrictions', 'smtpd_end_of_data_restri
 const MAIN_PARAMS = [
   'mail_version',
   'queue_directory',
+  'mail_owner',
   'smtpd_delay_reject',
   ...RESTRICTION_LISTS,
   'smtpd_policy_service_timeout',
@@ -246,6 +247,21 @@ const MAIN_PARAMS = [
   'postscreen_dnsbl_sites',
   'postscreen_pipelining_enable',
 ];
+
+/** The uid and primary gid of a user (/etc/passwd); undefined when unknown. */
+function userIds(name: string, passwd = '/etc/passwd'): { uid: number; gid: number } | undefined {
+  let text: string;
+  try {
+    text = readFileSync(passwd, 'utf8');
+  } catch {
+    return undefined;
+  }
+  for (const line of text.split('\n')) {
+    const f = line.split(':');
+    if (f[0] === name && f.length >= 4) return { uid: Number(f[2]), gid: Number(f[3]) };
+  }
+  return undefined;
+}
 
 /** Connects to the listener: null when something accepts, else the error code. */
 function probe(l: PolicyListenSpec): Promise<string | null> {
@@ -324,16 +340,25 @@ export async function checkPostfix(o: PostfixCheckOptions): Promise<PostfixCheck
     const where = formatListen(listen);
     if (listen.type === 'unix') {
       let st: ReturnType<typeof statSync> | undefined;
+      let statErr = '';
       try {
         st = statSync(listen.path);
-      } catch {
-        st = undefined;
+      } catch (err) {
+        statErr = (err as NodeJS.ErrnoException).code ?? String(err);
       }
-      if (st === undefined) add('policy-listen', 'warn', `ffwall's policy service should listen on ${where}, but there is no socket there now`, 'start the daemon (systemctl start ffwall)');
+      if (st === undefined && statErr === 'EACCES') add('policy-listen', 'warn', `cannot look at ${listen.path} (EACCES): run the check as root to see the socket`, 'sudo ffwall postfix check');
+      else if (st === undefined) add('policy-listen', 'warn', `ffwall's policy service should listen on ${where}, but there is no socket there now`, 'start the daemon (systemctl start ffwall)');
       else if (!st.isSocket()) add('policy-listen', 'fail', `${listen.path} is not a socket`, `remove it and restart the daemon, or choose another postfix.policy.listen`);
       else {
         const err = await probe(listen);
-        if (err === null) add('policy-listen', 'ok', `ffwall's policy service listens on ${where}`);
+        // smtpd runs as mail_owner with only its primary group (Postfix's set_ugid drops supplementary groups).
+        const owner = main.get('mail_owner') ?? 'postfix';
+        const ids = userIds(owner);
+        const mode = Number(st.mode) & 0o777;
+        const reachable = ids === undefined || ids.uid === 0 || (Number(st.uid) === ids.uid && (mode & 0o200) !== 0) || (Number(st.gid) === ids.gid && (mode & 0o020) !== 0) || (mode & 0o002) !== 0;
+        if (!reachable) {
+          add('policy-listen', 'fail', `smtpd (user ${owner}, group ${ids!.gid}) cannot connect to ${listen.path} (owner ${st.uid}:${st.gid}, mode ${mode.toString(8).padStart(4, '0')}); a supplementary group does not help, Postfix drops those`, `postfix.policy.group: "${owner}" (the group of the socket) with mode "0660"`);
+        } else if (err === null) add('policy-listen', 'ok', `ffwall's policy service listens on ${where}`);
         else add('policy-listen', 'warn', `ffwall's policy service should listen on ${where}, but connecting fails (${err}): a stale socket?`, 'start (or restart) the daemon');
       }
     } else {
