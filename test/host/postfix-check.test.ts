@@ -92,11 +92,11 @@ test('a configuration after the snippets: every check ok', async (t) => {
     t.regex(byId(r, 'policy-service:smtp/inet')!.message, /smtpd_client_restrictions calls unix:private\/ffwall-policy \(after permit_mynetworks: those clients are not checked\)/);
     t.regex(byId(r, 'policy-listen')!.message, /listens on unix:.*private\/ffwall-policy/);
     t.regex(byId(r, 'log-watcher')!.message, /follows the journal \(journalctl -u postfix@-\)/);
-    // A socket smtpd (user postfix, its primary group only) may not write to.
+    // A socket smtpd (user postfix and its groups) may not write to.
     chmodSync(pf.sock, 0o600);
     const denied = byId(await checkPostfix(opts(pf)), 'policy-listen')!;
     t.is(denied.status, 'fail');
-    t.regex(denied.message, /smtpd \(user postfix, group \d+\) cannot connect to .*mode 0600/);
+    t.regex(denied.message, /smtpd \(user postfix, groups [\d,]+\) cannot connect to .*mode 0600/);
     t.regex(denied.fix!, /postfix\.policy\.group: "postfix"/);
     t.regex(byId(r, 'postconf')!.message, /^Postfix 3\.\d+/);
   } finally {

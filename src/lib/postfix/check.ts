@@ -248,19 +248,30 @@ const MAIN_PARAMS = [
   'postscreen_pipelining_enable',
 ];
 
-/** The uid and primary gid of a user (/etc/passwd); undefined when unknown. */
-function userIds(name: string, passwd = '/etc/passwd'): { uid: number; gid: number } | undefined {
-  let text: string;
-  try {
-    text = readFileSync(passwd, 'utf8');
-  } catch {
-    return undefined;
-  }
-  for (const line of text.split('\n')) {
+/**
+ * The uid and groups of a user (/etc/passwd, /etc/group): its primary group
+ * and those that list it as a member (Postfix's daemons call initgroups()
+ * in chroot_uid(), so they keep them); undefined when unknown.
+ */
+function userIds(name: string): { uid: number; gids: Set<number> } | undefined {
+  const read = (f: string): string => {
+    try {
+      return readFileSync(f, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  let out: { uid: number; gids: Set<number> } | undefined;
+  for (const line of read('/etc/passwd').split('\n')) {
     const f = line.split(':');
-    if (f[0] === name && f.length >= 4) return { uid: Number(f[2]), gid: Number(f[3]) };
+    if (f[0] === name && f.length >= 4) out = { uid: Number(f[2]), gids: new Set([Number(f[3])]) };
   }
-  return undefined;
+  if (out === undefined) return undefined;
+  for (const line of read('/etc/group').split('\n')) {
+    const f = line.split(':');
+    if (f.length >= 4 && f[3]!.split(',').includes(name)) out.gids.add(Number(f[2]));
+  }
+  return out;
 }
 
 /** Connects to the listener: null when something accepts, else the error code. */
@@ -351,13 +362,13 @@ export async function checkPostfix(o: PostfixCheckOptions): Promise<PostfixCheck
       else if (!st.isSocket()) add('policy-listen', 'fail', `${listen.path} is not a socket`, `remove it and restart the daemon, or choose another postfix.policy.listen`);
       else {
         const err = await probe(listen);
-        // smtpd runs as mail_owner with only its primary group (Postfix's set_ugid drops supplementary groups).
+        // smtpd runs as mail_owner, with its groups.
         const owner = main.get('mail_owner') ?? 'postfix';
         const ids = userIds(owner);
         const mode = Number(st.mode) & 0o777;
-        const reachable = ids === undefined || ids.uid === 0 || (Number(st.uid) === ids.uid && (mode & 0o200) !== 0) || (Number(st.gid) === ids.gid && (mode & 0o020) !== 0) || (mode & 0o002) !== 0;
+        const reachable = ids === undefined || ids.uid === 0 || (Number(st.uid) === ids.uid && (mode & 0o200) !== 0) || (ids.gids.has(Number(st.gid)) && (mode & 0o020) !== 0) || (mode & 0o002) !== 0;
         if (!reachable) {
-          add('policy-listen', 'fail', `smtpd (user ${owner}, group ${ids!.gid}) cannot connect to ${listen.path} (owner ${st.uid}:${st.gid}, mode ${mode.toString(8).padStart(4, '0')}); a supplementary group does not help, Postfix drops those`, `postfix.policy.group: "${owner}" (the group of the socket) with mode "0660"`);
+          add('policy-listen', 'fail', `smtpd (user ${owner}, groups ${[...ids!.gids].join(',')}) cannot connect to ${listen.path} (owner ${st.uid}:${st.gid}, mode ${mode.toString(8).padStart(4, '0')})`, `postfix.policy.group: "${owner}" with mode "0660" (or a group ${owner} is a member of)`);
         } else if (err === null) add('policy-listen', 'ok', `ffwall's policy service listens on ${where}`);
         else add('policy-listen', 'warn', `ffwall's policy service should listen on ${where}, but connecting fails (${err}): a stale socket?`, 'start (or restart) the daemon');
       }
