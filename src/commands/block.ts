@@ -3,6 +3,7 @@ import { Args, Flags } from '@oclif/core';
 
 import { checkTargets, FfwallCommand } from '../cli/base.js';
 import type { BanSource, BlockOptions, BlockResult } from '../lib/index.js';
+import { BAN_SOURCES } from '../lib/db/types.js';
 import { parsePortSpec, type PortSpec } from '../lib/ports.js';
 
 export default class BlockCommand extends FfwallCommand {
@@ -34,8 +35,8 @@ export default class BlockCommand extends FfwallCommand {
     pin: Flags.boolean({ summary: 'The kernel never evicts it to make room.' }),
     monitor: Flags.boolean({ summary: 'Count matching packets, do not drop them.' }),
     reason: Flags.string({ summary: 'Why (kept in the database).' }),
-    source: Flags.option({ options: ['cli', 'api', 'policy', 'logwatch', 'feed'] as const, default: 'cli' as const, summary: 'Who decided the ban.' })(),
-    tag: Flags.string({ summary: 'A finer source tag, e.g. a fail2ban jail.' }),
+    source: Flags.option({ options: BAN_SOURCES, default: 'cli' as const, summary: 'Who decided the ban.' })(),
+    tag: Flags.string({ summary: 'A finer source tag, e.g. a fail2ban jail (`unblock --source fail2ban --tag JAIL` removes exactly its bans).' }),
     force: Flags.boolean({ summary: "Through the daemon: allow a prefix shorter than the safety minimum (/16 IPv4, /32 IPv6)." }),
   };
 
