@@ -60,7 +60,7 @@ exports.load_ffwall_ini = function () {
 /** The ffwall library (its CommonJS entry): `module` of ffwall.ini, or require('ffwall'). */
 exports.ffwall_library = function () {
   const m = this.settings.module;
-  if (m === '') return require('ffwall');
+  if (!m) return require('ffwall');
   const file = fs.existsSync(path.join(m, 'cjs', 'index.cjs')) ? path.join(m, 'cjs', 'index.cjs') : m;
   return require(file);
 };
