@@ -56,7 +56,8 @@ export function setupFail2ban(dir: string, root: string, ffwall: string, ffwallO
     path.join(dir, 'fail2ban.conf'),
     ['[Definition]', 'loglevel = INFO', `logtarget = ${path.join(dir, 'fail2ban.log')}`, `socket = ${sock}`, `pidfile = ${path.join(dir, 'f2b.pid')}`, 'dbfile = :memory:', ''].join('\n'),
   );
-  const local = ['[DEFAULT]', 'banaction = ffwall', 'banaction_allports = ffwall[type=allports]', 'backend = polling', 'maxretry = 2', 'findtime = 1h', 'ignoreip =', ''];
+  // ignoreself = false: fail2ban would resolve this host's name for it, which waits for DNS where there is none (the guest).
+  const local = ['[DEFAULT]', 'banaction = ffwall', 'banaction_allports = ffwall[type=allports]', 'backend = polling', 'maxretry = 2', 'findtime = 1h', 'ignoreip =', 'ignoreself = false', ''];
   for (const j of jails) {
     const logpath = path.join(dir, `${j.name}.log`);
     writeFileSync(logpath, '');
