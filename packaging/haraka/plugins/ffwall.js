@@ -55,6 +55,16 @@ exports.load_ffwall_ini = function () {
     reportSoft: main.report_soft === true,
     kinds: this.cfg.kinds || {},
   };
+  const p = this.settings.port;
+  if (p !== 'local' && !(Number.isInteger(p) && p >= 1 && p <= 65535)) {
+    this.logerror(`ffwall.ini: port must be 1..65535 or "local", got ${main.port}; using 25`);
+    this.settings.port = 25;
+  }
+};
+
+exports.shutdown = function () {
+  if (this.fw) this.fw.close().catch(() => undefined);
+  this.fw = null;
 };
 
 /** The ffwall library (its CommonJS entry): `module` of ffwall.ini, or require('ffwall'). */
