@@ -3,6 +3,8 @@ import { Args, Flags } from '@oclif/core';
 
 import { checkTargets, FfwallCommand } from '../cli/base.js';
 import type { BanSource, BlockOptions, BlockResult } from '../lib/index.js';
+import { BAN_SOURCES } from '../lib/db/types.js';
+import { parsePortSpec, type PortSpec } from '../lib/ports.js';
 
 export default class BlockCommand extends FfwallCommand {
   static override summary = 'Block addresses or CIDR prefixes, in the kernel and the ban database';
@@ -13,19 +15,28 @@ export default class BlockCommand extends FfwallCommand {
     '<%= config.bin %> block 192.0.2.7 --port 25,465,587 --ttl 7d --reason "unknown users"',
     '<%= config.bin %> block 2001:db8:1::/48 --permanent --pin',
     '<%= config.bin %> block 198.51.100.0/24 --monitor --json',
+    '<%= config.bin %> block 203.0.113.5 --port smtp,submissions,submission --ttl 600 --source fail2ban --tag postfix',
   ];
   static override args = {
     target: Args.string({ description: 'address or CIDR (more may follow)', required: true }),
   };
   static override flags = {
-    port: Flags.string({ summary: 'Block only these destination ports, comma-separated (at most 8).' }),
+    port: Flags.string({
+      summary: 'Block only these destination ports (at most 8): numbers, /etc/services names or ranges, comma-separated.',
+      description: 'e.g. 25,465,587 or smtp,submissions,submission or 1000:1003. A range from 0 or 1 to 65535 means every port.',
+    }),
+    'port-overflow': Flags.option({
+      options: ['refuse', 'all'] as const,
+      default: 'refuse' as const,
+      summary: 'When --port names more than 8 ports: refuse (exit 2), or block every port with a warning (what fail2ban uses).',
+    })(),
     ttl: Flags.string({ summary: 'How long: 90s, 15m, 24h, 7d, 2w, 1d12h or seconds.', exclusive: ['permanent'] }),
     permanent: Flags.boolean({ summary: 'Never expires.', exclusive: ['ttl'] }),
     pin: Flags.boolean({ summary: 'The kernel never evicts it to make room.' }),
     monitor: Flags.boolean({ summary: 'Count matching packets, do not drop them.' }),
     reason: Flags.string({ summary: 'Why (kept in the database).' }),
-    source: Flags.option({ options: ['cli', 'api', 'policy', 'logwatch', 'feed'] as const, default: 'cli' as const, summary: 'Who decided the ban.' })(),
-    tag: Flags.string({ summary: 'A finer source tag, e.g. a fail2ban jail.' }),
+    source: Flags.option({ options: BAN_SOURCES, default: 'cli' as const, summary: 'Who decided the ban.' })(),
+    tag: Flags.string({ summary: 'A finer source tag, e.g. a fail2ban jail (`unblock --source fail2ban --tag JAIL` removes exactly its bans).' }),
     force: Flags.boolean({ summary: "Through the daemon: allow a prefix shorter than the safety minimum (/16 IPv4, /32 IPv6)." }),
   };
 
@@ -33,7 +44,11 @@ export default class BlockCommand extends FfwallCommand {
     const { argv, flags } = await this.parse(BlockCommand);
     const targets = argv as string[];
     const options: BlockOptions = { source: flags.source as BanSource, pin: flags.pin, monitor: flags.monitor, permanent: flags.permanent };
-    if (flags.port !== undefined) options.ports = parsePortList(flags.port);
+    if (flags.port !== undefined) {
+      const spec = parsePortSpec(flags.port, { what: '--port', overflow: flags['port-overflow'] });
+      if (spec.widened !== null) this.warn(spec.widened);
+      if (!spec.all) options.ports = spec.ports;
+    }
     if (flags.ttl !== undefined) options.ttl = flags.ttl;
     if (flags.reason !== undefined) options.reason = flags.reason;
     if (flags.tag !== undefined) options.sourceTag = flags.tag;
@@ -55,11 +70,11 @@ export default class BlockCommand extends FfwallCommand {
   }
 }
 
-/** "25,465,587" -> [25, 465, 587]; the library checks the range. */
+/**
+ * "25,465,587", "smtp,submission", "1000:1003" -> the ports; [] for every
+ * port ("0:65535").  More than 8 ports is a RangeError (src/lib/ports.ts).
+ */
 export function parsePortList(text: string): number[] {
-  return text.split(',').map((p) => {
-    const s = p.trim();
-    if (!/^[0-9]+$/.test(s)) throw new TypeError(`--port: "${s}" is not a port number (expected e.g. 25,465,587)`);
-    return Number(s);
-  });
+  const spec: PortSpec = parsePortSpec(text, { what: '--port' });
+  return spec.ports;
 }

@@ -6,6 +6,7 @@ import { Flags } from '@oclif/core';
 
 import { FfwallCommand } from '../cli/base.js';
 import { Progress, writeOut } from '../cli/format.js';
+import { BAN_SOURCES } from '../lib/db/types.js';
 import { EXPORT_FORMATS, writeExport, type BanRecordInfo, type BanSource, type ExportOptions, type Ffwall, type ListRequest } from '../lib/index.js';
 
 export default class ExportCommand extends FfwallCommand {
@@ -22,7 +23,7 @@ export default class ExportCommand extends FfwallCommand {
     format: Flags.option({ options: EXPORT_FORMATS, default: 'plain' as const, summary: 'The output format.' })(),
     output: Flags.string({ char: 'o', summary: 'Write to this file instead of standard output.' }),
     name: Flags.string({ summary: "ipset: the set name (-v4 and -v6 are added); rbldnsd: the dataset name. Default 'ffwall'." }),
-    source: Flags.option({ options: ['cli', 'api', 'policy', 'logwatch', 'feed'] as const, summary: 'Only bans of this source.' })(),
+    source: Flags.option({ options: BAN_SOURCES, summary: 'Only bans of this source.' })(),
     tag: Flags.string({ summary: 'Only bans of this source tag (a feed name).' }),
     answer: Flags.string({ summary: 'rbldnsd: the A record of a listed address (default 127.0.0.2).' }),
     text: Flags.string({ summary: 'rbldnsd: the TXT answer; $ is the address (default "Listed by ffwall: $").' }),

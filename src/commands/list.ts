@@ -3,6 +3,7 @@ import { Flags } from '@oclif/core';
 
 import { FfwallCommand } from '../cli/base.js';
 import { expiry, num, Progress, table, writeOut } from '../cli/format.js';
+import { BAN_SOURCES } from '../lib/db/types.js';
 import type { BanRecordInfo, BanSource, ListRequest } from '../lib/index.js';
 
 /** Rows of a human table gathered before they are printed (columns are aligned per page). */
@@ -20,7 +21,7 @@ export default class ListCommand extends FfwallCommand {
   ];
   static override flags = {
     state: Flags.option({ options: ['kernel', 'cold', 'expired', 'active'] as const, multiple: true, summary: 'Only these states (active = kernel and cold).' })(),
-    source: Flags.option({ options: ['cli', 'api', 'policy', 'logwatch', 'feed'] as const, summary: 'Only bans of this source.' })(),
+    source: Flags.option({ options: BAN_SOURCES, summary: 'Only bans of this source.' })(),
     tag: Flags.string({ summary: "Only bans of this source tag (a feed's name, a jail)." }),
     port: Flags.integer({ summary: 'Only bans that block this port.', min: 1, max: 65535 }),
     reason: Flags.string({ summary: 'Only bans whose reason contains this text.' }),

@@ -19,7 +19,7 @@ c ffwall block 192.0.2.7 --p
 c ffwall module ""
 `;
   const out = execFileSync('bash', ['-c', script], { encoding: 'utf8' }).split('\n');
-  t.deepEqual(out.slice(0, 5), ['allow', 'add list remove', '--state', '--permanent --pin --port', 'build load unload version']);
+  t.deepEqual(out.slice(0, 5), ['allow', 'add list remove', '--state', '--permanent --pin --port --port-overflow', 'build load unload version']);
   const z = await ffwall(['completion', 'zsh']);
   t.is(z.code, 0);
   t.regex(z.stdout, /^#compdef ffwall$/m);

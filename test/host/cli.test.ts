@@ -100,7 +100,7 @@ test('bad input exits 2 and changes nothing', async (t) => {
       [['block', '192.0.2.7/24', ...conn], /did you mean 192\.0\.2\.0\/24/],
       [['block', '192.0.2.1', '192.0.2.999', ...conn], /argument 2: invalid address/],
       [['block', '192.0.2.1', '--ttl', '7x', ...conn], /invalid duration/],
-      [['block', '192.0.2.1', '--port', 'smtp', ...conn], /not a port number/],
+      [['block', '192.0.2.1', '--port', 'no-such-service', ...conn], /unknown service "no-such-service"/],
       [['block', '192.0.2.1', '--ttl', '1h', '--permanent', ...conn], /cannot also be provided|--permanent/],
       [['check', '192.0.2.0/24', ...conn], /single address/],
       [['check', '192.0.2.1', '--port', '70000', ...conn], /70000|less than or equal/],
