@@ -119,6 +119,8 @@ export interface DaemonOptions {
   policy?: PolicyOptions;
   /** Producers of offences (the Postfix log watcher): started after the window, stopped first; their offences go into the tracker. */
   offenceSources?: OffenceSource[];
+  /** At most this many of their offences wait to be counted; default OFFENCE_QUEUE_MAX. */
+  offenceQueueMax?: number;
 }
 
 /** The policy service's settings (the daemon supplies the judge). */
@@ -202,6 +204,8 @@ export interface DaemonEventMap {
   policyPromote: [{ address: string; target: string; promoted: boolean; reason?: string }];
   /** An offence source failed (the daemon goes on). */
   offenceSourceError: [Error];
+  /** An offence from a source was dropped: the queue was full (OFFENCE_QUEUE_MAX). */
+  offenceDropped: [Offence];
   /** reload() applied a new configuration. */
   reloaded: [];
   /** A failure while handling an event or in periodic work; the daemon goes on. */
@@ -209,6 +213,11 @@ export interface DaemonEventMap {
   /** stop() finished. */
   stopped: [];
 }
+
+/** At most this many offences from the sources wait to be counted (about 200 bytes each). */
+export const OFFENCE_QUEUE_MAX = 100_000;
+/** At most this many of them are being counted (and maybe banned) at once. */
+export const OFFENCE_CONCURRENCY = 8;
 
 type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
 type TimerName = keyof Required<DaemonIntervals>;
@@ -257,6 +266,10 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
   readonly #promoting = new Set<string>();
   #kernelModeCache: { mode: KernelMode; at: number } | undefined;
   #sources: OffenceSource[] = [];
+  #offenceQueue: Offence[] = [];
+  #offenceHead = 0;
+  #offencesRunning = 0;
+  #offencesSettled: (() => void)[] = [];
 
   /** Does no work: start() does. */
   constructor(options: DaemonOptions = {}) {
@@ -624,10 +637,7 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
 
   async #startSources(sources: readonly OffenceSource[]): Promise<void> {
     for (const src of sources) {
-      src.on('offence', (o) => {
-        if (this.#state !== 'running') return;
-        this.ffwall.report(o).catch((err: unknown) => this.emit('offenceSourceError', asError(err)));
-      });
+      src.on('offence', (o) => this.#enqueueOffence(o));
       src.on('error', (e) => this.emit('offenceSourceError', asError(e)));
       this.#sources.push(src);
       try {
@@ -637,6 +647,55 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
         this.emit('offenceSourceError', asError(err));
       }
     }
+  }
+
+  /**
+   * Offences from the sources go through a bounded queue, drained by at most
+   * OFFENCE_CONCURRENCY reports at a time: counting is synchronous, but a
+   * tripped threshold writes a ban, and a burst of log lines from many bots
+   * must not start one ban write per line at once.  A full queue drops the
+   * newest offence and counts it (offenceDropped), so memory stays bounded
+   * whatever the log does.
+   */
+  #enqueueOffence(o: Offence): void {
+    if (this.#state !== 'running') return;
+    if (this.#offenceQueue.length - this.#offenceHead >= (this.options.offenceQueueMax ?? OFFENCE_QUEUE_MAX)) {
+      this.emit('offenceDropped', o);
+      return;
+    }
+    this.#offenceQueue.push(o);
+    this.#drainOffences();
+  }
+
+  #drainOffences(): void {
+    while (this.#offencesRunning < OFFENCE_CONCURRENCY && this.#offenceHead < this.#offenceQueue.length) {
+      const o = this.#offenceQueue[this.#offenceHead++] as Offence;
+      this.#offencesRunning++;
+      this.ffwall
+        .report(o)
+        .catch((err: unknown) => this.emit('offenceSourceError', asError(err)))
+        .finally(() => {
+          this.#offencesRunning--;
+          this.#drainOffences();
+          if (this.pendingOffences === 0) for (const resolve of this.#offencesSettled.splice(0)) resolve();
+        });
+    }
+    // Drop the consumed head now and then, so the array neither grows nor shifts per item.
+    if (this.#offenceHead > 4096 && this.#offenceHead * 2 > this.#offenceQueue.length) {
+      this.#offenceQueue = this.#offenceQueue.slice(this.#offenceHead);
+      this.#offenceHead = 0;
+    }
+  }
+
+  /** Offences from the sources waiting to be counted or being counted (bounded by OFFENCE_QUEUE_MAX). */
+  get pendingOffences(): number {
+    return this.#offenceQueue.length - this.#offenceHead + this.#offencesRunning;
+  }
+
+  /** Resolves when every queued offence has been counted (stop() waits for it before closing the database). */
+  async #settleOffences(): Promise<void> {
+    if (this.pendingOffences === 0) return;
+    await new Promise<void>((resolve) => this.#offencesSettled.push(resolve));
   }
 
   async #stopSources(): Promise<void> {
@@ -939,6 +998,8 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
     for (const t of this.#timers.values()) clearTimeout(t);
     this.#timers.clear();
     await this.#stopSources();
+    // What the sources reported before they stopped is still counted (and banned).
+    await this.#settleOffences();
     await this.#policy?.stop();
     await this.#control?.stop();
     this.#stream?.close();
@@ -986,6 +1047,8 @@ export interface ServiceOptions {
   signals?: boolean;
   /** Offence producers (the Postfix log watcher) for the daemon to run, made from the configuration at start. */
   offenceSources?: (cfg: DaemonConfig) => OffenceSource[];
+  /** See DaemonOptions.offenceQueueMax (tests). */
+  offenceQueueMax?: number;
   serverVersion?: string;
 }
 
@@ -1014,7 +1077,7 @@ export function policyOptionsOf(cfg: DaemonConfig): PolicyOptions | undefined {
 }
 
 /** The Daemon's options for a configuration. */
-export function daemonOptionsOf(cfg: DaemonConfig, extra: { kernel?: Kernel; safety?: SafetySource; serverVersion?: string; offenceSources?: OffenceSource[] }): DaemonOptions {
+export function daemonOptionsOf(cfg: DaemonConfig, extra: { kernel?: Kernel; safety?: SafetySource; serverVersion?: string; offenceSources?: OffenceSource[]; offenceQueueMax?: number }): DaemonOptions {
   const { path: dbPath, ...storeOptions } = storeOptionsOf(cfg);
   const o: DaemonOptions = {
     db: dbPath,
@@ -1033,6 +1096,7 @@ export function daemonOptionsOf(cfg: DaemonConfig, extra: { kernel?: Kernel; saf
   const policy = policyOptionsOf(cfg);
   if (policy !== undefined) o.policy = policy;
   if (extra.offenceSources !== undefined) o.offenceSources = extra.offenceSources;
+  if (extra.offenceQueueMax !== undefined) o.offenceQueueMax = extra.offenceQueueMax;
   if (extra.kernel !== undefined) o.kernel = extra.kernel;
   if (extra.safety !== undefined) o.safety = extra.safety;
   if (extra.serverVersion !== undefined) o.serverVersion = extra.serverVersion;
@@ -1138,6 +1202,7 @@ export class DaemonService {
         serverVersion: o.serverVersion ?? '0',
         ...(o.kernel === undefined ? {} : { kernel: o.kernel }),
         offenceSources: (o.offenceSources ?? offenceSourcesOf)(cfg),
+        ...(o.offenceQueueMax === undefined ? {} : { offenceQueueMax: o.offenceQueueMax }),
       }),
     );
     this.#daemon = daemon;
@@ -1247,6 +1312,10 @@ export class DaemonService {
       else if (result.refused !== undefined) limiter.log('warn', 'offence-refused', { ...fields, refused: result.refused }, 'offence threshold reached: ban refused');
     });
     daemon.on('offenceSourceError', (err) => limiter.log('error', 'offence-source', { err: err.message }, 'offence source error'));
+    daemon.on('offenceDropped', (o) => {
+      metrics.offenceDropped.inc();
+      limiter.log('warn', 'offence-dropped', { address: o.address, kind: o.kind, origin: o.origin }, 'offence queue full: offence dropped');
+    });
     daemon.on('policy', (ev) => {
       metrics.policyRequest(ev.result);
       if (ev.result === 'error') limiter.log('error', 'policy-error', { address: ev.address, err: ev.error?.message }, 'policy service: lookup failed; answered DUNNO');

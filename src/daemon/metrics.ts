@@ -96,6 +96,7 @@ export class DaemonMetrics {
   readonly offences: Counter<'kind' | 'origin'>;
   readonly offenceBans: Counter<'kind'>;
   readonly offenceRefused: Counter<'kind'>;
+  readonly offenceDropped: Counter;
 
   constructor(options: DaemonMetricsOptions = {}) {
     const registers = [this.registry];
@@ -132,6 +133,7 @@ export class DaemonMetrics {
     this.offenceBans = new Counter({ name: 'ffwall_offence_bans_total', help: 'Bans made because an offence threshold tripped, by kind.', labelNames: ['kind'], registers });
     this.offenceRefused = new Counter({ name: 'ffwall_offence_refused_total', help: 'Tripped thresholds whose ban was refused (allowlisted, safety), by kind.', labelNames: ['kind'], registers });
     for (const r of POLICY_RESULTS) this.policyRequests.inc({ result: r }, 0);
+    this.offenceDropped = new Counter({ name: 'ffwall_offences_dropped_total', help: 'Offences from the log watcher dropped because the daemon\'s offence queue was full.', registers });
     for (const k of OFFENCE_KINDS) this.offenceBans.inc({ kind: k }, 0);
     for (const t of EVENT_TYPES) this.events.inc({ type: t }, 0);
     for (const s of BAN_SOURCES) {

@@ -17,7 +17,7 @@ import { Writable } from 'node:stream';
 import test from 'ava';
 
 import { CONFIG_KEYS, defaultConfig, parseConfig, parsePolicyListen } from '../../src/daemon/config.js';
-import { DaemonService } from '../../src/daemon/daemon.js';
+import { DaemonService, OFFENCE_CONCURRENCY, OFFENCE_QUEUE_MAX } from '../../src/daemon/daemon.js';
 import { parseAddress } from '../../src/lib/addr.js';
 import { openFfwall } from '../../src/lib/ffwall.js';
 import { FakeKernel } from '../../src/lib/kernel-fake.js';
@@ -113,7 +113,7 @@ interface Svc {
   done(): Promise<void>;
 }
 
-async function service(extra: Record<string, unknown>, sourceCount = 1, prep?: (sources: FakeSource[]) => void): Promise<Svc> {
+async function service(extra: Record<string, unknown>, sourceCount = 1, prep?: (sources: FakeSource[]) => void, queueMax?: number): Promise<Svc> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ffwall-offd-'));
   const file = path.join(dir, 'ffwall.jsonc');
   writeFileSync(path.join(dir, 'resolv.conf'), '');
@@ -139,7 +139,7 @@ async function service(extra: Record<string, unknown>, sourceCount = 1, prep?: (
   const kernel = new FakeKernel();
   const sources = Array.from({ length: sourceCount }, () => new FakeSource());
   prep?.(sources);
-  const svc = new DaemonService({ configPath: file, kernel, logDestination: dest, env: {}, signals: false, offenceSources: () => sources });
+  const svc = new DaemonService({ configPath: file, kernel, logDestination: dest, env: {}, signals: false, offenceSources: () => sources, ...(queueMax === undefined ? {} : { offenceQueueMax: queueMax }) });
   await svc.start();
   return {
     svc,
@@ -192,6 +192,34 @@ test('an offence source: its offences ban at the threshold; a loopback (safety) 
 
   await s.done();
   t.is(src.stopped, 1);
+});
+
+test('a burst from an offence source is counted through a bounded queue: at most OFFENCE_CONCURRENCY at once, the overflow dropped and counted, the rest banned before stop() returns', async (t) => {
+  const max = 500;
+  const s = await service({ offences: { kinds: { rbl: { threshold: 1 } } } }, 1, undefined, max);
+  const src = s.sources[0] as FakeSource;
+  const d = s.svc.daemon;
+  let dropped = 0;
+  d.on('offenceDropped', () => dropped++);
+  let banned = 0;
+  d.on('offence', (e) => {
+    if (e.result.banned) banned++;
+  });
+  // Every distinct address trips at once (rbl, threshold 1): each one is a ban write.
+  const n = max + 50;
+  let peak = 0;
+  for (let i = 0; i < n; i++) {
+    src.offence({ address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, kind: 'rbl', origin: 'postfix' });
+    peak = Math.max(peak, d.pendingOffences);
+  }
+  t.true(peak <= max + OFFENCE_CONCURRENCY, `pending peaked at ${peak}`);
+  t.true(dropped >= 50 - OFFENCE_CONCURRENCY && dropped <= 50, `${dropped} dropped`);
+  t.true(OFFENCE_QUEUE_MAX >= 10_000, 'the default bound leaves room for a real burst');
+  t.truthy(s.lines.find((l) => l.msg === 'offence queue full: offence dropped'), 'logged (rate-limited)');
+  t.true(s.lines.filter((l) => l.msg === 'offence queue full: offence dropped').length <= 20 + 2, 'not once per dropped offence (burst 20)');
+  // stop() waits for the queue: every offence that was not dropped has banned by then.
+  await s.done();
+  t.is(banned, n - dropped);
 });
 
 test('a failing offence source is logged and the daemon runs on; report() over the control socket; metrics', async (t) => {
