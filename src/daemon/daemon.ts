@@ -82,7 +82,11 @@ export interface KernelSetup {
   maxEntries?: number;
   mode?: KernelMode;
   gcInterval?: number;
-  /** Devices to attach ("*": every device); at reload, new ones are attached (none is detached). */
+  /**
+   * Devices to attach ("*": every device).  At reload, new ones are
+   * attached, and those the previous configuration named but this one does
+   * not are detached (devices attached by hand, `ffwall attach`, stay).
+   */
   devices?: readonly string[];
 }
 
@@ -174,6 +178,8 @@ export interface DaemonEventMap {
   protocolError: [string];
   /** reload() applied a new configuration. */
   reloaded: [];
+  /** The configured devices changed the attach list (at start or reload). */
+  devices: [{ attached: string[]; detached: string[] }];
   /** A failure while handling an event or in periodic work; the daemon goes on. */
   error: [Error];
   /** stop() finished. */
@@ -220,6 +226,8 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
   #evictScheduled = false;
   #controlMode: number | undefined;
   #controlGid: number | undefined;
+  /** The devices the configuration in force names (kernelSetup.devices): what a reload may detach. */
+  #configDevices: readonly string[] = [];
 
   /** Does no work: start() does. */
   constructor(options: DaemonOptions = {}) {
@@ -578,9 +586,23 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
     if (k.mode !== undefined && k.mode !== cur.mode) patch.mode = k.mode;
     if (k.gcInterval !== undefined && k.gcInterval !== cur.gcInterval) patch.gcInterval = k.gcInterval;
     if (Object.keys(patch).length > 0) await kernel.setConfig(patch);
-    if (k.devices !== undefined && k.devices.length > 0) {
+    if (k.devices !== undefined) {
       const attached = new Set((await kernel.devices()).filter((d) => d.named).map((d) => d.name));
-      for (const dev of k.devices) if (!attached.has(dev)) await kernel.attach(dev);
+      const detached: string[] = [];
+      const added: string[] = [];
+      // Gone from the configuration: detached first (the attach list has room for the new ones).
+      for (const dev of this.#configDevices) {
+        if (k.devices.includes(dev) || !attached.has(dev)) continue;
+        await kernel.detach(dev);
+        detached.push(dev);
+      }
+      for (const dev of k.devices) {
+        if (attached.has(dev)) continue;
+        await kernel.attach(dev);
+        added.push(dev);
+      }
+      this.#configDevices = [...k.devices];
+      if (detached.length > 0 || added.length > 0) this.emit('devices', { attached: added, detached });
     }
     return patch.maxEntries !== undefined;
   }
@@ -983,6 +1005,7 @@ export class DaemonService {
       const problems = this.#safety?.problems ?? [];
       if (problems.length > 0) limiter.log('warn', 'safety-problems', { problems }, 'safety list: some sources could not be read');
     });
+    daemon.on('devices', (d) => logger.info(d, 'attach list follows the configuration'));
     daemon.on('refused', (r) => limiter.log('warn', 'refused', { target: r.target, code: r.code, reasons: r.reasons }, 'ban refused by the safety rules'));
     daemon.on('request', (q) => {
       const result = RESULT_CODES.includes(q.result) ? q.result : q.result === 'EINVALIDARG' ? 'invalid' : 'error';

@@ -407,6 +407,33 @@ test('reload: intervals, socket mode and store options change while running', as
   await r.done();
 });
 
+test('reload: devices gone from the configuration are detached, new ones attached, hand-attached ones stay', async (t) => {
+  const r = await rig({ daemon: { kernelSetup: { devices: ['eth0', 'eth1'] } } });
+  const named = async (): Promise<string[]> => (await r.k.devices()).filter((d) => d.named).map((d) => d.name).sort();
+  t.deepEqual(await named(), ['eth0', 'eth1']);
+  await r.k.attach('eth2'); // by hand (ffwall attach): not the configuration's
+  const seen: Array<{ attached: string[]; detached: string[] }> = [];
+  r.d.on('devices', (d) => seen.push(d));
+  await r.d.reload({ kernelSetup: { devices: ['eth0', 'eth3'] } });
+  t.deepEqual(await named(), ['eth0', 'eth2', 'eth3']);
+  t.deepEqual(seen, [{ attached: ['eth3'], detached: ['eth1'] }]);
+  // Packets on a detached device pass; on a configured one they are judged.
+  r.k.addNetdev('eth1', 3);
+  r.k.addNetdev('eth3', 4);
+  await r.k.add([{ prefix: parseAddress('198.51.100.7') }]);
+  t.is(r.k.packet({ src: parseAddress('198.51.100.7'), proto: 'tcp', dport: 25, device: 'eth1' }), 'pass');
+  t.is(r.k.packet({ src: parseAddress('198.51.100.7'), proto: 'tcp', dport: 25, device: 'eth3' }), 'drop');
+  // An empty list detaches what the configuration had attached, and nothing else.
+  await r.d.reload({ kernelSetup: { devices: [] } });
+  t.deepEqual(await named(), ['eth2']);
+  // A device already detached by hand is not an error at the next reload.
+  await r.d.reload({ kernelSetup: { devices: ['eth0'] } });
+  await r.k.detach('eth0');
+  await r.d.reload({ kernelSetup: { devices: [] } });
+  t.deepEqual(await named(), ['eth2']);
+  await r.done();
+});
+
 test('stop: leaves the kernel table and the socket file is gone', async (t) => {
   const r = await rig({ before: (s, c) => void banMany(s, c, 5) });
   await r.d.stop();
