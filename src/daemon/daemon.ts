@@ -159,8 +159,8 @@ export interface DaemonEventMap {
   ready: [];
   /** Every kernel event, before it is handled. */
   kernelEvent: [KernelEvent];
-  /** A kernel event was handled, in @seconds. */
-  handled: [{ type: KernelEvent['type']; seconds: number }];
+  /** A kernel event was handled, in @seconds; @lost: an OVERFLOW's count of records lost before it (else 0). */
+  handled: [{ type: KernelEvent['type']; seconds: number; lost: number }];
   /** A MISS was handled. */
   promote: [PromoteResult & { address: IpPrefix }];
   /** An EVICTED or EXPIRED event changed (or confirmed) a record's state. */
@@ -226,6 +226,7 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
   #evictScheduled = false;
   #controlMode: number | undefined;
   #controlGid: number | undefined;
+  #eventsLost = 0;
   /** The devices the configuration in force names (kernelSetup.devices): what a reload may detach. */
   #configDevices: readonly string[] = [];
 
@@ -666,13 +667,23 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
     return run;
   }
 
+  /**
+   * Event records the daemon's own reader lost since start: the sum of the
+   * counts of the OVERFLOW records it read.  STATS events_lost is the
+   * module's total over every reader's ring, so it is no measure of this.
+   */
+  get eventsLost(): number {
+    return this.#eventsLost;
+  }
+
   async #readEvents(stream: KernelEventStream): Promise<void> {
     for await (const ev of stream) {
+      if (ev.type === 'overflow') this.#eventsLost += ev.value;
       try {
         this.emit('kernelEvent', ev);
         const t0 = performance.now();
         await this.handle(ev);
-        this.emit('handled', { type: ev.type, seconds: (performance.now() - t0) / 1000 });
+        this.emit('handled', { type: ev.type, seconds: (performance.now() - t0) / 1000, lost: ev.type === 'overflow' ? ev.value : 0 });
       } catch (err) {
         if (this.#state === 'stopping') break;
         this.emit('error', asError(err));
@@ -979,7 +990,7 @@ export class DaemonService {
       logger.info({ mode: r.mode, inKernel: r.inKernel, active: r.active, cold: r.cold, filter: r.filter, timings: r.timings }, formatReport(r));
       if (daemon.state === 'running') this.#notify((n) => n.status(this.#status()));
     });
-    daemon.on('handled', (h) => metrics.event(h.type, h.seconds));
+    daemon.on('handled', (h) => metrics.event(h.type, h.seconds, h.lost));
     daemon.on('promote', (p) => limiter.log('debug', 'promote', { address: p.address.toString(), promoted: p.promoted }, 'miss'));
     daemon.on('sync', (s) => {
       logger.debug({ entries: s.entries, applied: s.applied, missing: s.missing, ms: Math.round(s.ms) }, 'hit sync');

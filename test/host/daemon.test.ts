@@ -175,6 +175,35 @@ test('events: MISS promotes, EVICTED makes cold (batched), EXPIRED expires, OVER
   await r.done();
 });
 
+test("events lost: the daemon counts its own reader's losses (OVERFLOW counts), not the rings nobody reads", async (t) => {
+  const r = await rig({ maxEntries: 100, kernel: { eventRingSize: 16 } });
+  const { k, d } = r;
+  let evicted = 0;
+  const lost: number[] = [];
+  d.on('handled', (h) => {
+    if (h.type === 'evicted') evicted++;
+    if (h.type === 'overflow') lost.push(h.lost);
+  });
+  // A reader that never reads (as a command descriptor opened for reading would be).
+  const idle = k.events();
+  await k.add(Array.from({ length: 100 }, (_, i) => ({ prefix: parseAddress(ip(i)) })));
+  // Three rounds of 10 evictions, each read by the daemon before the next: it loses nothing, the idle ring loses 30 - 16.
+  for (let round = 1; round <= 3; round++) {
+    await k.add(Array.from({ length: 10 }, (_, i) => ({ prefix: parseAddress(ip(1000 + round * 100 + i)) })));
+    t.true(await until(() => evicted >= round * 10), `round ${round} read`);
+  }
+  t.is((await k.stats()).eventsLost, 14, "STATS counts the idle ring's losses");
+  t.is(d.eventsLost, 0, 'the daemon lost nothing');
+  // A storm of 60 at once overruns the daemon's ring too.
+  await k.add(Array.from({ length: 60 }, (_, i) => ({ prefix: parseAddress(ip(2000 + i)) })));
+  t.true(await until(() => lost.length >= 1), 'an overflow was read');
+  t.true(d.eventsLost > 0);
+  t.is(d.eventsLost, lost.reduce((a, b) => a + b, 0), 'the sum of the OVERFLOW counts');
+  t.is((await k.stats()).eventsLost, 14 + 60 + d.eventsLost, 'STATS: the idle ring lost all 60, the daemon its own share');
+  await idle.close();
+  await r.done();
+});
+
 test('overflow: reconciles while one is running are coalesced into one more', async (t) => {
   const r = await rig({ before: (s, c) => void banMany(s, c, 20) });
   const modes: string[] = [];
