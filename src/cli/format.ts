@@ -110,7 +110,7 @@ export class Progress {
 }
 
 /** Writes to a stream, waiting for 'drain' when it is full (flat memory at any size). */
-export async function writeOut(out: Writable, chunk: string): Promise<void> {
+export async function writeOut(out: Writable, chunk: string | Uint8Array): Promise<void> {
   if (out.write(chunk)) return;
   await new Promise<void>((resolve, reject) => {
     const done = (): void => {

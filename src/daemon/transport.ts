@@ -148,6 +148,11 @@ export class DaemonTransport implements Transport {
     return this.#inner.list(filter);
   }
 
+  listNdjson(filter: ListRequest): AsyncIterable<Uint8Array> {
+    this.#hooks.request?.('list', 'ok');
+    return this.#inner.listNdjson(filter);
+  }
+
   show(target: string): Promise<ShowResult> {
     return this.#run('show', () => this.#inner.show(target));
   }

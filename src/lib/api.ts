@@ -204,6 +204,12 @@ export interface Transport {
   status(): Promise<StatusResult>;
   /** Records of the ban database matching @filter, streamed (flat memory). */
   list(filter: ListRequest): AsyncIterable<BanRecordInfo>;
+  /**
+   * list() as NDJSON, UTF-8 bytes in chunks of whole lines: each line
+   * exactly JSON.stringify of the BanRecordInfo list() gives.  Optional:
+   * without it, Ffwall serializes list() itself.
+   */
+  listNdjson?(filter: ListRequest): AsyncIterable<Uint8Array>;
   /** One record of the database and its history. */
   show(target: string): Promise<ShowResult>;
   stats(): Promise<StatsResult>;

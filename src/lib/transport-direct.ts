@@ -35,6 +35,7 @@ import type {
 import type { BanInput, BanRecord, BanResult, BanStore, ListFilter } from './db/index.js';
 import { FfwallError } from './errors.js';
 import { isKernelError, type Kernel, type KernelEntry, type KernelEvent, type KernelRule } from './kernel.js';
+import { isoOrNull, isoTime, recordJson } from './record-json.js';
 import { ruleOf } from './window.js';
 
 /** Bans written to the database and the kernel per step of blockMany(). */
@@ -93,8 +94,20 @@ function banInfo(e: KernelEntry, offsetMs: number): BanInfo {
   };
 }
 
-function isoMs(ms: number | null): string | null {
-  return ms === null || ms === 0 ? null : new Date(ms).toISOString();
+const isoMs = isoOrNull;
+
+/** Characters of NDJSON per chunk of listNdjson(). */
+export const NDJSON_CHUNK = 256 * 1024;
+
+function listFilterOf(filter: ListRequest): ListFilter {
+  const f: ListFilter = {};
+  if (filter.state !== undefined) f.state = filter.state;
+  if (filter.source !== undefined) f.source = filter.source;
+  if (filter.tag !== undefined) f.tag = filter.tag;
+  if (filter.port !== undefined) f.port = filter.port;
+  if (filter.reason !== undefined) f.reason = filter.reason;
+  if (filter.limit !== undefined) f.limit = filter.limit;
+  return f;
 }
 
 /** A database record as the API returns it. */
@@ -106,8 +119,8 @@ export function recordInfo(r: BanRecord): BanRecordInfo {
     reason: r.reason,
     source: r.source,
     sourceTag: r.tag,
-    firstSeenAt: new Date(r.firstSeen).toISOString(),
-    lastSeenAt: new Date(r.lastSeen).toISOString(),
+    firstSeenAt: isoTime(r.firstSeen),
+    lastSeenAt: isoTime(r.lastSeen),
     lastHitAt: isoMs(r.lastHit),
     hitCount: r.hitCount,
     banCount: r.banCount,
@@ -415,19 +428,29 @@ export class DirectTransport implements Transport {
 
   async *list(filter: ListRequest): AsyncIterable<BanRecordInfo> {
     const store = this.#needStore('list');
-    const f: ListFilter = {};
-    if (filter.state !== undefined) f.state = filter.state;
-    if (filter.source !== undefined) f.source = filter.source;
-    if (filter.tag !== undefined) f.tag = filter.tag;
-    if (filter.port !== undefined) f.port = filter.port;
-    if (filter.reason !== undefined) f.reason = filter.reason;
-    if (filter.limit !== undefined) f.limit = filter.limit;
+    const f = listFilterOf(filter);
     let n = 0;
     for (const r of store.list(f)) {
       yield recordInfo(r);
       // Let the event loop breathe (and a socket drain) now and then.
       if (++n % 1024 === 0) await new Promise<void>((resolve) => setImmediate(resolve));
     }
+  }
+
+  /** list() as NDJSON: UTF-8 chunks of whole lines (about @chunkBytes each), serialized from the stored form. */
+  async *listNdjson(filter: ListRequest, chunkBytes = NDJSON_CHUNK): AsyncIterable<Uint8Array> {
+    const store = this.#needStore('list');
+    let buf = '';
+    for (const { key, value } of store.listRaw(listFilterOf(filter))) {
+      buf += `${recordJson(key, value)}\n`;
+      if (buf.length >= chunkBytes) {
+        yield Buffer.from(buf, 'utf8');
+        buf = '';
+        // Let the event loop breathe (and a socket drain) between chunks.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    }
+    if (buf !== '') yield Buffer.from(buf, 'utf8');
   }
 
   async show(target: string): Promise<ShowResult> {

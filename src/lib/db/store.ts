@@ -864,6 +864,16 @@ export class BanStore {
    * first); anything else walks the records in key order.
    */
   *list(filter: ListFilter = {}): Generator<BanRecord> {
+    for (const { key, value } of this.listRaw(filter)) yield toRecord(key, value);
+  }
+
+  /**
+   * list() as the stored form: the record key (KEY_BYTES: 16 address bytes
+   * and the prefix length) and the decoded value, neither copied nor to be
+   * kept or changed by the caller.  For serializers of a million rows
+   * (`ffwall list --json`), which need no BanRecord objects.
+   */
+  *listRaw(filter: ListFilter = {}): Generator<{ key: Uint8Array; value: Readonly<StoredRecord> }> {
     const states = filter.state === undefined ? undefined : new Set<BanState>(typeof filter.state === 'string' ? [filter.state] : filter.state);
     if (filter.port !== undefined && (!Number.isInteger(filter.port) || filter.port < 1 || filter.port > 65535)) throw new RangeError('port must be 1..65535');
     const matches = (r: StoredRecord): boolean =>
@@ -886,14 +896,14 @@ export class BanStore {
       for (const key of keys) {
         const r = this.#bans.get(key);
         if (r === undefined || !matches(r)) continue;
-        yield toRecord(key, r);
+        yield { key, value: r };
         if (++n >= limit) return;
       }
       return;
     }
-    for (const { key, value } of this.#bans.range({})) {
-      if (!matches(value)) continue;
-      yield toRecord(key, value);
+    for (const e of this.#bans.range({})) {
+      if (!matches(e.value)) continue;
+      yield e;
       if (++n >= limit) return;
     }
   }

@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: MIT
+//
+// `ffwall list` and `ffwall export` of a large database, on the host (issue
+// 9: "a 1M-entry table lists in seconds and memory stays flat").  The
+// database is bench/scale-db.ts's (deterministic); build it once:
+//
+//   node dist/bench/list-host.js --db /tmp/db-1M --build 1000000
+//   node dist/bench/list-host.js --db /tmp/db-1M [--out bench/results/list.json]
+//
+// Each case runs in a child process under /usr/bin/time -v (wall seconds,
+// peak RSS), output to /dev/null:
+//   - direct: the command's own code path (Ffwall.listNdjson / the table
+//     pages / writeExport) over a FakeKernel and the database, in one
+//     process (the host has no /dev/ffwall, so `ffwall --transport direct`
+//     cannot run here; oclif's start-up is measured apart);
+//   - socket: the real `ffwall` command (bin/run.js --transport client)
+//     against a ControlServer over a FakeKernel and the database, served by
+//     this process (the daemon's side), whose peak RSS is reported too.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { rows } from '../src/commands/list.js';
+import { writeOut } from '../src/cli/format.js';
+import { ControlServer, openFfwall, writeExport, type BanRecordInfo, type ExportFormat } from '../src/lib/index.js';
+import { FakeKernel } from '../src/lib/kernel-fake.js';
+import { buildScaleDb } from './scale-db.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '../..');
+const bin = path.join(root, 'bin', 'run.js');
+
+interface Timed {
+  seconds: number;
+  maxRssMib: number;
+  code: number;
+}
+
+/** Runs argv under /usr/bin/time -v with stdout to /dev/null. */
+async function timed(argv: string[]): Promise<Timed> {
+  const child = spawn('/usr/bin/time', ['-v', ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)));
+  const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(err);
+  const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)/.exec(err);
+  if (rss === null || wall === null) throw new Error(`no figures from /usr/bin/time: ${err.slice(-2000)}`);
+  const seconds = Number(wall[1] ?? 0) * 3600 + Number(wall[2]) * 60 + Number(wall[3]);
+  if (code !== 0) throw new Error(`${argv.join(' ')} exited ${code}: ${err.slice(-2000)}`);
+  return { seconds, maxRssMib: Math.round(Number(rss[1]) / 1024), code };
+}
+
+/** The child of a direct case: what the command does, over a FakeKernel. */
+async function child(db: string, what: string): Promise<void> {
+  const fw = await openFfwall({ kernel: new FakeKernel(), database: db });
+  const out = process.stdout;
+  if (what === 'list-json') {
+    for await (const chunk of fw.listNdjson({})) await writeOut(out, chunk);
+  } else if (what === 'list-human') {
+    let page: BanRecordInfo[] = [];
+    for await (const r of fw.list({})) {
+      page.push(r);
+      if (page.length >= 1000) {
+        await writeOut(out, `${rows(page)}\n`);
+        page = [];
+      }
+    }
+    if (page.length > 0) await writeOut(out, `${rows(page)}\n`);
+  } else if (what.startsWith('export-')) {
+    const format = what.slice('export-'.length) as ExportFormat;
+    await writeExport(format, () => fw.list({ state: ['kernel', 'cold'] }), (c) => writeOut(out, c), {});
+  } else throw new Error(`unknown case ${what}`);
+  await fw.close();
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const arg = (name: string): string | undefined => {
+    const i = argv.indexOf(name);
+    return i < 0 ? undefined : argv[i + 1];
+  };
+  const db = arg('--db') ?? path.join(tmpdir(), 'ffwall-list-1M');
+  if (arg('--child') !== undefined) return child(db, arg('--child') ?? '');
+  const build = arg('--build');
+  if (build !== undefined) {
+    rmSync(db, { recursive: true, force: true });
+    const m = await buildScaleDb(Number(build), db, (s) => console.error(s));
+    console.error(JSON.stringify(m));
+    return;
+  }
+  if (!existsSync(db)) throw new Error(`${db}: no database; build it with --build N`);
+  const self = fileURLToPath(import.meta.url);
+  const results: Array<Record<string, unknown>> = [];
+  const n = 1_000_000;
+  const record = (c: string, transport: string, t: Timed, extra: Record<string, unknown> = {}): void => {
+    const row = { case: c, transport, seconds: t.seconds, recordsPerSecond: Math.round(n / t.seconds), maxRssMib: t.maxRssMib, ...extra };
+    console.error(JSON.stringify(row));
+    results.push(row);
+  };
+  const cases = (arg('--cases') ?? 'list-json,list-human,export-plain').split(',');
+
+  const startup = await timed([process.execPath, bin, '--version']);
+  console.error(`oclif start-up (ffwall --version): ${startup.seconds} s`);
+
+  for (const c of cases) record(c, 'direct', await timed([process.execPath, self, '--db', db, '--child', c]));
+
+  // Through the socket: this process serves it.
+  const dir = mkdtempSync(path.join(tmpdir(), 'ffwall-list-bench-'));
+  const sock = path.join(dir, 'ffwall.sock');
+  const fw = await openFfwall({ kernel: new FakeKernel(), database: db });
+  const server = new ControlServer(fw, { path: sock });
+  await server.start();
+  try {
+    const conn = ['--transport', 'client', '--socket', sock];
+    const cli: Record<string, string[]> = {
+      'list-json': ['list', '--json'],
+      'list-human': ['list'],
+      'export-plain': ['export'],
+    };
+    for (const c of cases) {
+      const args = cli[c];
+      if (args === undefined) continue;
+      const t = await timed([process.execPath, bin, ...args, ...conn]);
+      record(c, 'socket', t, { serverMaxRssMib: Math.round(process.resourceUsage().maxRSS / 1024) });
+    }
+  } finally {
+    await server.stop();
+    await fw.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  const out = arg('--out');
+  if (out !== undefined) {
+    const doc = {
+      bench: 'list',
+      machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryBytes: totalmem(), emulation: 'none (host)' },
+      date: new Date().toISOString(),
+      node: process.version,
+      records: n,
+      database: 'bench/scale-db.ts, 1,000,000 records (90% IPv4 hosts, 10% IPv6 /64s; 950,000 active), ~1 GB LMDB',
+      method:
+        'bench/list-host.ts: each case in a child process under /usr/bin/time -v, stdout to /dev/null, page cache warm. direct: the command\'s code path (Ffwall.listNdjson, the 1000-row table pages, writeExport) over a FakeKernel in one process (no /dev/ffwall on the host). socket: the real `ffwall` command with --transport client against a ControlServer over a FakeKernel served by the bench process (serverMaxRssMib: its peak RSS so far, which includes the database pages it mapped). records/s counts 1,000,000 rows for list and the 950,000 active for export.',
+      oclifStartupSeconds: startup.seconds,
+      results,
+    };
+    writeFileSync(out, `${JSON.stringify(doc, null, 2)}\n`);
+  }
+}
+
+await main();
