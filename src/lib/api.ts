@@ -39,6 +39,12 @@ export interface BlockOptions {
   sourceTag?: string;
   /** Through the daemon: ban a prefix shorter than its safety minimum (/16 IPv4, /32 IPv6 by default). */
   force?: boolean;
+  /**
+   * IPv6 aggregation (docs/DESIGN-db.md): true widens a host ban to its /64
+   * (and may ban the /48), false bans exactly the target.  Default: the
+   * database's aggregation.sources (policy and logwatch; not feed, cli, api).
+   */
+  aggregate?: boolean;
 }
 
 /** A request as it crosses a transport: normalized, JSON-safe. */
@@ -56,6 +62,8 @@ export interface BlockRequest {
   sourceTag: string;
   /** Present (true) only when the caller forced a short prefix past the daemon's safety rule. */
   force?: boolean;
+  /** Present only when the caller chose (BlockOptions.aggregate); absent: the database's default for the source. */
+  aggregate?: boolean;
 }
 
 /** The ban database's record of a ban, JSON-safe (issue 7; docs/DESIGN-db.md). */

@@ -425,6 +425,7 @@ function requestOptions(r: BlockRequest): BlockOptions {
   };
   if (r.permanent !== true && r.ttl !== null && r.ttl !== undefined) o.ttl = r.ttl;
   if (r.force !== undefined) o.force = r.force;
+  if (r.aggregate !== undefined) o.aggregate = r.aggregate;
   return o;
 }
 

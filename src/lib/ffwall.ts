@@ -332,6 +332,7 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
     const source = o.source ?? 'api';
     if (!SOURCES.includes(source)) throw new TypeError(`${what}.source must be one of ${SOURCES.join(', ')}`);
     if (o.force !== undefined && typeof o.force !== 'boolean') throw new TypeError(`${what}.force must be a boolean`);
+    if (o.aggregate !== undefined && typeof o.aggregate !== 'boolean') throw new TypeError(`${what}.aggregate must be a boolean`);
     const request: BlockRequest = {
       target: prefix.toString(),
       ports,
@@ -344,6 +345,7 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
       sourceTag: checkText(o.sourceTag ?? '', `${what}.sourceTag`, TAG_MAX),
     };
     if (o.force === true) request.force = true;
+    if (o.aggregate !== undefined) request.aggregate = o.aggregate;
     return request;
   }
 

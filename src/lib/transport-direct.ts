@@ -196,6 +196,7 @@ export class DirectTransport implements Transport {
     };
     if (r.permanent) input.permanent = true;
     else if (r.ttl !== null) input.ttl = r.ttl;
+    if (r.aggregate !== undefined) input.aggregate = r.aggregate;
     return input;
   }
 

@@ -42,7 +42,7 @@ import {
 const DAY = 86400;
 
 export const DEFAULT_ESCALATION: EscalationConfig = { enabled: true, baseTtl: DAY, factor: 2, maxTtl: 180 * DAY };
-export const DEFAULT_AGGREGATION: AggregationConfig = { enabled: true, sources: ['policy', 'logwatch', 'feed'], hostPrefix: 64, parentPrefix: 48, threshold: 3 };
+export const DEFAULT_AGGREGATION: AggregationConfig = { enabled: true, sources: ['policy', 'logwatch'], hostPrefix: 64, parentPrefix: 48, threshold: 3 };
 export const DEFAULT_RETENTION: HistoryRetention = { maxAge: 365 * DAY * 1000, maxCount: 10_000_000 };
 
 /** A ban refused because an allowlisted prefix covers it. */
