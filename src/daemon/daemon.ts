@@ -35,7 +35,7 @@ import { DEFAULT_DEVICE_PATH } from '../lib/device.js';
 import { FfwallError } from '../lib/errors.js';
 import { DEFAULT_DATABASE, Ffwall } from '../lib/ffwall.js';
 import type { Kernel, KernelConfigPatch, KernelEvent, KernelEventStream, KernelMode } from '../lib/kernel.js';
-import { DirectTransport } from '../lib/transport-direct.js';
+import { AUTO_REASON_PREFIX, DirectTransport } from '../lib/transport-direct.js';
 import { KernelWindow, type FilterReport, type PromoteResult, type WindowOptions, type WindowReport } from '../lib/window.js';
 import type { DestinationStream } from 'pino';
 
@@ -50,7 +50,7 @@ import { syncHits, type HitSyncReport } from './sync.js';
 import { DaemonTransport, type SafetyEntryLike, type SafetySource } from './transport.js';
 
 /** Reason prefix of the allowlist entries the daemon manages (the automatic safety list). */
-export const SAFETY_REASON_PREFIX = 'auto: ';
+export const SAFETY_REASON_PREFIX = AUTO_REASON_PREFIX;
 /** EVICTED events applied per database transaction at most. */
 const EVICT_BATCH = 4096;
 /** Prefixes per FILTER_ADD / DEL call of the periodic work. */
@@ -146,6 +146,8 @@ export interface SweepReport {
 
 export interface SafetyReport {
   entries: SafetyEntryLike[];
+  /** Entries safety.override takes off the list ("prefix (kind: reason) overridden by ..."). */
+  overridden: string[];
   /** Allowlist entries added and removed (database and kernel). */
   added: string[];
   removed: string[];
@@ -323,6 +325,7 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
           beforeBan: (reqs) => this.#beforeBan(reqs),
           afterBan: (targets) => this.#afterBan(targets),
           request: (op, result) => this.emit('request', { op, result }),
+          overridden: () => this.#safety?.overridden?.() ?? [],
         }),
       );
       if (o.control !== undefined) {
@@ -488,7 +491,8 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
     const entries = safety === undefined ? [] : await safety.refresh();
     const want = new Map<string, SafetyEntryLike>();
     for (const e of entries) want.set(e.prefix.key(), e);
-    const report: SafetyReport = { entries, added: [], removed: [] };
+    const overridden = (safety?.overridden?.() ?? []).map((o) => `${o.prefix.toString()} (${o.kind}: ${o.reason}) overridden by safety.override ${o.override}`);
+    const report: SafetyReport = { entries, overridden, added: [], removed: [] };
     const gone: IpPrefix[] = [];
     for (const a of store.allowlist()) {
       const k = a.prefix.key();
@@ -1011,8 +1015,15 @@ export class DaemonService {
     daemon.on('pruned', (n) => {
       if (n > 0) logger.info({ pruned: n }, 'history pruned');
     });
+    let overriddenBefore = '';
     daemon.on('safety', (s) => {
       if (s.added.length > 0 || s.removed.length > 0) logger.info({ entries: s.entries.length, added: s.added, removed: s.removed }, 'safety allowlist');
+      // An override is explicit and never silent: logged at start and whenever the set changes.
+      const key = s.overridden.join('\n');
+      if (key !== overriddenBefore) {
+        overriddenBefore = key;
+        if (s.overridden.length > 0) logger.warn({ overridden: s.overridden }, 'safety allowlist: entries taken off by safety.override may be banned');
+      }
       const problems = this.#safety?.problems ?? [];
       if (problems.length > 0) limiter.log('warn', 'safety-problems', { problems }, 'safety list: some sources could not be read');
     });

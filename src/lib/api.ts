@@ -281,6 +281,19 @@ export interface AllowEntryInfo {
   addedAt: string | null;
   /** The kernel's allowlist holds it. */
   inKernel: boolean;
+  /**
+   * The daemon's automatic safety list put it there (reason "auto: KIND:
+   * ..."): its kind (loopback, link-local, host, gateway, resolver, ssh);
+   * null for an entry added by hand.  An automatic entry is not removed by
+   * disallow(): the configuration's safety.override takes it off.
+   */
+  automatic: string | null;
+  /**
+   * Listed through the daemon only: an automatic entry that safety.override
+   * takes off the list (it is not in force and may be banned), with the
+   * override ("PREFIX: REASON"); null otherwise.
+   */
+  overridden: string | null;
 }
 
 export interface DeviceEntry {

@@ -96,6 +96,17 @@ function banInfo(e: KernelEntry, offsetMs: number): BanInfo {
 
 const isoMs = isoOrNull;
 
+/** Reason prefix of the allowlist entries of the daemon's automatic safety list ("auto: KIND: why"). */
+export const AUTO_REASON_PREFIX = 'auto: ';
+
+/** The kind of an automatic safety entry from its reason, or null for one added by hand. */
+export function automaticKind(reason: string): string | null {
+  if (!reason.startsWith(AUTO_REASON_PREFIX)) return null;
+  const rest = reason.slice(AUTO_REASON_PREFIX.length);
+  const colon = rest.indexOf(':');
+  return colon > 0 ? rest.slice(0, colon) : 'auto';
+}
+
 /** Characters of NDJSON per chunk of listNdjson(). */
 export const NDJSON_CHUNK = 256 * 1024;
 
@@ -396,6 +407,19 @@ export class DirectTransport implements Transport {
   }
 
   async disallow(targets: string[]): Promise<AllowResult[]> {
+    // The automatic safety entries are refused before anything changes: only the configuration takes them off.
+    for (const target of targets) {
+      const p = parsePrefix(target);
+      const a = this.#store?.allowedBy(p);
+      const kind = a !== undefined && a.prefix.equals(p) ? automaticKind(a.reason) : null;
+      if (a === undefined || kind === null) continue;
+      throw new FfwallError(
+        'EAUTOMATIC',
+        `ffwall: ${p.toString()} is on the automatic safety allowlist (${a.reason.slice(AUTO_REASON_PREFIX.length)}); the daemon would put it back. ` +
+          `To let it be banned, add it to safety.override in the daemon's configuration, with a reason ({"prefix": "${p.toString()}", "reason": "..."}), ` +
+          `then reload the daemon (systemctl reload ffwall); nothing was removed`,
+      );
+    }
     const out: AllowResult[] = [];
     for (const target of targets) {
       const p = parsePrefix(target);
@@ -505,9 +529,9 @@ export class DirectTransport implements Transport {
     for (const a of this.#store?.allowlist() ?? []) {
       const target = a.prefix.toString();
       seen.add(target);
-      out.push({ target, reason: a.reason, addedAt: isoMs(a.addedAt), inKernel: inKernel.has(target) });
+      out.push({ target, reason: a.reason, addedAt: isoMs(a.addedAt), inKernel: inKernel.has(target), automatic: automaticKind(a.reason), overridden: null });
     }
-    for (const target of inKernel) if (!seen.has(target)) out.push({ target, reason: '', addedAt: null, inKernel: true });
+    for (const target of inKernel) if (!seen.has(target)) out.push({ target, reason: '', addedAt: null, inKernel: true, automatic: null, overridden: null });
     return out;
   }
 
