@@ -35,7 +35,7 @@ import type {
 import type { BanInput, BanRecord, BanResult, BanStore, ListFilter } from './db/index.js';
 import { FfwallError } from './errors.js';
 import { isKernelError, type Kernel, type KernelEntry, type KernelEvent, type KernelRule } from './kernel.js';
-import { isoOrNull, isoTime, recordJson } from './record-json.js';
+import { isoFormatter, isoOrNull, recordJson } from './record-json.js';
 import { ruleOf } from './window.js';
 
 /** Bans written to the database and the kernel per step of blockMany(). */
@@ -121,6 +121,12 @@ function listFilterOf(filter: ListRequest): ListFilter {
   return f;
 }
 
+// One ISO formatter per field: each keeps its own last time and day.
+const firstSeenIso = isoFormatter();
+const lastSeenIso = isoFormatter();
+const lastHitIso = isoFormatter();
+const expiresIso = isoFormatter();
+
 /** A database record as the API returns it. */
 export function recordInfo(r: BanRecord): BanRecordInfo {
   return {
@@ -130,12 +136,12 @@ export function recordInfo(r: BanRecord): BanRecordInfo {
     reason: r.reason,
     source: r.source,
     sourceTag: r.tag,
-    firstSeenAt: isoTime(r.firstSeen),
-    lastSeenAt: isoTime(r.lastSeen),
-    lastHitAt: isoMs(r.lastHit),
+    firstSeenAt: firstSeenIso(r.firstSeen),
+    lastSeenAt: lastSeenIso(r.lastSeen),
+    lastHitAt: r.lastHit === 0 ? null : lastHitIso(r.lastHit),
     hitCount: r.hitCount,
     banCount: r.banCount,
-    expiresAt: isoMs(r.expires),
+    expiresAt: r.expires === null || r.expires === 0 ? null : expiresIso(r.expires),
     permanent: r.permanent,
     pinned: r.pinned,
     monitor: r.monitor,
