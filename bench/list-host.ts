@@ -18,7 +18,7 @@
 //     this process (the daemon's side), whose peak RSS is reported too.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -34,6 +34,8 @@ const bin = path.join(root, 'bin', 'run.js');
 
 interface Timed {
   seconds: number;
+  /** User + system CPU seconds of the child (the figure that does not depend on the machine's other load). */
+  cpuSeconds: number;
   maxRssMib: number;
   code: number;
 }
@@ -48,8 +50,9 @@ async function timed(argv: string[]): Promise<Timed> {
   const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)/.exec(err);
   if (rss === null || wall === null) throw new Error(`no figures from /usr/bin/time: ${err.slice(-2000)}`);
   const seconds = Number(wall[1] ?? 0) * 3600 + Number(wall[2]) * 60 + Number(wall[3]);
+  const cpu = (what: string): number => Number(new RegExp(`${what} time \\(seconds\\): ([\\d.]+)`).exec(err)?.[1] ?? 0);
   if (code !== 0) throw new Error(`${argv.join(' ')} exited ${code}: ${err.slice(-2000)}`);
-  return { seconds, maxRssMib: Math.round(Number(rss[1]) / 1024), code };
+  return { seconds, cpuSeconds: Math.round((cpu('User') + cpu('System')) * 100) / 100, maxRssMib: Math.round(Number(rss[1]) / 1024), code };
 }
 
 /** The child of a direct case: what the command does, over a FakeKernel. */
@@ -95,7 +98,8 @@ async function main(): Promise<void> {
   const results: Array<Record<string, unknown>> = [];
   const n = 1_000_000;
   const record = (c: string, transport: string, t: Timed, extra: Record<string, unknown> = {}): void => {
-    const row = { case: c, transport, seconds: t.seconds, recordsPerSecond: Math.round(n / t.seconds), maxRssMib: t.maxRssMib, ...extra };
+    const rows = c.startsWith('export') ? 950_000 : n;
+    const row = { case: c, transport, seconds: t.seconds, recordsPerSecond: Math.round(rows / t.seconds), cpuSeconds: t.cpuSeconds, maxRssMib: t.maxRssMib, loadAverage: loadavg()[0], ...extra };
     console.error(JSON.stringify(row));
     results.push(row);
   };
@@ -123,7 +127,8 @@ async function main(): Promise<void> {
       const args = cli[c];
       if (args === undefined) continue;
       const t = await timed([process.execPath, bin, ...args, ...conn]);
-      record(c, 'socket', t, { serverMaxRssMib: Math.round(process.resourceUsage().maxRSS / 1024) });
+      const u = process.resourceUsage();
+      record(c, 'socket', t, { serverMaxRssMib: Math.round(u.maxRSS / 1024), serverCpuSecondsSoFar: Math.round((u.userCPUTime + u.systemCPUTime) / 10_000) / 100 });
     }
   } finally {
     await server.stop();

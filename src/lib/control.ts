@@ -76,9 +76,7 @@ const OPS = [
   'unblockSource',
   'hits',
 ] as const;
-/** Items a client may hold unread before it pauses the socket (list streams). */
-const CLIENT_QUEUE_HIGH = 4096;
-/** NDJSON chunks (listNdjson, about 256 KiB each) a client may hold unread before it pauses the socket. */
+/** Row payloads (list streams, about 256 KiB each) a client may hold unread before it pauses the socket. */
 const CLIENT_CHUNKS_HIGH = 8;
 type Op = (typeof OPS)[number];
 
@@ -626,8 +624,20 @@ export class ClientTransport implements Transport {
    * consumer falls behind, the socket is paused (the daemon then waits for
    * it to drain), so memory stays flat at any size.
    */
-  list(filter: ListRequest): AsyncIterable<BanRecordInfo> {
-    return this.#stream<BanRecordInfo>({ filter }, CLIENT_QUEUE_HIGH, (v) => v as BanRecordInfo);
+  async *list(filter: ListRequest): AsyncIterable<BanRecordInfo> {
+    // Row payloads (the daemon serializes where the records are), parsed here line by line.
+    for await (const v of this.#stream<Uint8Array | BanRecordInfo>({ filter, rows: true }, CLIENT_CHUNKS_HIGH, (x) => x as Uint8Array | BanRecordInfo)) {
+      if (!(v instanceof Uint8Array)) {
+        yield v;
+        continue;
+      }
+      const text = Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('utf8');
+      let start = 0;
+      for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
+        yield JSON.parse(text.slice(start, nl)) as BanRecordInfo;
+        start = nl + 1;
+      }
+    }
   }
 
   /**
