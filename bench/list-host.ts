@@ -17,7 +17,7 @@
 //     against a ControlServer over a FakeKernel and the database, served by
 //     this process (the daemon's side), whose peak RSS is reported too.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +37,9 @@ interface Timed {
   /** User + system CPU seconds of the child (the figure that does not depend on the machine's other load). */
   cpuSeconds: number;
   maxRssMib: number;
+  /** Direct cases: the RSS split at the end, MiB (anonymous: the heap; file: the mapped database). */
+  rssAnonMib?: number;
+  rssFileMib?: number;
   code: number;
 }
 
@@ -52,7 +55,12 @@ async function timed(argv: string[]): Promise<Timed> {
   const seconds = Number(wall[1] ?? 0) * 3600 + Number(wall[2]) * 60 + Number(wall[3]);
   const cpu = (what: string): number => Number(new RegExp(`${what} time \\(seconds\\): ([\\d.]+)`).exec(err)?.[1] ?? 0);
   if (code !== 0) throw new Error(`${argv.join(' ')} exited ${code}: ${err.slice(-2000)}`);
-  return { seconds, cpuSeconds: Math.round((cpu('User') + cpu('System')) * 100) / 100, maxRssMib: Math.round(Number(rss[1]) / 1024), code };
+  const t: Timed = { seconds, cpuSeconds: Math.round((cpu('User') + cpu('System')) * 100) / 100, maxRssMib: Math.round(Number(rss[1]) / 1024), code };
+  const anon = /RssAnon: (\d+)/.exec(err);
+  const file = /RssFile: (\d+)/.exec(err);
+  if (anon !== null) t.rssAnonMib = Math.round(Number(anon[1]) / 1024);
+  if (file !== null) t.rssFileMib = Math.round(Number(file[1]) / 1024);
+  return t;
 }
 
 /** The child of a direct case: what the command does, over a FakeKernel. */
@@ -75,6 +83,9 @@ async function child(db: string, what: string): Promise<void> {
     const format = what.slice('export-'.length) as ExportFormat;
     await writeExport(format, () => fw.list({ state: ['kernel', 'cold'] }), (c) => writeOut(out, c), {});
   } else throw new Error(`unknown case ${what}`);
+  // The split of the RSS at the end: anonymous (the heap: what "flat memory" is about) and file-backed (the mapped database pages).
+  const status = readFileSync('/proc/self/status', 'utf8');
+  for (const k of ['RssAnon', 'RssFile']) process.stderr.write(`${k}: ${/(\d+) kB/.exec(status.split('\n').find((l) => l.startsWith(`${k}:`)) ?? '')?.[1] ?? 0}\n`);
   await fw.close();
 }
 
@@ -99,7 +110,7 @@ async function main(): Promise<void> {
   const n = 1_000_000;
   const record = (c: string, transport: string, t: Timed, extra: Record<string, unknown> = {}): void => {
     const rows = c.startsWith('export') ? 950_000 : n;
-    const row = { case: c, transport, seconds: t.seconds, recordsPerSecond: Math.round(rows / t.seconds), cpuSeconds: t.cpuSeconds, maxRssMib: t.maxRssMib, loadAverage: loadavg()[0], ...extra };
+    const row = { case: c, transport, seconds: t.seconds, recordsPerSecond: Math.round(rows / t.seconds), cpuSeconds: t.cpuSeconds, maxRssMib: t.maxRssMib, rssAnonMib: t.rssAnonMib, rssFileMib: t.rssFileMib, loadAverage: loadavg()[0], ...extra };
     console.error(JSON.stringify(row));
     results.push(row);
   };
