@@ -14,6 +14,7 @@ import { IpPrefix, toPrefix } from '../addr.js';
 import { normalizePorts } from '../validate.js';
 import { afterPrefix, expiryBound, expiryKey, historyByRecordKey, historyKey, hotKey, keyRangeInside, KEY_BYTES, prefixOfKey, readU64, recordKey, sourceKey, sourcePrefix } from './keys.js';
 import { openEnv, type Env, type Table } from './lmdb.js';
+import { decodeRecord, scratchRecord } from './raw-record.js';
 import { isV2Record, recordV1toV2, SCHEMA_VERSION, SchemaError, type StoredRecord, type StoredRecordV1 } from './schema.js';
 import {
   BAN_SOURCES,
@@ -147,6 +148,8 @@ export class BanStore {
   readonly #now: () => number;
   readonly #meta: Table<unknown>;
   readonly #bans: Table<StoredRecord>;
+  /** The records table as raw bytes, for whole-table scans (raw-record.ts decodes them). */
+  readonly #bansRaw: Pick<Table<Buffer>, 'range'>;
   readonly #expiry: Table<Uint8Array>;
   readonly #hot: Table<Uint8Array>;
   readonly #source: Table<Uint8Array>;
@@ -168,6 +171,7 @@ export class BanStore {
     this.retention = options.history ?? DEFAULT_RETENTION;
     this.#meta = env.table('meta');
     this.#bans = env.table('bans');
+    this.#bansRaw = env.raw('bans');
     this.#expiry = env.index('expiry');
     this.#hot = env.index('hot');
     this.#source = env.index('source');
@@ -901,9 +905,14 @@ export class BanStore {
       }
       return;
     }
-    for (const e of this.#bans.range({})) {
-      if (!matches(e.value)) continue;
-      yield e;
+    // The whole table: each value decoded into one reused object (no allocation per record);
+    // a record the fast decoder does not take is read the ordinary way.
+    const scratch = scratchRecord();
+    for (const { key, value } of this.#bansRaw.range({})) {
+      let r: StoredRecord | undefined = scratch;
+      if (!decodeRecord(value, scratch)) r = this.#bans.get(key);
+      if (r === undefined || !matches(r)) continue;
+      yield { key, value: r };
       if (++n >= limit) return;
     }
   }
