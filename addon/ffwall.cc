@@ -393,7 +393,10 @@ class Device : public Napi::ObjectWrap<Device> {
     return f;
   }
 
-  // new Device(path): opens the device read-write.
+  // new Device(path): opens the device write-only, for the ioctls.  A file
+  // opened for reading gets an event ring in the module, and a ring nobody
+  // reads fills up and inflates STATS events_lost; events have their own
+  // descriptor (EventReader).
   explicit Device(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Device>(info) {
     Napi::Env env = info.Env();
     data_ = env.GetInstanceData<AddonData>();
@@ -402,7 +405,7 @@ class Device : public Napi::ObjectWrap<Device> {
       return;
     }
     path_ = info[0].As<Napi::String>().Utf8Value();
-    int fd = ::open(path_.c_str(), O_RDWR | O_CLOEXEC);
+    int fd = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);
     if (fd < 0) {
       ErrnoError(env, errno, "open", path_).ThrowAsJavaScriptException();
       return;

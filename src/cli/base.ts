@@ -15,12 +15,15 @@ import { DEFAULT_SOCKET_PATH } from '../lib/control.js';
 export const EXIT = { ok: 0, failure: 1, usage: 2, unavailable: 3 } as const;
 
 const UNAVAILABLE = new Set(['ENOMODULE', 'ENODAEMON', 'ENOTPRIVILEGED', 'EFFWALLABI', 'EFFWALLFEATURE']);
+/** Refusals of bad input (nothing changed): exit 2. */
+const USAGE = new Set(['EAUTOMATIC']);
 
 /** The exit code of an error, by the policy above. */
 export function exitCodeOf(err: unknown): number {
   if (err instanceof TypeError || err instanceof RangeError) return EXIT.usage;
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && UNAVAILABLE.has(code)) return EXIT.unavailable;
+  if (typeof code === 'string' && USAGE.has(code)) return EXIT.usage;
   const oclifExit = (err as { oclif?: { exit?: unknown } } | null)?.oclif?.exit;
   if (typeof oclifExit === 'number') return oclifExit;
   return EXIT.failure;

@@ -43,10 +43,7 @@ export default class ExportCommand extends FfwallCommand {
     let count = 0;
     try {
       if (this.jsonEnabled()) {
-        for await (const r of fw.list(filter)) {
-          await writeOut(out, `${JSON.stringify(r)}\n`);
-          count++;
-        }
+        for await (const chunk of fw.listNdjson(filter)) await writeOut(out, chunk);
       } else {
         // A bar on a terminal when the export goes to a file (rbldnsd reads the table twice).
         const passes = flags.format === 'rbldnsd' ? 2 : 1;

@@ -41,16 +41,8 @@ export default class ListCommand extends FfwallCommand {
     const json = this.jsonEnabled();
     let count = 0;
     if (json) {
-      let buf = '';
-      for await (const r of fw.list(filter)) {
-        buf += `${JSON.stringify(r)}\n`;
-        count++;
-        if (buf.length >= 64 * 1024) {
-          await writeOut(process.stdout, buf);
-          buf = '';
-        }
-      }
-      if (buf !== '') await writeOut(process.stdout, buf);
+      // Serialized where the database is (the daemon, or here), written chunk by chunk with back-pressure.
+      for await (const chunk of fw.listNdjson(filter)) await writeOut(process.stdout, chunk);
       return undefined;
     }
     const total = filter.limit ?? (await fw.stats()).database?.total ?? 0;

@@ -129,7 +129,7 @@ export function defaultConfig(): DaemonConfig {
     metrics: { listen: null, allowRemote: false },
     kernel: { devices: [], capacity: null, gcInterval: null, mode: 'enforce' },
     escalation: { enabled: true, baseTtl: 86400, factor: 2, maxTtl: 180 * 86400 },
-    aggregation: { enabled: true, sources: ['policy', 'logwatch', 'feed'], hostPrefix: 64, parentPrefix: 48, threshold: 3 },
+    aggregation: { enabled: true, sources: ['policy', 'logwatch', 'haraka'], hostPrefix: 64, parentPrefix: 48, threshold: 3 },
     history: { maxAge: 365 * 86400, maxCount: 10_000_000 },
     sync: { interval: 30, sweepInterval: 60 },
     safety: {

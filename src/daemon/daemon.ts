@@ -37,7 +37,7 @@ import { DEFAULT_DATABASE, Ffwall } from '../lib/ffwall.js';
 import type { Kernel, KernelConfigPatch, KernelEvent, KernelEventStream, KernelMode } from '../lib/kernel.js';
 import type { Offence, OffenceConfig, OffenceSource, ReportRequest, ReportResult } from '../lib/offences.js';
 import { PostfixLogWatcher } from '../lib/postfix/logwatch.js';
-import { DirectTransport } from '../lib/transport-direct.js';
+import { AUTO_REASON_PREFIX, DirectTransport } from '../lib/transport-direct.js';
 import { KernelWindow, ruleOf, type FilterReport, type PromoteResult, type WindowOptions, type WindowReport } from '../lib/window.js';
 import type { DestinationStream } from 'pino';
 
@@ -53,7 +53,7 @@ import { syncHits, type HitSyncReport } from './sync.js';
 import { DaemonTransport, type SafetyEntryLike, type SafetySource } from './transport.js';
 
 /** Reason prefix of the allowlist entries the daemon manages (the automatic safety list). */
-export const SAFETY_REASON_PREFIX = 'auto: ';
+export const SAFETY_REASON_PREFIX = AUTO_REASON_PREFIX;
 /** EVICTED events applied per database transaction at most. */
 const EVICT_BATCH = 4096;
 /** Prefixes per FILTER_ADD / DEL call of the periodic work. */
@@ -85,7 +85,11 @@ export interface KernelSetup {
   maxEntries?: number;
   mode?: KernelMode;
   gcInterval?: number;
-  /** Devices to attach ("*": every device); at reload, new ones are attached (none is detached). */
+  /**
+   * Devices to attach ("*": every device).  At reload, new ones are
+   * attached, and those the previous configuration named but this one does
+   * not are detached (devices attached by hand, `ffwall attach`, stay).
+   */
   devices?: readonly string[];
 }
 
@@ -164,6 +168,8 @@ export interface SweepReport {
 
 export interface SafetyReport {
   entries: SafetyEntryLike[];
+  /** Entries safety.override takes off the list ("prefix (kind: reason) overridden by ..."). */
+  overridden: string[];
   /** Allowlist entries added and removed (database and kernel). */
   added: string[];
   removed: string[];
@@ -177,8 +183,8 @@ export interface DaemonEventMap {
   ready: [];
   /** Every kernel event, before it is handled. */
   kernelEvent: [KernelEvent];
-  /** A kernel event was handled, in @seconds. */
-  handled: [{ type: KernelEvent['type']; seconds: number }];
+  /** A kernel event was handled, in @seconds; @lost: an OVERFLOW's count of records lost before it (else 0). */
+  handled: [{ type: KernelEvent['type']; seconds: number; lost: number }];
   /** A MISS was handled. */
   promote: [PromoteResult & { address: IpPrefix }];
   /** An EVICTED or EXPIRED event changed (or confirmed) a record's state. */
@@ -208,6 +214,8 @@ export interface DaemonEventMap {
   offenceDropped: [Offence];
   /** reload() applied a new configuration. */
   reloaded: [];
+  /** The configured devices changed the attach list (at start or reload). */
+  devices: [{ attached: string[]; detached: string[] }];
   /** A failure while handling an event or in periodic work; the daemon goes on. */
   error: [Error];
   /** stop() finished. */
@@ -270,6 +278,9 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
   #offenceHead = 0;
   #offencesRunning = 0;
   #offencesSettled: (() => void)[] = [];
+  #eventsLost = 0;
+  /** The devices the configuration in force names (kernelSetup.devices): what a reload may detach. */
+  #configDevices: readonly string[] = [];
 
   /** Does no work: start() does. */
   constructor(options: DaemonOptions = {}) {
@@ -366,6 +377,7 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
           afterBan: (targets) => this.#afterBan(targets),
           request: (op, result) => this.emit('request', { op, result }),
           offence: (offence, result) => this.emit('offence', { offence, result }),
+          overridden: () => this.#safety?.overridden?.() ?? [],
         },
         { ...(o.offences === undefined ? {} : { offences: o.offences }), now: () => this.#now() },
       );
@@ -535,7 +547,8 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
     const entries = safety === undefined ? [] : await safety.refresh();
     const want = new Map<string, SafetyEntryLike>();
     for (const e of entries) want.set(e.prefix.key(), e);
-    const report: SafetyReport = { entries, added: [], removed: [] };
+    const overridden = (safety?.overridden?.() ?? []).map((o) => `${o.prefix.toString()} (${o.kind}: ${o.reason}) overridden by safety.override ${o.override}`);
+    const report: SafetyReport = { entries, overridden, added: [], removed: [] };
     const gone: IpPrefix[] = [];
     for (const a of store.allowlist()) {
       const k = a.prefix.key();
@@ -835,9 +848,23 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
     if (k.mode !== undefined && k.mode !== cur.mode) patch.mode = k.mode;
     if (k.gcInterval !== undefined && k.gcInterval !== cur.gcInterval) patch.gcInterval = k.gcInterval;
     if (Object.keys(patch).length > 0) await kernel.setConfig(patch);
-    if (k.devices !== undefined && k.devices.length > 0) {
+    if (k.devices !== undefined) {
       const attached = new Set((await kernel.devices()).filter((d) => d.named).map((d) => d.name));
-      for (const dev of k.devices) if (!attached.has(dev)) await kernel.attach(dev);
+      const detached: string[] = [];
+      const added: string[] = [];
+      // Gone from the configuration: detached first (the attach list has room for the new ones).
+      for (const dev of this.#configDevices) {
+        if (k.devices.includes(dev) || !attached.has(dev)) continue;
+        await kernel.detach(dev);
+        detached.push(dev);
+      }
+      for (const dev of k.devices) {
+        if (attached.has(dev)) continue;
+        await kernel.attach(dev);
+        added.push(dev);
+      }
+      this.#configDevices = [...k.devices];
+      if (detached.length > 0 || added.length > 0) this.emit('devices', { attached: added, detached });
     }
     return patch.maxEntries !== undefined;
   }
@@ -908,13 +935,23 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
     return run;
   }
 
+  /**
+   * Event records the daemon's own reader lost since start: the sum of the
+   * counts of the OVERFLOW records it read.  STATS events_lost is the
+   * module's total over every reader's ring, so it is no measure of this.
+   */
+  get eventsLost(): number {
+    return this.#eventsLost;
+  }
+
   async #readEvents(stream: KernelEventStream): Promise<void> {
     for await (const ev of stream) {
+      if (ev.type === 'overflow') this.#eventsLost += ev.value;
       try {
         this.emit('kernelEvent', ev);
         const t0 = performance.now();
         await this.handle(ev);
-        this.emit('handled', { type: ev.type, seconds: (performance.now() - t0) / 1000 });
+        this.emit('handled', { type: ev.type, seconds: (performance.now() - t0) / 1000, lost: ev.type === 'overflow' ? ev.value : 0 });
       } catch (err) {
         if (this.#state === 'stopping') break;
         this.emit('error', asError(err));
@@ -1268,7 +1305,7 @@ export class DaemonService {
       logger.info({ mode: r.mode, inKernel: r.inKernel, active: r.active, cold: r.cold, filter: r.filter, timings: r.timings }, formatReport(r));
       if (daemon.state === 'running') this.#notify((n) => n.status(this.#status()));
     });
-    daemon.on('handled', (h) => metrics.event(h.type, h.seconds));
+    daemon.on('handled', (h) => metrics.event(h.type, h.seconds, h.lost));
     daemon.on('promote', (p) => limiter.log('debug', 'promote', { address: p.address.toString(), promoted: p.promoted }, 'miss'));
     daemon.on('sync', (s) => {
       logger.debug({ entries: s.entries, applied: s.applied, missing: s.missing, ms: Math.round(s.ms) }, 'hit sync');
@@ -1289,11 +1326,19 @@ export class DaemonService {
     daemon.on('pruned', (n) => {
       if (n > 0) logger.info({ pruned: n }, 'history pruned');
     });
+    let overriddenBefore = '';
     daemon.on('safety', (s) => {
       if (s.added.length > 0 || s.removed.length > 0) logger.info({ entries: s.entries.length, added: s.added, removed: s.removed }, 'safety allowlist');
+      // An override is explicit and never silent: logged at start and whenever the set changes.
+      const key = s.overridden.join('\n');
+      if (key !== overriddenBefore) {
+        overriddenBefore = key;
+        if (s.overridden.length > 0) logger.warn({ overridden: s.overridden }, 'safety allowlist: entries taken off by safety.override may be banned');
+      }
       const problems = this.#safety?.problems ?? [];
       if (problems.length > 0) limiter.log('warn', 'safety-problems', { problems }, 'safety list: some sources could not be read');
     });
+    daemon.on('devices', (d) => logger.info(d, 'attach list follows the configuration'));
     daemon.on('refused', (r) => limiter.log('warn', 'refused', { target: r.target, code: r.code, reasons: r.reasons }, 'ban refused by the safety rules'));
     daemon.on('request', (q) => {
       const result = RESULT_CODES.includes(q.result) ? q.result : q.result === 'EINVALIDARG' ? 'invalid' : 'error';

@@ -85,6 +85,7 @@ export class DaemonMetrics {
   readonly kernelScrapeErrors: Counter;
   readonly events: Counter<'type'>;
   readonly overflows: Counter;
+  readonly eventsLost: Counter;
   readonly dbRecords: Gauge<'state'>;
   readonly bans: Counter<'source'>;
   readonly unbans: Counter<'source'>;
@@ -111,10 +112,15 @@ export class DaemonMetrics {
     this.kernelExpired = new Counter({ name: 'ffwall_kernel_expired_total', help: 'Entries expired in the kernel.', registers });
     this.filterProbes = new Counter({ name: 'ffwall_kernel_filter_probes_total', help: 'Membership filter probes (table misses that start a flow).', registers });
     this.filterHits = new Counter({ name: 'ffwall_kernel_filter_hits_total', help: 'Membership filter hits (MISS events raised).', registers });
-    this.kernelEventsLost = new Counter({ name: 'ffwall_kernel_events_lost_total', help: 'Events the kernel could not queue.', registers });
+    this.kernelEventsLost = new Counter({
+      name: 'ffwall_kernel_events_lost_total',
+      help: "Event records the module dropped on full rings, summed over every reader's ring (STATS events_lost; other readers than the daemon count too).",
+      registers,
+    });
     this.kernelScrapeErrors = new Counter({ name: 'ffwall_kernel_scrape_errors_total', help: 'Scrapes whose kernel STATS failed.', registers });
     this.events = new Counter({ name: 'ffwall_events_total', help: 'Kernel events handled by the daemon, by type.', labelNames: ['type'], registers });
     this.overflows = new Counter({ name: 'ffwall_event_overflows_total', help: 'OVERFLOW events (each triggers a reconcile).', registers });
+    this.eventsLost = new Counter({ name: 'ffwall_events_lost_total', help: "Event records the daemon's own reader lost: the sum of the counts its OVERFLOW records carry.", registers });
     this.dbRecords = new Gauge({ name: 'ffwall_db_records', help: 'Ban database records by state.', labelNames: ['state'], registers });
     this.bans = new Counter({ name: 'ffwall_bans_total', help: 'Bans made, by source.', labelNames: ['source'], registers });
     this.unbans = new Counter({ name: 'ffwall_unbans_total', help: 'Bans removed, by source.', labelNames: ['source'], registers });
@@ -148,11 +154,14 @@ export class DaemonMetrics {
     this.#sources = sources;
   }
 
-  /** One kernel event handled, in @seconds. */
-  event(type: KernelEventType, seconds?: number): void {
+  /** One kernel event handled, in @seconds; an OVERFLOW's @lost: the records it says were lost before it. */
+  event(type: KernelEventType, seconds?: number, lost = 0): void {
     const t = oneOf(type, EVENT_TYPES, 'overflow');
     this.events.inc({ type: t });
-    if (t === 'overflow') this.overflows.inc();
+    if (t === 'overflow') {
+      this.overflows.inc();
+      if (lost > 0) this.eventsLost.inc(lost);
+    }
     if (seconds !== undefined) this.eventLatency.observe({ type: t }, seconds);
   }
 

@@ -327,6 +327,25 @@ export class SafetyList {
     return out;
   }
 
+  /**
+   * The entries the configuration's safety.override takes off the list (the
+   * last refresh and SSH snapshot), each with the override's reason: an
+   * override is explicit, and it is never silent (the daemon logs these at
+   * every change and `ffwall allow list` shows them).
+   */
+  overridden(): Array<SafetyEntry & { override: string }> {
+    const out = new Map<string, SafetyEntry & { override: string }>();
+    for (const e of [...this.#static, ...this.#ssh]) {
+      const o = this.#config.override.find((x) => x.prefix.contains(e.prefix));
+      if (o === undefined) continue;
+      const k = e.prefix.key();
+      const prev = out.get(k);
+      if (prev === undefined) out.set(k, { ...e, override: `${o.prefix.toString()}: ${o.reason}` });
+      else if (!prev.reason.split('; ').includes(e.reason)) prev.reason = `${prev.reason}; ${e.reason}`;
+    }
+    return [...out.values()];
+  }
+
   /** Every entry in force: the last refresh and SSH snapshot, merged by prefix, minus the overrides. */
   entries(): SafetyEntry[] {
     const merged = new Map<string, SafetyEntry>();

@@ -35,7 +35,7 @@ import type {
   UnblockSourceResult,
 } from '../lib/api.js';
 import { defaultOffenceConfig, OffenceTracker, type OffenceConfig, type ReportRequest, type ReportResult } from '../lib/offences.js';
-import type { DirectTransport } from '../lib/transport-direct.js';
+import { AUTO_REASON_PREFIX, type DirectTransport } from '../lib/transport-direct.js';
 
 /** One entry of the automatic safety list (src/daemon/safety.ts computes them). */
 export interface SafetyEntryLike {
@@ -61,6 +61,8 @@ export interface SafetySource {
   entries(): SafetyEntryLike[];
   /** Whether a ban of @target may go ahead (reads the SSH sessions open now). */
   check(target: IpPrefix, options: { force?: boolean }): Promise<SafetyCheckLike>;
+  /** The entries safety.override takes off the list, with the override (its prefix and reason). */
+  overridden?(): Array<SafetyEntryLike & { override: string }>;
 }
 
 export interface DaemonTransportHooks {
@@ -72,6 +74,8 @@ export interface DaemonTransportHooks {
   request?(op: string, result: string): void;
   /** Every offence reported and what came of it. */
   offence?(offence: ReportRequest, result: ReportResult): void;
+  /** The automatic safety entries the configuration overrides (listed by allowList(), marked). */
+  overridden?(): Array<SafetyEntryLike & { override: string }>;
 }
 
 function codeOf(err: unknown): string {
@@ -159,6 +163,11 @@ export class DaemonTransport implements Transport {
     return this.#inner.list(filter);
   }
 
+  listNdjson(filter: ListRequest): AsyncIterable<Uint8Array> {
+    this.#hooks.request?.('list', 'ok');
+    return this.#inner.listNdjson(filter);
+  }
+
   show(target: string): Promise<ShowResult> {
     return this.#run('show', () => this.#inner.show(target));
   }
@@ -167,8 +176,18 @@ export class DaemonTransport implements Transport {
     return this.#run('stats', () => this.#inner.stats());
   }
 
+  /** The allowlist (automatic entries marked), then the automatic entries safety.override takes off it. */
   allowList(): Promise<AllowEntryInfo[]> {
-    return this.#run('allowList', () => this.#inner.allowList());
+    return this.#run('allowList', async () => {
+      const out = await this.#inner.allowList();
+      const listed = new Set(out.map((e) => e.target));
+      for (const o of this.#hooks.overridden?.() ?? []) {
+        const target = o.prefix.toString();
+        if (listed.has(target)) continue;
+        out.push({ target, reason: `${AUTO_REASON_PREFIX}${o.kind}: ${o.reason}`, addedAt: null, inKernel: false, automatic: o.kind, overridden: o.override });
+      }
+      return out;
+    });
   }
 
   attach(device: string): Promise<DeviceEntry[]> {

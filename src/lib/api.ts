@@ -40,6 +40,12 @@ export interface BlockOptions {
   sourceTag?: string;
   /** Through the daemon: ban a prefix shorter than its safety minimum (/16 IPv4, /32 IPv6 by default). */
   force?: boolean;
+  /**
+   * IPv6 aggregation (docs/DESIGN-db.md): true widens a host ban to its /64
+   * (and may ban the /48), false bans exactly the target.  Default: the
+   * database's aggregation.sources (policy and logwatch; not feed, cli, api).
+   */
+  aggregate?: boolean;
 }
 
 /** A request as it crosses a transport: normalized, JSON-safe. */
@@ -57,6 +63,8 @@ export interface BlockRequest {
   sourceTag: string;
   /** Present (true) only when the caller forced a short prefix past the daemon's safety rule. */
   force?: boolean;
+  /** Present only when the caller chose (BlockOptions.aggregate); absent: the database's default for the source. */
+  aggregate?: boolean;
 }
 
 /** The ban database's record of a ban, JSON-safe (issue 7; docs/DESIGN-db.md). */
@@ -205,6 +213,12 @@ export interface Transport {
   status(): Promise<StatusResult>;
   /** Records of the ban database matching @filter, streamed (flat memory). */
   list(filter: ListRequest): AsyncIterable<BanRecordInfo>;
+  /**
+   * list() as NDJSON, UTF-8 bytes in chunks of whole lines: each line
+   * exactly JSON.stringify of the BanRecordInfo list() gives.  Optional:
+   * without it, Ffwall serializes list() itself.
+   */
+  listNdjson?(filter: ListRequest): AsyncIterable<Uint8Array>;
   /** One record of the database and its history. */
   show(target: string): Promise<ShowResult>;
   stats(): Promise<StatsResult>;
@@ -270,6 +284,19 @@ export interface AllowEntryInfo {
   addedAt: string | null;
   /** The kernel's allowlist holds it. */
   inKernel: boolean;
+  /**
+   * The daemon's automatic safety list put it there (reason "auto: KIND:
+   * ..."): its kind (loopback, link-local, host, gateway, resolver, ssh);
+   * null for an entry added by hand.  An automatic entry is not removed by
+   * disallow(): the configuration's safety.override takes it off.
+   */
+  automatic: string | null;
+  /**
+   * Listed through the daemon only: an automatic entry that safety.override
+   * takes off the list (it is not in force and may be banned), with the
+   * override ("PREFIX: REASON"); null otherwise.
+   */
+  overridden: string | null;
 }
 
 export interface DeviceEntry {

@@ -78,8 +78,8 @@ const OPS = [
   'hits',
   'report',
 ] as const;
-/** Items a client may hold unread before it pauses the socket (list streams). */
-const CLIENT_QUEUE_HIGH = 4096;
+/** Row payloads (list streams, about 256 KiB each) a client may hold unread before it pauses the socket. */
+const CLIENT_CHUNKS_HIGH = 8;
 type Op = (typeof OPS)[number];
 
 interface Hello {
@@ -88,19 +88,42 @@ interface Hello {
   server: string;
 }
 
-/** Splits a byte stream into lines, refusing any longer than @max. */
+/**
+ * Splits a byte stream into lines, refusing any longer than @max.  A line's
+ * handler may call raw(n, fn): the n bytes after that line are a binary
+ * payload (NDJSON rows of a list), handed whole to fn, not lines.
+ */
 class LineReader {
   #parts: Buffer[] = [];
   #size = 0;
+  #raw: { left: number; parts: Buffer[]; fn: (payload: Buffer) => void } | undefined;
   constructor(
     private readonly max: number,
     private readonly onLine: (line: string) => void,
     private readonly onTooLong: () => void,
   ) {}
 
+  /** The next @n bytes (at most max) go to @fn as one payload. */
+  raw(n: number, fn: (payload: Buffer) => void): void {
+    if (!(Number.isSafeInteger(n) && n >= 0 && n <= this.max)) return this.onTooLong();
+    if (n === 0) return fn(Buffer.alloc(0));
+    this.#raw = { left: n, parts: [], fn };
+  }
+
   push(chunk: Buffer): void {
     let start = 0;
     for (;;) {
+      const r = this.#raw;
+      if (r !== undefined) {
+        const take = Math.min(r.left, chunk.length - start);
+        r.parts.push(chunk.subarray(start, start + take));
+        r.left -= take;
+        start += take;
+        if (r.left > 0) return;
+        this.#raw = undefined;
+        r.fn(r.parts.length === 1 ? (r.parts[0] as Buffer) : Buffer.concat(r.parts));
+        continue;
+      }
       const nl = chunk.indexOf(0x0a, start);
       if (nl < 0) break;
       const piece = chunk.subarray(start, nl);
@@ -251,9 +274,11 @@ export class ControlServer {
     }
     const args = (typeof m.args === 'object' && m.args !== null ? m.args : {}) as Record<string, unknown>;
     try {
-      const emit = async (item: unknown): Promise<void> => {
+      const emit = async (item: unknown, as: 'item' | 'rows' = 'item', payload?: Uint8Array): Promise<void> => {
         if (sock.destroyed) throw new FfwallError('ECONNRESET', 'ffwall: the client went away');
-        if (!sock.write(`${JSON.stringify({ id, item })}\n`)) await new Promise<void>((resolve) => {
+        let ok = sock.write(`${JSON.stringify({ id, [as]: item })}\n`);
+        if (payload !== undefined) ok = sock.write(payload);
+        if (!ok) await new Promise<void>((resolve) => {
           const done = (): void => {
             sock.off('drain', done);
             sock.off('close', done);
@@ -275,7 +300,7 @@ export class ControlServer {
     a: Record<string, unknown>,
     progress: (p: BatchProgress) => void,
     subs: { subscribe(): void; unsubscribe(): void },
-    emit: (item: unknown) => Promise<void>,
+    emit: (item: unknown, as?: 'item' | 'rows', payload?: Uint8Array) => Promise<void>,
   ): Promise<unknown> {
     const fw = this.#fw;
     switch (op) {
@@ -324,6 +349,14 @@ export class ControlServer {
       case 'list': {
         const filter = (typeof a.filter === 'object' && a.filter !== null ? a.filter : {}) as ListRequest;
         let count = 0;
+        if (a.rows === true) {
+          // NDJSON serialized where the database is: {"id":N,"rows":BYTES}, then BYTES of whole lines.
+          for await (const chunk of fw.listNdjson(filter)) {
+            await emit(chunk.length, 'rows', chunk);
+            for (let i = chunk.indexOf(0x0a); i >= 0; i = chunk.indexOf(0x0a, i + 1)) count++;
+          }
+          return { count };
+        }
         for await (const r of fw.list(filter)) {
           await emit(r);
           count++;
@@ -400,6 +433,7 @@ function requestOptions(r: BlockRequest): BlockOptions {
   };
   if (r.permanent !== true && r.ttl !== null && r.ttl !== undefined) o.ttl = r.ttl;
   if (r.force !== undefined) o.force = r.force;
+  if (r.aggregate !== undefined) o.aggregate = r.aggregate;
   return o;
 }
 
@@ -430,6 +464,7 @@ export class ClientTransport implements Transport {
   readonly #listeners = new Set<(e: FfwallEvent) => void>();
   #nextId = 1;
   #closedError: Error | undefined;
+  #reader: LineReader | undefined;
 
   private constructor(sock: net.Socket, path: string) {
     this.#sock = sock;
@@ -487,6 +522,7 @@ export class ClientTransport implements Transport {
         },
         () => client.#fail(new FfwallError('EPROTO', 'ffwall: the daemon sent a message that is too long')),
       );
+      client.#reader = reader;
       sock.on('data', (chunk: Buffer) => reader.push(chunk));
       sock.on('close', () => client.#fail(new FfwallError('ENODAEMON', `ffwall: the daemon closed the connection (${path})`)));
     });
@@ -502,7 +538,7 @@ export class ClientTransport implements Transport {
   }
 
   #onLine(line: string): void {
-    let msg: { id?: number; ok?: boolean; result?: unknown; error?: WireError; progress?: BatchProgress; event?: FfwallEvent; item?: unknown };
+    let msg: { id?: number; ok?: boolean; result?: unknown; error?: WireError; progress?: BatchProgress; event?: FfwallEvent; item?: unknown; rows?: unknown };
     try {
       msg = JSON.parse(line) as typeof msg;
     } catch {
@@ -516,6 +552,11 @@ export class ClientTransport implements Transport {
     if (p === undefined) return;
     if (msg.progress !== undefined) return p.progress?.(msg.progress);
     if (msg.item !== undefined) return p.item?.(msg.item);
+    if (typeof msg.rows === 'number') {
+      // The payload follows the line: it goes to the same consumer, whole.
+      const item = p.item;
+      return this.#reader?.raw(msg.rows, (payload) => item?.(payload));
+    }
     this.#pending.delete(msg.id as number);
     if (msg.ok === true) p.resolve(msg.result);
     else p.reject(fromWireError(msg.error ?? protoError('an answer without a result or an error')));
@@ -594,7 +635,33 @@ export class ClientTransport implements Transport {
    * it to drain), so memory stays flat at any size.
    */
   async *list(filter: ListRequest): AsyncIterable<BanRecordInfo> {
-    const queue: BanRecordInfo[] = [];
+    // Row payloads (the daemon serializes where the records are), parsed here line by line.
+    for await (const v of this.#stream<Uint8Array | BanRecordInfo>({ filter, rows: true }, CLIENT_CHUNKS_HIGH, (x) => x as Uint8Array | BanRecordInfo)) {
+      if (!(v instanceof Uint8Array)) {
+        yield v;
+        continue;
+      }
+      const text = Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('utf8');
+      let start = 0;
+      for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
+        yield JSON.parse(text.slice(start, nl)) as BanRecordInfo;
+        start = nl + 1;
+      }
+    }
+  }
+
+  /**
+   * list() as NDJSON chunks, serialized by the daemon: {"id":N,"rows":BYTES}
+   * lines, each followed by BYTES of NDJSON (whole lines), passed through
+   * as they are, with no JSON parsed per record.  Items of a daemon that
+   * sends them instead are serialized here.
+   */
+  listNdjson(filter: ListRequest): AsyncIterable<Uint8Array> {
+    return this.#stream<Uint8Array>({ filter, rows: true }, CLIENT_CHUNKS_HIGH, (v) => (v instanceof Uint8Array ? v : Buffer.from(`${JSON.stringify(v)}\n`, 'utf8')));
+  }
+
+  async *#stream<T>(args: Record<string, unknown>, high: number, map: (v: unknown) => T): AsyncIterable<T> {
+    const queue: T[] = [];
     let done = false;
     let failure: Error | undefined;
     let wake: (() => void) | undefined;
@@ -604,9 +671,9 @@ export class ClientTransport implements Transport {
       wake = undefined;
       w?.();
     };
-    this.#call<{ count: number }>('list', { filter }, undefined, (v) => {
-      queue.push(v as BanRecordInfo);
-      if (!paused && queue.length >= CLIENT_QUEUE_HIGH) {
+    this.#call<{ count: number }>('list', args, undefined, (v) => {
+      queue.push(map(v));
+      if (!paused && queue.length >= high) {
         paused = true;
         this.#sock.pause();
       }
@@ -626,7 +693,7 @@ export class ClientTransport implements Transport {
       for (;;) {
         const next = queue.shift();
         if (next !== undefined) {
-          if (paused && queue.length < CLIENT_QUEUE_HIGH / 4) {
+          if (paused && queue.length < high / 4) {
             paused = false;
             this.#sock.resume();
           }

@@ -201,6 +201,30 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
     return this.#transport.list(checkListRequest(filter));
   }
 
+  /**
+   * list() as NDJSON text (what `ffwall list --json` prints), in chunks of
+   * whole lines: one JSON.stringify(BanRecordInfo) per line.  Serialized
+   * where the database is (the daemon, through the socket), without a
+   * record object per line: the fast way to stream a million records.
+   */
+  listNdjson(filter: ListRequest = {}): AsyncIterable<Uint8Array> {
+    this.#checkOpen();
+    const f = checkListRequest(filter);
+    const t = this.#transport;
+    if (t.listNdjson !== undefined) return t.listNdjson(f);
+    return (async function* () {
+      let buf = '';
+      for await (const r of t.list(f)) {
+        buf += `${JSON.stringify(r)}\n`;
+        if (buf.length >= 64 * 1024) {
+          yield Buffer.from(buf, 'utf8');
+          buf = '';
+        }
+      }
+      if (buf !== '') yield Buffer.from(buf, 'utf8');
+    })();
+  }
+
   /** One record of the database (exactly this address or prefix) and its history. */
   async show(target: string | IpPrefix): Promise<ShowResult> {
     this.#checkOpen();
@@ -323,6 +347,7 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
     const source = o.source ?? 'api';
     if (!SOURCES.includes(source)) throw new TypeError(`${what}.source must be one of ${SOURCES.join(', ')}`);
     if (o.force !== undefined && typeof o.force !== 'boolean') throw new TypeError(`${what}.force must be a boolean`);
+    if (o.aggregate !== undefined && typeof o.aggregate !== 'boolean') throw new TypeError(`${what}.aggregate must be a boolean`);
     const request: BlockRequest = {
       target: prefix.toString(),
       ports,
@@ -335,6 +360,7 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
       sourceTag: checkText(o.sourceTag ?? '', `${what}.sourceTag`, TAG_MAX),
     };
     if (o.force === true) request.force = true;
+    if (o.aggregate !== undefined) request.aggregate = o.aggregate;
     return request;
   }
 

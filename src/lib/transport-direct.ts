@@ -36,6 +36,7 @@ import type { BanInput, BanRecord, BanResult, BanStore, ListFilter } from './db/
 import { FfwallError } from './errors.js';
 import { isKernelError, type Kernel, type KernelEntry, type KernelEvent, type KernelRule } from './kernel.js';
 import { defaultOffenceConfig, OffenceTracker, type OffenceConfig, type ReportRequest, type ReportResult } from './offences.js';
+import { isoFormatter, isoOrNull, recordJson } from './record-json.js';
 import { ruleOf } from './window.js';
 
 /** Bans written to the database and the kernel per step of blockMany(). */
@@ -94,9 +95,38 @@ function banInfo(e: KernelEntry, offsetMs: number): BanInfo {
   };
 }
 
-function isoMs(ms: number | null): string | null {
-  return ms === null || ms === 0 ? null : new Date(ms).toISOString();
+const isoMs = isoOrNull;
+
+/** Reason prefix of the allowlist entries of the daemon's automatic safety list ("auto: KIND: why"). */
+export const AUTO_REASON_PREFIX = 'auto: ';
+
+/** The kind of an automatic safety entry from its reason, or null for one added by hand. */
+export function automaticKind(reason: string): string | null {
+  if (!reason.startsWith(AUTO_REASON_PREFIX)) return null;
+  const rest = reason.slice(AUTO_REASON_PREFIX.length);
+  const colon = rest.indexOf(':');
+  return colon > 0 ? rest.slice(0, colon) : 'auto';
 }
+
+/** Characters of NDJSON per chunk of listNdjson(). */
+export const NDJSON_CHUNK = 256 * 1024;
+
+function listFilterOf(filter: ListRequest): ListFilter {
+  const f: ListFilter = {};
+  if (filter.state !== undefined) f.state = filter.state;
+  if (filter.source !== undefined) f.source = filter.source;
+  if (filter.tag !== undefined) f.tag = filter.tag;
+  if (filter.port !== undefined) f.port = filter.port;
+  if (filter.reason !== undefined) f.reason = filter.reason;
+  if (filter.limit !== undefined) f.limit = filter.limit;
+  return f;
+}
+
+// One ISO formatter per field: each keeps its own last time and day.
+const firstSeenIso = isoFormatter();
+const lastSeenIso = isoFormatter();
+const lastHitIso = isoFormatter();
+const expiresIso = isoFormatter();
 
 /** A database record as the API returns it. */
 export function recordInfo(r: BanRecord): BanRecordInfo {
@@ -107,12 +137,12 @@ export function recordInfo(r: BanRecord): BanRecordInfo {
     reason: r.reason,
     source: r.source,
     sourceTag: r.tag,
-    firstSeenAt: new Date(r.firstSeen).toISOString(),
-    lastSeenAt: new Date(r.lastSeen).toISOString(),
-    lastHitAt: isoMs(r.lastHit),
+    firstSeenAt: firstSeenIso(r.firstSeen),
+    lastSeenAt: lastSeenIso(r.lastSeen),
+    lastHitAt: r.lastHit === 0 ? null : lastHitIso(r.lastHit),
     hitCount: r.hitCount,
     banCount: r.banCount,
-    expiresAt: isoMs(r.expires),
+    expiresAt: r.expires === null || r.expires === 0 ? null : expiresIso(r.expires),
     permanent: r.permanent,
     pinned: r.pinned,
     monitor: r.monitor,
@@ -197,6 +227,7 @@ export class DirectTransport implements Transport {
     };
     if (r.permanent) input.permanent = true;
     else if (r.ttl !== null) input.ttl = r.ttl;
+    if (r.aggregate !== undefined) input.aggregate = r.aggregate;
     return input;
   }
 
@@ -396,6 +427,19 @@ export class DirectTransport implements Transport {
   }
 
   async disallow(targets: string[]): Promise<AllowResult[]> {
+    // The automatic safety entries are refused before anything changes: only the configuration takes them off.
+    for (const target of targets) {
+      const p = parsePrefix(target);
+      const a = this.#store?.allowedBy(p);
+      const kind = a !== undefined && a.prefix.equals(p) ? automaticKind(a.reason) : null;
+      if (a === undefined || kind === null) continue;
+      throw new FfwallError(
+        'EAUTOMATIC',
+        `ffwall: ${p.toString()} is on the automatic safety allowlist (${a.reason.slice(AUTO_REASON_PREFIX.length)}); the daemon would put it back. ` +
+          `To let it be banned, add it to safety.override in the daemon's configuration, with a reason ({"prefix": "${p.toString()}", "reason": "..."}), ` +
+          `then reload the daemon (systemctl reload ffwall); nothing was removed`,
+      );
+    }
     const out: AllowResult[] = [];
     for (const target of targets) {
       const p = parsePrefix(target);
@@ -429,19 +473,29 @@ export class DirectTransport implements Transport {
 
   async *list(filter: ListRequest): AsyncIterable<BanRecordInfo> {
     const store = this.#needStore('list');
-    const f: ListFilter = {};
-    if (filter.state !== undefined) f.state = filter.state;
-    if (filter.source !== undefined) f.source = filter.source;
-    if (filter.tag !== undefined) f.tag = filter.tag;
-    if (filter.port !== undefined) f.port = filter.port;
-    if (filter.reason !== undefined) f.reason = filter.reason;
-    if (filter.limit !== undefined) f.limit = filter.limit;
+    const f = listFilterOf(filter);
     let n = 0;
     for (const r of store.list(f)) {
       yield recordInfo(r);
       // Let the event loop breathe (and a socket drain) now and then.
       if (++n % 1024 === 0) await new Promise<void>((resolve) => setImmediate(resolve));
     }
+  }
+
+  /** list() as NDJSON: UTF-8 chunks of whole lines (about @chunkBytes each), serialized from the stored form. */
+  async *listNdjson(filter: ListRequest, chunkBytes = NDJSON_CHUNK): AsyncIterable<Uint8Array> {
+    const store = this.#needStore('list');
+    let buf = '';
+    for (const { key, value } of store.listRaw(listFilterOf(filter))) {
+      buf += `${recordJson(key, value)}\n`;
+      if (buf.length >= chunkBytes) {
+        yield Buffer.from(buf, 'utf8');
+        buf = '';
+        // Let the event loop breathe (and a socket drain) between chunks.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    }
+    if (buf !== '') yield Buffer.from(buf, 'utf8');
   }
 
   async show(target: string): Promise<ShowResult> {
@@ -495,9 +549,9 @@ export class DirectTransport implements Transport {
     for (const a of this.#store?.allowlist() ?? []) {
       const target = a.prefix.toString();
       seen.add(target);
-      out.push({ target, reason: a.reason, addedAt: isoMs(a.addedAt), inKernel: inKernel.has(target) });
+      out.push({ target, reason: a.reason, addedAt: isoMs(a.addedAt), inKernel: inKernel.has(target), automatic: automaticKind(a.reason), overridden: null });
     }
-    for (const target of inKernel) if (!seen.has(target)) out.push({ target, reason: '', addedAt: null, inKernel: true });
+    for (const target of inKernel) if (!seen.has(target)) out.push({ target, reason: '', addedAt: null, inKernel: true, automatic: null, overridden: null });
     return out;
   }
 

@@ -107,7 +107,7 @@ test('human output of the main commands', async (t) => {
         '',
       ].join('\n'),
     );
-    t.is(norm((await ffwall(['allow', 'list', ...c])).stdout), 'TARGET      ADDED                 KERNEL  REASON\n10.0.0.0/8  <date>  yes     office\n');
+    t.is(norm((await ffwall(['allow', 'list', ...c])).stdout), 'TARGET      ADDED                 KERNEL  AUTO  REASON\n10.0.0.0/8  <date>  yes           office\n');
     t.is((await ffwall(['devices', ...c])).stdout, 'DEVICE  IFINDEX  ATTACHED  HOOKED\neth0    2        yes       yes\n');
     t.is((await ffwall(['config', 'get', 'mode', ...c])).stdout, 'enforce\n');
     t.is(

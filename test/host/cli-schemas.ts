@@ -67,7 +67,7 @@ export const SCHEMAS: Record<string, Spec> = {
     history: [{ at: 'iso', type: 'string', target: 'string', details: 'object' }],
     allowedBy: 'string|null',
   },
-  allowList: { transport: 'string', entries: [{ target: 'string', reason: 'string', addedAt: 'iso|null', inKernel: 'boolean' }] },
+  allowList: { transport: 'string', entries: [{ target: 'string', reason: 'string', addedAt: 'iso|null', inKernel: 'boolean', automatic: 'string|null', overridden: 'string|null' }] },
   devices: { transport: 'string', devices: [DEVICE] },
   attach: { transport: 'string', device: 'string', devices: [DEVICE] },
   config: { ...CONFIG, transport: 'string' },

@@ -49,7 +49,7 @@ test('a scrape over HTTP shows the kernel, the database and the daemon counters'
   m.event('evicted', 0.0002);
   m.event('miss', 0.003);
   m.event('miss', 0.004);
-  m.event('overflow', 0.5);
+  m.event('overflow', 0.5, 7);
   m.ban('policy', 2);
   m.ban('cli');
   m.unban('cli');
@@ -84,6 +84,8 @@ test('a scrape over HTTP shows the kernel, the database and the daemon counters'
   t.is(sample(x, 'ffwall_events_total{type="evicted"}'), 1);
   t.is(sample(x, 'ffwall_events_total{type="expired"}'), 0, 'every type is present from the start');
   t.is(sample(x, 'ffwall_event_overflows_total'), 1);
+  t.is(sample(x, 'ffwall_events_lost_total'), 7, "the daemon's own losses: the OVERFLOW's count");
+  t.is(sample(x, 'ffwall_kernel_events_lost_total'), 0, 'STATS events_lost is mirrored apart');
   t.is(sample(x, 'ffwall_bans_total{source="policy"}'), 2);
   t.is(sample(x, 'ffwall_bans_total{source="feed"}'), 0);
   t.is(sample(x, 'ffwall_unbans_total{source="cli"}'), 1);

@@ -175,6 +175,35 @@ test('events: MISS promotes, EVICTED makes cold (batched), EXPIRED expires, OVER
   await r.done();
 });
 
+test("events lost: the daemon counts its own reader's losses (OVERFLOW counts), not the rings nobody reads", async (t) => {
+  const r = await rig({ maxEntries: 100, kernel: { eventRingSize: 16 } });
+  const { k, d } = r;
+  let evicted = 0;
+  const lost: number[] = [];
+  d.on('handled', (h) => {
+    if (h.type === 'evicted') evicted++;
+    if (h.type === 'overflow') lost.push(h.lost);
+  });
+  // A reader that never reads (as a command descriptor opened for reading would be).
+  const idle = k.events();
+  await k.add(Array.from({ length: 100 }, (_, i) => ({ prefix: parseAddress(ip(i)) })));
+  // Three rounds of 10 evictions, each read by the daemon before the next: it loses nothing, the idle ring loses 30 - 16.
+  for (let round = 1; round <= 3; round++) {
+    await k.add(Array.from({ length: 10 }, (_, i) => ({ prefix: parseAddress(ip(1000 + round * 100 + i)) })));
+    t.true(await until(() => evicted >= round * 10), `round ${round} read`);
+  }
+  t.is((await k.stats()).eventsLost, 14, "STATS counts the idle ring's losses");
+  t.is(d.eventsLost, 0, 'the daemon lost nothing');
+  // A storm of 60 at once overruns the daemon's ring too.
+  await k.add(Array.from({ length: 60 }, (_, i) => ({ prefix: parseAddress(ip(2000 + i)) })));
+  t.true(await until(() => lost.length >= 1), 'an overflow was read');
+  t.true(d.eventsLost > 0);
+  t.is(d.eventsLost, lost.reduce((a, b) => a + b, 0), 'the sum of the OVERFLOW counts');
+  t.is((await k.stats()).eventsLost, 14 + 60 + d.eventsLost, 'STATS: the idle ring lost all 60, the daemon its own share');
+  await idle.close();
+  await r.done();
+});
+
 test('overflow: reconciles while one is running are coalesced into one more', async (t) => {
   const r = await rig({ before: (s, c) => void banMany(s, c, 20) });
   const modes: string[] = [];
@@ -404,6 +433,33 @@ test('reload: intervals, socket mode and store options change while running', as
   t.is(r.store.escalation.baseTtl, 7200);
   await t.throwsAsync(async () => r.d.reload({ store: { escalation: { baseTtl: -1 } } }), { instanceOf: RangeError });
   t.is(r.store.escalation.baseTtl, 7200, 'a bad store option changes nothing');
+  await r.done();
+});
+
+test('reload: devices gone from the configuration are detached, new ones attached, hand-attached ones stay', async (t) => {
+  const r = await rig({ daemon: { kernelSetup: { devices: ['eth0', 'eth1'] } } });
+  const named = async (): Promise<string[]> => (await r.k.devices()).filter((d) => d.named).map((d) => d.name).sort();
+  t.deepEqual(await named(), ['eth0', 'eth1']);
+  await r.k.attach('eth2'); // by hand (ffwall attach): not the configuration's
+  const seen: Array<{ attached: string[]; detached: string[] }> = [];
+  r.d.on('devices', (d) => seen.push(d));
+  await r.d.reload({ kernelSetup: { devices: ['eth0', 'eth3'] } });
+  t.deepEqual(await named(), ['eth0', 'eth2', 'eth3']);
+  t.deepEqual(seen, [{ attached: ['eth3'], detached: ['eth1'] }]);
+  // Packets on a detached device pass; on a configured one they are judged.
+  r.k.addNetdev('eth1', 3);
+  r.k.addNetdev('eth3', 4);
+  await r.k.add([{ prefix: parseAddress('198.51.100.7') }]);
+  t.is(r.k.packet({ src: parseAddress('198.51.100.7'), proto: 'tcp', dport: 25, device: 'eth1' }), 'pass');
+  t.is(r.k.packet({ src: parseAddress('198.51.100.7'), proto: 'tcp', dport: 25, device: 'eth3' }), 'drop');
+  // An empty list detaches what the configuration had attached, and nothing else.
+  await r.d.reload({ kernelSetup: { devices: [] } });
+  t.deepEqual(await named(), ['eth2']);
+  // A device already detached by hand is not an error at the next reload.
+  await r.d.reload({ kernelSetup: { devices: ['eth0'] } });
+  await r.k.detach('eth0');
+  await r.d.reload({ kernelSetup: { devices: [] } });
+  t.deepEqual(await named(), ['eth2']);
   await r.done();
 });
 

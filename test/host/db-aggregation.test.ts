@@ -4,9 +4,9 @@ import test from 'ava';
 import { BanStore, type BanResult } from '../../src/lib/db/index.js';
 import { clock, DAY, freshStore } from './db-helpers.js';
 
-test('a /128 from an automatic source becomes its /64; cli and api keep the /128 unless asked', async (t) => {
+test('a /128 from an automatic source becomes its /64; cli, api and feed keep the /128 unless asked', async (t) => {
   const { store, close } = freshStore();
-  for (const source of ['policy', 'logwatch', 'feed'] as const) {
+  for (const source of ['policy', 'logwatch'] as const) {
     const r = store.ban({ prefix: `2001:db8:${source.length}::1:2:3:4`, source });
     t.is(r.record.prefix.length, 64, source);
     t.is(r.aggregation?.requested.toString(), `2001:db8:${source.length}:0:1:2:3:4`);
@@ -17,7 +17,12 @@ test('a /128 from an automatic source becomes its /64; cli and api keep the /128
   t.is(cli.aggregation, undefined);
   const api = store.ban({ prefix: '2001:db8:98::1', source: 'api', aggregate: true });
   t.is(api.record.prefix.toString(), '2001:db8:98::/64');
-  const optOut = store.ban({ prefix: '2001:db8:97::1', source: 'feed', aggregate: false });
+  // A feed lists exactly what it bans: its /128s stay /128s, unless asked.
+  const feed = store.ban({ prefix: '2001:db8:96::1', source: 'feed' });
+  t.is(feed.record.prefix.toString(), '2001:db8:96::1');
+  t.is(feed.aggregation, undefined);
+  t.is(store.ban({ prefix: '2001:db8:95::1', source: 'feed', aggregate: true }).record.prefix.toString(), '2001:db8:95::/64');
+  const optOut = store.ban({ prefix: '2001:db8:97::1', source: 'logwatch', aggregate: false });
   t.is(optOut.record.prefix.toString(), '2001:db8:97::1');
   // IPv4 is never widened.
   t.is(store.ban({ prefix: '192.0.2.1', source: 'logwatch' }).record.prefix.toString(), '192.0.2.1');

@@ -56,6 +56,8 @@ export interface Env {
   table<V>(name: string): Table<V>;
   /** A table whose values are raw bytes (indexes: the key is the whole datum). */
   index(name: string): Table<Uint8Array>;
+  /** A msgpack table read as raw bytes (for decoders of whole-table scans); read it only. */
+  raw(name: string): Pick<Table<Buffer>, 'range'>;
   /** One synchronous write transaction across every table; what @fn returns is returned. */
   write<T>(fn: () => T): T;
   /** A fresh read snapshot for the reads that follow (after another process committed). */
@@ -122,6 +124,10 @@ export function openEnv(options: EnvOptions): Env {
         tables.set(name, t);
       }
       return t as Table<Uint8Array>;
+    },
+    raw(name: string): Pick<Table<Buffer>, 'range'> {
+      const db = root.openDB<Buffer, Uint8Array>(name, { keyEncoding: 'binary', encoding: 'binary' });
+      return { range: wrap(db).range };
     },
     write<T>(fn: () => T): T {
       return root.transactionSync(fn);

@@ -14,6 +14,7 @@ import { IpPrefix, toPrefix } from '../addr.js';
 import { normalizePorts } from '../validate.js';
 import { afterPrefix, expiryBound, expiryKey, historyByRecordKey, historyKey, hotKey, keyRangeInside, KEY_BYTES, prefixOfKey, readU64, recordKey, sourceKey, sourcePrefix } from './keys.js';
 import { openEnv, type Env, type Table } from './lmdb.js';
+import { decodeRecord, scratchRecord } from './raw-record.js';
 import { isV2Record, recordV1toV2, SCHEMA_VERSION, SchemaError, type StoredRecord, type StoredRecordV1 } from './schema.js';
 import {
   BAN_SOURCES,
@@ -42,7 +43,7 @@ import {
 const DAY = 86400;
 
 export const DEFAULT_ESCALATION: EscalationConfig = { enabled: true, baseTtl: DAY, factor: 2, maxTtl: 180 * DAY };
-export const DEFAULT_AGGREGATION: AggregationConfig = { enabled: true, sources: ['policy', 'logwatch', 'feed'], hostPrefix: 64, parentPrefix: 48, threshold: 3 };
+export const DEFAULT_AGGREGATION: AggregationConfig = { enabled: true, sources: ['policy', 'logwatch', 'haraka'], hostPrefix: 64, parentPrefix: 48, threshold: 3 };
 export const DEFAULT_RETENTION: HistoryRetention = { maxAge: 365 * DAY * 1000, maxCount: 10_000_000 };
 
 /** A ban refused because an allowlisted prefix covers it. */
@@ -147,6 +148,8 @@ export class BanStore {
   readonly #now: () => number;
   readonly #meta: Table<unknown>;
   readonly #bans: Table<StoredRecord>;
+  /** The records table as raw bytes, for whole-table scans (raw-record.ts decodes them). */
+  readonly #bansRaw: Pick<Table<Buffer>, 'range'>;
   readonly #expiry: Table<Uint8Array>;
   readonly #hot: Table<Uint8Array>;
   readonly #source: Table<Uint8Array>;
@@ -168,6 +171,7 @@ export class BanStore {
     this.retention = options.history ?? DEFAULT_RETENTION;
     this.#meta = env.table('meta');
     this.#bans = env.table('bans');
+    this.#bansRaw = env.raw('bans');
     this.#expiry = env.index('expiry');
     this.#hot = env.index('hot');
     this.#source = env.index('source');
@@ -864,6 +868,16 @@ export class BanStore {
    * first); anything else walks the records in key order.
    */
   *list(filter: ListFilter = {}): Generator<BanRecord> {
+    for (const { key, value } of this.listRaw(filter)) yield toRecord(key, value);
+  }
+
+  /**
+   * list() as the stored form: the record key (KEY_BYTES: 16 address bytes
+   * and the prefix length) and the decoded value, neither copied nor to be
+   * kept or changed by the caller.  For serializers of a million rows
+   * (`ffwall list --json`), which need no BanRecord objects.
+   */
+  *listRaw(filter: ListFilter = {}): Generator<{ key: Uint8Array; value: Readonly<StoredRecord> }> {
     const states = filter.state === undefined ? undefined : new Set<BanState>(typeof filter.state === 'string' ? [filter.state] : filter.state);
     if (filter.port !== undefined && (!Number.isInteger(filter.port) || filter.port < 1 || filter.port > 65535)) throw new RangeError('port must be 1..65535');
     const matches = (r: StoredRecord): boolean =>
@@ -886,14 +900,19 @@ export class BanStore {
       for (const key of keys) {
         const r = this.#bans.get(key);
         if (r === undefined || !matches(r)) continue;
-        yield toRecord(key, r);
+        yield { key, value: r };
         if (++n >= limit) return;
       }
       return;
     }
-    for (const { key, value } of this.#bans.range({})) {
-      if (!matches(value)) continue;
-      yield toRecord(key, value);
+    // The whole table: each value decoded into one reused object (no allocation per record);
+    // a record the fast decoder does not take is read the ordinary way.
+    const scratch = scratchRecord();
+    for (const { key, value } of this.#bansRaw.range({})) {
+      let r: StoredRecord | undefined = scratch;
+      if (!decodeRecord(value, scratch)) r = this.#bans.get(key);
+      if (r === undefined || !matches(r)) continue;
+      yield { key, value: r };
       if (++n >= limit) return;
     }
   }

@@ -359,16 +359,21 @@ test.serial('figure: sustained event handling rate (EVICTED storms into a 1024-e
     };
     while (inKernel() > 1024 && Date.now() < end) await sleep(20);
     const seconds = (performance.now() - t0) / 1000;
-    // The module keeps a ring for every file opened for reading, read or not (this test's own
-    // descriptor and the daemon's command descriptor included): its events_lost counts those
-    // too.  The daemon's reader lost nothing when it saw no OVERFLOW record.
-    const overflows = metric(await scrape(), 'ffwall_event_overflows_total');
+    // The module keeps a ring for every file opened for reading; the command descriptors (this
+    // test's and the daemon's) are opened write-only and have none, so STATS events_lost counts
+    // the daemon's reader alone here.  It lost nothing when it saw no OVERFLOW record.
+    const m = await scrape();
+    const overflows = metric(m, 'ffwall_event_overflows_total');
+    const lost = metric(m, 'ffwall_events_lost_total');
+    const kernelLost = (await k.stats()).eventsLost - s0.eventsLost;
     const rate = Math.round(handled / seconds);
     const line = `daemon figure: event handling: ${handled} EVICTED events handled and applied to the database in ${seconds.toFixed(2)} s = ${rate} events/s sustained (storms of ${CH} ADDs into a 1024-entry table; the daemon's reader saw ${overflows} overflows)`;
     console.log(line);
     t.log(line);
     t.true(handled >= N - 1024, `${handled} events handled`);
     t.is(overflows, 0, "no event lost by the daemon's reader");
+    t.is(lost, 0, 'ffwall_events_lost_total: nothing lost');
+    t.is(kernelLost, 0, 'STATS events_lost: no ring of a command descriptor lost anything');
     t.true(inKernel() <= 1024, 'the database knows they are cold');
   } finally {
     await k?.close();
