@@ -19,6 +19,9 @@ import { BAN_SOURCES, type AggregationConfig, type BanSource, type EscalationCon
 import { parseDuration } from '../lib/duration.js';
 import { DEFAULT_DATABASE, DEFAULT_DEVICE } from '../lib/ffwall.js';
 import { KERNEL_LIMITS, type KernelMode } from '../lib/kernel.js';
+import { defaultOffenceConfig, OFFENCE_KINDS, type OffenceConfig, type OffenceKind } from '../lib/offences.js';
+
+import type { PolicyAction, PolicyListen } from './policy.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/ffwall/ffwall.jsonc';
 
@@ -80,7 +83,40 @@ export interface DaemonConfig {
     minPrefixV6: number;
   };
   log: { level: LogLevel; rateLimit: { burst: number; perSecond: number } };
+  /** The offence tracker's rules (src/lib/offences.ts): what the log watcher and report() count. */
+  offences: OffenceConfig;
+  postfix: { policy: PostfixPolicyConfig; log: PostfixLogConfig };
 }
+
+/** The Postfix policy delegation service (src/daemon/policy.ts). */
+export interface PostfixPolicyConfig {
+  /** null: off. */
+  listen: PolicyListen | null;
+  /** A unix socket's mode. */
+  mode: number;
+  group: string | null;
+  gid: number | null;
+  action: PolicyAction;
+  /** The text of the reply (printable ASCII). */
+  text: string;
+  maxConnections: number;
+  /** Seconds a connection may stay idle. */
+  idleTimeout: number;
+  /** Allow a non-loopback inet listen address. */
+  allowRemote: boolean;
+}
+
+/** The Postfix log watcher (src/lib/postfix/logwatch.ts): where it reads. */
+export interface PostfixLogConfig {
+  enabled: boolean;
+  source: 'journal' | 'file';
+  /** The mail log, for source "file". */
+  file: string;
+  /** The systemd unit (journalctl -u) for source "journal"; "postfix@-" is Debian's default instance. */
+  unit: string;
+}
+
+export const DEFAULT_POLICY_TEXT = 'Your address is blocked for abuse (ffwall)';
 
 /** The configuration when the file sets nothing. */
 export function defaultConfig(): DaemonConfig {
@@ -109,6 +145,11 @@ export function defaultConfig(): DaemonConfig {
       minPrefixV6: 32,
     },
     log: { level: 'info', rateLimit: { burst: 20, perSecond: 1 } },
+    offences: defaultOffenceConfig(),
+    postfix: {
+      policy: { listen: null, mode: 0o660, group: null, gid: null, action: 'reject', text: DEFAULT_POLICY_TEXT, maxConnections: 256, idleTimeout: 600, allowRemote: false },
+      log: { enabled: false, source: 'journal', file: '/var/log/mail.log', unit: 'postfix@-' },
+    },
   };
 }
 
@@ -154,6 +195,23 @@ export const CONFIG_KEYS = [
   'log.level',
   'log.rateLimit.burst',
   'log.rateLimit.perSecond',
+  'offences.window',
+  'offences.ports',
+  'offences.ttl',
+  'offences.maxTracked',
+  'offences.kinds',
+  'postfix.policy.listen',
+  'postfix.policy.mode',
+  'postfix.policy.group',
+  'postfix.policy.action',
+  'postfix.policy.text',
+  'postfix.policy.maxConnections',
+  'postfix.policy.idleTimeout',
+  'postfix.policy.allowRemote',
+  'postfix.log.enabled',
+  'postfix.log.source',
+  'postfix.log.file',
+  'postfix.log.unit',
 ] as const;
 
 /** Keys whose change takes effect only at the next start (a reload reports them). */
@@ -428,12 +486,56 @@ export interface ValidateOptions {
   groupId?: (name: string) => number | undefined;
 }
 
+/** An octal mode string for a socket, with no bits for other users. */
+function socketMode(r: Reader, v: unknown, key: string, dflt: number, what: string, groupKey: string): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'string' || !/^0?[0-7]{3}$/.test(v)) return r.fail(key, `must be an octal mode string such as "0660", got ${describe(v)}`) ?? dflt;
+  const mode = parseInt(v, 8);
+  if ((mode & 0o007) !== 0) return r.fail(key, `${v} gives other users access; anyone who can connect can ${what} (use 0660 and ${groupKey})`) ?? dflt;
+  if ((mode & 0o600) !== 0o600) return r.fail(key, `${v} must give the owner read and write (0600 at least)`) ?? dflt;
+  return mode;
+}
+
+/** A group name or id, resolved to its id. */
+function socketGroup(r: Reader, v: unknown, key: string, options: ValidateOptions): { group: string | null; gid: number | null } {
+  if (v === undefined || v === null) return { group: null, gid: null };
+  if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < 2 ** 32 - 1) return { group: String(v), gid: v };
+  if (typeof v === 'string' && v !== '') {
+    if (/^[0-9]+$/.test(v)) return { group: v, gid: Number(v) };
+    const id = (options.groupId ?? (() => undefined))(v);
+    if (id === undefined) {
+      r.fail(key, `no group named "${v}" (create it with: groupadd --system ${v})`);
+      return { group: v, gid: null };
+    }
+    return { group: v, gid: id };
+  }
+  r.fail(key, `must be a group name, a group id or null, got ${describe(v)}`);
+  return { group: null, gid: null };
+}
+
+/** "unix:/run/ffwall/policy.sock", "inet:127.0.0.1:10031", "inet:[::1]:10031". */
+export function parsePolicyListen(text: string): PolicyListen | string {
+  if (text.startsWith('unix:')) {
+    const p = text.slice(5);
+    const bad = absolutePath(p);
+    if (bad !== undefined) return `${bad} (give unix:/absolute/path)`;
+    if (Buffer.byteLength(p) > 107) return `"${p}" is longer than a unix socket path may be (107 bytes)`;
+    return { type: 'unix', path: p };
+  }
+  if (text.startsWith('inet:')) {
+    const l = parseListen(text.slice(5));
+    if (typeof l === 'string') return l;
+    return { type: 'inet', host: l.host, port: l.port };
+  }
+  return `"${text}" must be unix:/path or inet:host:port`;
+}
+
 /** Validates a parsed file (an object).  Every error is collected; a config is returned only when there are none. */
 export function validateConfig(input: unknown, options: ValidateOptions = {}): ConfigResult {
   const r = new Reader();
   const d = defaultConfig();
   if (!isObj(input)) return { ok: false, errors: [{ key: '', message: `the file must hold a JSON object, got ${describe(input)}` }] };
-  const top = ['database', 'device', 'socket', 'metrics', 'kernel', 'escalation', 'aggregation', 'history', 'sync', 'safety', 'log'];
+  const top = ['database', 'device', 'socket', 'metrics', 'kernel', 'escalation', 'aggregation', 'history', 'sync', 'safety', 'log', 'offences', 'postfix'];
   r.unknown(input, '', top);
 
   const db = r.section(input, 'database', '', ['path']);
@@ -442,39 +544,8 @@ export function validateConfig(input: unknown, options: ValidateOptions = {}): C
 
   const so = r.section(input, 'socket', '', ['path', 'mode', 'group', 'maxConnections']);
   const socketPath = r.str(so, 'path', 'socket.path', d.socket.path, (s) => absolutePath(s) ?? (Buffer.byteLength(s) > 107 ? `"${s}" is longer than a unix socket path may be (107 bytes)` : undefined));
-  let mode = d.socket.mode;
-  const modeV = so?.mode;
-  if (modeV !== undefined) {
-    if (typeof modeV !== 'string' || !/^0?[0-7]{3}$/.test(modeV)) r.fail('socket.mode', `must be an octal mode string such as "0660", got ${describe(modeV)}`);
-    else {
-      mode = parseInt(modeV, 8);
-      if ((mode & 0o007) !== 0) {
-        r.fail('socket.mode', `${modeV} gives other users access; anyone who can connect can block addresses (use 0660 and socket.group)`);
-        mode = d.socket.mode;
-      } else if ((mode & 0o600) !== 0o600) {
-        r.fail('socket.mode', `${modeV} must give the owner read and write (0600 at least)`);
-        mode = d.socket.mode;
-      }
-    }
-  }
-  let group: string | null = d.socket.group;
-  let gid: number | null = null;
-  const groupV = so?.group;
-  if (groupV !== undefined && groupV !== null) {
-    if (typeof groupV === 'number' && Number.isInteger(groupV) && groupV >= 0 && groupV < 2 ** 32 - 1) {
-      group = String(groupV);
-      gid = groupV;
-    } else if (typeof groupV === 'string' && groupV !== '') {
-      group = groupV;
-      if (/^[0-9]+$/.test(groupV)) gid = Number(groupV);
-      else {
-        const lookup = options.groupId ?? (() => undefined);
-        const id = lookup(groupV);
-        if (id === undefined) r.fail('socket.group', `no group named "${groupV}" (create it with: groupadd --system ${groupV})`);
-        else gid = id;
-      }
-    } else r.fail('socket.group', `must be a group name, a group id or null, got ${describe(groupV)}`);
-  }
+  const mode = socketMode(r, so?.mode, 'socket.mode', d.socket.mode, 'block addresses', 'socket.group');
+  const { group, gid } = socketGroup(r, so?.group, 'socket.group', options);
   const socket = { path: socketPath, mode, group, gid, maxConnections: r.int(so, 'maxConnections', 'socket.maxConnections', d.socket.maxConnections, 1, 65536) };
 
   const me = r.section(input, 'metrics', '', ['listen', 'allowRemote']);
@@ -575,8 +646,92 @@ export function validateConfig(input: unknown, options: ValidateOptions = {}): C
     },
   };
 
+  const offences = readOffences(r, input);
+  const postfix = readPostfix(r, input, options);
+
   if (r.errors.length > 0) return { ok: false, errors: r.errors };
-  return { ok: true, config: { database, device, socket, metrics, kernel, escalation, aggregation, history, sync, safety, log } };
+  return { ok: true, config: { database, device, socket, metrics, kernel, escalation, aggregation, history, sync, safety, log, offences, postfix } };
+}
+
+const KIND_KEYS = ['enabled', 'threshold', 'window'];
+
+function readOffences(r: Reader, input: Obj): OffenceConfig {
+  const d = defaultOffenceConfig();
+  const of = r.section(input, 'offences', '', ['window', 'ports', 'ttl', 'maxTracked', 'kinds']);
+  const window = r.duration(of, 'window', 'offences.window', d.window, 1) ?? d.window;
+  if (window > 7 * 86400) r.fail('offences.window', `${window} s is longer than the maximum of 7d`);
+  const ports = r.list(of, 'ports', 'offences.ports', [...d.ports], (v, k) => checkPort(v, k, r), KERNEL_LIMITS.maxPorts);
+  const out: OffenceConfig = {
+    window,
+    ports: [...new Set(ports)].sort((a, b) => a - b),
+    ttl: r.duration(of, 'ttl', 'offences.ttl', d.ttl, 1, true),
+    maxTracked: r.int(of, 'maxTracked', 'offences.maxTracked', d.maxTracked, 1, 10_000_000),
+    kinds: d.kinds,
+  };
+  for (const k of OFFENCE_KINDS) out.kinds[k] = { ...d.kinds[k], window };
+  const kinds = r.section(of ?? {}, 'kinds', 'offences', OFFENCE_KINDS);
+  if (kinds !== undefined) {
+    for (const [name, v] of Object.entries(kinds)) {
+      if (!(OFFENCE_KINDS as readonly string[]).includes(name)) continue;
+      const key = `offences.kinds.${name}`;
+      const kind = name as OffenceKind;
+      if (!isObj(v)) {
+        r.fail(key, `must be {"enabled": ..., "threshold": ..., "window": ...}, got ${describe(v)}`);
+        continue;
+      }
+      r.unknown(v, key, KIND_KEYS);
+      const rule = out.kinds[kind];
+      rule.enabled = r.bool(v, 'enabled', `${key}.enabled`, rule.enabled);
+      rule.threshold = r.int(v, 'threshold', `${key}.threshold`, rule.threshold, 1, 10_000);
+      rule.window = r.duration(v, 'window', `${key}.window`, rule.window, 1) ?? rule.window;
+      if (rule.window > 7 * 86400) r.fail(`${key}.window`, `${rule.window} s is longer than the maximum of 7d`);
+    }
+  }
+  return out;
+}
+
+const POLICY_ACTIONS: readonly PolicyAction[] = ['reject', 'defer', '521'];
+
+function readPostfix(r: Reader, input: Obj, options: ValidateOptions): DaemonConfig['postfix'] {
+  const d = defaultConfig().postfix;
+  const pf = r.section(input, 'postfix', '', ['policy', 'log']);
+  const po = r.section(pf ?? {}, 'policy', 'postfix', ['listen', 'mode', 'group', 'action', 'text', 'maxConnections', 'idleTimeout', 'allowRemote']);
+  const allowRemote = r.bool(po, 'allowRemote', 'postfix.policy.allowRemote', d.policy.allowRemote);
+  let listen: PolicyListen | null = null;
+  const lv = po?.listen;
+  if (lv !== undefined && lv !== null) {
+    if (typeof lv !== 'string') r.fail('postfix.policy.listen', `must be "unix:/path", "inet:host:port" or null, got ${describe(lv)}`);
+    else {
+      const l = parsePolicyListen(lv);
+      if (typeof l === 'string') r.fail('postfix.policy.listen', l);
+      else if (l.type === 'inet' && !isLoopbackHost(l.host) && !allowRemote) r.fail('postfix.policy.listen', `${lv} is not a loopback address; set postfix.policy.allowRemote: true to allow it`);
+      else listen = l;
+    }
+  }
+  // The action's "521" may come as a number.
+  const actionV = po?.action === 521 ? '521' : po?.action;
+  const { group, gid } = socketGroup(r, po?.group, 'postfix.policy.group', options);
+  const policy: PostfixPolicyConfig = {
+    listen,
+    mode: socketMode(r, po?.mode, 'postfix.policy.mode', d.policy.mode, 'query and promote bans', 'postfix.policy.group'),
+    group,
+    gid,
+    action: r.oneOf<PolicyAction>(actionV === undefined ? undefined : { action: actionV }, 'action', 'postfix.policy.action', d.policy.action, POLICY_ACTIONS),
+    text: r.str(po, 'text', 'postfix.policy.text', d.policy.text, (t) =>
+      /^[\x20-\x7e]{1,200}$/.test(t) ? undefined : 'must be 1..200 printable ASCII characters (it goes into an SMTP reply)',
+    ),
+    maxConnections: r.int(po, 'maxConnections', 'postfix.policy.maxConnections', d.policy.maxConnections, 1, 65536),
+    idleTimeout: r.duration(po, 'idleTimeout', 'postfix.policy.idleTimeout', d.policy.idleTimeout, 1) ?? d.policy.idleTimeout,
+    allowRemote,
+  };
+  const lo = r.section(pf ?? {}, 'log', 'postfix', ['enabled', 'source', 'file', 'unit']);
+  const log: PostfixLogConfig = {
+    enabled: r.bool(lo, 'enabled', 'postfix.log.enabled', d.log.enabled),
+    source: r.oneOf<PostfixLogConfig['source']>(lo, 'source', 'postfix.log.source', d.log.source, ['journal', 'file']),
+    file: r.str(lo, 'file', 'postfix.log.file', d.log.file, absolutePath),
+    unit: r.str(lo, 'unit', 'postfix.log.unit', d.log.unit, (u) => (/^[A-Za-z0-9@_.:\\-]+$/.test(u) ? undefined : `"${u}" is not a systemd unit name`)),
+  };
+  return { policy, log };
 }
 
 /** Parses the text of a file (JSON with comments) and validates it. */
@@ -647,6 +802,7 @@ export function changedKeys(a: DaemonConfig, b: DaemonConfig): string[] {
     let v: unknown = c;
     for (const part of key.split('.')) v = (v as Obj)[part];
     if (key === 'socket.group') return [c.socket.group, c.socket.gid];
+    if (key === 'postfix.policy.group') return [c.postfix.policy.group, c.postfix.policy.gid];
     return v;
   };
   return CONFIG_KEYS.filter((k) => JSON.stringify(get(a, k)) !== JSON.stringify(get(b, k)));

@@ -35,8 +35,9 @@ import { DEFAULT_DEVICE_PATH } from '../lib/device.js';
 import { FfwallError } from '../lib/errors.js';
 import { DEFAULT_DATABASE, Ffwall } from '../lib/ffwall.js';
 import type { Kernel, KernelConfigPatch, KernelEvent, KernelEventStream, KernelMode } from '../lib/kernel.js';
+import type { Offence, OffenceConfig, OffenceSource, ReportRequest, ReportResult } from '../lib/offences.js';
 import { DirectTransport } from '../lib/transport-direct.js';
-import { KernelWindow, type FilterReport, type PromoteResult, type WindowOptions, type WindowReport } from '../lib/window.js';
+import { KernelWindow, ruleOf, type FilterReport, type PromoteResult, type WindowOptions, type WindowReport } from '../lib/window.js';
 import type { DestinationStream } from 'pino';
 
 import { ConfigManager, DEFAULT_CONFIG_PATH, formatConfigError, storeOptionsOf, type DaemonConfig } from './config.js';
@@ -44,6 +45,7 @@ import { FilterTracker, type FilterState, type RebuildReason } from './filter.js
 import { createLogger, LogLimiter, setLogLevel, type Logger } from './log.js';
 import { CONTROL_RESULTS, DaemonMetrics, MetricsServer } from './metrics.js';
 import { Notifier } from './notify.js';
+import { PolicyServer, type PolicyJudgement, type PolicyRequestEvent, type PolicyServerOptions } from './policy.js';
 import { formatReport } from './report.js';
 import { SafetyList } from './safety.js';
 import { syncHits, type HitSyncReport } from './sync.js';
@@ -110,7 +112,19 @@ export interface DaemonOptions {
   now?: () => number;
   /** Kernel settings applied before the window starts. */
   kernelSetup?: KernelSetup;
+  /** The offence tracker's rules (default: defaultOffenceConfig()). */
+  offences?: OffenceConfig;
+  /** Serve the Postfix policy delegation service; default none. */
+  policy?: PolicyOptions;
+  /** Producers of offences (the Postfix log watcher): started after the window, stopped first; their offences go into the tracker. */
+  offenceSources?: OffenceSource[];
 }
+
+/** The policy service's settings (the daemon supplies the judge). */
+export type PolicyOptions = Omit<PolicyServerOptions, 'judge'>;
+
+/** The SMTP ports a ban must block for the policy service to refuse a client. */
+export const SMTP_PORTS: readonly number[] = [25, 465, 587];
 
 /** What reload() may change while running. */
 export interface DaemonReload {
@@ -121,6 +135,9 @@ export interface DaemonReload {
   safety?: SafetySource;
   /** A new capacity reconciles the window. */
   kernelSetup?: KernelSetup;
+  offences?: OffenceConfig;
+  /** The policy service from now on (null: none); a new listen address, mode, group or connection limit restarts its listener. */
+  policy?: PolicyOptions | null;
 }
 
 export interface SweepReport {
@@ -172,6 +189,16 @@ export interface DaemonEventMap {
   request: [{ op: string; result: string }];
   /** A protocol error on the control socket (per connection: log it rate-limited). */
   protocolError: [string];
+  /** An offence was counted (from a client of the socket, an embedder or an offence source) and what came of it. */
+  offence: [{ offence: ReportRequest; result: ReportResult }];
+  /** One policy request answered. */
+  policy: [PolicyRequestEvent];
+  /** A malformed policy request: no answer, the connection closed (per connection: log it rate-limited). */
+  policyProtocolError: [string];
+  /** A ban the policy service met was put back into the kernel (or could not be). */
+  policyPromote: [{ address: string; target: string; promoted: boolean; reason?: string }];
+  /** An offence source failed (the daemon goes on). */
+  offenceSourceError: [Error];
   /** reload() applied a new configuration. */
   reloaded: [];
   /** A failure while handling an event or in periodic work; the daemon goes on. */
@@ -220,6 +247,13 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
   #evictScheduled = false;
   #controlMode: number | undefined;
   #controlGid: number | undefined;
+  #transport: DaemonTransport | undefined;
+  #policy: PolicyServer | undefined;
+  #policyOptions: PolicyOptions | undefined;
+  /** Record keys being promoted by the policy path. */
+  readonly #promoting = new Set<string>();
+  #kernelModeCache: { mode: KernelMode; at: number } | undefined;
+  #sources: OffenceSource[] = [];
 
   /** Does no work: start() does. */
   constructor(options: DaemonOptions = {}) {
@@ -309,13 +343,17 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
       this.#filter.reset(report.filter);
       this.emit('report', report);
       const direct = new DirectTransport(this.#kernel, { store: this.#store, owns: false });
-      this.#fw = new Ffwall(
-        new DaemonTransport(direct, {
+      this.#transport = new DaemonTransport(
+        direct,
+        {
           beforeBan: (reqs) => this.#beforeBan(reqs),
           afterBan: (targets) => this.#afterBan(targets),
           request: (op, result) => this.emit('request', { op, result }),
-        }),
+          offence: (offence, result) => this.emit('offence', { offence, result }),
+        },
+        { ...(o.offences === undefined ? {} : { offences: o.offences }), now: () => this.#now() },
       );
+      this.#fw = new Ffwall(this.#transport);
       if (o.control !== undefined) {
         const c = o.control;
         mkdirSync(path.dirname(c.path), { recursive: true, mode: 0o755 });
@@ -329,9 +367,11 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
         this.#control.onProtocolError = (reason) => this.emit('protocolError', reason);
         await this.#control.start();
       }
+      if (o.policy !== undefined) await this.#startPolicy(o.policy);
       this.#loop = this.#readEvents(this.#stream);
       this.#state = 'running';
       for (const name of Object.keys(DEFAULT_INTERVALS) as TimerName[]) this.#arm(name);
+      await this.#startSources(o.offenceSources ?? []);
       this.emit('ready');
       return report;
     } catch (err) {
@@ -567,6 +607,153 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
     for (let i = 0; i < hosts.length; i += CHUNK) await this.#filterAdd(hosts.slice(i, i + CHUNK));
   }
 
+  // ---- offences and the policy service ----
+
+  /** The policy service, when one runs. */
+  get policy(): PolicyServer | undefined {
+    return this.#policy;
+  }
+
+  /** Counts an offence (what an offence source's events go through; the same as Ffwall.report()). */
+  async report(offence: Offence): Promise<ReportResult> {
+    return this.ffwall.report(offence);
+  }
+
+  async #startSources(sources: readonly OffenceSource[]): Promise<void> {
+    for (const src of sources) {
+      src.on('offence', (o) => {
+        if (this.#state !== 'running') return;
+        this.ffwall.report(o).catch((err: unknown) => this.emit('offenceSourceError', asError(err)));
+      });
+      src.on('error', (e) => this.emit('offenceSourceError', asError(e)));
+      this.#sources.push(src);
+      try {
+        await src.start();
+      } catch (err) {
+        // A source that cannot start (no journal, no log file) is reported; the daemon runs without it.
+        this.emit('offenceSourceError', asError(err));
+      }
+    }
+  }
+
+  async #stopSources(): Promise<void> {
+    const sources = this.#sources;
+    this.#sources = [];
+    for (const src of sources) {
+      try {
+        await src.stop();
+      } catch (err) {
+        this.emit('offenceSourceError', asError(err));
+      }
+    }
+  }
+
+  async #startPolicy(p: PolicyOptions): Promise<void> {
+    const server = new PolicyServer({ ...p, judge: (a) => this.#judge(a) });
+    server.on('request', (ev) => this.emit('policy', ev));
+    server.on('protocolError', (reason) => this.emit('policyProtocolError', reason));
+    server.on('error', (err) => this.emit('error', err));
+    await server.start();
+    this.#policy = server;
+    this.#policyOptions = p;
+  }
+
+  async #reloadPolicy(p: PolicyOptions | null): Promise<void> {
+    const old = this.#policyOptions;
+    const restart =
+      p === null ||
+      old === undefined ||
+      JSON.stringify(p.listen) !== JSON.stringify(old.listen) ||
+      p.mode !== old.mode ||
+      p.gid !== old.gid ||
+      p.maxConnections !== old.maxConnections ||
+      JSON.stringify(p.limits) !== JSON.stringify(old.limits);
+    if (!restart && this.#policy !== undefined) {
+      this.#policy.configure({ action: p.action, text: p.text, ...(p.idleTimeout === undefined ? {} : { idleTimeout: p.idleTimeout }) });
+      this.#policyOptions = p;
+      return;
+    }
+    await this.#policy?.stop();
+    this.#policy = undefined;
+    this.#policyOptions = undefined;
+    if (p !== null) await this.#startPolicy(p);
+  }
+
+  /** Whether the kernel runs in monitor mode (a dry run: the policy service then refuses no one); cached 2 s. */
+  async #kernelMonitor(): Promise<boolean> {
+    const now = Date.now();
+    const c = this.#kernelModeCache;
+    if (c !== undefined && now - c.at < 2000) return c.mode === 'monitor';
+    const mode = (await this.kernel.getConfig()).mode;
+    this.#kernelModeCache = { mode, at: now };
+    return mode === 'monitor';
+  }
+
+  /**
+   * The policy service's question: does an active ban that blocks an SMTP
+   * port (or every port) cover @address?  The database answers, so cold and
+   * evicted bans count; the allowlist wins; monitor bans (and a kernel in
+   * monitor mode) refuse no one.  A ban found that the kernel does not hold
+   * is promoted back into it, after the answer.
+   */
+  async #judge(address: IpPrefix): Promise<PolicyJudgement> {
+    const store = this.store;
+    if (store.allowedBy(address) !== undefined) return { banned: false, why: 'allowlisted' };
+    const now = this.#now();
+    const shortest = address.family === 4 ? 96 : 0;
+    let why: 'none' | 'monitor' | 'ports' = 'none';
+    for (let len = address.length; len >= shortest; len--) {
+      const rec = store.get(len === address.length ? address : address.supernet(len));
+      if (rec === undefined || rec.state === 'expired' || (rec.expires !== null && rec.expires <= now)) continue;
+      if (rec.monitor) {
+        why = 'monitor';
+        continue;
+      }
+      if (rec.ports.length > 0 && !rec.ports.some((p) => SMTP_PORTS.includes(p))) {
+        if (why === 'none') why = 'ports';
+        continue;
+      }
+      if (await this.#kernelMonitor()) return { banned: false, why: 'monitor' };
+      void this.#policyPromote(address, rec.prefix);
+      return { banned: true, target: rec.prefix.toString() };
+    }
+    return { banned: false, why };
+  }
+
+  /** Puts the ban @target (which covers @address) back into the kernel unless the kernel already matches it. */
+  async #policyPromote(address: IpPrefix, target: IpPrefix): Promise<void> {
+    const key = target.key();
+    if (this.#promoting.has(key)) return;
+    this.#promoting.add(key);
+    const ev = { address: address.toString(), target: target.toString() };
+    try {
+      const outcome = await this.#exclusive(async (): Promise<{ promoted: boolean; reason?: string }> => {
+        if (this.#state !== 'running') return { promoted: false, reason: 'stopping' };
+        const hit = await this.kernel.lookup(address);
+        if (hit.match === 'exact' || hit.match === 'prefix') return { promoted: false, reason: 'in-kernel' };
+        await this.#flushEvicted();
+        const rec = this.store.get(target);
+        const rule = rec === undefined || rec.state === 'expired' ? undefined : ruleOf(rec, this.#now());
+        if (rec === undefined || rule === undefined) return { promoted: false, reason: 'expired' };
+        try {
+          await this.kernel.add([rule]);
+        } catch (err) {
+          const code = (err as { code?: unknown }).code;
+          if (code === 'EEXIST' || code === 'ENOSPC') return { promoted: false, reason: String(code) };
+          throw err;
+        }
+        this.store.markLoaded([rec.prefix]);
+        return { promoted: true };
+      });
+      this.emit('policyPromote', { ...ev, ...outcome });
+    } catch (err) {
+      this.emit('policyPromote', { ...ev, promoted: false, reason: 'error' });
+      if (this.#state === 'running') this.emit('error', asError(err));
+    } finally {
+      this.#promoting.delete(key);
+    }
+  }
+
   // ---- reload ----
 
   /** Applies @k's settings that differ from the kernel's; returns whether the capacity changed. */
@@ -609,6 +796,9 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
       this.#intervals = { ...DEFAULT_INTERVALS, ...r.intervals };
       for (const name of Object.keys(DEFAULT_INTERVALS) as TimerName[]) this.#arm(name);
     }
+    if (r.offences !== undefined) this.#transport?.offences.configure(r.offences);
+    if (r.policy !== undefined) await this.#reloadPolicy(r.policy);
+    this.#kernelModeCache = undefined;
     this.emit('reloaded');
   }
 
@@ -733,6 +923,8 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
     this.#state = 'stopping';
     for (const t of this.#timers.values()) clearTimeout(t);
     this.#timers.clear();
+    await this.#stopSources();
+    await this.#policy?.stop();
     await this.#control?.stop();
     this.#stream?.close();
     await this.#loop?.catch(() => undefined);
@@ -746,6 +938,8 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
   async #closeAll(): Promise<void> {
     for (const t of this.#timers.values()) clearTimeout(t);
     this.#timers.clear();
+    await this.#stopSources().catch(() => undefined);
+    await this.#policy?.stop().catch(() => undefined);
     await this.#control?.stop().catch(() => undefined);
     await this.#fw?.close().catch(() => undefined);
     this.#stream?.close();
@@ -775,11 +969,28 @@ export interface ServiceOptions {
   env?: Readonly<Record<string, string | undefined>>;
   /** Install SIGHUP/SIGTERM/SIGINT handlers; default true. */
   signals?: boolean;
+  /** Offence producers (the Postfix log watcher) for the daemon to run, made from the configuration at start. */
+  offenceSources?: (cfg: DaemonConfig) => OffenceSource[];
   serverVersion?: string;
 }
 
+/** The policy service's options for a configuration; undefined when it is off. */
+export function policyOptionsOf(cfg: DaemonConfig): PolicyOptions | undefined {
+  const p = cfg.postfix.policy;
+  if (p.listen === null) return undefined;
+  return {
+    listen: p.listen,
+    mode: p.mode,
+    ...(p.gid === null ? {} : { gid: p.gid }),
+    action: p.action,
+    text: p.text,
+    maxConnections: p.maxConnections,
+    idleTimeout: p.idleTimeout,
+  };
+}
+
 /** The Daemon's options for a configuration. */
-export function daemonOptionsOf(cfg: DaemonConfig, extra: { kernel?: Kernel; safety?: SafetySource; serverVersion?: string }): DaemonOptions {
+export function daemonOptionsOf(cfg: DaemonConfig, extra: { kernel?: Kernel; safety?: SafetySource; serverVersion?: string; offenceSources?: OffenceSource[] }): DaemonOptions {
   const { path: dbPath, ...storeOptions } = storeOptionsOf(cfg);
   const o: DaemonOptions = {
     db: dbPath,
@@ -793,7 +1004,11 @@ export function daemonOptionsOf(cfg: DaemonConfig, extra: { kernel?: Kernel; saf
     },
     intervals: intervalsOf(cfg),
     kernelSetup: kernelSetupOf(cfg),
+    offences: cfg.offences,
   };
+  const policy = policyOptionsOf(cfg);
+  if (policy !== undefined) o.policy = policy;
+  if (extra.offenceSources !== undefined) o.offenceSources = extra.offenceSources;
   if (extra.kernel !== undefined) o.kernel = extra.kernel;
   if (extra.safety !== undefined) o.safety = extra.safety;
   if (extra.serverVersion !== undefined) o.serverVersion = extra.serverVersion;
@@ -893,7 +1108,14 @@ export class DaemonService {
     this.#metrics = metrics;
     if (o.signals !== false) this.#installSignals();
 
-    const daemon = new Daemon(daemonOptionsOf(cfg, { safety, serverVersion: o.serverVersion ?? '0', ...(o.kernel === undefined ? {} : { kernel: o.kernel }) }));
+    const daemon = new Daemon(
+      daemonOptionsOf(cfg, {
+        safety,
+        serverVersion: o.serverVersion ?? '0',
+        ...(o.kernel === undefined ? {} : { kernel: o.kernel }),
+        ...(o.offenceSources === undefined ? {} : { offenceSources: o.offenceSources(cfg) }),
+      }),
+    );
     this.#daemon = daemon;
     this.#wire(daemon, logger, limiter, metrics);
     logger.info({ config: this.#config?.file, database: cfg.database.path, socket: cfg.socket.path, kernel: o.kernel === undefined ? cfg.device : 'fake (tests only)' }, 'starting');
@@ -993,6 +1215,27 @@ export class DaemonService {
       limiter.log('warn', 'protocol', { reason }, 'control socket: protocol error');
     });
     daemon.on('error', (err) => limiter.log('error', 'daemon-error', { err: err.message }, 'daemon error'));
+    daemon.on('offence', ({ offence, result }) => {
+      metrics.offence(offence.kind, offence.origin, { banned: result.banned, refused: result.refused !== undefined });
+      const fields = { address: offence.address, kind: offence.kind, origin: offence.origin, count: result.count, threshold: result.threshold };
+      // One line per tripped threshold at most (never per offence), and those rate-limited too.
+      if (result.banned) limiter.log('info', 'offence-ban', { ...fields, target: result.ban?.target, expiresAt: result.ban?.expiresAt }, 'offence threshold reached: banned');
+      else if (result.refused !== undefined) limiter.log('warn', 'offence-refused', { ...fields, refused: result.refused }, 'offence threshold reached: ban refused');
+    });
+    daemon.on('offenceSourceError', (err) => limiter.log('error', 'offence-source', { err: err.message }, 'offence source error'));
+    daemon.on('policy', (ev) => {
+      metrics.policyRequest(ev.result);
+      if (ev.result === 'error') limiter.log('error', 'policy-error', { address: ev.address, err: ev.error?.message }, 'policy service: lookup failed; answered DUNNO');
+      else if (ev.target !== undefined) limiter.log('debug', 'policy-reject', { address: ev.address, state: ev.state, ban: ev.target, result: ev.result }, 'policy service: banned client refused');
+    });
+    daemon.on('policyProtocolError', (reason) => {
+      metrics.policyProtocolError();
+      limiter.log('warn', 'policy-protocol', { reason }, 'policy service: malformed request; no answer, connection closed');
+    });
+    daemon.on('policyPromote', (p) => {
+      metrics.policyPromotion(p.promoted ? 'promoted' : (p.reason ?? 'error'));
+      limiter.log('debug', 'policy-promote', p, 'policy service: ban back into the kernel');
+    });
   }
 
   #installSignals(): void {
@@ -1063,6 +1306,8 @@ export class DaemonService {
         store,
         safety,
         kernelSetup: kernelSetupOf(cfg),
+        offences: cfg.offences,
+        policy: policyOptionsOf(cfg) ?? null,
       });
       if (changed.includes('metrics.listen') || changed.includes('metrics.allowRemote')) {
         await this.#metricsServer?.stop();

@@ -21,16 +21,22 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 import { BAN_SOURCES, BAN_STATES, type BanSource, type BanState } from '../lib/db/types.js';
 import type { KernelConfig, KernelEventType, KernelStats } from '../lib/kernel.js';
+import { OFFENCE_KINDS, type OffenceKind } from '../lib/offences.js';
+
 import { isLoopbackHost } from './config.js';
+import { POLICY_RESULTS, type PolicyResult } from './policy.js';
 
 export const EVENT_TYPES: readonly KernelEventType[] = ['evicted', 'expired', 'miss', 'overflow'];
 export const CONTROL_OPS = [
   'block', 'blockMany', 'unblock', 'unblockMany', 'check', 'allow', 'disallow', 'status', 'subscribe', 'unsubscribe',
   'list', 'show', 'stats', 'allowList', 'attach', 'detach', 'devices', 'getConfig', 'setConfig', 'flush', 'unblockSource', 'hits',
-  'invalid',
+  'report', 'invalid',
 ] as const;
 /** Control results counted by name; any other error code is "error". */
 export const CONTROL_RESULTS = ['ok', 'EPROTO', 'EALLOWLISTED', 'ENOSPC', 'invalid', 'error'] as const;
+
+const ORIGINS = ['postfix', 'haraka', 'fail2ban', 'other'] as const;
+const PROMOTION_RESULTS = ['promoted', 'in-kernel', 'expired', 'EEXIST', 'ENOSPC', 'stopping', 'error'] as const;
 
 export interface MetricsSources {
   /** Kernel STATS and CONFIG; a failure is counted in ffwall_kernel_scrape_errors_total. */
@@ -84,6 +90,12 @@ export class DaemonMetrics {
   readonly unbans: Counter<'source'>;
   readonly controlRequests: Counter<'op' | 'result'>;
   readonly eventLatency: Histogram<'type'>;
+  readonly policyRequests: Counter<'result'>;
+  readonly policyProtocolErrors: Counter;
+  readonly policyPromotions: Counter<'result'>;
+  readonly offences: Counter<'kind' | 'origin'>;
+  readonly offenceBans: Counter<'kind'>;
+  readonly offenceRefused: Counter<'kind'>;
 
   constructor(options: DaemonMetricsOptions = {}) {
     const registers = [this.registry];
@@ -113,6 +125,14 @@ export class DaemonMetrics {
       buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
       registers,
     });
+    this.policyRequests = new Counter({ name: 'ffwall_policy_requests_total', help: 'Postfix policy requests answered, by result (reject, defer, 521, dunno, allowlisted, monitor, noclient, error).', labelNames: ['result'], registers });
+    this.policyProtocolErrors = new Counter({ name: 'ffwall_policy_protocol_errors_total', help: 'Malformed policy requests (not answered; the connection was closed).', registers });
+    this.policyPromotions = new Counter({ name: 'ffwall_policy_promotions_total', help: 'Bans met by the policy service that the kernel lacked, by outcome (promoted, or why not).', labelNames: ['result'], registers });
+    this.offences = new Counter({ name: 'ffwall_offences_total', help: 'Offences reported, by kind and origin (postfix, haraka, fail2ban, other).', labelNames: ['kind', 'origin'], registers });
+    this.offenceBans = new Counter({ name: 'ffwall_offence_bans_total', help: 'Bans made because an offence threshold tripped, by kind.', labelNames: ['kind'], registers });
+    this.offenceRefused = new Counter({ name: 'ffwall_offence_refused_total', help: 'Tripped thresholds whose ban was refused (allowlisted, safety), by kind.', labelNames: ['kind'], registers });
+    for (const r of POLICY_RESULTS) this.policyRequests.inc({ result: r }, 0);
+    for (const k of OFFENCE_KINDS) this.offenceBans.inc({ kind: k }, 0);
     for (const t of EVENT_TYPES) this.events.inc({ type: t }, 0);
     for (const s of BAN_SOURCES) {
       this.bans.inc({ source: s }, 0);
@@ -140,6 +160,26 @@ export class DaemonMetrics {
 
   unban(source: BanSource, n = 1): void {
     this.unbans.inc({ source: oneOf(source, BAN_SOURCES, 'api') }, n);
+  }
+
+  policyRequest(result: PolicyResult): void {
+    this.policyRequests.inc({ result: oneOf(result, POLICY_RESULTS, 'error') });
+  }
+
+  policyProtocolError(): void {
+    this.policyProtocolErrors.inc();
+  }
+
+  policyPromotion(result: string): void {
+    this.policyPromotions.inc({ result: oneOf(result, PROMOTION_RESULTS, 'error') });
+  }
+
+  /** One offence counted, and whether it banned or was refused. */
+  offence(kind: OffenceKind, origin: string, outcome: { banned: boolean; refused: boolean }): void {
+    const k = oneOf(kind, OFFENCE_KINDS, 'other');
+    this.offences.inc({ kind: k, origin: oneOf(origin, ORIGINS, 'other') });
+    if (outcome.banned) this.offenceBans.inc({ kind: k });
+    if (outcome.refused) this.offenceRefused.inc({ kind: k });
   }
 
   /** @result: 'ok', an error code, or 'invalid' for bad arguments. */

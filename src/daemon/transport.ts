@@ -34,6 +34,7 @@ import type {
   UnblockResult,
   UnblockSourceResult,
 } from '../lib/api.js';
+import { defaultOffenceConfig, OffenceTracker, type OffenceConfig, type ReportRequest, type ReportResult } from '../lib/offences.js';
 import type { DirectTransport } from '../lib/transport-direct.js';
 
 /** One entry of the automatic safety list (src/daemon/safety.ts computes them). */
@@ -69,6 +70,8 @@ export interface DaemonTransportHooks {
   afterBan(targets: readonly string[]): Promise<void>;
   /** Every request and its result: 'ok' or the error's code. */
   request?(op: string, result: string): void;
+  /** Every offence reported and what came of it. */
+  offence?(offence: ReportRequest, result: ReportResult): void;
 }
 
 function codeOf(err: unknown): string {
@@ -81,11 +84,19 @@ export class DaemonTransport implements Transport {
   readonly name = 'direct' as const;
   readonly #inner: DirectTransport;
   readonly #hooks: DaemonTransportHooks;
+  readonly #offences: OffenceTracker;
 
   /** Does no work. */
-  constructor(inner: DirectTransport, hooks: DaemonTransportHooks) {
+  constructor(inner: DirectTransport, hooks: DaemonTransportHooks, options: { offences?: OffenceConfig; now?: () => number } = {}) {
     this.#inner = inner;
     this.#hooks = hooks;
+    // The daemon's own tracker: its bans go through block() below, safety checks and filter included.
+    this.#offences = new OffenceTracker(options.offences ?? defaultOffenceConfig(), { ban: (r) => this.block(r), ...(options.now === undefined ? {} : { now: options.now }) });
+  }
+
+  /** The offence tracker shared by every client of the daemon. */
+  get offences(): OffenceTracker {
+    return this.#offences;
   }
 
   async #run<T>(op: string, fn: () => Promise<T>): Promise<T> {
@@ -190,6 +201,14 @@ export class DaemonTransport implements Transport {
 
   hits(hitSince: number, limit: number): Promise<HitsResult> {
     return this.#run('hits', () => this.#inner.hits(hitSince, limit));
+  }
+
+  report(offence: ReportRequest): Promise<ReportResult> {
+    return this.#run('report', async () => {
+      const r = await this.#offences.report(offence);
+      this.#hooks.offence?.(offence, r);
+      return r;
+    });
   }
 
   subscribe(listener: (event: FfwallEvent) => void, onError: (err: Error) => void): Promise<() => void> {

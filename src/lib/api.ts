@@ -12,9 +12,10 @@
 // calls and the same answers either way.  The database (issue 7) joins the
 // direct transport behind these same types.
 import type { KernelConfig, KernelMode, MatchKind, Verdict } from './kernel.js';
+import type { ReportRequest, ReportResult } from './offences.js';
 
 /** Who asked for a ban: recorded with it, used to remove one source's bans. */
-export type BanSource = 'cli' | 'api' | 'policy' | 'logwatch' | 'feed';
+export type BanSource = 'cli' | 'api' | 'policy' | 'logwatch' | 'feed' | 'haraka' | 'fail2ban';
 
 export interface BlockOptions {
   /** Destination ports to block (at most 8); default: every port. */
@@ -218,6 +219,8 @@ export interface Transport {
   unblockSource(source: BanSource, tag: string | null): Promise<UnblockSourceResult>;
   /** Kernel bans hit since @hitSince (kernel seconds; 0: all), at most @limit. */
   hits(hitSince: number, limit: number): Promise<HitsResult>;
+  /** Counts an offence of a mail client (offences.ts); bans it when its kind's threshold trips. */
+  report(offence: ReportRequest): Promise<ReportResult>;
   /** Starts delivering events to @listener until the returned function is called. */
   subscribe(listener: (event: FfwallEvent) => void, onError: (err: Error) => void): Promise<() => void>;
   close(): Promise<void>;

@@ -44,6 +44,7 @@ import type {
 } from './api.js';
 import { FfwallError, fromWireError, toWireError, type WireError } from './errors.js';
 import type { Ffwall } from './ffwall.js';
+import type { Offence, ReportRequest, ReportResult } from './offences.js';
 
 export const CONTROL_PROTOCOL = 1;
 export const DEFAULT_SOCKET_PATH = '/run/ffwall/ffwall.sock';
@@ -75,6 +76,7 @@ const OPS = [
   'flush',
   'unblockSource',
   'hits',
+  'report',
 ] as const;
 /** Items a client may hold unread before it pauses the socket (list streams). */
 const CLIENT_QUEUE_HIGH = 4096;
@@ -356,6 +358,14 @@ export class ControlServer {
         return fw.unblockSource(wireString(a.source, 'source') as BanSource, a.tag === null || a.tag === undefined ? undefined : wireString(a.tag, 'tag'));
       case 'hits':
         return fw.hits(a.hitSince as number, a.limit as number);
+      case 'report': {
+        if (typeof a.offence !== 'object' || a.offence === null) throw new TypeError('offence must be an object');
+        const o = a.offence as Record<string, unknown>;
+        const offence: Offence = { address: wireString(o.address, 'offence.address'), kind: wireString(o.kind, 'offence.kind'), origin: wireString(o.origin, 'offence.origin') };
+        if (o.at !== null && o.at !== undefined) offence.at = o.at as number;
+        if (o.detail !== undefined) offence.detail = o.detail as string;
+        return fw.report(offence);
+      }
     }
   }
 }
@@ -675,6 +685,10 @@ export class ClientTransport implements Transport {
 
   hits(hitSince: number, limit: number): Promise<HitsResult> {
     return this.#call('hits', { hitSince, limit });
+  }
+
+  report(offence: ReportRequest): Promise<ReportResult> {
+    return this.#call('report', { offence });
   }
 
   async subscribe(listener: (event: FfwallEvent) => void, _onError: (err: Error) => void): Promise<() => void> {

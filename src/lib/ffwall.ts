@@ -49,6 +49,7 @@ import type { BanStore, StoreOptions } from './db/index.js';
 import { parseDuration } from './duration.js';
 import { FfwallError } from './errors.js';
 import { KERNEL_LIMITS, type Kernel } from './kernel.js';
+import { OFFENCE_KINDS, isOffenceKind, type Offence, type OffenceConfig, type ReportRequest, type ReportResult } from './offences.js';
 import { DirectTransport, openDirectKernel } from './transport-direct.js';
 import { checkPort, normalizePorts } from './validate.js';
 
@@ -56,7 +57,7 @@ export const DEFAULT_DEVICE = '/dev/ffwall';
 export const DEFAULT_DATABASE = '/var/lib/ffwall/bans.lmdb';
 export const DEFAULT_TTL = '24h';
 
-const SOURCES: readonly BanSource[] = ['cli', 'api', 'policy', 'logwatch', 'feed'];
+const SOURCES: readonly BanSource[] = ['cli', 'api', 'policy', 'logwatch', 'feed', 'haraka', 'fail2ban'];
 const REASON_MAX = 256;
 const TAG_MAX = 64;
 
@@ -83,6 +84,8 @@ export interface OpenOptions {
   databaseOptions?: Omit<StoreOptions, 'path'>;
   /** Direct transport without a database: the TTL of a block() that gives none; default '24h'. */
   defaultTtl?: string | number;
+  /** Direct transport: the offence rules of report() (default: defaultOffenceConfig()); through the daemon its configuration rules. */
+  offences?: OffenceConfig;
 }
 
 export interface FfwallEventMap {
@@ -264,6 +267,18 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
     return this.#transport.unblockSource(source, tag === undefined ? null : checkText(tag, 'tag', TAG_MAX));
   }
 
+  /**
+   * Reports an offence of a mail client (an unknown recipient, a relay
+   * attempt, ...).  Offences of one kind from one address are counted over
+   * a sliding window; at the kind's threshold the address is banned on the
+   * SMTP ports (see offences.ts).  Through the daemon the daemon's tracker
+   * counts (shared by every client); directly, this instance keeps its own.
+   */
+  async report(offence: Offence): Promise<ReportResult> {
+    this.#checkOpen();
+    return this.#transport.report(checkOffence(offence));
+  }
+
   /** Kernel bans hit since @hitSince (the kernelNow of an earlier call; 0: every ban), at most @limit. */
   async hits(hitSince = 0, limit = HITS_MAX): Promise<HitsResult> {
     this.#checkOpen();
@@ -391,6 +406,27 @@ export function checkListRequest(f: ListRequest): ListRequest {
   return out;
 }
 
+const ORIGIN = /^[a-z0-9][a-z0-9_-]{0,31}$/;
+
+/** Checks an offence and returns its wire form. */
+export function checkOffence(o: Offence): ReportRequest {
+  if (typeof o !== 'object' || o === null) throw new TypeError('report: offence must be an object');
+  const a = parseAddress(typeof o.address === 'string' ? o.address : String(o.address));
+  if (!a.isHost) throw new TypeError(`report: ${a.toString()} is a prefix; give a single address`);
+  if (!isOffenceKind(o.kind)) throw new TypeError(`report: kind must be one of ${OFFENCE_KINDS.join(', ')}, got ${JSON.stringify(o.kind)}`);
+  if (typeof o.origin !== 'string' || !ORIGIN.test(o.origin)) throw new TypeError('report: origin must be 1..32 characters a-z 0-9 _ - (e.g. "postfix", "haraka")');
+  let at: number | null = null;
+  if (o.at !== undefined && o.at !== null) {
+    if (typeof o.at !== 'number' || !Number.isFinite(o.at) || o.at < 0) throw new TypeError('report: at must be a time in ms since the epoch');
+    at = Math.floor(o.at);
+  }
+  if (o.detail !== undefined && typeof o.detail !== 'string') throw new TypeError('report: detail must be a string');
+  // Free text from a log line: control characters become spaces, and it is cut at REASON_MAX bytes.
+  let detail = (o.detail ?? '').replace(/[\u0000-\u001f\u007f]/g, ' ');
+  while (Buffer.byteLength(detail) > REASON_MAX) detail = detail.slice(0, -1);
+  return { address: a.toString(), kind: o.kind, origin: o.origin, at, detail };
+}
+
 function checkConfigPatch(p: ConfigPatch): ConfigPatch {
   if (typeof p !== 'object' || p === null) throw new TypeError('config: patch must be an object');
   const out: ConfigPatch = {};
@@ -446,7 +482,7 @@ export async function openFfwall(options: OpenOptions = {}): Promise<Ffwall> {
   if (options.kernel !== undefined) {
     if (mode === 'client') throw new TypeError('openFfwall: a kernel was given, but transport is client');
     const store = typeof database === 'string' ? await openStore(database, options.databaseOptions) : undefined;
-    return new Ffwall(new DirectTransport(options.kernel, { defaultTtl, ...(store === undefined ? {} : { store }) }));
+    return new Ffwall(new DirectTransport(options.kernel, { defaultTtl, ...(store === undefined ? {} : { store }), ...(options.offences === undefined ? {} : { offences: options.offences }) }));
   }
   if (mode === 'client' || (mode === 'auto' && existsSync(socket))) {
     try {
@@ -467,7 +503,7 @@ export async function openFfwall(options: OpenOptions = {}): Promise<Ffwall> {
     await kernel.close();
     throw err;
   }
-  return new Ffwall(new DirectTransport(kernel, { defaultTtl, ...(store === undefined ? {} : { store }) }));
+  return new Ffwall(new DirectTransport(kernel, { defaultTtl, ...(store === undefined ? {} : { store }), ...(options.offences === undefined ? {} : { offences: options.offences }) }));
 }
 
 /** Opens the ban database, creating its directory (0750) when missing. */

@@ -43,6 +43,22 @@ export * from './kernel.js';
 export { MissingFeatureError, NativeKernel, type NativeKernelOptions } from './kernel-native.js';
 export { DirectTransport } from './transport-direct.js';
 export {
+  DEFAULT_OFFENCE_PORTS,
+  DEFAULT_OFFENCE_WINDOW,
+  DEFAULT_THRESHOLDS,
+  defaultOffenceConfig,
+  OFFENCE_KINDS,
+  OffenceTracker,
+  sourceOfOrigin,
+  type Offence,
+  type OffenceConfig,
+  type OffenceKind,
+  type OffenceRule,
+  type OffenceSource,
+  type ReportRequest,
+  type ReportResult,
+} from './offences.js';
+export {
   allowlistCheck,
   countLines,
   EXPORT_FORMATS,

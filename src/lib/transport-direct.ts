@@ -35,6 +35,7 @@ import type {
 import type { BanInput, BanRecord, BanResult, BanStore, ListFilter } from './db/index.js';
 import { FfwallError } from './errors.js';
 import { isKernelError, type Kernel, type KernelEntry, type KernelEvent, type KernelRule } from './kernel.js';
+import { defaultOffenceConfig, OffenceTracker, type OffenceConfig, type ReportRequest, type ReportResult } from './offences.js';
 import { ruleOf } from './window.js';
 
 /** Bans written to the database and the kernel per step of blockMany(). */
@@ -143,6 +144,8 @@ export interface DirectTransportOptions {
   defaultTtl?: number;
   /** False: close() leaves the kernel and the database open (the daemon owns them). Default true. */
   owns?: boolean;
+  /** The rules of report(); default defaultOffenceConfig(). */
+  offences?: OffenceConfig;
 }
 
 export class DirectTransport implements Transport {
@@ -151,6 +154,7 @@ export class DirectTransport implements Transport {
   readonly #store: BanStore | undefined;
   readonly #defaultTtl: number;
   readonly #owns: boolean;
+  readonly #offences: OffenceTracker;
 
   /** Takes an open kernel (and database); closing the transport closes them unless `owns` is false. */
   constructor(kernel: Kernel, options: DirectTransportOptions = {}) {
@@ -158,6 +162,16 @@ export class DirectTransport implements Transport {
     this.#store = options.store;
     this.#defaultTtl = options.defaultTtl ?? 86400;
     this.#owns = options.owns ?? true;
+    this.#offences = new OffenceTracker(options.offences ?? defaultOffenceConfig(), { ban: (r) => this.block(r) });
+  }
+
+  /** This transport's own offence tracker (report() counts here). */
+  get offences(): OffenceTracker {
+    return this.#offences;
+  }
+
+  report(offence: ReportRequest): Promise<ReportResult> {
+    return this.#offences.report(offence);
   }
 
   /** Wall clock minus the kernel's clock, in ms: adds to a CLOCK_BOOTTIME time to date it. */

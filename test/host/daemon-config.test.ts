@@ -106,7 +106,7 @@ const bad: Array<[string, object, string[]]> = [
   ['a gc interval beyond the kernel maximum', { kernel: { gcInterval: '2h' } }, ["kernel.gcInterval: 7200 s is longer than the kernel's maximum of 3600 s"]],
   ['a bad duration', { sync: { interval: '5 minutes' } }, ['sync.interval: invalid duration "5 minutes": not a number followed by s, m, h, d or w (examples: 90s, 15m, 24h, 7d, 2w, 1d12h, or whole seconds)']],
   ['maxTtl below baseTtl', { escalation: { baseTtl: '7d', maxTtl: '1d' } }, ['escalation.maxTtl: 86400 s is shorter than escalation.baseTtl (604800 s)']],
-  ['an unknown ban source', { aggregation: { sources: ['policy', 'spamd'] } }, ['aggregation.sources[1]: must be one of cli, policy, logwatch, feed, api, got "spamd"']],
+  ['an unknown ban source', { aggregation: { sources: ['policy', 'spamd'] } }, ['aggregation.sources[1]: must be one of cli, policy, logwatch, feed, api, haraka, fail2ban, got "spamd"']],
   ['a parent prefix not shorter', { aggregation: { hostPrefix: 48, parentPrefix: 64 } }, ['aggregation.parentPrefix: /64 must be shorter than aggregation.hostPrefix (/48)']],
   ['a relative database path', { database: { path: 'db' } }, ['database.path: "db" is not an absolute path']],
   ['a wrong type', { safety: { enabled: 'yes' } }, ['safety.enabled: must be true or false, got "yes"']],

@@ -5,7 +5,7 @@
 // seconds, as everywhere in ffwall.
 import type { IpPrefix } from '../addr.js';
 
-export const BAN_SOURCES = ['cli', 'policy', 'logwatch', 'feed', 'api'] as const;
+export const BAN_SOURCES = ['cli', 'policy', 'logwatch', 'feed', 'api', 'haraka', 'fail2ban'] as const;
 export type BanSource = (typeof BAN_SOURCES)[number];
 
 /** kernel: active and in the kernel table; cold: active, database only; expired: remembered. */
