@@ -138,7 +138,7 @@ EOF
 # mail_start: starts the instance and waits until smtpd answers on port 25.
 mail_start() {
 	local i
-	postfix -c "$(_mail_conf)" start >/dev/null 2>&1 || {
+	postfix -c "$(_mail_conf)" start </dev/null >/dev/null 2>&1 || {
 		postfix -c "$(_mail_conf)" start
 		return 1
 	}
@@ -188,7 +188,9 @@ http_start() {
 	local addr=$1 port=${2:-80}
 	mkdir -p "$MAIL_DIR/www"
 	echo "ffwall test page" >"$MAIL_DIR/www/index.html"
-	busybox httpd -f -p "$addr:$port" -h "$MAIL_DIR/www" &
+	# Its stdio away from the caller's: a pipe left open would keep a caller
+	# that waits for the end of our output (execFileSync) waiting forever.
+	busybox httpd -f -p "$addr:$port" -h "$MAIL_DIR/www" </dev/null >/dev/null 2>&1 &
 	echo $! >"$MAIL_DIR/httpd.pid"
 }
 
