@@ -36,6 +36,7 @@ import { FfwallError } from '../lib/errors.js';
 import { DEFAULT_DATABASE, Ffwall } from '../lib/ffwall.js';
 import type { Kernel, KernelConfigPatch, KernelEvent, KernelEventStream, KernelMode } from '../lib/kernel.js';
 import type { Offence, OffenceConfig, OffenceSource, ReportRequest, ReportResult } from '../lib/offences.js';
+import { PostfixLogWatcher } from '../lib/postfix/logwatch.js';
 import { DirectTransport } from '../lib/transport-direct.js';
 import { KernelWindow, ruleOf, type FilterReport, type PromoteResult, type WindowOptions, type WindowReport } from '../lib/window.js';
 import type { DestinationStream } from 'pino';
@@ -138,6 +139,8 @@ export interface DaemonReload {
   offences?: OffenceConfig;
   /** The policy service from now on (null: none); a new listen address, mode, group or connection limit restarts its listener. */
   policy?: PolicyOptions | null;
+  /** Replace the offence sources (the Postfix log watcher's settings changed): the old ones stop, these start. */
+  offenceSources?: OffenceSource[];
 }
 
 export interface SweepReport {
@@ -798,6 +801,10 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
     }
     if (r.offences !== undefined) this.#transport?.offences.configure(r.offences);
     if (r.policy !== undefined) await this.#reloadPolicy(r.policy);
+    if (r.offenceSources !== undefined) {
+      await this.#stopSources();
+      await this.#startSources(r.offenceSources);
+    }
     this.#kernelModeCache = undefined;
     this.emit('reloaded');
   }
@@ -974,6 +981,13 @@ export interface ServiceOptions {
   serverVersion?: string;
 }
 
+/** The offence sources of a configuration: the Postfix log watcher when postfix.log.enabled. */
+export function offenceSourcesOf(cfg: DaemonConfig): OffenceSource[] {
+  const l = cfg.postfix.log;
+  if (!l.enabled) return [];
+  return [new PostfixLogWatcher(l.source === 'file' ? { source: 'file', file: l.file } : { source: 'journal', unit: l.unit })];
+}
+
 /** The policy service's options for a configuration; undefined when it is off. */
 export function policyOptionsOf(cfg: DaemonConfig): PolicyOptions | undefined {
   const p = cfg.postfix.policy;
@@ -1113,7 +1127,7 @@ export class DaemonService {
         safety,
         serverVersion: o.serverVersion ?? '0',
         ...(o.kernel === undefined ? {} : { kernel: o.kernel }),
-        ...(o.offenceSources === undefined ? {} : { offenceSources: o.offenceSources(cfg) }),
+        offenceSources: (o.offenceSources ?? offenceSourcesOf)(cfg),
       }),
     );
     this.#daemon = daemon;
@@ -1308,6 +1322,7 @@ export class DaemonService {
         kernelSetup: kernelSetupOf(cfg),
         offences: cfg.offences,
         policy: policyOptionsOf(cfg) ?? null,
+        ...(changed.some((k) => k.startsWith('postfix.log.')) ? { offenceSources: (this.options.offenceSources ?? offenceSourcesOf)(cfg) } : {}),
       });
       if (changed.includes('metrics.listen') || changed.includes('metrics.allowRemote')) {
         await this.#metricsServer?.stop();

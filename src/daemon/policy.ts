@@ -96,7 +96,10 @@ export function actionText(action: PolicyAction, text: string): string {
   return ENHANCED.test(text) ? `521 ${text}` : `521 5.7.1 ${text}`;
 }
 
-class Malformed extends Error {}
+class Malformed extends Error {
+  /** Requests completed before the malformed part (they are answered). */
+  completed: Map<string, string>[] = [];
+}
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
@@ -123,6 +126,16 @@ export class PolicyParser {
   /** Feeds bytes; returns the requests they complete. */
   push(chunk: Buffer): Map<string, string>[] {
     const out: Map<string, string>[] = [];
+    try {
+      this.#push(chunk, out);
+    } catch (err) {
+      if (err instanceof Malformed) err.completed = out;
+      throw err;
+    }
+    return out;
+  }
+
+  #push(chunk: Buffer, out: Map<string, string>[]): void {
     let start = 0;
     for (;;) {
       const nl = chunk.indexOf(0x0a, start);
@@ -133,7 +146,7 @@ export class PolicyParser {
       if (this.#requestBytes > this.#limits.maxRequest) throw new Malformed(`request longer than ${this.#limits.maxRequest} bytes`);
       if (nl < 0) {
         if (piece.length > 0) this.#parts.push(Buffer.from(piece));
-        return out;
+        return;
       }
       const line = this.#parts.length === 0 ? piece : Buffer.concat([...this.#parts, piece]);
       this.#parts = [];
@@ -272,6 +285,7 @@ export class PolicyServer extends EventEmitter<PolicyServerEventMap> {
         broken = true;
         this.emit('protocolError', err.message);
         // No answer to it; the answers to the requests before it still go out.
+        for (const req of err.completed) queue = queue.then(() => this.#answer(sock, req));
         sock.pause();
         void queue.then(() => sock.destroy());
         return;
