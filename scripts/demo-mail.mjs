@@ -36,8 +36,13 @@ const DOMAIN = arg('domain', 'mail.example.test');
 const MBOX = arg('mbox', '/tmp/ffwall-mail/mbox');
 const USERS = arg('users', 'alice bob').split(' ');
 const PREFIX = arg('ns-prefix', 'ffwp');
-/** swaks waits this long for an answer: a connection dropped by the kernel takes this long to fail. */
-const TIMEOUT_S = 3;
+/**
+ * swaks waits this long for an answer: a bot's connection dropped by the kernel takes this long
+ * to fail (its exit status 2 then says the SYN was never answered).  The good peers wait longer:
+ * under emulation a busy Postfix can be slow, and slow is not refused.
+ */
+const BOT_TIMEOUT_S = 5;
+const GOOD_TIMEOUT_S = 60;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const peerAddr = (i) => `10.88.0.${10 + i}`;
@@ -63,7 +68,7 @@ for (let i = 1; i <= GOOD + BOTS; i++) {
 /** One swaks session from @p; resolves to what happened. */
 function session(p, n) {
   const to = p.role === 'good' ? `${USERS[n % USERS.length]}@${DOMAIN}` : `${['info', 'sales', 'admin', 'office', 'jobs', 'hr', 'contact'][n % 7]}${n}@${DOMAIN}`;
-  const args = ['netns', 'exec', p.ns, 'swaks', '--server', SERVER, '--to', to, '--from', p.role === 'good' ? `news@peer${p.i}.example` : `win@lottery${p.i}.example`, '--helo', `peer${p.i}.example`, '--timeout', `${TIMEOUT_S}s`];
+  const args = ['netns', 'exec', p.ns, 'swaks', '--server', SERVER, '--to', to, '--from', p.role === 'good' ? `news@peer${p.i}.example` : `win@lottery${p.i}.example`, '--helo', `peer${p.i}.example`, '--timeout', `${p.role === 'good' ? GOOD_TIMEOUT_S : BOT_TIMEOUT_S}s`];
   if (p.role === 'bot') args.push('--quit-after', 'RCPT');
   else args.push('--header', `Subject: hello ${n} from peer ${p.i}`, '--body', 'A well-behaved message.');
   return new Promise((resolve) => {
@@ -161,10 +166,14 @@ await fw.close();
 const pad = (s, n) => String(s).padStart(n);
 console.log('');
 console.log('demo: summary, per peer');
-console.log('demo:   peer          role  sessions  delivered  unknown-user  policy  dropped  banned at  packets dropped');
+console.log('demo:   sessions: SMTP sessions tried; delivered: mail accepted (to a known user); unknown user: refused at RCPT by Postfix;');
+console.log('demo:   policy: refused at RCPT by ffwall\'s policy service; dropped: the SYN never answered (ffwall dropped it in the kernel);');
+console.log('demo:   cut: a session cut off half-way (its ban landed during it); packets: what the kernel dropped for the peer\'s ban');
+console.log('demo:');
+console.log('demo:   peer         role  sessions  delivered  unknown user  policy  dropped  cut  banned at  packets');
 for (const p of peers) {
   console.log(
-    `demo:   ${p.addr.padEnd(12)}  ${p.role.padEnd(4)}  ${pad(p.sessions, 8)}  ${pad(p.delivered, 9)}  ${pad(p.unknownUser, 12)}  ${pad(p.policy, 6)}  ${pad(p.dropped, 7)}  ${pad(p.bannedAt === null ? '-' : `${p.bannedAt}s`, 9)}  ${pad(p.packets, 15)}`,
+    `demo:   ${p.addr.padEnd(11)}  ${p.role.padEnd(4)}  ${pad(p.sessions, 8)}  ${pad(p.delivered, 9)}  ${pad(p.unknownUser, 12)}  ${pad(p.policy, 6)}  ${pad(p.dropped, 7)}  ${pad(p.other, 3)}  ${pad(p.bannedAt === null ? '-' : `${p.bannedAt}s`, 9)}  ${pad(p.packets, 7)}`,
   );
 }
 const good = peers.filter((p) => p.role === 'good');

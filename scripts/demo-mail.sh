@@ -88,5 +88,6 @@ node scripts/demo-mail.mjs --good "$GOOD" --bots "$BOTS" --seconds "$SECONDS_RUN
 say ""
 say "the daemon's bans (ffwall list):"
 node bin/run.js list --transport client --socket "$SOCK" | sed 's/^/ffwall-demo:   /'
-say "Postfix's log: $(grep -c 'User unknown' "$MAIL_LOG") unknown-user rejections, $(grep -c 'status=sent' "$MAIL_LOG") deliveries, $(grep -c 'blocked for abuse' "$MAIL_LOG" || true) refusals by the policy service"
+count() { grep -c "$1" "$MAIL_LOG" || true; }
+say "Postfix's log: $(count 'User unknown') unknown-user rejections, $(count 'status=sent') deliveries, $(count 'blocked for abuse') refusals by the policy service"
 exit $rc

@@ -166,7 +166,7 @@ mail_delivered() {
 		echo 0
 		return
 	}
-	grep -c '^From ' "$f"
+	grep -c '^From ' "$f" || true
 }
 
 # mail_wait_delivered USER N [SECONDS]: waits until USER has N messages

@@ -314,8 +314,10 @@ test.serial("2. A's next connection to port 25 is dropped by the kernel: the SYN
 
 test.serial('3. port 80 from A still passes', (t) => {
   t.true(reaches(A, 80), 'the SYN to port 80 is answered');
-  const r = spawnSync('ip', ['netns', 'exec', ns(A), 'busybox', 'wget', '-q', '-T', '10', '-O', '-', `http://${HOST}/`], { encoding: 'utf8' });
-  t.is(r.status, 0, r.stderr);
+  // An HTTP GET from A's namespace (busybox's static wget crashes in its resolver, curl may be absent: node it is).
+  const get = `fetch('http://${HOST}/', { signal: AbortSignal.timeout(10000) }).then(async (r) => process.stdout.write(await r.text()), (e) => { console.error(e); process.exit(1); })`;
+  const r = spawnSync('ip', ['netns', 'exec', ns(A), process.execPath, '-e', get], { encoding: 'utf8' });
+  t.is(r.status, 0, `${String(r.error ?? '')} ${r.stderr}`);
   t.is(r.stdout, 'ffwall test page\n');
 });
 
@@ -331,7 +333,7 @@ test.serial('4. peer B still delivers mail', async (t) => {
 test.serial('5. peer C, allowlisted, misbehaves past the threshold and is never banned; it still delivers', async (t) => {
   const a = ffwall(['allow', 'add', addr(C), '--reason', 'partner relay (guest test)']);
   t.is(a.code, 0, a.stderr);
-  for (let n = 1; n <= THRESHOLD + 2; n++) {
+  for (let n = 1; n <= THRESHOLD + 1; n++) {
     const r = swaks(C, `ghost${n}@${DOMAIN}`, { quitAfter: 'RCPT' });
     t.is(r.code, 24, r.out);
   }
