@@ -5,6 +5,7 @@
 // service and the log watcher following Postfix's log, and peers in their
 // own network namespaces (test/guest/lib.sh's peers_setup) sending real
 // SMTP with swaks:
+//   0. the Postfix configuration passes `ffwall postfix check`;
 //   1. peer A sends to unknown recipients until the unknown-user threshold
 //      trips: the log watcher bans A on the SMTP ports;
 //   2. A's next TCP connection to port 25 is dropped by the kernel (its SYN
@@ -259,6 +260,19 @@ test.after.always(async () => {
   }
   spawnSync('bash', ['-c', `${libEnv}; source test/guest/lib.sh && source test/guest/lib-postfix.sh && http_stop; mail_stop; peers_teardown ${PEERS}`], { cwd: root });
   await unload().catch(() => undefined);
+});
+
+test.serial("0. the guest's Postfix configuration passes `ffwall postfix check` against the daemon's configuration", (t) => {
+  const r = spawnSync(process.execPath, [run, 'postfix', 'check', '--config-dir', path.join(MAIL_DIR, 'conf'), '--config', CONFIG, '--json'], { encoding: 'utf8' });
+  t.is(r.status, 0, `${r.stdout}${r.stderr}`);
+  const checks = (JSON.parse(r.stdout) as { checks: { id: string; status: string; message: string }[] }).checks;
+  t.log(checks.map((c) => `${c.status} ${c.id}`).join(', '));
+  t.deepEqual(
+    checks.filter((c) => c.status !== 'ok').map((c) => `${c.status} ${c.id}: ${c.message}`),
+    [],
+    'every check ok',
+  );
+  t.true(checks.some((c) => c.id === 'log-watcher'), 'the log watcher was checked');
 });
 
 test.serial('1. peer A sends to unknown recipients until the threshold trips: the log watcher bans A on the SMTP ports', async (t) => {
