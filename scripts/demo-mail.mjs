@@ -29,7 +29,7 @@ function arg(name, dflt) {
 
 const GOOD = Number(arg('good', '3'));
 const BOTS = Number(arg('bots', '7'));
-const SECONDS = Number(arg('seconds', '90'));
+const SECONDS = Number(arg('seconds', '75'));
 const SOCKET = arg('socket', '/run/ffwall/ffwall.sock');
 const SERVER = arg('server', '10.88.0.1');
 const DOMAIN = arg('domain', 'mail.example.test');
@@ -41,7 +41,7 @@ const PREFIX = arg('ns-prefix', 'ffwp');
  * to fail (its exit status 2 then says the SYN was never answered).  The good peers wait longer:
  * under emulation a busy Postfix can be slow, and slow is not refused.
  */
-const BOT_TIMEOUT_S = 5;
+const BOT_TIMEOUT_S = 4;
 const GOOD_TIMEOUT_S = 60;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -123,13 +123,14 @@ console.log(`demo: ${GOOD} good peers (${peerAddr(1)}..${peerAddr(GOOD)}) send m
 const workers = peers.map((p) => runPeer(p));
 
 async function live() {
-  const h = await fw.hits(0);
-  for (const e of h.entries) {
-    const p = byAddr.get(e.target);
-    if (p !== undefined && p.bannedAt === null) {
-      p.bannedAt = secs();
-      console.log(`demo: ${String(p.bannedAt).padStart(3)}s  BANNED ${e.target} (${p.role}) on ports ${e.ports.join(',') || 'all'} until ${e.expiresAt?.slice(0, 19) ?? 'forever'}`);
-    }
+  // A peer is banned once the kernel holds its ban (checked on port 25: the bans are the SMTP ports').
+  for (const p of peers) {
+    if (p.bannedAt !== null) continue;
+    const c = await fw.check(p.addr, { port: 25 });
+    if (!c.inKernel) continue;
+    p.bannedAt = secs();
+    const r = c.rule;
+    console.log(`demo: ${String(p.bannedAt).padStart(3)}s  BANNED ${p.addr} (${p.role}) on ports ${r?.ports.join(',') || 'all'} until ${r?.expiresAt?.slice(0, 19) ?? 'forever'}`);
   }
   const s = await sampler.sample(3);
   for (const r of s.rows) {
@@ -156,10 +157,10 @@ while (secs() < SECONDS) {
 stopping = true;
 await Promise.all(workers);
 await live();
-const h = await fw.hits(0);
-for (const e of h.entries) {
-  const p = byAddr.get(e.target);
-  if (p !== undefined) p.packets = e.hits;
+// The packets each ban dropped: the kernel's counter of the entry.
+for (const p of peers) {
+  const c = await fw.check(p.addr, { port: 25 });
+  if (c.inKernel && c.rule !== null) p.packets = c.rule.hits;
 }
 await fw.close();
 

@@ -20,7 +20,7 @@ source test/guest/lib-postfix.sh
 
 GOOD=${DEMO_GOOD:-3}
 BOTS=${DEMO_BOTS:-7}
-SECONDS_RUN=${DEMO_SECONDS:-90}
+SECONDS_RUN=${DEMO_SECONDS:-75}
 N=$((GOOD + BOTS))
 WORK=/tmp/ffwall-demo
 SOCK=$WORK/ffwall.sock

@@ -12,7 +12,7 @@ const q = (s) => `'${s.replace(/'/g, `'\\''`)}'`;
 const knobs = ['DEMO_GOOD', 'DEMO_BOTS', 'DEMO_SECONDS']
   .filter((k) => process.env[k] !== undefined && /^\d+$/.test(process.env[k] ?? ''))
   .map((k) => `export ${k}=${process.env[k]}`);
-console.log(`ffwall demo: booting Linux ${kver} under QEMU (software emulation, about 10 s), then a Postfix, a botnet and ffwall (about 2 minutes)...`);
+console.log(`ffwall demo: booting Linux ${kver} under QEMU (software emulation, about 10 s), then a Postfix, a botnet and ffwall (about 3 minutes in all)...`);
 let inJob = false;
 const res = await runVm({
   kver,
