@@ -114,6 +114,8 @@ export interface PostfixLogConfig {
   file: string;
   /** The systemd unit (journalctl -u) for source "journal"; "postfix@-" is Debian's default instance. */
   unit: string;
+  /** A JSON file of extra (or overriding) log patterns (docs/postfix.md, "Log watcher"); absent: the built-in ones only. */
+  patterns?: string;
 }
 
 export const DEFAULT_POLICY_TEXT = 'Your address is blocked for abuse (ffwall)';
@@ -212,6 +214,7 @@ export const CONFIG_KEYS = [
   'postfix.log.source',
   'postfix.log.file',
   'postfix.log.unit',
+  'postfix.log.patterns',
 ] as const;
 
 /** Keys whose change takes effect only at the next start (a reload reports them). */
@@ -724,13 +727,19 @@ function readPostfix(r: Reader, input: Obj, options: ValidateOptions): DaemonCon
     idleTimeout: r.duration(po, 'idleTimeout', 'postfix.policy.idleTimeout', d.policy.idleTimeout, 1) ?? d.policy.idleTimeout,
     allowRemote,
   };
-  const lo = r.section(pf ?? {}, 'log', 'postfix', ['enabled', 'source', 'file', 'unit']);
+  const lo = r.section(pf ?? {}, 'log', 'postfix', ['enabled', 'source', 'file', 'unit', 'patterns']);
   const log: PostfixLogConfig = {
     enabled: r.bool(lo, 'enabled', 'postfix.log.enabled', d.log.enabled),
     source: r.oneOf<PostfixLogConfig['source']>(lo, 'source', 'postfix.log.source', d.log.source, ['journal', 'file']),
     file: r.str(lo, 'file', 'postfix.log.file', d.log.file, absolutePath),
     unit: r.str(lo, 'unit', 'postfix.log.unit', d.log.unit, (u) => (/^[A-Za-z0-9@_.:\\-]+$/.test(u) ? undefined : `"${u}" is not a systemd unit name`)),
   };
+  const pv = lo?.patterns;
+  if (pv !== undefined && pv !== null) {
+    const bad = typeof pv === 'string' ? absolutePath(pv) : `must be an absolute path or null, got ${describe(pv)}`;
+    if (bad !== undefined) r.fail('postfix.log.patterns', bad);
+    else log.patterns = pv as string;
+  }
   return { policy, log };
 }
 

@@ -670,6 +670,7 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
       p.mode !== old.mode ||
       p.gid !== old.gid ||
       p.maxConnections !== old.maxConnections ||
+      p.allowRemote !== old.allowRemote ||
       JSON.stringify(p.limits) !== JSON.stringify(old.limits);
     if (!restart && this.#policy !== undefined) {
       this.#policy.configure({ action: p.action, text: p.text, ...(p.idleTimeout === undefined ? {} : { idleTimeout: p.idleTimeout }) });
@@ -679,7 +680,14 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
     await this.#policy?.stop();
     this.#policy = undefined;
     this.#policyOptions = undefined;
-    if (p !== null) await this.#startPolicy(p);
+    if (p === null) return;
+    try {
+      await this.#startPolicy(p);
+    } catch (err) {
+      // The new address cannot be served (in use, no such directory): the old one comes back, and the reload reports the error.
+      if (old !== undefined) await this.#startPolicy(old).catch(() => undefined);
+      throw err;
+    }
   }
 
   /** Whether the kernel runs in monitor mode (a dry run: the policy service then refuses no one); cached 2 s. */
@@ -985,7 +993,8 @@ export interface ServiceOptions {
 export function offenceSourcesOf(cfg: DaemonConfig): OffenceSource[] {
   const l = cfg.postfix.log;
   if (!l.enabled) return [];
-  return [new PostfixLogWatcher(l.source === 'file' ? { source: 'file', file: l.file } : { source: 'journal', unit: l.unit })];
+  const patterns = l.patterns === undefined ? {} : { patterns: l.patterns };
+  return [new PostfixLogWatcher(l.source === 'file' ? { source: 'file', file: l.file, ...patterns } : { source: 'journal', unit: l.unit, ...patterns })];
 }
 
 /** The policy service's options for a configuration; undefined when it is off. */
@@ -1000,6 +1009,7 @@ export function policyOptionsOf(cfg: DaemonConfig): PolicyOptions | undefined {
     text: p.text,
     maxConnections: p.maxConnections,
     idleTimeout: p.idleTimeout,
+    allowRemote: p.allowRemote,
   };
 }
 

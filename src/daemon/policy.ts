@@ -27,6 +27,8 @@ import path from 'node:path';
 import { parseAddress, type IpPrefix } from '../lib/addr.js';
 import { FfwallError } from '../lib/errors.js';
 
+import { isLoopbackHost } from './config.js';
+
 export type PolicyListen = { type: 'unix'; path: string } | { type: 'inet'; host: string; port: number };
 export type PolicyAction = 'reject' | 'defer' | '521';
 
@@ -63,6 +65,8 @@ export interface PolicyServerOptions {
   /** Seconds of silence after which a connection is closed; default 600 (longer than Postfix's own 300 s max idle). */
   idleTimeout?: number;
   limits?: Partial<PolicyLimits>;
+  /** Allow a non-loopback inet address (refused otherwise). */
+  allowRemote?: boolean;
   /** Decides for one client address. */
   judge(address: IpPrefix): Promise<PolicyJudgement>;
 }
@@ -228,6 +232,9 @@ export class PolicyServer extends EventEmitter<PolicyServerEventMap> {
   async start(): Promise<void> {
     if (this.#server !== undefined) throw new Error('PolicyServer: already started');
     const l = this.#opts.listen;
+    if (l.type === 'inet' && !isLoopbackHost(l.host) && this.#opts.allowRemote !== true) {
+      throw new FfwallError('EINVAL', `ffwall: the policy service refuses to listen on ${l.host}, which is not a loopback address (postfix.policy.allowRemote allows it)`);
+    }
     const server = net.createServer((sock) => this.#accept(sock));
     server.maxConnections = this.#opts.maxConnections ?? 256;
     if (l.type === 'unix') {

@@ -193,7 +193,10 @@ export class OffenceTracker {
   async report(o: ReportRequest): Promise<ReportResult> {
     const rule = this.#config.kinds[o.kind];
     if (!rule.enabled) return { address: o.address, kind: o.kind, count: 0, threshold: 0, enabled: false, banned: false };
-    const at = o.at ?? this.#now();
+    const now = this.#now();
+    const at = o.at ?? now;
+    // Older than the window ending now (a log read from its start, a late report): it cannot count any more.
+    if (at <= now - rule.window * 1000) return { address: o.address, kind: o.kind, count: this.count(o.address, o.kind), threshold: rule.threshold, enabled: true, banned: false };
     let entry = this.#tracked.get(o.address);
     if (entry === undefined) entry = { kinds: new Map() };
     else this.#tracked.delete(o.address);

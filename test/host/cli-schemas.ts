@@ -86,6 +86,14 @@ export const SCHEMAS: Record<string, Spec> = {
     interval: 'integer',
     rows: [{ target: 'string', delta: 'integer', rate: 'number', total: 'integer', hits: 'integer', ports: ['integer'], expiresAt: 'iso|null' }],
   },
+  postfixCheck: {
+    configDir: 'string',
+    postfixVersion: 'string',
+    policyListen: 'string|null',
+    checks: [{ id: 'string', status: 'string', message: 'string', fix: 'string|null' }],
+    counts: { ok: 'integer', warn: 'integer', fail: 'integer' },
+    ok: 'boolean',
+  },
   error: { error: { code: 'string|null', message: 'string', exit: 'integer' } },
 };
 

@@ -87,6 +87,18 @@ test('explicit offence times are used, also out of order', async (t) => {
   t.true(r2.banned);
 });
 
+test('an offence older than the window ending now is ignored (a log replayed from its start)', async (t) => {
+  const { t: tr, bans, clock } = tracker();
+  for (let i = 0; i < 5; i++) {
+    const r = await tr.report(off('192.0.2.10', 'unknown-user', clock.now - 3600_000 + i * 1000));
+    t.is(r.count, 0);
+  }
+  t.is(bans.length, 0);
+  t.is(tr.size, 0);
+  await tr.report(off('192.0.2.10', 'unknown-user', clock.now - 60_000));
+  t.is(tr.count('192.0.2.10', 'unknown-user'), 1, 'within the window: counted');
+});
+
 test('kinds count apart; rbl bans at once; a disabled kind never counts; per-kind window', async (t) => {
   const cfg = defaultOffenceConfig();
   cfg.kinds.rbl.enabled = false;

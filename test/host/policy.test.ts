@@ -404,3 +404,24 @@ test('bounded connections: beyond maxConnections new ones are closed; an idle on
   t.is(r.d.policy?.connections, 0);
   await r.done();
 });
+
+test('reload to an address that cannot be served: the error is reported and the old listener comes back', async (t) => {
+  const r = await rig();
+  const busy = net.createServer();
+  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', () => resolve()));
+  const port = (busy.address() as net.AddressInfo).port;
+  await t.throwsAsync(r.d.reload({ policy: { listen: { type: 'inet', host: '127.0.0.1', port }, action: 'reject', text: 'x' } }), { code: 'EADDRINUSE' });
+  const c = await client(r.policySock);
+  t.is(await c.ask(request('192.0.2.1')), DUNNO, 'the old socket serves again');
+  c.end();
+  await new Promise<void>((resolve) => busy.close(() => resolve()));
+  await r.done();
+});
+
+test('a non-loopback inet address is refused unless allowRemote', async (t) => {
+  const { PolicyServer } = await import('../../src/daemon/policy.js');
+  const judge = async (): Promise<{ banned: false; why: 'none' }> => ({ banned: false, why: 'none' });
+  const s = new PolicyServer({ listen: { type: 'inet', host: '192.0.2.1', port: 10031 }, action: 'reject', text: 'x', judge });
+  await t.throwsAsync(s.start(), { message: /not a loopback address/ });
+  t.is(s.address, undefined, 'nothing listens');
+});

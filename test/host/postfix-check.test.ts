@@ -4,7 +4,7 @@
 // (copies of this host's /etc/postfix/main.cf and master.cf, edited with
 // `postconf -c <dir> -e/-Me/-Pe/-Fe`), through the real postconf.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,7 +12,8 @@ import path from 'node:path';
 import test from 'ava';
 
 import { checkPostfix, policyCalls, positionOf, tokenizeRestrictions, type PostfixCheckOptions, type PostfixCheckReport } from '../../src/lib/postfix/check.js';
-import { ffwall, shapeErrors, type Spec } from './cli-helpers.js';
+import { ffwall, shapeErrors } from './cli-helpers.js';
+import { SCHEMAS } from './cli-schemas.js';
 
 interface Pf {
   dir: string;
@@ -39,9 +40,10 @@ function postfixDir(): Pf {
   return { dir, conf, spool, sock: path.join(spool, 'private', 'ffwall-policy'), postconf, done: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-async function listenOn(sock: string): Promise<net.Server> {
+async function listenOn(sock: string, mode = 0o666): Promise<net.Server> {
   const s = net.createServer((c) => c.end());
   await new Promise<void>((resolve) => s.listen(sock, resolve));
+  chmodSync(sock, mode);
   return s;
 }
 
@@ -90,6 +92,12 @@ test('a configuration after the snippets: every check ok', async (t) => {
     t.regex(byId(r, 'policy-service:smtp/inet')!.message, /smtpd_client_restrictions calls unix:private\/ffwall-policy \(after permit_mynetworks: those clients are not checked\)/);
     t.regex(byId(r, 'policy-listen')!.message, /listens on unix:.*private\/ffwall-policy/);
     t.regex(byId(r, 'log-watcher')!.message, /follows the journal \(journalctl -u postfix@-\)/);
+    // A socket smtpd (user postfix and its groups) may not write to.
+    chmodSync(pf.sock, 0o600);
+    const denied = byId(await checkPostfix(opts(pf)), 'policy-listen')!;
+    t.is(denied.status, 'fail');
+    t.regex(denied.message, /smtpd \(user postfix, groups [\d,]+\) cannot connect to .*mode 0600/);
+    t.regex(denied.fix!, /postfix\.policy\.group: "postfix"/);
     t.regex(byId(r, 'postconf')!.message, /^Postfix 3\.\d+/);
   } finally {
     server.close();
@@ -163,17 +171,27 @@ test('the policy client: Postfix\'s default default_action and timeout are warni
   }
 });
 
-test('inet listeners: the same port and loopback host is ok, another port fails naming both', async (t) => {
+test('inet listeners: the same port and loopback host is ok, another port fails naming both; a listener that does not accept warns', async (t) => {
   const pf = postfixDir();
+  const server = net.createServer((c) => c.end());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
   try {
-    const listen = { type: 'inet' as const, host: '127.0.0.1', port: 10031 };
-    pf.postconf('-e', 'smtpd_client_restrictions = check_policy_service inet:127.0.0.1:10031');
-    t.is(byId(await checkPostfix(opts(pf, { policyListen: listen })), 'policy-service:smtp/inet')?.status, 'ok');
-    pf.postconf('-e', 'smtpd_client_restrictions = check_policy_service inet:127.0.0.1:10032');
+    const listen = { type: 'inet' as const, host: '127.0.0.1', port };
+    pf.postconf('-e', `smtpd_client_restrictions = check_policy_service inet:127.0.0.1:${port}`);
+    let r = await checkPostfix(opts(pf, { policyListen: listen }));
+    t.is(byId(r, 'policy-service:smtp/inet')?.status, 'ok');
+    t.is(byId(r, 'policy-listen')?.status, 'ok');
+    pf.postconf('-e', `smtpd_client_restrictions = check_policy_service inet:127.0.0.1:${port + 1}`);
     const c = byId(await checkPostfix(opts(pf, { policyListen: listen })), 'policy-service:smtp/inet')!;
     t.is(c.status, 'fail');
-    t.regex(c.message, /calls inet:127\.0\.0\.1:10032 \(smtpd_client_restrictions\), not ffwall's inet:127\.0\.0\.1:10031/);
+    t.is(c.message, `smtp/inet calls inet:127.0.0.1:${port + 1} (smtpd_client_restrictions), not ffwall's inet:127.0.0.1:${port}`);
+    await new Promise((resolve) => server.close(resolve));
+    r = await checkPostfix(opts(pf, { policyListen: listen }));
+    t.is(byId(r, 'policy-listen')?.status, 'warn');
+    t.regex(byId(r, 'policy-listen')!.message, /connecting fails \(ECONNREFUSED\)/);
   } finally {
+    server.close();
     pf.done();
   }
 });
@@ -226,14 +244,7 @@ test('postscreen: its verdicts go through the log watcher; the smtpd behind it (
 
 // ---- the command ----
 
-const REPORT: Spec = {
-  configDir: 'string',
-  postfixVersion: 'string',
-  policyListen: 'string|null',
-  checks: [{ id: 'string', status: 'string', message: 'string', fix: 'string|null' }],
-  counts: { ok: 'integer', warn: 'integer', fail: 'integer' },
-  ok: 'boolean',
-};
+const REPORT = SCHEMAS.postfixCheck!;
 
 test('ffwall postfix check: human lines, --json, exit 0 with warnings and 1 with a failure', async (t) => {
   const pf = postfixDir();

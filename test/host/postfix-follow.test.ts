@@ -13,9 +13,15 @@ import test from 'ava';
 
 import { FileFollower, JournalFollower, type JournalRecord } from '../../src/lib/postfix/follow.js';
 
+const dirs: string[] = [];
 function tmp(): string {
-  return mkdtempSync(path.join(os.tmpdir(), 'ffwall-follow-'));
+  const d = mkdtempSync(path.join(os.tmpdir(), 'ffwall-follow-'));
+  dirs.push(d);
+  return d;
 }
+test.after.always(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 /** A follower that only reads when poked, and the lines it emitted. */
 async function follower(file: string, opts: { fromStart?: boolean; chunkSize?: number; maxLineBytes?: number } = {}): Promise<{ f: FileFollower; got: string[]; opens: string[] }> {

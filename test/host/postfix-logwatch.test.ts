@@ -2,7 +2,7 @@
 //
 // PostfixLogWatcher: a file or the journal in, offences out (the daemon's
 // OffenceSource interface).
-import { appendFileSync, chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 
 import test from 'ava';
 
-import { DaemonService } from '../../src/daemon/daemon.js';
+import { parseConfig } from '../../src/daemon/config.js';
+import { DaemonService, offenceSourcesOf } from '../../src/daemon/daemon.js';
 import { FakeKernel } from '../../src/lib/kernel-fake.js';
 import type { OffenceSource } from '../../src/lib/offences.js';
 import { PostfixLogWatcher, type PostfixOffence } from '../../src/lib/postfix/logwatch.js';
@@ -19,9 +20,15 @@ import { PatternError } from '../../src/lib/postfix/parse.js';
 const fixtures = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../test/host/fixtures/postfix');
 const expected = (JSON.parse(readFileSync(path.join(fixtures, 'expected.json'), 'utf8')) as ({ kind: string; address: string } | null)[]).filter((e) => e !== null);
 
+const dirs: string[] = [];
 function tmp(): string {
-  return mkdtempSync(path.join(os.tmpdir(), 'ffwall-logwatch-'));
+  const d = mkdtempSync(path.join(os.tmpdir(), 'ffwall-logwatch-'));
+  dirs.push(d);
+  return d;
 }
+test.after.always(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 test('it is an OffenceSource, and its constructor does no work', (t) => {
   const w: OffenceSource = new PostfixLogWatcher({ source: 'file', file: '/nonexistent/dir/mail.log', patterns: '/nonexistent/patterns.json' });
@@ -149,4 +156,25 @@ test('the daemon runs the watcher of postfix.log, bans what it reports, and foll
     await svc.done;
     await kernel.close();
   }
+});
+
+test('postfix.log in the configuration: the watcher it makes (patterns file included), none when disabled, bad values named', (t) => {
+  const cfg = (log: unknown) => parseConfig(JSON.stringify({ postfix: { log } }));
+  const ok = cfg({ enabled: true, source: 'file', file: '/var/log/maillog', patterns: '/etc/ffwall/postfix-patterns.json' });
+  if (!ok.ok) return t.fail(JSON.stringify(ok.errors));
+  const [w, ...rest] = offenceSourcesOf(ok.config);
+  t.is(rest.length, 0);
+  t.true(w instanceof PostfixLogWatcher);
+  t.deepEqual((w as PostfixLogWatcher).options, { source: 'file', file: '/var/log/maillog', patterns: '/etc/ffwall/postfix-patterns.json' });
+  const j = cfg({ enabled: true });
+  if (!j.ok) return t.fail();
+  t.deepEqual((offenceSourcesOf(j.config)[0] as PostfixLogWatcher).options, { source: 'journal', unit: 'postfix@-' });
+  const off = cfg({ enabled: false, source: 'file' });
+  if (!off.ok) return t.fail();
+  t.deepEqual(offenceSourcesOf(off.config), []);
+  const bad = cfg({ patterns: 'relative.json' });
+  t.false(bad.ok);
+  if (!bad.ok) t.is(bad.errors[0]?.key, 'postfix.log.patterns');
+  const bad2 = cfg({ patterns: 5 });
+  t.false(bad2.ok);
 });

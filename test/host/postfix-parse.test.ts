@@ -3,7 +3,7 @@
 // The Postfix patterns against real-format log lines: the three line formats
 // (syslog, RFC 3339, Postfix's maillog_file), journald records, IPv4/IPv6,
 // look-alike lines that are no offence, and bad user pattern files.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -142,8 +142,14 @@ test('journald records: MESSAGE as a string or as bytes; the fixture gives the s
   t.like(parseJournalLine('{"SYSLOG_IDENTIFIER":"postfix/smtpd","MESSAGE":[104,105,255]}'), { message: 'hi\ufffd' });
 });
 
+const dirs: string[] = [];
+test.after.always(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
 function tmpFile(name: string, text: string): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ffwall-patterns-'));
+  dirs.push(dir);
   const f = path.join(dir, name);
   writeFileSync(f, text);
   return f;
@@ -207,4 +213,16 @@ test('bad patterns files: a clear error naming the file and the entry', async (t
 test('the built-in patterns file is in the npm package', (t) => {
   const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { files: string[] };
   t.true(pkg.files.some((f) => f === 'src/lib/postfix/patterns.json'), 'package.json "files" lists src/lib/postfix/patterns.json (dist/ holds no JSON)');
+});
+
+test('variants: rejections at CONNECT and HELO (smtpd_delay_reject = no), "Recipient address rejected: Relay access denied", a queue id, client port logging', (t) => {
+  const ps = builtinPatterns();
+  const m = (msg: string) => matchPostfixMessage('postfix/smtpd', msg, ps);
+  t.like(m('NOQUEUE: reject: CONNECT from unknown[192.0.2.70]: 554 5.7.1 Service unavailable; Client host [192.0.2.70] blocked using zen.spamhaus.org; proto=SMTP'), { kind: 'rbl', address: '192.0.2.70', detail: 'zen.spamhaus.org' });
+  t.like(m('NOQUEUE: reject: EHLO from unknown[192.0.2.71]: 504 5.5.2 <x>: Helo command rejected: need fully-qualified hostname; proto=SMTP helo=<x>'), { kind: 'bad-helo', address: '192.0.2.71' });
+  t.like(m('NOQUEUE: reject: RCPT from unknown[192.0.2.72]: 554 5.7.1 <v@elsewhere.example>: Recipient address rejected: Relay access denied; from=<a@b> to=<v@elsewhere.example> proto=ESMTP helo=<h>'), { kind: 'relay-denied', address: '192.0.2.72', detail: 'v@elsewhere.example' });
+  t.like(m('4Yk2Zq1Xh7z9sVw: reject: RCPT from mx.example.net[192.0.2.73]:41234: 550 5.1.1 <z@example.org>: Recipient address rejected: User unknown in virtual alias table; from=<a@b> to=<z@example.org> proto=ESMTP helo=<mx.example.net>'), { kind: 'unknown-user', address: '192.0.2.73', detail: 'User unknown in virtual alias table' });
+  // Other rejections are not among the kinds.
+  t.is(m('NOQUEUE: reject: RCPT from unknown[192.0.2.74]: 450 4.7.1 Client host rejected: cannot find your hostname, [192.0.2.74]; from=<a@b> to=<c@d> proto=ESMTP helo=<h>'), null);
+  t.is(m('NOQUEUE: reject: RCPT from unknown[192.0.2.75]: 450 4.1.8 <a@nx.example>: Sender address rejected: Domain not found; from=<a@nx.example> to=<c@d> proto=ESMTP helo=<h>'), null);
 });

@@ -24,7 +24,8 @@
 // policy service (fail); submission/smtps services without it are a warning
 // (the kernel still drops banned clients there; only cold bans pass).
 import { execFile } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 
 import { FfwallError } from '../errors.js';
@@ -236,6 +237,7 @@ const LATE_LISTS = new Set(['smtpd_data_restrictions', 'smtpd_end_of_data_restri
 const MAIN_PARAMS = [
   'mail_version',
   'queue_directory',
+  'mail_owner',
   'smtpd_delay_reject',
   ...RESTRICTION_LISTS,
   'smtpd_policy_service_timeout',
@@ -245,6 +247,46 @@ const MAIN_PARAMS = [
   'postscreen_dnsbl_sites',
   'postscreen_pipelining_enable',
 ];
+
+/**
+ * The uid and groups of a user (/etc/passwd, /etc/group): its primary group
+ * and those that list it as a member (Postfix's daemons call initgroups()
+ * in chroot_uid(), so they keep them); undefined when unknown.
+ */
+function userIds(name: string): { uid: number; gids: Set<number> } | undefined {
+  const read = (f: string): string => {
+    try {
+      return readFileSync(f, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  let out: { uid: number; gids: Set<number> } | undefined;
+  for (const line of read('/etc/passwd').split('\n')) {
+    const f = line.split(':');
+    if (f[0] === name && f.length >= 4) out = { uid: Number(f[2]), gids: new Set([Number(f[3])]) };
+  }
+  if (out === undefined) return undefined;
+  for (const line of read('/etc/group').split('\n')) {
+    const f = line.split(':');
+    if (f.length >= 4 && f[3]!.split(',').includes(name)) out.gids.add(Number(f[2]));
+  }
+  return out;
+}
+
+/** Connects to the listener: null when something accepts, else the error code. */
+function probe(l: PolicyListenSpec): Promise<string | null> {
+  return new Promise((resolve) => {
+    const sock = l.type === 'unix' ? net.connect(l.path) : net.connect(l.port, l.host);
+    const done = (r: string | null): void => {
+      sock.destroy();
+      resolve(r);
+    };
+    sock.setTimeout(2000, () => done('ETIMEDOUT'));
+    sock.once('connect', () => done(null));
+    sock.once('error', (e: NodeJS.ErrnoException) => done(e.code ?? e.message));
+  });
+}
 
 function formatListen(l: PolicyListenSpec): string {
   return l.type === 'unix' ? `unix:${l.path}` : `inet:${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}`;
@@ -304,21 +346,36 @@ export async function checkPostfix(o: PostfixCheckOptions): Promise<PostfixCheck
   // ---- the daemon's listener ----
   const listen = o.policyListen;
   if (listen === null) {
-    add('policy-listen', 'fail', `ffwall's policy service is off (postfix.policy.listen is not set in ${o.ffwallConfig})`, `set postfix.policy.listen, e.g. "unix:${path.join(queueDir, 'private/ffwall-policy')}", and reload the daemon`);
+    add('policy-listen', 'fail', `ffwall's policy service is off (postfix.policy.listen is not set in ${o.ffwallConfig})`, `set postfix.policy.listen, e.g. "inet:127.0.0.1:10031" (or "unix:${path.join(queueDir, 'private/ffwall-policy')}"), and reload the daemon`);
   } else {
     const where = formatListen(listen);
     if (listen.type === 'unix') {
       let st: ReturnType<typeof statSync> | undefined;
+      let statErr = '';
       try {
         st = statSync(listen.path);
-      } catch {
-        st = undefined;
+      } catch (err) {
+        statErr = (err as NodeJS.ErrnoException).code ?? String(err);
       }
-      if (st === undefined) add('policy-listen', 'warn', `ffwall's policy service should listen on ${where}, but there is no socket there now`, 'start the daemon (systemctl start ffwall)');
+      if (st === undefined && statErr === 'EACCES') add('policy-listen', 'warn', `cannot look at ${listen.path} (EACCES): run the check as root to see the socket`, 'sudo ffwall postfix check');
+      else if (st === undefined) add('policy-listen', 'warn', `ffwall's policy service should listen on ${where}, but there is no socket there now`, 'start the daemon (systemctl start ffwall)');
       else if (!st.isSocket()) add('policy-listen', 'fail', `${listen.path} is not a socket`, `remove it and restart the daemon, or choose another postfix.policy.listen`);
-      else add('policy-listen', 'ok', `ffwall's policy service listens on ${where}`);
+      else {
+        const err = await probe(listen);
+        // smtpd runs as mail_owner, with its groups.
+        const owner = main.get('mail_owner') ?? 'postfix';
+        const ids = userIds(owner);
+        const mode = Number(st.mode) & 0o777;
+        const reachable = ids === undefined || ids.uid === 0 || (Number(st.uid) === ids.uid && (mode & 0o200) !== 0) || (ids.gids.has(Number(st.gid)) && (mode & 0o020) !== 0) || (mode & 0o002) !== 0;
+        if (!reachable) {
+          add('policy-listen', 'fail', `smtpd (user ${owner}, groups ${[...ids!.gids].join(',')}) cannot connect to ${listen.path} (owner ${st.uid}:${st.gid}, mode ${mode.toString(8).padStart(4, '0')})`, `postfix.policy.group: "${owner}" with mode "0660" (or a group ${owner} is a member of)`);
+        } else if (err === null) add('policy-listen', 'ok', `ffwall's policy service listens on ${where}`);
+        else add('policy-listen', 'warn', `ffwall's policy service should listen on ${where}, but connecting fails (${err}): a stale socket?`, 'start (or restart) the daemon');
+      }
     } else {
-      add('policy-listen', 'ok', `ffwall's policy service listens on ${where} (per ${o.ffwallConfig})`);
+      const err = await probe(listen);
+      if (err === null) add('policy-listen', 'ok', `ffwall's policy service listens on ${where}`);
+      else add('policy-listen', 'warn', `ffwall's policy service should listen on ${where}, but connecting fails (${err})`, 'start the daemon (systemctl start ffwall)');
     }
   }
 
@@ -342,7 +399,8 @@ export async function checkPostfix(o: PostfixCheckOptions): Promise<PostfixCheck
       }
     }
     const severity: CheckStatus = isPort25(s) ? 'fail' : 'warn';
-    const snippet = listen === null ? 'check_policy_service <ffwall listener>' : `check_policy_service ${listen.type === 'unix' ? `unix:${path.relative(queueDir, listen.path)}` : formatListen(listen)}`;
+    const server = listen === null ? '<ffwall listener>' : listen.type === 'unix' ? `unix:${path.relative(queueDir, listen.path)}` : formatListen(listen);
+    const snippet = `check_policy_service { ${server}, default_action=DUNNO, timeout=10s }`;
     if (listen === null) {
       add(id, severity, `${s.key}: cannot check (ffwall's policy service is off)`, 'set postfix.policy.listen first');
       continue;
@@ -355,8 +413,8 @@ export async function checkPostfix(o: PostfixCheckOptions): Promise<PostfixCheck
       }
       const fix =
         listen.type === 'unix' && !listen.path.startsWith(`${queueDir}/`)
-          ? `let the daemon listen inside the queue directory (postfix.policy.listen "unix:${path.join(queueDir, 'private/ffwall-policy')}") and add "check_policy_service unix:private/ffwall-policy" to smtpd_client_restrictions${s.params.size > 0 ? ` (or this service's -o smtpd_client_restrictions)` : ''}`
-          : `add "${snippet}" at the start of smtpd_client_restrictions${s.params.has('smtpd_client_restrictions') ? ` (this service overrides it with -o)` : ''}`;
+          ? `let the daemon listen where smtpd reaches it: postfix.policy.listen "inet:127.0.0.1:10031", or "unix:${path.join(queueDir, 'private/ffwall-policy')}" called as "unix:private/ffwall-policy"`
+          : `add "${snippet}" to smtpd_recipient_restrictions after permit_mynetworks, permit_sasl_authenticated${s.params.has('smtpd_recipient_restrictions') ? ' (this service overrides it with -o)' : ''}`;
       add(id, severity, `${s.key} ${why}`, fix);
       continue;
     }

@@ -19,8 +19,10 @@
 // mail log (connect, disconnect, queue lines) fail all of them and cost no
 // more than that: no envelope parsing, no regex.  A line that contains one
 // gets its envelope split (one anchored regex) and only the patterns whose
-// literal it contains run their regex.  About 1-2 µs per non-matching line
-// and 5-10 µs per matching one on the machine this was written on.
+// literal it contains run their regex.  Measured (Node 20, the 2-core test
+// host, a loop over the fixture lines): 0.2-0.3 µs per ordinary mail log
+// line (connect, queue, delivery), 0.7 µs per look-alike that is no offence,
+// 1.7 µs per offence: some 500,000 lines a second on one core.
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
@@ -83,8 +85,8 @@ interface RawPattern {
 
 /**
  * Validates a patterns document ({ patterns: [...] }) and compiles it.
- * `partial`: entries may be `{ name, disabled: true }` (a user file turning
- * a built-in off); returned as null pattern with the name in `disabled`.
+ * `partial` (a user file): entries may be `{ name, disabled: true }`, which
+ * turn a built-in pattern off; their names come back in `disabled`.
  */
 export function compilePatterns(doc: unknown, source: string, partial = false): { patterns: PostfixPattern[]; disabled: string[] } {
   const fail = (what: string): never => {
