@@ -39,8 +39,8 @@
 # - mynetworks is loopback only: the peers are strangers, as on the Internet.
 # - smtpd_error_sleep_time=0: Postfix's 1 s pause after each rejected command
 #   would only slow the spam loops down (the soft/hard error limits stay).
-# - The policy service fails open (default_action DUNNO, a 10 s timeout), as
-#   docs/postfix.md recommends and `ffwall postfix check` checks: a daemon
+# - The policy service is called as docs/postfix.md's main.cf snippet does:
+#   it fails open (default_action=DUNNO, timeout=10s), as the docs recommend and `ffwall postfix check` checks: a daemon
 #   that is down must not stop mail.  The tests still see a broken policy
 #   service: what they expect from it is a refusal.
 # - The log goes to MAIL_LOG through postlogd (maillog_file, Postfix 3.4+):
@@ -76,7 +76,8 @@ mail_setup() {
 	done
 	# The policy service first: a banned client is refused whatever it sends.
 	restrictions="permit_mynetworks, reject_unauth_destination"
-	[ -z "$MAIL_POLICY" ] || restrictions="check_policy_service $MAIL_POLICY, $restrictions"
+	[ -z "$MAIL_POLICY" ] ||
+		restrictions="check_policy_service { $MAIL_POLICY, default_action=DUNNO, timeout=10s }, $restrictions"
 	cat >"$conf/main.cf" <<EOF
 # Written by test/guest/lib-postfix.sh (ffwall's guest tests and demo).
 compatibility_level = 3.6
@@ -108,8 +109,6 @@ allow_mail_to_files = alias
 default_privs = nobody
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
 smtpd_recipient_restrictions = $restrictions
-smtpd_policy_service_default_action = DUNNO
-smtpd_policy_service_timeout = 10s
 maillog_file = $MAIL_LOG
 maillog_file_prefixes = $(dirname "$MAIL_LOG")
 EOF
