@@ -14,7 +14,7 @@
 // refused by Postfix, the sessions refused by ffwall's policy service and
 // the connections that never got an answer (dropped by the kernel).
 //
-//   node scripts/demo-mail.mjs --good 3 --bots 7 --seconds 90 --socket PATH
+//   node scripts/demo-mail.mjs --good 3 --bots 7 --seconds 60 --socket PATH
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -29,7 +29,7 @@ function arg(name, dflt) {
 
 const GOOD = Number(arg('good', '3'));
 const BOTS = Number(arg('bots', '7'));
-const SECONDS = Number(arg('seconds', '75'));
+const SECONDS = Number(arg('seconds', '60'));
 const SOCKET = arg('socket', '/run/ffwall/ffwall.sock');
 const SERVER = arg('server', '10.88.0.1');
 const DOMAIN = arg('domain', 'mail.example.test');

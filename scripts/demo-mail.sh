@@ -20,7 +20,7 @@ source test/guest/lib-postfix.sh
 
 GOOD=${DEMO_GOOD:-3}
 BOTS=${DEMO_BOTS:-7}
-SECONDS_RUN=${DEMO_SECONDS:-75}
+SECONDS_RUN=${DEMO_SECONDS:-60}
 N=$((GOOD + BOTS))
 WORK=/tmp/ffwall-demo
 SOCK=$WORK/ffwall.sock
@@ -47,7 +47,7 @@ peers_setup "$N"
 say "$N peer namespaces on bridge $FFW_BR ($FFW_BR_LOCAL4): $(peer_addr 1)..$(peer_addr "$GOOD") good, $(peer_addr $((GOOD + 1)))..$(peer_addr "$N") bots"
 mail_setup
 mail_start
-say "Postfix $(postconf -h mail_version) listening on $MAIL_LISTEN:25 for $MAIL_USERS@$MAIL_DOMAIN, policy service $POLICY, log $MAIL_LOG"
+say "Postfix $(postconf -h mail_version) listening on $MAIL_LISTEN:25, users $(echo "$MAIL_USERS" | sed 's/ /, /g') at $MAIL_DOMAIN, policy service $POLICY, log $MAIL_LOG"
 
 devices=$(peers_devices "$N" | sed 's/ *$//; s/ /", "/g')
 echo "nameserver 10.88.0.53" >"$WORK/resolv.conf"
