@@ -118,3 +118,61 @@ dropped() {
 	[ $? -eq 1 ]
 	ok $? "$desc"
 }
+
+# ---- Several peers on one bridge -------------------------------------------
+#
+# peers_setup N creates namespaces ffwp1..ffwpN, each joined by its own veth
+# pair to the bridge $FFW_BR in the init namespace.  The bridge has the
+# host's address; each peer has its own.  The init-side ends of the veths
+# (named like the namespaces, ffwp1..ffwpN) are the devices ffwall hooks:
+# a packet from peer i meets the netdev ingress hook of ffwpI before the
+# bridge takes it.
+#   init side: $FFW_BR 10.88.0.1/24
+#   peer i:    10.88.0.(10+i)/24   (peer_addr i)
+FFW_BR=ffwbr0
+FFW_BR_LOCAL4=10.88.0.1
+
+FFW_PEER_PREFIX=${FFW_PEER_PREFIX:-ffwp}
+peer_ns() { echo "$FFW_PEER_PREFIX$1"; }
+peer_addr() { echo "10.88.0.$((10 + $1))"; }
+
+# peers_devices N: the devices to hook, space separated.
+peers_devices() {
+	local i
+	for i in $(seq 1 "$1"); do printf '%s ' "$(peer_ns "$i")"; done
+	echo
+}
+
+peers_setup() {
+	local n=$1 i ns
+	ip link add "$FFW_BR" type bridge &&
+		ip addr add "$FFW_BR_LOCAL4/24" dev "$FFW_BR" &&
+		ip link set "$FFW_BR" up || return 1
+	for i in $(seq 1 "$n"); do
+		ns=$(peer_ns "$i")
+		ip netns add "$ns" &&
+			ip link add "$ns" type veth peer name eth0 netns "$ns" &&
+			ip link set "$ns" master "$FFW_BR" &&
+			ip link set "$ns" up &&
+			ip -n "$ns" link set lo up &&
+			ip -n "$ns" addr add "$(peer_addr "$i")/24" dev eth0 &&
+			ip -n "$ns" link set eth0 up || return 1
+	done
+}
+
+peers_teardown() {
+	local n=$1 i
+	for i in $(seq 1 "$n"); do
+		ip link del "$(peer_ns "$i")" 2>/dev/null
+		ip netns del "$(peer_ns "$i")" 2>/dev/null
+	done
+	ip link del "$FFW_BR" 2>/dev/null
+	true
+}
+
+# peer_reach I netprobe-args...: netprobe from peer I (see reach).
+peer_reach() {
+	local i=$1
+	shift
+	ip netns exec "$(peer_ns "$i")" "$FFWALL_TOOLS/netprobe" "$@"
+}
