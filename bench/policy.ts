@@ -244,6 +244,10 @@ export interface PolicyRow {
   p99_ms: number;
   p999_ms: number;
   max_ms: number;
+  /** The server process's CPU time (user + system, setup excluded) over the requests it answered, warm-up included. */
+  server_cpu_us_per_request: number;
+  /** What one core would serve at that cost: 1 s / server_cpu_us_per_request. */
+  cpu_bound_rps: number;
   reject: number;
   dunno: number;
   other: number;
@@ -276,7 +280,11 @@ async function main(): Promise<void> {
       policy: { listen: { type: 'unix', path: sock }, action: 'reject', text: 'Banned by ffwall', maxConnections: 1024 },
     });
     const metrics = new DaemonMetrics({ defaultMetrics: false });
-    d.on('policy', (ev) => metrics.policyRequest(ev.result));
+    let served = 0;
+    d.on('policy', (ev) => {
+      served++;
+      metrics.policyRequest(ev.result);
+    });
     await d.start();
     // A second listener on loopback TCP, same judge (a reload would replace the first).
     const unixServer = d.policy;
@@ -291,7 +299,11 @@ async function main(): Promise<void> {
       }
       const where = transport === 'unix' ? sock : tcp;
       for (const n of args.clients) {
+        const cpu0 = process.cpuUsage();
+        const served0 = served;
         const rep = await clientsInChild({ where, connections: n, seconds: args.seconds, warmup: args.quick ? 0.3 : 1, bans: args.bans, mix: 4096 });
+        const cpu = process.cpuUsage(cpu0);
+        const cpuUs = (cpu.user + cpu.system) / Math.max(1, served - served0);
         const lat = Float64Array.from(rep.latUs).sort();
         const ms = (q: number): number => Number((quantile(lat, q) / 1000).toFixed(3));
         const row: PolicyRow = {
@@ -305,6 +317,8 @@ async function main(): Promise<void> {
           p99_ms: ms(0.99),
           p999_ms: ms(0.999),
           max_ms: Number(((lat[lat.length - 1] ?? NaN) / 1000).toFixed(3)),
+          server_cpu_us_per_request: Number(cpuUs.toFixed(1)),
+          cpu_bound_rps: Math.round(1e6 / cpuUs),
           reject: rep.reject,
           dunno: rep.dunno,
           other: rep.other,
