@@ -644,16 +644,16 @@ export class BanStore {
 
   /**
    * Every record (whatever its state) among @address and its enclosing
-   * prefixes, longest first; usually none or one.  The hot path of the
-   * policy service and of the kernel's MISS events: up to 33 (IPv4) or 129
-   * (IPv6) point reads through one scratch key, each shorter prefix made by
-   * clearing one bit, and a record built only for a hit.
+   * prefixes, longest first, lazily (stop when one decides); usually none or
+   * one.  The hot path of the policy service and of the kernel's MISS
+   * events: up to 33 (IPv4) or 129 (IPv6) point reads through one scratch
+   * key, each shorter prefix made by clearing one bit, and a record built
+   * only for a hit.
    */
-  coveringRecords(address: IpPrefix | string): BanRecord[] {
+  *coveringRecords(address: IpPrefix | string): Generator<BanRecord, void, undefined> {
     const a = toPrefix(address);
     const key = recordKey(a);
     const shortest = a.family === 4 ? 96 : 0;
-    const out: BanRecord[] = [];
     for (let len = a.length; len >= shortest; len--) {
       if (len < a.length) {
         // From /len+1 to /len: clear bit number len (counted from the most significant).
@@ -661,9 +661,8 @@ export class BanStore {
         key[16] = len;
       }
       const r = this.#bans.get(key);
-      if (r !== undefined) out.push(toRecord(Buffer.from(key), r));
+      if (r !== undefined) yield toRecord(Buffer.from(key), r);
     }
-    return out;
   }
 
   /** Unbans every record of one source (and tag, e.g. one fail2ban jail), in batches; returns how many. */
