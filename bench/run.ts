@@ -103,6 +103,8 @@ for (const bench of benches) {
       `export FFWALL_ROOT=${q(root)} FFWALL_KVER=${q(kver)} FFWALL_OUT=/ffwall-out FFWALL_BENCH_N=${args.n}`,
       `export FFWALL_KO=${q(path.join(root, 'build', 'kmod', kver, 'ffwall.ko'))} FFWALL_TOOLS=${q(path.join(root, 'build', 'tools'))}`,
       ...(diskImage === undefined ? [] : ['modprobe virtio_blk', 'export FFWALL_DATA_DISK=/dev/vda']),
+      // Time caps of the guest steps (bench/guest/bulk.sh), when given on the host.
+      ...['FFWALL_BENCH_CAP', 'FFWALL_BENCH_NFT_CAP'].filter((k) => /^\d+$/.test(process.env[k] ?? '')).map((k) => `export ${k}=${process.env[k] ?? ''}`),
       `cd ${q(root)} && exec bash bench/guest/${bench}.sh`,
       '',
     ].join('\n'),
