@@ -2,7 +2,8 @@
 //
 // Policy service benchmark (issue 11, item 6), on the host:
 //
-//   node dist/bench/policy.js [--quick] [--bans N] [--seconds S] [--clients 1,4,16,64] [--out FILE]
+//   node dist/bench/policy.js [--quick] [--bans N] [--seconds S] [--clients 1,4,16,64]
+//                             [--rate 20000] [--paced-clients 16,64] [--out FILE]
 //
 // A daemon over FakeKernel and a temporary LMDB database holding --bans
 // IPv4 host bans (default 100,000) serves the Postfix policy protocol on a
@@ -14,7 +15,11 @@
 // queried addresses are banned.  Each configuration runs --seconds (default
 // 5; --quick: 1 s, 2,000 bans) after a warm-up, and reports requests/s and
 // the client-side latency percentiles p50/p90/p99/p99.9, with the answers
-// counted (REJECT vs DUNNO, so a broken judge shows).  The daemon's own
+// counted (REJECT vs DUNNO, so a broken judge shows).  Those closed-loop runs
+// find the saturation throughput; the paced runs then offer --rate requests/s
+// (default 20,000, the target) over 16 and 64 connections, each connection
+// sending on a schedule with at most one request outstanding, for the latency
+// at the target rate rather than at saturation.  The daemon's own
 // listener of the 'policy' event (metrics) is attached as in production.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -33,13 +38,16 @@ interface Args {
   bans: number;
   seconds: number;
   clients: number[];
+  /** Paced runs: requests/s offered (0: none) over each of pacedClients connections. */
+  rate: number;
+  pacedClients: number[];
   out: string | undefined;
   /** Internal: this process is the client side. */
   client: string | undefined;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { quick: false, bans: 100_000, seconds: 5, clients: [1, 4, 16, 64], out: undefined, client: undefined };
+  const a: Args = { quick: false, bans: 100_000, seconds: 5, clients: [1, 4, 16, 64], rate: 20_000, pacedClients: [16, 64], out: undefined, client: undefined };
   let bansSet = false;
   let secondsSet = false;
   for (let i = 0; i < argv.length; i++) {
@@ -48,6 +56,8 @@ function parseArgs(argv: string[]): Args {
     else if (argv[i] === '--bans' && v !== undefined && /^\d+$/.test(v)) (a.bans = Number(v)), (bansSet = true), i++;
     else if (argv[i] === '--seconds' && v !== undefined && Number(v) > 0) (a.seconds = Number(v)), (secondsSet = true), i++;
     else if (argv[i] === '--clients' && v !== undefined && /^\d+(,\d+)*$/.test(v)) (a.clients = v.split(',').map(Number)), i++;
+    else if (argv[i] === '--rate' && v !== undefined && /^\d+$/.test(v)) (a.rate = Number(v)), i++;
+    else if (argv[i] === '--paced-clients' && v !== undefined && /^\d+(,\d+)*$/.test(v)) (a.pacedClients = v.split(',').map(Number)), i++;
     else if (argv[i] === '--out' && v !== undefined) (a.out = v), i++;
     else if (argv[i] === '--client' && v !== undefined) (a.client = v), i++;
     else throw new Error(`bench/policy: unknown argument '${argv[i]}'`);
@@ -123,6 +133,8 @@ interface ClientJob {
   /** The request mix is built by the client from these (the argument list must stay short). */
   bans: number;
   mix: number;
+  /** 0: closed loop (the next request right after the answer); else requests/s offered over all connections, each connection paced. */
+  rate: number;
 }
 
 /** The request mix: half banned, half clean, spread over the whole table. */
@@ -159,6 +171,16 @@ async function runClients(job: ClientJob): Promise<ClientReport> {
       sentAt = process.hrtime.bigint();
       s.write(reqs[next++ % reqs.length] as Buffer);
     };
+    // Paced: this connection's next request is due every `interval` ms (one outstanding at most, as a Postfix smtpd process).
+    const interval = job.rate > 0 ? (1000 * job.connections) / job.rate : 0;
+    let due = performance.now() + (interval * c) / job.connections;
+    const sendNext = (): void => {
+      if (interval === 0) return send();
+      due += interval;
+      const wait = due - performance.now();
+      if (wait <= 0.5) send();
+      else setTimeout(send, wait);
+    };
     done.push(
       new Promise<void>((resolve) => {
         s.on('data', (chunk: Buffer) => {
@@ -180,13 +202,14 @@ async function runClients(job: ClientJob): Promise<ClientReport> {
               resolve();
               return;
             }
-            send();
+            sendNext();
           }
         });
         s.on('close', () => resolve());
       }),
     );
-    send();
+    if (interval === 0) send();
+    else setTimeout(send, Math.max(0, due - performance.now()));
   }
   await new Promise((r) => setTimeout(r, job.warmup * 1000));
   measuring = true;
@@ -236,6 +259,9 @@ async function clientsInChild(job: ClientJob): Promise<ClientReport> {
 export interface PolicyRow {
   transport: 'unix' | 'tcp';
   clients: number;
+  /** closed: each connection sends its next request as soon as the answer is in (saturation); paced: offered_rps spread over the connections. */
+  mode: 'closed' | 'paced';
+  offered_rps: number | null;
   requests: number;
   seconds: number;
   rps: number;
@@ -298,10 +324,11 @@ async function main(): Promise<void> {
         await d.reload({ policy: { listen: { type: 'unix', path: sock }, action: 'reject', text: 'Banned by ffwall', maxConnections: 1024 } });
       }
       const where = transport === 'unix' ? sock : tcp;
-      for (const n of args.clients) {
+      const configs = [...args.clients.map((n) => ({ n, rate: 0 })), ...(args.rate > 0 ? args.pacedClients.map((n) => ({ n, rate: args.rate })) : [])];
+      for (const { n, rate } of configs) {
         const cpu0 = process.cpuUsage();
         const served0 = served;
-        const rep = await clientsInChild({ where, connections: n, seconds: args.seconds, warmup: args.quick ? 0.3 : 1, bans: args.bans, mix: 4096 });
+        const rep = await clientsInChild({ where, connections: n, seconds: args.seconds, warmup: args.quick ? 0.3 : 1, bans: args.bans, mix: 4096, rate });
         const cpu = process.cpuUsage(cpu0);
         const cpuUs = (cpu.user + cpu.system) / Math.max(1, served - served0);
         const lat = Float64Array.from(rep.latUs).sort();
@@ -309,6 +336,8 @@ async function main(): Promise<void> {
         const row: PolicyRow = {
           transport,
           clients: n,
+          mode: rate === 0 ? 'closed' : 'paced',
+          offered_rps: rate === 0 ? null : rate,
           requests: rep.requests,
           seconds: Number(rep.seconds.toFixed(3)),
           rps: Math.round(rep.requests / rep.seconds),
