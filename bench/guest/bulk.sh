@@ -100,7 +100,7 @@ rm -f "$work/bulk.nft"
 insmod "$FFWALL_KO" max_entries=$((n + 1024))
 step load "ffwall library (blockMany 10k)" "$CAP" node dist/bench/bulk-guest.js --file "$work/addrs" --db "$work/db-lib"
 lib=$(cat "$work/last" 2>/dev/null)
-echo "{\"check\":\"library\",\"report\":${lib:-null}}" | tee -a "$out"
+echo "{\"check\":\"library\",\"report\":${lib:-null},\"kernel_entries\":$("$FFWALL_TOOLS/ffwallctl" stats entries)}" | tee -a "$out"
 rmmod ffwall
 
 rm -rf "$work"
