@@ -23,18 +23,23 @@ interface Args {
   n: number;
   /** Records of the ban database the restore benchmark starts from. */
   records: number;
+  /** Small sizes (CI): host benchmarks get --quick, guest ones N=10,000 unless --n is given. */
+  quick: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { kernel: undefined, only: undefined, n: 1_000_000, records: 10_000_000 };
+  const args: Args = { kernel: undefined, only: undefined, n: 1_000_000, records: 10_000_000, quick: false };
+  let nSet = false;
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
-    if (argv[i] === '--kernel' && v !== undefined) (args.kernel = v), i++;
+    if (argv[i] === '--quick') args.quick = true;
+    else if (argv[i] === '--kernel' && v !== undefined) (args.kernel = v), i++;
     else if (argv[i] === '--only' && v !== undefined) (args.only = v), i++;
-    else if (argv[i] === '--n' && v !== undefined && /^\d+$/.test(v)) (args.n = Number(v)), i++;
+    else if (argv[i] === '--n' && v !== undefined && /^\d+$/.test(v)) (args.n = Number(v)), (nSet = true), i++;
     else if (argv[i] === '--records' && v !== undefined && /^\d+$/.test(v)) (args.records = Number(v)), i++;
     else throw new Error(`bench: unknown argument '${argv[i]}'`);
   }
+  if (args.quick && !nSet) args.n = 10_000;
   return args;
 }
 
@@ -53,12 +58,27 @@ const benches = readdirSync(path.join(root, 'bench', 'guest'))
   .filter((b) => args.only === undefined || b === args.only);
 const resultsDir = path.join(root, 'bench', 'results');
 mkdirSync(resultsDir, { recursive: true });
+let failedHost = false;
 const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryBytes: totalmem(), emulation: 'qemu tcg' };
+
+// Host benchmarks (no guest): each script writes its own bench/results/<name>.json.
+// The server side is pinned to one core (taskset -c 1) when the machine has two.
+const HOST_BENCHES = ['policy', 'ingest'];
+for (const bench of HOST_BENCHES.filter((b) => args.only === undefined || b === args.only)) {
+  console.log(`bench: ${bench} (host)`);
+  const script = [path.join(root, 'dist', 'bench', `${bench}.js`), '--out', path.join(resultsDir, `${bench}.json`), ...(args.quick ? ['--quick'] : [])];
+  const pin = cpus().length > 1 && spawnSync('taskset', ['-V']).status === 0;
+  const r = spawnSync(pin ? 'taskset' : process.execPath, pin ? ['-c', '1', process.execPath, ...script] : script, { stdio: 'inherit' });
+  if (r.status !== 0) {
+    console.error(`bench: ${bench} failed (exit ${r.status ?? r.signal})`);
+    failedHost = true;
+  } else console.log(`bench: wrote bench/results/${bench}.json`);
+}
 
 /** Benchmarks that need the host-built ban database. */
 const DATA_DISK_BENCHES = new Set(['restore']);
 
-let failed = false;
+let failed = failedHost;
 for (const bench of benches) {
   const outDir = path.join(root, 'build', 'vm', 'bench', bench);
   console.log(`bench: ${bench} under ${kver} (N=${args.n})`);
@@ -83,6 +103,8 @@ for (const bench of benches) {
       `export FFWALL_ROOT=${q(root)} FFWALL_KVER=${q(kver)} FFWALL_OUT=/ffwall-out FFWALL_BENCH_N=${args.n}`,
       `export FFWALL_KO=${q(path.join(root, 'build', 'kmod', kver, 'ffwall.ko'))} FFWALL_TOOLS=${q(path.join(root, 'build', 'tools'))}`,
       ...(diskImage === undefined ? [] : ['modprobe virtio_blk', 'export FFWALL_DATA_DISK=/dev/vda']),
+      // Time caps of the guest steps (bench/guest/bulk.sh), when given on the host.
+      ...['FFWALL_BENCH_CAP', 'FFWALL_BENCH_NFT_CAP'].filter((k) => /^\d+$/.test(process.env[k] ?? '')).map((k) => `export ${k}=${process.env[k] ?? ''}`),
       `cd ${q(root)} && exec bash bench/guest/${bench}.sh`,
       '',
     ].join('\n'),
@@ -115,7 +137,8 @@ for (const f of readdirSync(resultsDir).filter((x) => x.endsWith('.json')).sort(
     results: Array<Record<string, unknown>>;
   };
   lines.push(`## ${doc.bench} (${doc.kernel}, ${doc.date.slice(0, 10)})`, '');
-  const cols = [...new Set(doc.results.flatMap((r) => Object.keys(r)))];
+  // Raw samples (arrays, objects) stay in the JSON; the table shows the scalars.
+  const cols = [...new Set(doc.results.flatMap((r) => Object.keys(r).filter((k) => typeof r[k] !== 'object' || r[k] === null)))];
   lines.push(`| ${cols.join(' | ')} |`, `| ${cols.map(() => '---').join(' | ')} |`);
   for (const r of doc.results) lines.push(`| ${cols.map((c) => String(r[c] ?? '')).join(' | ')} |`);
   lines.push('');

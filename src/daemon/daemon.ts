@@ -783,11 +783,9 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
     const store = this.store;
     if (store.allowedBy(address) !== undefined) return { banned: false, why: 'allowlisted' };
     const now = this.#now();
-    const shortest = address.family === 4 ? 96 : 0;
     let why: 'none' | 'monitor' | 'ports' = 'none';
-    for (let len = address.length; len >= shortest; len--) {
-      const rec = store.get(len === address.length ? address : address.supernet(len));
-      if (rec === undefined || rec.state === 'expired' || (rec.expires !== null && rec.expires <= now)) continue;
+    for (const rec of store.coveringRecords(address)) {
+      if (rec.state === 'expired' || (rec.expires !== null && rec.expires <= now)) continue;
       if (rec.monitor) {
         why = 'monitor';
         continue;

@@ -18,6 +18,7 @@
 // client; the policy connection itself stays open).  Anything else: DUNNO.
 // A failing judge answers DUNNO too (fail open: a database error never
 // stops mail) and is reported.
+import { isAscii } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { chmod, chown, unlink } from 'node:fs/promises';
@@ -106,6 +107,11 @@ class Malformed extends Error {
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
+const DUNNO_REPLY = Buffer.from('action=DUNNO\n\n');
+const BAD_NAME = 'an attribute name that is empty or not [A-Za-z0-9_.-]';
+/** 1 for the character codes of [A-Za-z0-9_.-]. */
+const NAME_BYTE = new Uint8Array(256);
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-') NAME_BYTE[c.charCodeAt(0)] = 1;
 
 /**
  * One connection's parser: bytes in, complete requests (attribute maps)
@@ -140,35 +146,65 @@ export class PolicyParser {
   }
 
   #push(chunk: Buffer, out: Map<string, string>[]): void {
+    // The common case, a chunk of plain ASCII without NUL, is decoded once
+    // and cut as a string (no Buffer, no decoder call and no regular
+    // expression per line); anything else goes through #line, which checks
+    // NUL and UTF-8 first.  Both give the same requests and the same errors.
+    const text = chunk.length > 0 && isAscii(chunk) && chunk.indexOf(0) < 0 ? chunk.toString('latin1') : undefined;
     let start = 0;
     for (;;) {
-      const nl = chunk.indexOf(0x0a, start);
-      const piece = chunk.subarray(start, nl < 0 ? chunk.length : nl);
-      this.#lineBytes += piece.length;
-      this.#requestBytes += piece.length + (nl < 0 ? 0 : 1);
+      const nl = text === undefined ? chunk.indexOf(0x0a, start) : text.indexOf('\n', start);
+      const end = nl < 0 ? chunk.length : nl;
+      this.#lineBytes += end - start;
+      this.#requestBytes += end - start + (nl < 0 ? 0 : 1);
       if (this.#lineBytes > this.#limits.maxLine) throw new Malformed(`line longer than ${this.#limits.maxLine} bytes`);
       if (this.#requestBytes > this.#limits.maxRequest) throw new Malformed(`request longer than ${this.#limits.maxRequest} bytes`);
       if (nl < 0) {
-        if (piece.length > 0) this.#parts.push(Buffer.from(piece));
+        if (end > start) this.#parts.push(Buffer.from(chunk.subarray(start, end)));
         return;
       }
-      const line = this.#parts.length === 0 ? piece : Buffer.concat([...this.#parts, piece]);
-      this.#parts = [];
-      this.#lineBytes = 0;
-      const done = this.#line(line);
+      let done: Map<string, string> | undefined;
+      if (text !== undefined && this.#parts.length === 0) {
+        this.#lineBytes = 0;
+        done = this.#textLine(text, start, end);
+      } else {
+        const piece = chunk.subarray(start, end);
+        const line = this.#parts.length === 0 ? piece : Buffer.concat([...this.#parts, piece]);
+        this.#parts = [];
+        this.#lineBytes = 0;
+        done = this.#line(line);
+      }
       if (done !== undefined) out.push(done);
       start = nl + 1;
     }
   }
 
+  #endRequest(): Map<string, string> {
+    const req = this.#attrs;
+    if (req.size === 0) throw new Malformed('empty request');
+    this.#attrs = new Map();
+    this.#requestBytes = 0;
+    return req;
+  }
+
+  /** One line of an ASCII chunk without NUL: text[start, end). */
+  #textLine(text: string, start: number, end: number): Map<string, string> | undefined {
+    if (start === end) return this.#endRequest();
+    const eq = text.indexOf('=', start);
+    if (eq < 0 || eq >= end) throw new Malformed('a line without "="');
+    if (eq === start) throw new Malformed(BAD_NAME);
+    for (let i = start; i < eq; i++) if (NAME_BYTE[text.charCodeAt(i)] !== 1) throw new Malformed(BAD_NAME);
+    this.#set(text.slice(start, eq), text.slice(eq + 1, end));
+    return undefined;
+  }
+
+  #set(name: string, value: string): void {
+    if (this.#attrs.size >= this.#limits.maxAttributes && !this.#attrs.has(name)) throw new Malformed(`more than ${this.#limits.maxAttributes} attributes`);
+    this.#attrs.set(name, value);
+  }
+
   #line(bytes: Buffer): Map<string, string> | undefined {
-    if (bytes.length === 0) {
-      const req = this.#attrs;
-      if (req.size === 0) throw new Malformed('empty request');
-      this.#attrs = new Map();
-      this.#requestBytes = 0;
-      return req;
-    }
+    if (bytes.length === 0) return this.#endRequest();
     if (bytes.includes(0)) throw new Malformed('NUL byte in a line');
     let line: string;
     try {
@@ -179,9 +215,8 @@ export class PolicyParser {
     const eq = line.indexOf('=');
     if (eq < 0) throw new Malformed('a line without "="');
     const name = line.slice(0, eq);
-    if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new Malformed('an attribute name that is empty or not [A-Za-z0-9_.-]');
-    if (this.#attrs.size >= this.#limits.maxAttributes && !this.#attrs.has(name)) throw new Malformed(`more than ${this.#limits.maxAttributes} attributes`);
-    this.#attrs.set(name, line.slice(eq + 1));
+    if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new Malformed(BAD_NAME);
+    this.#set(name, line.slice(eq + 1));
     return undefined;
   }
 }
@@ -195,6 +230,7 @@ export class PolicyServer extends EventEmitter<PolicyServerEventMap> {
   #action: PolicyAction;
   #text: string;
   #idleMs: number;
+  #bannedReply: { action: string; bytes: Buffer } | undefined;
 
   constructor(options: PolicyServerOptions) {
     super();
@@ -303,7 +339,13 @@ export class PolicyServer extends EventEmitter<PolicyServerEventMap> {
 
   async #answer(sock: net.Socket, req: Map<string, string>): Promise<void> {
     const action = await this.#decide(req);
-    if (!sock.destroyed && sock.writable) sock.write(`action=${action}\n\n`);
+    if (!sock.destroyed && sock.writable) sock.write(action === 'DUNNO' ? DUNNO_REPLY : this.#reply(action));
+  }
+
+  /** The encoded answer for a banned client, made once per action text. */
+  #reply(action: string): Buffer {
+    if (this.#bannedReply?.action !== action) this.#bannedReply = { action, bytes: Buffer.from(`action=${action}\n\n`) };
+    return this.#bannedReply.bytes;
   }
 
   async #decide(req: Map<string, string>): Promise<string> {

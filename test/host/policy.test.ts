@@ -175,6 +175,38 @@ test('actionText: REJECT, DEFER, and 521 with an enhanced status code', (t) => {
   t.is(actionText('521', '5.7.0 go away'), '521 5.7.0 go away');
 });
 
+test('the parser: a whole ASCII chunk (the fast path) and the same bytes one at a time (the byte path) give the same requests and the same errors', (t) => {
+  const parse = (b: Buffer, step: number): { reqs: [string, string][][]; error?: string } => {
+    const p = new PolicyParser();
+    const reqs: [string, string][][] = [];
+    try {
+      for (let i = 0; i < b.length; i += step) reqs.push(...p.push(b.subarray(i, i + step)).map((m) => [...m]));
+    } catch (err) {
+      // The requests completed by the failing chunk itself come with the error.
+      for (const m of (err as { completed?: Map<string, string>[] }).completed ?? []) reqs.push([...m]);
+      return { reqs, error: (err as Error).message };
+    }
+    return { reqs };
+  };
+  const cases = [
+    'request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=192.0.2.1\nsender=\nx=a=b\n\nclient_address=192.0.2.2\n\n',
+    'a=1\nb=2\nbad name=3\n\n',
+    'a=1\n\nno equals\n',
+    'a=1\n\n=v\n',
+    'a=1\n\n\n',
+    'a=1\nsender=\u00e9t\u00e9@example\n\n',
+    '\ufeffa=1\n\n',
+    'a=1\nb=\u0000\n\n',
+  ];
+  for (const c of cases) {
+    const b = Buffer.from(c);
+    const whole = parse(b, b.length);
+    t.deepEqual(parse(b, 1), whole, JSON.stringify(c));
+  }
+  t.deepEqual(parse(Buffer.from(cases[0] as string), 1e6).reqs.length, 2);
+  t.regex(parse(Buffer.from(cases[1] as string), 1e6).error ?? '', /attribute name/);
+});
+
 test('the parser: requests split anywhere, in any chunks; attributes kept as given', (t) => {
   const p = new PolicyParser();
   const text = 'request=smtpd_access_policy\nclient_address=192.0.2.1\nsender=a=b@example\n\nclient_address=2001:db8::1\nprotocol_state=RCPT\n\n';

@@ -638,16 +638,35 @@ export class BanStore {
    * point reads.
    */
   covering(address: IpPrefix | string, remembered = false): BanRecord | undefined {
-    const a = toPrefix(address);
-    const shortest = a.family === 4 ? 96 : 0;
     let old: BanRecord | undefined;
-    for (let len = a.length; len >= shortest; len--) {
-      const r = this.get(len === a.length ? a : a.supernet(len));
-      if (r === undefined) continue;
+    for (const r of this.coveringRecords(address)) {
       if (r.state !== 'expired') return r;
       if (remembered) old ??= r;
     }
     return old;
+  }
+
+  /**
+   * Every record (whatever its state) among @address and its enclosing
+   * prefixes, longest first, lazily (stop when one decides); usually none or
+   * one.  The hot path of the policy service and of the kernel's MISS
+   * events: up to 33 (IPv4) or 129 (IPv6) point reads through one scratch
+   * key, each shorter prefix made by clearing one bit, and a record built
+   * only for a hit.
+   */
+  *coveringRecords(address: IpPrefix | string): Generator<BanRecord, void, undefined> {
+    const a = toPrefix(address);
+    const key = recordKey(a);
+    const shortest = a.family === 4 ? 96 : 0;
+    for (let len = a.length; len >= shortest; len--) {
+      if (len < a.length) {
+        // From /len+1 to /len: clear bit number len (counted from the most significant).
+        key[len >> 3] = (key[len >> 3] as number) & ~(0x80 >> (len & 7)) & 0xff;
+        key[16] = len;
+      }
+      const r = this.#bans.get(key);
+      if (r !== undefined) yield toRecord(Buffer.from(key), r);
+    }
   }
 
   /** Unbans every record of one source (and tag, e.g. one fail2ban jail), in batches; returns how many. */

@@ -1,0 +1,106 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# Guest side of the bulk benchmark (issue 11, items 3 and 4): the same N
+# IPv4 addresses ($FFWALL_BENCH_N, default 1,000,000) loaded by
+#   - ipset restore (hash:ip, one restore file),
+#   - nft -f (one file: a table, a set and the elements in statements of
+#     50,000; one transaction),
+#   - ffwall import (the CLI, a plain file; database and module),
+#   - the library (openFfwall direct, blockMany of 10,000: bench/bulk-guest.ts),
+# then listed: ipset save, nft list set, ffwall list --json (the whole
+# database, streamed).  ffwall's CLI goes first, the library last (when the
+# guest's time runs out, the peers' rows are already in).  Every step has a time cap ($FFWALL_BENCH_CAP, default
+# 300 s; nft's load $FFWALL_BENCH_NFT_CAP, default 240 s): a step that hits
+# it is reported as "did not finish (cap N s)".  The database lives on the
+# guest's tmpfs overlay (its fsyncs are cheap: the figure is CPU, not disk).
+# Writes one JSON object per line to $FFWALL_OUT/bulk.ndjson.
+set -uo pipefail
+N=${FFWALL_BENCH_N:-1000000}
+CAP=${FFWALL_BENCH_CAP:-300}
+NFT_CAP=${FFWALL_BENCH_NFT_CAP:-240}
+out=$FFWALL_OUT/bulk.ndjson
+: >"$out"
+work=$(mktemp -d)
+ffwall() { node bin/run.js "$@"; }
+
+# N distinct addresses spread over the space (as the memory benchmark).
+awk -v n="$N" 'BEGIN { for (i = 0; i < n; i++) { x = (i * 2654435761) % 4294967296; if (x < 16777216) x += 16777216;
+	printf "%d.%d.%d.%d\n", int(x / 16777216) % 256, int(x / 65536) % 256, int(x / 256) % 256, x % 256 } }' |
+	sort -u >"$work/addrs"
+n=$(wc -l <"$work/addrs")
+
+now() { date +%s.%N; }
+# step OP IMPL CAP COMMAND...: times COMMAND under a cap, emits a row; the command's stdout goes to $work/last.
+step() {
+	local op=$1 impl=$2 cap=$3
+	shift 3
+	local t0 t1 rc status secs
+	sync
+	t0=$(now)
+	timeout "$cap" "$@" >"$work/last" 2>"$work/err"
+	rc=$?
+	t1=$(now)
+	secs=$(echo "$t0 $t1" | awk '{printf "%.3f", $2 - $1}')
+	if [ "$rc" -eq 124 ]; then
+		status="did not finish (cap $cap s)"
+		secs=null
+	elif [ "$rc" -ne 0 ]; then
+		status="failed (exit $rc): $(tail -c 200 "$work/err" | tr '\n"\\' '   ')"
+	else
+		status=ok
+	fi
+	local bytes
+	bytes=$(wc -c <"$work/last")
+	echo "{\"op\":\"$op\",\"impl\":\"$impl\",\"entries\":$n,\"seconds\":$secs,\"status\":\"$status\",\"output_bytes\":$bytes}" | tee -a "$out"
+	return 0
+}
+
+# ---- ffwall: the CLI import, then the listing ----
+insmod "$FFWALL_KO" max_entries=$((n + 1024))
+step load "ffwall import (CLI)" "$CAP" node bin/run.js import "$work/addrs" --name bulk --ttl 30d --transport direct --db "$work/db-cli"
+echo "{\"check\":\"kernel entries after the CLI import\",\"entries\":$("$FFWALL_TOOLS/ffwallctl" stats entries)}" | tee -a "$out"
+step list "ffwall list --json" "$CAP" node bin/run.js list --json --transport direct --db "$work/db-cli"
+rmmod ffwall
+rm -rf "$work/db-cli"
+
+# ---- ipset ----
+{
+	echo "create bulk hash:ip family inet hashsize 1048576 maxelem $((n + 1024))"
+	sed 's/^/add bulk /' "$work/addrs"
+} >"$work/ipset.restore"
+step load "ipset restore" "$CAP" ipset restore -file "$work/ipset.restore"
+step list "ipset save" "$CAP" ipset save bulk
+ipset destroy bulk 2>/dev/null
+rm -f "$work/ipset.restore"
+
+# ---- nftables ----
+{
+	echo "table inet bulk {"
+	echo "  set ban { type ipv4_addr; size $((n + 1024)); }"
+	echo "}"
+	split -l 50000 "$work/addrs" "$work/chunk."
+	for f in "$work"/chunk.*; do
+		printf 'add element inet bulk ban { '
+		paste -sd, "$f" | tr -d '\n'
+		printf ' }\n'
+	done
+	rm -f "$work"/chunk.*
+} >"$work/bulk.nft"
+step load "nft -f" "$NFT_CAP" nft -f "$work/bulk.nft"
+if nft list table inet bulk >/dev/null 2>&1; then
+	step list "nft list set" "$CAP" nft list set inet bulk ban
+	nft delete table inet bulk 2>/dev/null
+else
+	echo "{\"op\":\"list\",\"impl\":\"nft list set\",\"entries\":$n,\"seconds\":null,\"status\":\"not run (the load did not finish)\"}" | tee -a "$out"
+fi
+rm -f "$work/bulk.nft"
+
+# ---- ffwall: the library ----
+insmod "$FFWALL_KO" max_entries=$((n + 1024))
+step load "ffwall library (blockMany 10k)" "$CAP" node dist/bench/bulk-guest.js --file "$work/addrs" --db "$work/db-lib"
+lib=$(cat "$work/last" 2>/dev/null)
+echo "{\"check\":\"library\",\"report\":${lib:-null},\"kernel_entries\":$("$FFWALL_TOOLS/ffwallctl" stats entries)}" | tee -a "$out"
+rmmod ffwall
+
+rm -rf "$work"
