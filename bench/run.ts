@@ -7,6 +7,11 @@
 // only reported here.
 //
 //   node dist/bench/run.js [--kernel KVER] [--only NAME] [--n ENTRIES] [--records DB-RECORDS]
+//                          [--quick] [--sizes N,N,..] [--reps R] [--pkts P]
+//
+// The drop benchmark (bench/drop.ts) takes --sizes (default 1000,100000,
+// 1000000), --reps and --pkts; --quick is its CI variant (1000,10000, fewer
+// repetitions).  It runs the guest under the icount TCG plugin.
 //
 // Benchmarks that start from a ban database (restore) get one built on the
 // host by bench/scale-db.ts, attached as a disk ($FFWALL_DATA_DISK).
@@ -16,6 +21,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import path from 'node:path';
 
 import { bootableKernels, projectRoot, runVm, tail } from '../test/vm/harness.js';
+import { DROP_PLAN, dropDoc, dropGuestEnv, dropMarkdown, dropPlan, dropSvg, dropTimeSvg, type DropDoc, type DropPlan } from './drop.js';
 
 interface Args {
   kernel: string | undefined;
@@ -23,12 +29,23 @@ interface Args {
   n: number;
   /** Records of the ban database the restore benchmark starts from. */
   records: number;
+  /** The drop benchmark's plan (sizes, repetitions, packets per burst). */
+  drop: DropPlan;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { kernel: undefined, only: undefined, n: 1_000_000, records: 10_000_000 };
+  const args: Args = { kernel: undefined, only: undefined, n: 1_000_000, records: 10_000_000, drop: { ...DROP_PLAN.full } };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
+    if (argv[i] === '--quick') {
+      args.drop = { ...DROP_PLAN.quick };
+      continue;
+    }
+    if (['--sizes', '--reps', '--pkts'].includes(argv[i] ?? '') && v !== undefined) {
+      args.drop = dropPlan(args.drop, argv[i] as string, v);
+      i++;
+      continue;
+    }
     if (argv[i] === '--kernel' && v !== undefined) (args.kernel = v), i++;
     else if (argv[i] === '--only' && v !== undefined) (args.only = v), i++;
     else if (argv[i] === '--n' && v !== undefined && /^\d+$/.test(v)) (args.n = Number(v)), i++;
@@ -72,17 +89,24 @@ for (const bench of benches) {
       continue;
     }
   }
+  const isDrop = bench === 'drop';
   const res = await runVm({
     kver,
     outDir,
     ...(diskImage === undefined ? {} : { diskImage }),
     memoryMiB: 3072,
-    timeoutSec: 3600,
+    timeoutSec: isDrop ? args.drop.capSec : 3600,
+    // The drop benchmark counts instructions with the icount plugin, whose
+    // counters need the vCPUs to run in one host thread.
+    ...(isDrop
+      ? { singleThreadTcg: true, qemuExtraArgs: ['-plugin', `${path.join(root, 'build', 'tools', 'icount.so')},out=${path.join(outDir, 'icount.log')}`] }
+      : {}),
     script: [
       'export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8',
       `export FFWALL_ROOT=${q(root)} FFWALL_KVER=${q(kver)} FFWALL_OUT=/ffwall-out FFWALL_BENCH_N=${args.n}`,
       `export FFWALL_KO=${q(path.join(root, 'build', 'kmod', kver, 'ffwall.ko'))} FFWALL_TOOLS=${q(path.join(root, 'build', 'tools'))}`,
       ...(diskImage === undefined ? [] : ['modprobe virtio_blk', 'export FFWALL_DATA_DISK=/dev/vda']),
+      ...(isDrop ? dropGuestEnv(args.drop) : []),
       `cd ${q(root)} && exec bash bench/guest/${bench}.sh`,
       '',
     ].join('\n'),
@@ -100,6 +124,15 @@ for (const bench of benches) {
     .split('\n')
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l) as Record<string, unknown>);
+  if (isDrop) {
+    const icountLog = path.join(outDir, 'icount.log');
+    const doc = dropDoc({ kernel: kver, plan: args.drop, records: results, icount: existsSync(icountLog) ? readFileSync(icountLog, 'utf8') : '' });
+    writeFileSync(path.join(resultsDir, 'drop.json'), `${JSON.stringify(doc, null, 2)}\n`);
+    writeFileSync(path.join(resultsDir, 'drop.svg'), dropSvg(doc));
+    writeFileSync(path.join(resultsDir, 'drop-time.svg'), dropTimeSvg(doc));
+    console.log('bench: wrote bench/results/drop.json, drop.svg and drop-time.svg');
+    continue;
+  }
   const doc = { bench, kernel: kver, machine, date: new Date().toISOString(), n: args.n, ...(diskImage === undefined ? {} : { records: args.records }), results };
   writeFileSync(path.join(resultsDir, `${bench}.json`), `${JSON.stringify(doc, null, 2)}\n`);
   console.log(`bench: wrote bench/results/${bench}.json`);
@@ -114,6 +147,10 @@ for (const f of readdirSync(resultsDir).filter((x) => x.endsWith('.json')).sort(
     date: string;
     results: Array<Record<string, unknown>>;
   };
+  if (doc.bench === 'drop') {
+    lines.push(dropMarkdown(doc as unknown as DropDoc));
+    continue;
+  }
   lines.push(`## ${doc.bench} (${doc.kernel}, ${doc.date.slice(0, 10)})`, '');
   const cols = [...new Set(doc.results.flatMap((r) => Object.keys(r)))];
   lines.push(`| ${cols.join(' | ')} |`, `| ${cols.map(() => '---').join(' | ')} |`);
