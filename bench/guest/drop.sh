@@ -8,8 +8,10 @@
 #     (the set is loaded with `nft -f` in chunks, under a time cap);
 #   - an ipset hash:ip matched by `iptables -t raw -A PREROUTING -m set`
 #     (Debian's iptables, the nf_tables backend);
-# and "none" is the baseline.  pktgen injects UDP packets straight into
-# dummy0's receive path (xmit_mode netif_receive) from random sources over
+# and "none" is the baseline.  Two reference peers measure the hooks alone:
+# "hook-netdev", an nftables netdev ingress chain on dummy0 without rules,
+# and "hook-pre", an ip prerouting chain at the raw priority without rules.
+# pktgen injects UDP packets straight into dummy0's receive path (xmit_mode netif_receive) from random sources over
 # [10.0.0.0, 10.0.0.0 + 2N): half of them are in the table ("mix"); a second
 # traffic ("miss") comes from the half not in the table only.  Passing packets
 # go to 198.51.100.1, not local, with forwarding off: the route lookup
@@ -41,7 +43,7 @@ work=$(mktemp -d)
 ctl=$FFWALL_TOOLS/ffwallctl
 burst=$FFWALL_TOOLS/pktgen-burst
 dev=dummy0
-PEERS=(none ffwall nft ipset)
+PEERS=(none ffwall nft ipset hook-netdev hook-pre)
 
 emit() { echo "$1" >>"$out"; echo "$1"; }
 now() { date +%s.%N; }
@@ -98,9 +100,21 @@ ipt_on() { iptables -t raw -A PREROUTING -i "$dev" -m set --match-set bench src 
 # for an empty raw PREROUTING chain.
 ipt_off() { nft delete table ip raw; }
 
+# Reference peers: the hooks alone, no rule.  What a filter costs above its
+# hook is its own work; the hook is the framework's price of being called.
+hook_on() {
+	case $1 in
+	netdev) printf 'table netdev hookonly {\n  chain in {\n    type filter hook ingress device "%s" priority 0;\n  }\n}\n' "$dev" ;;
+	pre) printf 'table ip hookonly {\n  chain pre {\n    type filter hook prerouting priority -300;\n  }\n}\n' ;;
+	esac >"$work/hook.nft"
+	nft -f "$work/hook.nft"
+}
+
 peer_on() {
 	case $1 in
 	none) ;;
+	hook-netdev) hook_on netdev ;;
+	hook-pre) hook_on pre ;;
 	ffwall) "$ctl" attach "$dev" >/dev/null ;;
 	nft) nft_chain_on ;;
 	ipset) ipt_on ;;
@@ -109,6 +123,8 @@ peer_on() {
 peer_off() {
 	case $1 in
 	none) ;;
+	hook-netdev) nft delete table netdev hookonly ;;
+	hook-pre) nft delete table ip hookonly ;;
 	ffwall) "$ctl" detach "$dev" >/dev/null ;;
 	nft) nft_chain_off ;;
 	ipset) ipt_off ;;
@@ -122,7 +138,7 @@ run_burst() {
 		seen0=$("$ctl" stats packets_seen)
 		drop0=$("$ctl" stats dropped_exact)
 	fi
-	"$burst"
+	"$burst" "$dev" "$PKTS"
 	res=$(grep -m1 '^Result:' "/proc/net/pktgen/$dev")
 	usec=$(echo "$res" | sed -n 's/^Result: OK: \([0-9]*\)(.*/\1/p')
 	pkts=$(echo "$res" | sed -n 's/^Result: OK: [^,]*, \([0-9]*\) .*/\1/p')
@@ -179,7 +195,7 @@ for n in $SIZES; do
 	loaded=$(cat "$work/nft.loaded")
 	emit "{\"kind\":\"load\",\"size\":$n,\"peer\":\"nft\",\"seconds\":$(secs "$t0" "$(now)"),\"dnf\":$nft_dnf,\"cap_s\":$NFT_CAP,\"loaded\":$loaded}"
 
-	peers=(none ffwall ipset)
+	peers=(none ffwall ipset hook-netdev hook-pre)
 	$nft_dnf || peers+=(nft)
 	$ipset_dnf && peers=("${peers[@]/ipset/}")
 	active=()
