@@ -7,17 +7,18 @@
 // only reported here.
 //
 //   node dist/bench/run.js [--kernel KVER] [--only NAME] [--n ENTRIES] [--records DB-RECORDS]
-//                          [--quick] [--sizes N,N,..] [--reps R] [--pkts P]
+//                          [--quick] [--sizes N,N,..] [--reps R] [--pkts P] [--report-only]
 //
 // The drop benchmark (bench/drop.ts) takes --sizes (default 1000,100000,
 // 1000000), --reps and --pkts; --quick is its CI variant (1000,10000, fewer
 // repetitions).  It runs the guest under the icount TCG plugin.
+// --report-only analyses its last guest output again (same plan flags).
 //
 // Benchmarks that start from a ban database (restore) get one built on the
 // host by bench/scale-db.ts, attached as a disk ($FFWALL_DATA_DISK).
 import { spawnSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { bootableKernels, projectRoot, runVm, tail } from '../test/vm/harness.js';
@@ -31,12 +32,18 @@ interface Args {
   records: number;
   /** The drop benchmark's plan (sizes, repetitions, packets per burst). */
   drop: DropPlan;
+  /** Re-analyse the drop benchmark's last guest output instead of running it. */
+  reportOnly: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { kernel: undefined, only: undefined, n: 1_000_000, records: 10_000_000, drop: { ...DROP_PLAN.full } };
+  const args: Args = { kernel: undefined, only: undefined, n: 1_000_000, records: 10_000_000, drop: { ...DROP_PLAN.full }, reportOnly: false };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
+    if (argv[i] === '--report-only') {
+      args.reportOnly = true;
+      continue;
+    }
     if (argv[i] === '--quick') {
       args.drop = { ...DROP_PLAN.quick };
       continue;
@@ -90,7 +97,9 @@ for (const bench of benches) {
     }
   }
   const isDrop = bench === 'drop';
-  const res = await runVm({
+  // --report-only: analyse the drop benchmark's last guest output again
+  // (build/vm/bench/drop), without a guest run.
+  const res = isDrop && args.reportOnly ? { failure: undefined, rc: 0, consoleLog: path.join(outDir, 'console.log') } : await runVm({
     kver,
     outDir,
     ...(diskImage === undefined ? {} : { diskImage }),
@@ -126,7 +135,7 @@ for (const bench of benches) {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
   if (isDrop) {
     const icountLog = path.join(outDir, 'icount.log');
-    const doc = dropDoc({ kernel: kver, plan: args.drop, records: results, icount: existsSync(icountLog) ? readFileSync(icountLog, 'utf8') : '' });
+    const doc = dropDoc({ kernel: kver, plan: args.drop, records: results, icount: existsSync(icountLog) ? readFileSync(icountLog, 'utf8') : '', date: statSync(ndjson).mtime });
     writeFileSync(path.join(resultsDir, 'drop.json'), `${JSON.stringify(doc, null, 2)}\n`);
     writeFileSync(path.join(resultsDir, 'drop.svg'), dropSvg(doc));
     writeFileSync(path.join(resultsDir, 'drop-time.svg'), dropTimeSvg(doc));
