@@ -7,15 +7,22 @@
 // only reported here.
 //
 //   node dist/bench/run.js [--kernel KVER] [--only NAME] [--n ENTRIES] [--records DB-RECORDS]
+//                          [--quick] [--sizes N,N,..] [--reps R] [--pkts P] [--report-only]
+//
+// The drop benchmark (bench/drop.ts) takes --sizes (default 1000,100000,
+// 1000000), --reps and --pkts; --quick is its CI variant (1000,10000, fewer
+// repetitions).  It runs the guest under the icount TCG plugin.
+// --report-only analyses its last guest output again (same plan flags).
 //
 // Benchmarks that start from a ban database (restore) get one built on the
 // host by bench/scale-db.ts, attached as a disk ($FFWALL_DATA_DISK).
 import { spawnSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { bootableKernels, projectRoot, runVm, tail } from '../test/vm/harness.js';
+import { DROP_PLAN, dropDoc, dropGuestEnv, dropMarkdown, dropPlan, dropSvg, dropTimeSvg, type DropDoc, type DropPlan } from './drop.js';
 
 interface Args {
   kernel: string | undefined;
@@ -23,17 +30,34 @@ interface Args {
   n: number;
   /** Records of the ban database the restore benchmark starts from. */
   records: number;
-  /** Small sizes (CI): host benchmarks get --quick, guest ones N=10,000 unless --n is given. */
+  /** Small sizes (CI): host benchmarks get --quick, guest ones N=10,000 unless --n is given, the drop benchmark its quick plan. */
   quick: boolean;
+  /** The drop benchmark's plan (sizes, repetitions, packets per burst). */
+  drop: DropPlan;
+  /** Re-analyse the drop benchmark's last guest output instead of running it. */
+  reportOnly: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { kernel: undefined, only: undefined, n: 1_000_000, records: 10_000_000, quick: false };
+  const args: Args = { kernel: undefined, only: undefined, n: 1_000_000, records: 10_000_000, quick: false, drop: { ...DROP_PLAN.full }, reportOnly: false };
   let nSet = false;
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
-    if (argv[i] === '--quick') args.quick = true;
-    else if (argv[i] === '--kernel' && v !== undefined) (args.kernel = v), i++;
+    if (argv[i] === '--report-only') {
+      args.reportOnly = true;
+      continue;
+    }
+    if (argv[i] === '--quick') {
+      args.quick = true;
+      args.drop = { ...DROP_PLAN.quick };
+      continue;
+    }
+    if (['--sizes', '--reps', '--pkts'].includes(argv[i] ?? '') && v !== undefined) {
+      args.drop = dropPlan(args.drop, argv[i] as string, v);
+      i++;
+      continue;
+    }
+    if (argv[i] === '--kernel' && v !== undefined) (args.kernel = v), i++;
     else if (argv[i] === '--only' && v !== undefined) (args.only = v), i++;
     else if (argv[i] === '--n' && v !== undefined && /^\d+$/.test(v)) (args.n = Number(v)), (nSet = true), i++;
     else if (argv[i] === '--records' && v !== undefined && /^\d+$/.test(v)) (args.records = Number(v)), i++;
@@ -92,12 +116,20 @@ for (const bench of benches) {
       continue;
     }
   }
-  const res = await runVm({
+  const isDrop = bench === 'drop';
+  // --report-only: analyse the drop benchmark's last guest output again
+  // (build/vm/bench/drop), without a guest run.
+  const res = isDrop && args.reportOnly ? { failure: undefined, rc: 0, consoleLog: path.join(outDir, 'console.log') } : await runVm({
     kver,
     outDir,
     ...(diskImage === undefined ? {} : { diskImage }),
     memoryMiB: 3072,
-    timeoutSec: 3600,
+    timeoutSec: isDrop ? args.drop.capSec : 3600,
+    // The drop benchmark counts instructions with the icount plugin, whose
+    // counters need the vCPUs to run in one host thread.
+    ...(isDrop
+      ? { singleThreadTcg: true, qemuExtraArgs: ['-plugin', `${path.join(root, 'build', 'tools', 'icount.so')},out=${path.join(outDir, 'icount.log')}`] }
+      : {}),
     script: [
       'export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8',
       `export FFWALL_ROOT=${q(root)} FFWALL_KVER=${q(kver)} FFWALL_OUT=/ffwall-out FFWALL_BENCH_N=${args.n}`,
@@ -105,6 +137,7 @@ for (const bench of benches) {
       ...(diskImage === undefined ? [] : ['modprobe virtio_blk', 'export FFWALL_DATA_DISK=/dev/vda']),
       // Time caps of the guest steps (bench/guest/bulk.sh), when given on the host.
       ...['FFWALL_BENCH_CAP', 'FFWALL_BENCH_NFT_CAP'].filter((k) => /^\d+$/.test(process.env[k] ?? '')).map((k) => `export ${k}=${process.env[k] ?? ''}`),
+      ...(isDrop ? dropGuestEnv(args.drop) : []),
       `cd ${q(root)} && exec bash bench/guest/${bench}.sh`,
       '',
     ].join('\n'),
@@ -122,6 +155,15 @@ for (const bench of benches) {
     .split('\n')
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l) as Record<string, unknown>);
+  if (isDrop) {
+    const icountLog = path.join(outDir, 'icount.log');
+    const doc = dropDoc({ kernel: kver, plan: args.drop, records: results, icount: existsSync(icountLog) ? readFileSync(icountLog, 'utf8') : '', date: statSync(ndjson).mtime });
+    writeFileSync(path.join(resultsDir, 'drop.json'), `${JSON.stringify(doc, null, 2)}\n`);
+    writeFileSync(path.join(resultsDir, 'drop.svg'), dropSvg(doc));
+    writeFileSync(path.join(resultsDir, 'drop-time.svg'), dropTimeSvg(doc));
+    console.log('bench: wrote bench/results/drop.json, drop.svg and drop-time.svg');
+    continue;
+  }
   const doc = { bench, kernel: kver, machine, date: new Date().toISOString(), n: args.n, ...(diskImage === undefined ? {} : { records: args.records }), results };
   writeFileSync(path.join(resultsDir, `${bench}.json`), `${JSON.stringify(doc, null, 2)}\n`);
   console.log(`bench: wrote bench/results/${bench}.json`);
@@ -136,6 +178,10 @@ for (const f of readdirSync(resultsDir).filter((x) => x.endsWith('.json')).sort(
     date: string;
     results: Array<Record<string, unknown>>;
   };
+  if (doc.bench === 'drop') {
+    lines.push(dropMarkdown(doc as unknown as DropDoc));
+    continue;
+  }
   lines.push(`## ${doc.bench} (${doc.kernel}, ${doc.date.slice(0, 10)})`, '');
   // Raw samples (arrays, objects) stay in the JSON; the table shows the scalars.
   const cols = [...new Set(doc.results.flatMap((r) => Object.keys(r).filter((k) => typeof r[k] !== 'object' || r[k] === null)))];

@@ -24,3 +24,15 @@ bin=$out/abi-test32
 if ! { [ "$bin" -nt "$src" ] && [ "$bin" -nt "$top/kmod/uapi/ffwall.h" ]; }; then
 	gcc -m32 -static -O2 -g -std=gnu11 -Wall -Wextra -Werror -I"$top/kmod" -o "$bin" "$src"
 fi
+
+# The drop-path benchmark's instruction counter: a QEMU TCG plugin (host
+# side, loaded with -plugin) and the guest tool that marks a pktgen burst
+# for it.  See tools/qemu-plugin/icount.c and bench/README.md.
+qp=$top/tools/qemu-plugin
+if ! { [ "$out/icount.so" -nt "$qp/icount.c" ] && [ "$out/icount.so" -nt "$qp/qemu-plugin-api.h" ]; }; then
+	gcc -shared -fPIC -fvisibility=hidden -O2 -g -std=gnu11 -Wall -Wextra -Werror \
+		-o "$out/icount.so" "$qp/icount.c"
+fi
+if ! [ "$out/pktgen-burst" -nt "$qp/pktgen-burst.c" ]; then
+	gcc -O2 -g -std=gnu11 -Wall -Wextra -Werror -o "$out/pktgen-burst" "$qp/pktgen-burst.c"
+fi

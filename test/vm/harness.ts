@@ -41,6 +41,8 @@ export interface VmJob {
   singleThreadTcg?: boolean;
   /** Extra kernel command line. */
   cmdline?: string;
+  /** Extra QEMU arguments, e.g. a TCG plugin (`-plugin`, see bench/README.md). */
+  qemuExtraArgs?: string[];
   /**
    * Seconds from QEMU's start to the init script (default 150).  A guest
    * that has not reached it by then hung in the kernel's boot, before any
@@ -175,6 +177,7 @@ function qemuArgs(job: VmJob, initrd: string, scratch: string | undefined): stri
   ];
   if (scratch !== undefined) args.push('-drive', `file=${scratch},if=virtio,format=raw,cache=unsafe`);
   if (job.diskImage !== undefined) args.push('-drive', `file=${job.diskImage},if=virtio,format=raw,snapshot=on,cache=unsafe`);
+  if (job.qemuExtraArgs !== undefined) args.push(...job.qemuExtraArgs);
   return args;
 }
 
