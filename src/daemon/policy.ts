@@ -21,12 +21,12 @@
 import { isAscii } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
-import { chmod, chown, unlink } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 
 import { parseAddress, type IpPrefix } from '../lib/addr.js';
 import { FfwallError } from '../lib/errors.js';
+import { closeAt, listenAt } from '../lib/listen.js';
 
 import { isLoopbackHost } from './config.js';
 
@@ -273,26 +273,10 @@ export class PolicyServer extends EventEmitter<PolicyServerEventMap> {
     }
     const server = net.createServer((sock) => this.#accept(sock));
     server.maxConnections = this.#opts.maxConnections ?? 256;
-    if (l.type === 'unix') {
-      if (await socketAnswers(l.path)) throw new FfwallError('EADDRINUSE', `ffwall: something already serves ${l.path}`);
-      await unlink(l.path).catch(() => undefined);
-      mkdirSync(path.dirname(l.path), { recursive: true, mode: 0o755 });
-    }
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      const done = (): void => {
-        server.off('error', reject);
-        resolve();
-      };
-      if (l.type === 'unix') server.listen(l.path, done);
-      else server.listen({ host: l.host, port: l.port }, done);
-    });
+    if (l.type === 'unix') mkdirSync(path.dirname(l.path), { recursive: true, mode: 0o755 });
+    await listenAt(server, l, this.#opts, `ffwall: something already serves ${l.type === 'unix' ? l.path : `${l.host}:${l.port}`}`);
     server.on('error', (err) => this.emit('error', err));
     this.#server = server;
-    if (l.type === 'unix') {
-      await chmod(l.path, this.#opts.mode ?? 0o660);
-      if (this.#opts.gid !== undefined) await chown(l.path, -1, this.#opts.gid);
-    }
   }
 
   /** Closes the listener and every connection. Idempotent. */
@@ -301,9 +285,7 @@ export class PolicyServer extends EventEmitter<PolicyServerEventMap> {
     if (server === undefined) return;
     this.#server = undefined;
     for (const s of this.#sockets) s.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    const l = this.#opts.listen;
-    if (l.type === 'unix') await unlink(l.path).catch(() => undefined);
+    await closeAt(server, this.#opts.listen);
   }
 
   #accept(sock: net.Socket): void {
@@ -377,15 +359,4 @@ export class PolicyServer extends EventEmitter<PolicyServerEventMap> {
     this.emit('request', ev);
     return action;
   }
-}
-
-async function socketAnswers(p: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.createConnection(p);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }

@@ -13,7 +13,6 @@
 // connection is closed; a line that is not a valid request is answered with
 // EPROTO and the connection goes on.  The server re-checks every argument
 // through the same Ffwall methods a direct caller uses: it trusts no client.
-import { chmod, chown, unlink } from 'node:fs/promises';
 import net from 'node:net';
 
 import type {
@@ -43,6 +42,7 @@ import type {
   UnblockResult,
 } from './api.js';
 import { FfwallError, fromWireError, toWireError, type WireError } from './errors.js';
+import { closeAt, listenAt } from './listen.js';
 import type { Ffwall } from './ffwall.js';
 import type { Offence, ReportRequest, ReportResult } from './offences.js';
 
@@ -186,21 +186,10 @@ export class ControlServer {
   async start(): Promise<void> {
     if (this.#server !== undefined) throw new Error('ControlServer: already started');
     const { path } = this.#opts;
-    // A socket file left by a dead daemon: replace it, unless one answers.
-    if (await socketAnswers(path)) throw new FfwallError('EADDRINUSE', `ffwall: another daemon already serves ${path}`);
-    await unlink(path).catch(() => undefined);
     const server = net.createServer((sock) => this.#accept(sock));
     server.maxConnections = this.#opts.maxConnections ?? 256;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(path, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listenAt(server, { type: 'unix', path }, this.#opts, `ffwall: another daemon already serves ${path}`);
     this.#server = server;
-    await chmod(path, this.#opts.mode ?? 0o660);
-    if (this.#opts.gid !== undefined) await chown(path, -1, this.#opts.gid);
   }
 
   async stop(): Promise<void> {
@@ -208,8 +197,7 @@ export class ControlServer {
     if (server === undefined) return;
     this.#server = undefined;
     for (const s of this.#sockets) s.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    await unlink(this.#opts.path).catch(() => undefined);
+    await closeAt(server, { type: 'unix', path: this.#opts.path });
   }
 
   #accept(sock: net.Socket): void {
@@ -435,17 +423,6 @@ function requestOptions(r: BlockRequest): BlockOptions {
   if (r.force !== undefined) o.force = r.force;
   if (r.aggregate !== undefined) o.aggregate = r.aggregate;
   return o;
-}
-
-async function socketAnswers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.createConnection(path);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }
 
 interface Pending {
