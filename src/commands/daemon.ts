@@ -49,10 +49,9 @@ export default class DaemonCommand extends Command {
       return;
     }
     if (flags['print-safety']) {
-      const list = new SafetyList({ config: cfg.safety });
-      for (const e of await list.refresh()) this.log(`${e.prefix.toString()}\t${e.kind}\t${e.reason}`);
-      for (const e of await list.sshSessions()) this.log(`${e.prefix.toString()}\t${e.kind}\t${e.reason}`);
-      for (const p of list.problems) this.logToStderr(`ffwall daemon: ${p}`);
+      const { lines, problems } = await new SafetyList({ config: cfg.safety }).print();
+      for (const l of lines) this.log(l);
+      for (const p of problems) this.logToStderr(`ffwall daemon: ${p}`);
       return;
     }
     await service.start();

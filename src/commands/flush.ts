@@ -8,7 +8,7 @@ import type { FlushResult, FlushTable } from '../lib/index.js';
 export default class FlushCommand extends FfwallCommand {
   static override summary = "Empty the kernel's tables (asks for --yes)";
   static override description =
-    "By default the bans (exact and prefix) leave the kernel and the database keeps them as cold bans (the daemon loads them back as they are hit). With --database the database's active bans go too. --scope allow empties the allowlist (with --database, also the database's).";
+    "By default the bans (exact and prefix) leave the kernel and the database keeps them as cold bans (the daemon loads them back as they are hit). With --database the database's active bans go too. --scope allow empties the allowlist (with --database, also the database's), except the daemon's automatic safety entries, which go back into the kernel at once.";
   static override examples = [
     '<%= config.bin %> flush --yes',
     '<%= config.bin %> flush --yes --scope prefix',

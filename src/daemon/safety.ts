@@ -346,6 +346,20 @@ export class SafetyList {
     return [...out.values()];
   }
 
+  /**
+   * The list as the host gives it now, for `ffwall daemon --print-safety`:
+   * one tab-separated line per entry in force (prefix, kind, reason), then
+   * one per entry that safety.override takes off (marked "overridden by"),
+   * and the problems met while reading the host's state.
+   */
+  async print(): Promise<{ lines: string[]; problems: string[] }> {
+    await this.refresh();
+    await this.sshSessions();
+    const lines = this.entries().map((e) => `${e.prefix.toString()}\t${e.kind}\t${e.reason}`);
+    for (const e of this.overridden()) lines.push(`${e.prefix.toString()}\t${e.kind}\toverridden by safety.override ${e.override} (${e.reason})`);
+    return { lines, problems: [...this.problems] };
+  }
+
   /** Every entry in force: the last refresh and SSH snapshot, merged by prefix, minus the overrides. */
   entries(): SafetyEntry[] {
     const merged = new Map<string, SafetyEntry>();

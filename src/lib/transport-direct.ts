@@ -596,13 +596,20 @@ export class DirectTransport implements Transport {
         for (const p of doomed) if (store.unban(p, { flush: true }) !== undefined) database++;
       }
       if (request.scope.includes('allow')) {
-        for (const a of [...store.allowlist()]) if (store.allowRemove(a.prefix)) database++;
+        // The automatic safety entries stay: only the configuration takes them off.
+        for (const a of [...store.allowlist()]) if (automaticKind(a.reason) === null && store.allowRemove(a.prefix)) database++;
       }
     } else if (store !== undefined && bans.length > 0) {
       const out = [...store.inKernelPrefixes()].filter((p) => bans.includes(p.isHost ? 'exact' : 'prefix'));
       cold = store.markEvicted(out);
     }
     const kernel = request.scope.length === 0 ? 0 : await this.#kernel.flush({ scope: request.scope });
+    if (store !== undefined && request.scope.includes('allow')) {
+      // The kernel's allowlist went whole; the safety entries go back at once,
+      // so that the host is never bannable until the daemon's next refresh.
+      const safety = [...store.allowlist()].filter((a) => automaticKind(a.reason) !== null).map((a) => a.prefix);
+      if (safety.length > 0) await this.#kernel.allowAdd(safety);
+    }
     return { kernel, database, cold };
   }
 

@@ -100,3 +100,49 @@ test('automatic entries are listed, marked, refused by a plain remove; safety.ov
   t.regex(human.stdout, /\n192\.168\.2\.1\s+\S+ \S+\s+yes\s+gateway\s+auto: gateway: default gateway on eth0\n/);
   t.regex(human.stdout, /\n192\.0\.2\.53\s+-\s+no\s+resolver\s+overridden by safety\.override 192\.0\.2\.53: the old resolver is compromised \(auto: resolver: resolver in \/etc\/resolv\.conf\)\n/);
 });
+
+test('flush --scope allow keeps the automatic safety entries, in the database and in the kernel; the hand-added ones go', async (t) => {
+  const { store, close } = freshStore();
+  const k = new FakeKernel();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ffwall-auto-'));
+  const sock = path.join(dir, 'ffwall.sock');
+  const d = new Daemon({ kernel: k, store, control: { path: sock }, intervals: { sync: 0, sweep: 0, prune: 0, safety: 0 }, safety: safetyList([]), window: { filterBuilder: 'ts' } });
+  await d.start();
+  const fw = await openFfwall({ transport: 'client', socket: sock });
+  t.teardown(async () => {
+    await fw.close();
+    await d.stop();
+    await k.close();
+    await close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  await fw.allow(['10.9.9.9', '2001:db8::/32'], { reason: 'office' });
+  const kernelAllow = async (): Promise<string[]> => {
+    const out: string[] = [];
+    for await (const batch of k.allowDump()) for (const e of batch) out.push(e.prefix.toString());
+    return out.sort();
+  };
+  const auto = ['127.0.0.0/8', '192.0.2.53', '192.168.2.1', '::1'].sort();
+  t.deepEqual(await kernelAllow(), [...auto, '10.9.9.9', '2001:db8::/32'].sort());
+
+  for (const database of [false, true]) {
+    const r = await fw.flush({ scope: ['allow'], database });
+    t.true(r.kernel >= (database ? 2 : 0), `kernel flushed (database ${database})`);
+    t.deepEqual(await kernelAllow(), auto, `the safety entries are back in the kernel at once (database ${database})`);
+    if (database) t.is(r.database, 2, 'only the two hand-added entries left the database');
+  }
+  const listed = (await fw.allowList()).map((e) => `${e.target} ${e.automatic ?? '-'}`).sort();
+  t.deepEqual(listed, ['127.0.0.0/8 loopback', '192.0.2.53 resolver', '192.168.2.1 gateway', '::1 loopback'].sort());
+  // Still refused as a ban target: the host stays unbannable.
+  await t.throwsAsync(() => fw.block('192.168.2.1', { ttl: 60 }), { message: /inside 192\.168\.2\.1/ });
+});
+
+test('--print-safety lists the entries in force and, marked, the ones safety.override takes off', async (t) => {
+  const { lines, problems } = await safetyList([{ prefix: parsePrefix('192.0.2.0/24'), reason: 'lab resolver, untrusted' }]).print();
+  t.deepEqual(problems, []);
+  t.deepEqual(lines.filter((l) => !l.includes('\tloopback\t')), [
+    '192.168.2.1\tgateway\tdefault gateway on eth0',
+    '192.0.2.53\tresolver\toverridden by safety.override 192.0.2.0/24: lab resolver, untrusted (resolver in /etc/resolv.conf)',
+  ]);
+  t.true(lines.some((l) => l.startsWith('127.0.0.0/8\tloopback\t')));
+});
