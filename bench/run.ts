@@ -8,6 +8,12 @@
 //
 //   node dist/bench/run.js [--kernel KVER] [--only NAME] [--n ENTRIES] [--records DB-RECORDS]
 //                          [--quick] [--sizes N,N,..] [--reps R] [--pkts P] [--report-only]
+//                          [--out DIR]
+//
+// --out writes the results somewhere else than bench/results/ (the CI's quick
+// run writes to build/bench-quick, so that it never replaces the committed
+// full-size figures).  --quick also shrinks the restore benchmark's database
+// to 100,000 records unless --records is given.
 //
 // The drop benchmark (bench/drop.ts) takes --sizes (default 1000,100000,
 // 1000000), --reps and --pkts; --quick is its CI variant (1000,10000, fewer
@@ -22,6 +28,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import path from 'node:path';
 
 import { bootableKernels, projectRoot, runVm, tail } from '../test/vm/harness.js';
+import { HOST_BENCHES } from './lib/check.js';
+import { ingestSvg, policyLatencySvg, policyRateSvg } from './lib/host-plots.js';
 import { DROP_PLAN, dropDoc, dropGuestEnv, dropMarkdown, dropPlan, dropSvg, dropTimeSvg, type DropDoc, type DropPlan } from './drop.js';
 
 interface Args {
@@ -36,11 +44,14 @@ interface Args {
   drop: DropPlan;
   /** Re-analyse the drop benchmark's last guest output instead of running it. */
   reportOnly: boolean;
+  /** Where the result files go. */
+  out: string;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { kernel: undefined, only: undefined, n: 1_000_000, records: 10_000_000, quick: false, drop: { ...DROP_PLAN.full }, reportOnly: false };
+  const args: Args = { kernel: undefined, only: undefined, n: 1_000_000, records: 10_000_000, quick: false, drop: { ...DROP_PLAN.full }, reportOnly: false, out: '' };
   let nSet = false;
+  let recordsSet = false;
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
     if (argv[i] === '--report-only') {
@@ -60,10 +71,12 @@ function parseArgs(argv: string[]): Args {
     if (argv[i] === '--kernel' && v !== undefined) (args.kernel = v), i++;
     else if (argv[i] === '--only' && v !== undefined) (args.only = v), i++;
     else if (argv[i] === '--n' && v !== undefined && /^\d+$/.test(v)) (args.n = Number(v)), (nSet = true), i++;
-    else if (argv[i] === '--records' && v !== undefined && /^\d+$/.test(v)) (args.records = Number(v)), i++;
+    else if (argv[i] === '--records' && v !== undefined && /^\d+$/.test(v)) (args.records = Number(v)), (recordsSet = true), i++;
+    else if (argv[i] === '--out' && v !== undefined && v !== '') (args.out = path.resolve(v)), i++;
     else throw new Error(`bench: unknown argument '${argv[i]}'`);
   }
   if (args.quick && !nSet) args.n = 10_000;
+  if (args.quick && !recordsSet) args.records = 100_000;
   return args;
 }
 
@@ -80,14 +93,13 @@ const benches = readdirSync(path.join(root, 'bench', 'guest'))
   .filter((f) => f.endsWith('.sh'))
   .map((f) => f.replace(/\.sh$/, ''))
   .filter((b) => args.only === undefined || b === args.only);
-const resultsDir = path.join(root, 'bench', 'results');
+const resultsDir = args.out === '' ? path.join(root, 'bench', 'results') : args.out;
 mkdirSync(resultsDir, { recursive: true });
 let failedHost = false;
 const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryBytes: totalmem(), emulation: 'qemu tcg' };
 
 // Host benchmarks (no guest): each script writes its own bench/results/<name>.json.
 // The server side is pinned to one core (taskset -c 1) when the machine has two.
-const HOST_BENCHES = ['policy', 'ingest'];
 for (const bench of HOST_BENCHES.filter((b) => args.only === undefined || b === args.only)) {
   console.log(`bench: ${bench} (host)`);
   const script = [path.join(root, 'dist', 'bench', `${bench}.js`), '--out', path.join(resultsDir, `${bench}.json`), ...(args.quick ? ['--quick'] : [])];
@@ -96,7 +108,14 @@ for (const bench of HOST_BENCHES.filter((b) => args.only === undefined || b === 
   if (r.status !== 0) {
     console.error(`bench: ${bench} failed (exit ${r.status ?? r.signal})`);
     failedHost = true;
-  } else console.log(`bench: wrote bench/results/${bench}.json`);
+  } else {
+    // Redraw the bench's plots from its result file.
+    const doc = JSON.parse(readFileSync(path.join(resultsDir, `${bench}.json`), 'utf8')) as Parameters<typeof ingestSvg>[0];
+    const plots: Array<[string, string]> =
+      bench === 'policy' ? [['policy-latency.svg', policyLatencySvg(doc)], ['policy-rate.svg', policyRateSvg(doc)]] : [['ingest.svg', ingestSvg(doc)]];
+    for (const [f, svg] of plots) writeFileSync(path.join(resultsDir, f), svg);
+    console.log(`bench: wrote ${path.relative(root, resultsDir)}/${bench}.json and ${plots.map(([f]) => f).join(', ')}`);
+  }
 }
 
 /** Benchmarks that need the host-built ban database. */

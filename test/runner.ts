@@ -5,10 +5,17 @@
 // of CPU prints RCU-stall traces that the kernel log scan rightly fails on),
 // each one timed, and one closing line "N passed, N failed, N skipped".
 //
-//   node dist/test/runner.js [--only kmod|host|vm]... [--kernel KVER]... [--suite NAME]...
+//   node dist/test/runner.js [--only kmod|host|vm|bench]... [--kernel KVER]... [--suite NAME]...
+//
+// "bench" is the benchmarks' quick variant (`npm run bench -- --quick`, small
+// sizes), run last so that the benchmarks cannot rot: it writes to
+// build/bench-quick, never over the committed figures, and each result file
+// is checked by bench/lib/check.ts (timing is reported, never asserted).
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
+
+import { checkBenchResult, HOST_BENCHES } from '../bench/lib/check.js';
 
 import { bootableKernels, projectRoot, runVm, tail } from './vm/harness.js';
 import { parseTap, tapToTests, type TapTest } from './vm/tap.js';
@@ -226,6 +233,37 @@ async function vmTests(kernels: string[], suiteFilter: string[]): Promise<void> 
   }
 }
 
+/** The quick benchmark run and a check of every result file it must write. */
+function benchQuick(): void {
+  timed('bench: quick variant (npm run bench -- --quick)', () => {
+    const out = path.join(root, 'build', 'bench-quick');
+    rmSync(out, { recursive: true, force: true });
+    const since = new Date();
+    // The bench needs the module and the test tools, which the kmod part
+    // builds; alone (--only bench) it builds them itself.
+    if (!commandTest('bench: the module (all kernels) and the tools are built', 'bash', ['-c', 'scripts/kbuild.sh --all >/dev/null && scripts/build-tools.sh'])) return;
+    // Its progress streams to the console; a failure's detail is printed there.
+    const r = spawnSync(process.execPath, [path.join(root, 'dist', 'bench', 'run.js'), '--quick', '--out', out], { cwd: root, stdio: 'inherit' });
+    record(
+      { ok: r.status === 0, skipped: false, name: 'bench: `npm run bench -- --quick` exits 0' },
+      `exit ${r.status ?? r.signal ?? 'unknown'}; its output is above`,
+    );
+    const guest = readdirSync(path.join(root, 'bench', 'guest')).filter((f) => f.endsWith('.sh')).map((f) => f.replace(/\.sh$/, ''));
+    for (const name of [...HOST_BENCHES, ...guest]) {
+      const file = path.join(out, `${name}.json`);
+      let problems: string[];
+      try {
+        problems = checkBenchResult(name, JSON.parse(readFileSync(file, 'utf8')) as unknown, since, { guest: guest.includes(name) });
+      } catch (e) {
+        problems = [`no readable ${path.relative(root, file)}: ${(e as Error).message}`];
+      }
+      record({ ok: problems.length === 0, skipped: false, name: `bench: quick ${name} wrote sound results` }, problems.join('\n'));
+    }
+    const summary = path.join(out, 'summary.md');
+    record({ ok: existsSync(summary) && statSync(summary).size > 0, skipped: false, name: 'bench: quick run wrote its Markdown summary' });
+  });
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const want = (part: string): boolean => args.only.size === 0 || args.only.has(part);
@@ -239,6 +277,7 @@ async function main(): Promise<void> {
   if (want('kmod')) kmodChecks(kernels);
   if (want('host')) hostTests();
   if (want('vm') && kernels.length > 0) await vmTests(kernels, args.suites);
+  if (want('bench') && kernels.length > 0 && args.suites.length === 0) benchQuick();
 
   const passed = results.filter((t) => t.ok && !t.skipped).length;
   const failed = results.filter((t) => !t.ok).length;

@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: MIT
+//
+// What the CI's quick benchmark run asserts about each result file, so that
+// the benchmarks cannot rot: the file was written by this run, it names its
+// kernel (guest benchmarks), machine and date, it holds results, and the
+// work it timed did what it claims (every peer loaded its entries, ffwall
+// dropped the banned half of the mixed traffic, the policy service refused
+// the banned clients and let the others pass, every ingested ban reached the
+// kernel).  Timing is never asserted: the figures are only reported.
+
+/** The benchmarks that run on the host (bench/<name>.ts); the others are bench/guest/<name>.sh. */
+export const HOST_BENCHES = ['policy', 'ingest'] as const;
+
+type Json = Record<string, unknown>;
+
+const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+const rows = (v: unknown): Json[] => (Array.isArray(v) ? v.filter(isObj) : []);
+
+/** Problems with one benchmark's result document; empty when it is sound. */
+export function checkBenchResult(name: string, doc: unknown, since: Date, opts: { guest: boolean }): string[] {
+  const bad: string[] = [];
+  if (!isObj(doc)) return ['the result file is not a JSON object'];
+  if (doc.bench !== name) bad.push(`"bench" is ${JSON.stringify(doc.bench)}, not "${name}"`);
+  const date = typeof doc.date === 'string' ? new Date(doc.date) : undefined;
+  if (date === undefined || Number.isNaN(date.getTime())) bad.push('no valid "date"');
+  else if (date.getTime() < since.getTime() - 1000) bad.push(`written at ${doc.date as string}, before this run began (${since.toISOString()})`);
+  if (!isObj(doc.machine)) bad.push('no "machine"');
+  if (opts.guest && (typeof doc.kernel !== 'string' || doc.kernel === '')) bad.push('no "kernel"');
+  const results = rows(doc.results);
+  const cells = rows(doc.cells);
+  if (results.length === 0 && cells.length === 0) bad.push('no results');
+  for (const r of results) {
+    if (typeof r.error === 'string') bad.push(`a result reports an error: ${r.error}`);
+  }
+  bad.push(...(SPECIFIC[name]?.(doc) ?? []));
+  return bad;
+}
+
+const SPECIFIC: Record<string, (doc: Json) => string[]> = {
+  drop(doc) {
+    const bad: string[] = [];
+    for (const l of rows(doc.loads)) {
+      if (l.peer === 'ffwall' && (l.dnf === true || l.loaded !== l.size)) {
+        bad.push(`ffwall loaded ${String(l.loaded)} of ${String(l.size)} entries`);
+      }
+    }
+    const cells = rows(doc.cells);
+    if (cells.length === 0) bad.push('no measured cells');
+    for (const c of cells) {
+      const ff = rows(c.peers).find((p) => p.peer === 'ffwall');
+      if (ff === undefined) {
+        bad.push(`no ffwall figures at ${String(c.size)} (${String(c.traffic)})`);
+        continue;
+      }
+      const f = ff.droppedFraction;
+      if (typeof f !== 'number') continue;
+      // mix: half of the sources are banned; miss: none is.
+      const want = c.traffic === 'mix' ? 0.5 : c.traffic === 'miss' ? 0 : undefined;
+      if (want !== undefined && Math.abs(f - want) > 0.05) {
+        bad.push(`ffwall dropped ${(f * 100).toFixed(1)}% of the ${String(c.traffic)} traffic at ${String(c.size)}, expected ${want * 100}%`);
+      }
+    }
+    return bad;
+  },
+  policy(doc) {
+    const bad: string[] = [];
+    for (const r of rows(doc.results)) {
+      const label = `${String(r.transport)} ${String(r.clients)} clients`;
+      if (typeof r.requests !== 'number' || r.requests <= 0) bad.push(`${label}: no requests answered`);
+      if (r.reject === 0) bad.push(`${label}: no banned client was refused`);
+      if (r.dunno === 0) bad.push(`${label}: no clean client was let through`);
+      if (typeof r.other === 'number' && r.other > 0) bad.push(`${label}: ${r.other} unexpected answers`);
+    }
+    return bad;
+  },
+  ingest(doc) {
+    const bad: string[] = [];
+    for (const r of rows(doc.results)) {
+      if (typeof r.bans === 'number' && typeof r.kernel_entries_after === 'number' && r.kernel_entries_after < r.bans) {
+        bad.push(`${String(r.path)} batch ${String(r.batch)}: ${r.kernel_entries_after} of ${r.bans} bans reached the kernel`);
+      }
+    }
+    return bad;
+  },
+};
