@@ -73,6 +73,26 @@ const SPECIFIC: Record<string, (doc: Json) => string[]> = {
     }
     return bad;
   },
+  bulk(doc) {
+    // Each step's check row follows it: a step that finished must have put
+    // (or listed) every entry; a capped one is reported, not judged.
+    const bad: string[] = [];
+    const n = doc.n;
+    let step: Json | undefined;
+    for (const r of rows(doc.results)) {
+      if (typeof r.op === 'string') {
+        step = r;
+        if (r.status !== 'ok' && !(typeof r.status === 'string' && r.status.startsWith('did not finish'))) bad.push(`${String(r.impl)}: ${String(r.status)}`);
+        continue;
+      }
+      if (typeof r.check !== 'string' || step?.status !== 'ok' || typeof n !== 'number') continue;
+      const got = [r.kernel_entries, r.entries, r.rows].find((v): v is number => typeof v === 'number');
+      const lines = typeof r.lines === 'number' ? r.lines : undefined;
+      if (got !== undefined && got !== n) bad.push(`${r.check}: ${got}, expected ${n}`);
+      if (lines !== undefined && lines < n) bad.push(`${r.check}: ${lines} lines for ${n} entries`);
+    }
+    return bad;
+  },
   ingest(doc) {
     const bad: string[] = [];
     for (const r of rows(doc.results)) {
