@@ -38,7 +38,11 @@ const HOST = '10.88.0.1';
 const SCREEN_PORT = 2525;
 const DOMAIN = 'mail.example.test';
 const talk = path.join(root, 'test', 'guest', 'postfix-capture', 'talk.mjs');
-const PEERS = 11;
+const PEERS = 13;
+const SUBMISSION_PORT = 587;
+/** Peer 12 also has an IPv6 address; smtpd listens on HOST6 too. */
+const HOST6 = 'fd88::1';
+const PEER6 = 'fd88::12';
 const addr = (i: number): string => `10.88.0.${10 + i}`;
 const ns = (i: number): string => `ffwp${i}`;
 /** Listed by the blocklist zone: peer 1 (smtpd's reject_rbl_client) and peer 8 (postscreen's DNSBL). */
@@ -52,7 +56,7 @@ const expected = JSON.parse(readFileSync(path.join(root, 'test', 'host', 'fixtur
 
 const libEnv = [
   `export MAIL_DIR=${MAIL_DIR} MAIL_LOG=${MAIL_LOG} MAIL_LISTEN=${HOST} MAIL_DOMAIN=${DOMAIN}`,
-  `CAPTURE_SCREEN_PORT=${SCREEN_PORT} CAPTURE_LISTED='${LISTED.join(' ')}'`,
+  `CAPTURE_SCREEN_PORT=${SCREEN_PORT} CAPTURE_SUBMISSION_PORT=${SUBMISSION_PORT} CAPTURE_LISTEN6=${HOST6} CAPTURE_LISTED='${LISTED.join(' ')}'`,
 ].join(' ');
 
 /** Runs a function of lib.sh / lib-postfix.sh / lib-capture.sh. */
@@ -71,8 +75,8 @@ function swaks(i: number, args: string[]): { code: number | null; out: string } 
 }
 
 /** A scripted raw session from peer @i (talk.mjs steps); its exit status and what the server said. */
-function raw(i: number, port: number, steps: string[]): { code: number | null; out: string } {
-  const r = spawnSync('ip', ['netns', 'exec', ns(i), process.execPath, talk, HOST, String(port), ...steps], { encoding: 'utf8' });
+function raw(i: number, port: number, steps: string[], host = HOST): { code: number | null; out: string } {
+  const r = spawnSync('ip', ['netns', 'exec', ns(i), process.execPath, talk, host, String(port), ...steps], { encoding: 'utf8' });
   return { code: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
@@ -104,6 +108,9 @@ test.before(async () => {
     if (spawnSync('bash', ['-c', `command -v ${tool}`]).status !== 0) throw new Error(`${tool} is not installed on the host (scripts/install-deps.sh installs it)`);
   }
   sh(`peers_setup ${PEERS}`);
+  // IPv6 on the bridge and peer 12 (nodad: usable at once, before Postfix binds).
+  execFileSync('ip', ['addr', 'add', `${HOST6}/64`, 'dev', 'ffwbr0', 'nodad']);
+  execFileSync('ip', ['-n', ns(12), 'addr', 'add', `${PEER6}/64`, 'dev', 'eth0', 'nodad']);
   sh('capture_setup && capture_start');
   version = execFileSync('postconf', ['-h', '-d', 'mail_version'], { encoding: 'utf8' }).trim();
   // The watcher as the daemon runs it: the live file, from its end (what is there now is history).
@@ -160,6 +167,31 @@ test.serial('smtpd lines that must not count: reject_warning, SASL aborted, impr
   r = raw(6, 25, ['wait:^220 ', 'send:EHLO peer6.example\\r\\nQUIT\\r\\n', 'wait:^221']);
   t.is(r.code, 0, r.out);
   r = raw(6, 25, ['wait:^220 ', 'send:EHLO peer6.example\\r\\n', 'wait:^250 ', 'close']);
+  t.is(r.code, 0, r.out);
+});
+
+test.serial('IPv6 and the submission service: unknown user and failed SASL from an IPv6 client, unknown user and relay on port 587 (tag postfix/submission/smtpd, client port logged)', (t) => {
+  const plain = Buffer.from('\0alice\0wrong').toString('base64');
+  let r = raw(
+    12,
+    25,
+    ['wait:^220 ', 'send:EHLO peer12.example\\r\\n', 'wait:^250 ', `send:AUTH PLAIN ${plain}\\r\\n`, 'wait:^535 ', 'send:MAIL FROM:<s@peer12.example>\\r\\n', 'wait:^250 ', `send:RCPT TO:<nobody@${DOMAIN}>\\r\\n`, 'wait:^550 5\\.1\\.1', 'send:QUIT\\r\\n', 'wait:^221'],
+    HOST6,
+  );
+  t.is(r.code, 0, r.out);
+  r = raw(13, SUBMISSION_PORT, [
+    'wait:^220 ',
+    'send:EHLO peer13.example\\r\\n',
+    'wait:^250 ',
+    'send:MAIL FROM:<s@peer13.example>\\r\\n',
+    'wait:^250 ',
+    `send:RCPT TO:<nobody@${DOMAIN}>\\r\\n`,
+    'wait:^550 5\\.1\\.1',
+    'send:RCPT TO:<x@elsewhere.example>\\r\\n',
+    'wait:Relay access denied',
+    'send:QUIT\\r\\n',
+    'wait:^221',
+  ]);
   t.is(r.code, 0, r.out);
 });
 

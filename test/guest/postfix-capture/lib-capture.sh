@@ -12,6 +12,12 @@
 #   CAPTURE_LISTED  the IPv4 addresses the zone lists
 #   CAPTURE_SCREEN_PORT  the port postscreen listens on (MAIL_LISTEN's;
 #                   default 2525); smtpd alone is on MAIL_PORT
+#   CAPTURE_SUBMISSION_PORT  a second smtpd service (MAIL_LISTEN's; default
+#                   587) logging as postfix/submission/smtpd, with the
+#                   client's port (smtpd_client_port_logging), as Debian's
+#                   submission service is tagged
+#   CAPTURE_LISTEN6 an IPv6 address smtpd also listens on (MAIL_PORT), so
+#                   that IPv6 clients are logged (empty: IPv4 only)
 #
 # What each kind needs, and how it is set up here:
 # - rbl: smtpd_client_restrictions = reject_rbl_client CAPTURE_ZONE, a zone
@@ -40,6 +46,8 @@ CAPTURE_DNS=${CAPTURE_DNS:-127.0.0.153}
 CAPTURE_ZONE=${CAPTURE_ZONE:-bl.ffwall.test}
 CAPTURE_LISTED=${CAPTURE_LISTED:-}
 CAPTURE_SCREEN_PORT=${CAPTURE_SCREEN_PORT:-2525}
+CAPTURE_SUBMISSION_PORT=${CAPTURE_SUBMISSION_PORT:-587}
+CAPTURE_LISTEN6=${CAPTURE_LISTEN6:-}
 
 _cap() { echo "$MAIL_DIR/capture"; }
 
@@ -110,7 +118,12 @@ EOF
 		"$MAIL_LISTEN:$CAPTURE_SCREEN_PORT/inet = $MAIL_LISTEN:$CAPTURE_SCREEN_PORT inet n - n - 1 postscreen" \
 		"smtpd/pass = smtpd pass - - n - - smtpd" \
 		"dnsblog/unix = dnsblog unix - - n - 0 dnsblog" \
-		"tlsproxy/unix = tlsproxy unix - - n - 0 tlsproxy" || return 1
+		"tlsproxy/unix = tlsproxy unix - - n - 0 tlsproxy" \
+		"$MAIL_LISTEN:$CAPTURE_SUBMISSION_PORT/inet = $MAIL_LISTEN:$CAPTURE_SUBMISSION_PORT inet n - n - - smtpd -o syslog_name=postfix/submission -o smtpd_client_port_logging=yes" ||
+		return 1
+	if [ -n "$CAPTURE_LISTEN6" ]; then
+		postconf -c "$conf" -e "inet_protocols = all" "inet_interfaces = $MAIL_LISTEN, [$CAPTURE_LISTEN6]" || return 1
+	fi
 }
 
 # capture_start: rbldnsd, Dovecot, then Postfix (with its own resolv.conf).
