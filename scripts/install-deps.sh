@@ -14,6 +14,11 @@ set -euo pipefail
 # the rbldnsd export is served and queried on loopback (test/host/cli-*.test.ts).
 # systemd: systemd-analyze verifies packaging/ffwall.service in the host tests
 # (priority important, so a standard Debian 12 has it; minimal images do not).
+# dovecot-core: smtpd's SASL backend in the postfix-capture guest suite, which
+# runs its own Dovecot instance (dovecot -c, its own base_dir and sockets).
+# dovecot-core alone has no mail protocols (those are dovecot-imapd,
+# -pop3d, ...), so a packaged dovecot.service, where systemd starts it,
+# listens on no network port; the suite neither uses nor disturbs it.
 BASE_PKGS=(
 	build-essential bc kmod cpio xz-utils zstd
 	qemu-system-x86 busybox-static
@@ -23,7 +28,7 @@ BASE_PKGS=(
 	gcc-multilib
 	systemd
 	tmux rbldnsd dnsutils
-	postfix swaks fail2ban
+	postfix swaks fail2ban dovecot-core
 )
 
 want_backports=0

@@ -10,6 +10,7 @@
 #                 conf/ (main.cf, master.cf, aliases), spool/ (queue), data/,
 #                 mbox/<user> (delivered mail, mbox format)
 #   MAIL_LISTEN   the address smtpd listens on (default 10.88.0.1; peers_setup's)
+#   MAIL_PORT     its port (default 25)
 #   MAIL_DOMAIN   the domain it accepts mail for (default mail.example.test)
 #   MAIL_USERS    the only known recipients (default "alice bob"); any other
 #                 local part is refused at RCPT with 550 5.1.1 "User unknown in
@@ -47,6 +48,7 @@
 #   there is no syslog daemon in the guest.
 MAIL_DIR=${MAIL_DIR:-/tmp/ffwall-mail}
 MAIL_LISTEN=${MAIL_LISTEN:-10.88.0.1}
+MAIL_PORT=${MAIL_PORT:-25}
 MAIL_DOMAIN=${MAIL_DOMAIN:-mail.example.test}
 MAIL_USERS=${MAIL_USERS:-alice bob}
 MAIL_POLICY=${MAIL_POLICY:-}
@@ -113,9 +115,11 @@ maillog_file = $MAIL_LOG
 maillog_file_prefixes = $(dirname "$MAIL_LOG")
 EOF
 	# Only the services a receiving-and-local-delivery Postfix uses; chroot off (above).
-	cat >"$conf/master.cf" <<'EOF'
-# service type  private unpriv  chroot  wakeup  maxproc command
-smtp      inet  n       -       n       -       -       smtpd
+	local service=smtp
+	[ "$MAIL_PORT" = 25 ] || service=$MAIL_LISTEN:$MAIL_PORT
+	printf '%s\n' '# service type  private unpriv  chroot  wakeup  maxproc command' \
+		"$service inet  n       -       n       -       -       smtpd" >"$conf/master.cf"
+	cat >>"$conf/master.cf" <<'EOF'
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
@@ -140,23 +144,26 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 EOF
 }
 
-# mail_start: starts the instance and waits until smtpd answers on port 25.
+# mail_start: starts the instance and waits until smtpd answers on
+# MAIL_PORT.  MAIL_START_WRAP, when set, is a command that runs `postfix
+# start` (its arguments appended), e.g. one that gives Postfix its own
+# mount namespace and resolv.conf (test/guest/postfix-capture).
 mail_start() {
 	local i
-	postfix -c "$(_mail_conf)" start </dev/null >/dev/null 2>&1 || {
-		postfix -c "$(_mail_conf)" start
+	${MAIL_START_WRAP:-} postfix -c "$(_mail_conf)" start </dev/null >/dev/null 2>&1 || {
+		${MAIL_START_WRAP:-} postfix -c "$(_mail_conf)" start
 		return 1
 	}
 	for i in $(seq 1 100); do
 		mail_listening && return 0
 		sleep 0.2
 	done
-	echo "lib-postfix: smtpd does not listen on $MAIL_LISTEN:25" >&2
+	echo "lib-postfix: smtpd does not listen on $MAIL_LISTEN:$MAIL_PORT" >&2
 	return 1
 }
 
-# mail_listening: whether something listens on MAIL_LISTEN:25.
-mail_listening() { ss -Hltn "src $MAIL_LISTEN:25" 2>/dev/null | grep -q LISTEN; }
+# mail_listening: whether something listens on MAIL_LISTEN:MAIL_PORT.
+mail_listening() { ss -Hltn "src $MAIL_LISTEN:$MAIL_PORT" 2>/dev/null | grep -q LISTEN; }
 
 mail_stop() {
 	[ -d "$(_mail_conf)" ] || return 0
