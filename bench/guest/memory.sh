@@ -86,7 +86,8 @@ addresses() {
 # The peers' modules are loaded first, as on a system that uses them: their
 # code is not part of any delta.  ffwall.ko is loaded inside its own.
 modprobe -a ip_set ip_set_hash_ip nf_tables
-nft -f - <<<'table netdev warm { set s { type ipv4_addr; flags timeout; counter; elements = { 192.0.2.1 timeout 1d } } }'
+printf 'table netdev warm {\n  set s {\n    type ipv4_addr; flags timeout; counter;\n    elements = { 192.0.2.1 timeout 1d }\n  }\n}\n' >"$work/warm.nft"
+nft -f "$work/warm.nft"
 nft delete table netdev warm
 ipset create warm hash:ip timeout 0 counters && ipset destroy warm
 
