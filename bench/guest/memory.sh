@@ -62,13 +62,13 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 
 # Readings around one load: begin; (load); finish IMPL FAMILY SIZE ENTRIES SELF DNF
 begin() {
-	read -r k0 s0 p0 < <(kmem)
+	read -r k0 s0 p0 <<<"$(kmem)"
 	t0=$(now)
 }
 finish() {
 	local t1 k1 s1 p1 self=""
 	t1=$(now)
-	read -r k1 s1 p1 < <(kmem)
+	read -r k1 s1 p1 <<<"$(kmem)"
 	[ -n "$5" ] && self=",\"self_reported_bytes\":$5"
 	emit "{\"impl\":\"$1\",\"family\":\"$2\",\"size\":$3,\"entries\":$4$self,\"kernel_delta_kib\":$((k1 - k0)),\"parts_delta_kib\":$((p1 - p0)),\"slab_delta_kib\":$((s1 - s0)),\"load_seconds\":$(secs "$t0" "$t1"),\"dnf\":$6,\"cap_s\":$CAP}"
 }
