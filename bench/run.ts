@@ -30,6 +30,7 @@ import path from 'node:path';
 import { bootableKernels, projectRoot, runVm, tail } from '../test/vm/harness.js';
 import { HOST_BENCHES } from './lib/check.js';
 import { ingestSvg, policyLatencySvg, policyRateSvg } from './lib/host-plots.js';
+import { memoryDoc, memoryMarkdown, memorySvg, type MemDoc } from './memory.js';
 import { DROP_PLAN, dropDoc, dropGuestEnv, dropMarkdown, dropPlan, dropSvg, dropTimeSvg, type DropDoc, type DropPlan } from './drop.js';
 
 interface Args {
@@ -180,9 +181,20 @@ for (const bench of benches) {
     writeFileSync(path.join(resultsDir, 'drop.json'), `${JSON.stringify(doc, null, 2)}\n`);
     writeFileSync(path.join(resultsDir, 'drop.svg'), dropSvg(doc));
     writeFileSync(path.join(resultsDir, 'drop-time.svg'), dropTimeSvg(doc));
-    console.log('bench: wrote bench/results/drop.json, drop.svg and drop-time.svg');
+    // benchmem: the prefix table's plot (ipset hash:net, nft interval set, ffwall prefixes).
+    if (doc.cells.some((c) => c.table === 'prefix')) writeFileSync(path.join(resultsDir, 'drop-prefix.svg'), dropSvg(doc, 'prefix'));
+    console.log('bench: wrote bench/results/drop.json, drop.svg, drop-time.svg (and drop-prefix.svg)');
     continue;
   }
+  // --- memory benchmark (bench/memory.ts): bytes per entry, target, plot. ---
+  if (bench === 'memory') {
+    const mdoc = memoryDoc({ kernel: kver, records: results, date: statSync(ndjson).mtime });
+    writeFileSync(path.join(resultsDir, 'memory.json'), `${JSON.stringify(mdoc, null, 2)}\n`);
+    writeFileSync(path.join(resultsDir, 'memory.svg'), memorySvg(mdoc));
+    console.log('bench: wrote bench/results/memory.json and memory.svg');
+    continue;
+  }
+  // --- end of the memory benchmark's spot. ---
   const doc = { bench, kernel: kver, machine, date: new Date().toISOString(), n: args.n, ...(diskImage === undefined ? {} : { records: args.records }), results };
   writeFileSync(path.join(resultsDir, `${bench}.json`), `${JSON.stringify(doc, null, 2)}\n`);
   console.log(`bench: wrote bench/results/${bench}.json`);
@@ -199,6 +211,10 @@ for (const f of readdirSync(resultsDir).filter((x) => x.endsWith('.json')).sort(
   };
   if (doc.bench === 'drop') {
     lines.push(dropMarkdown(doc as unknown as DropDoc));
+    continue;
+  }
+  if (doc.bench === 'memory') {
+    lines.push(memoryMarkdown(doc as unknown as MemDoc));
     continue;
   }
   lines.push(`## ${doc.bench} (${doc.kernel}, ${doc.date.slice(0, 10)})`, '');

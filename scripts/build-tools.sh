@@ -36,3 +36,9 @@ fi
 if ! [ "$out/pktgen-burst" -nt "$qp/pktgen-burst.c" ]; then
 	gcc -O2 -g -std=gnu11 -Wall -Wextra -Werror -o "$out/pktgen-burst" "$qp/pktgen-burst.c"
 fi
+
+# The benchmarks' loader of IPv6 addresses and prefixes (bench/guest/*.sh).
+src=$top/tools/bench/ffwall-load.c
+if ! { [ "$out/ffwall-load" -nt "$src" ] && [ "$out/ffwall-load" -nt "$top/kmod/uapi/ffwall.h" ]; }; then
+	gcc -O2 -g -std=gnu11 -Wall -Wextra -Werror -I"$top/kmod" -o "$out/ffwall-load" "$src"
+fi

@@ -17,6 +17,10 @@ export interface Point {
 export interface Series {
   name: string;
   points: Point[];
+  /** A colour of its own (default: the palette, by position). */
+  color?: string;
+  /** Draw the line dashed. */
+  dashed?: boolean;
 }
 
 export interface ChartOptions {
@@ -28,6 +32,8 @@ export interface ChartOptions {
   yFromZero?: boolean;
   width?: number;
   height?: number;
+  /** Horizontal reference lines (e.g. a target), drawn dotted and labelled. */
+  hlines?: Array<{ y: number; label: string }>;
 }
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f'];
@@ -63,7 +69,7 @@ export function lineChart(series: readonly Series[], opts: ChartOptions): string
   const pts = series.flatMap((s) => s.points);
   const fx = (x: number): number => (opts.xLog === true ? Math.log10(x) : x);
   const xs = pts.map((p) => fx(p.x));
-  const ys = pts.flatMap((p) => [p.y, p.lo ?? p.y, p.hi ?? p.y]).filter((v) => Number.isFinite(v));
+  const ys = [...pts.flatMap((p) => [p.y, p.lo ?? p.y, p.hi ?? p.y]), ...(opts.hlines ?? []).map((h) => h.y)].filter((v) => Number.isFinite(v));
   let x0 = Math.min(...xs);
   let x1 = Math.max(...xs);
   if (!(x1 > x0)) (x0 -= 1), (x1 += 1);
@@ -94,12 +100,18 @@ export function lineChart(series: readonly Series[], opts: ChartOptions): string
   out.push(`<rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}" fill="none" stroke="black"/>`);
   out.push(`<text x="${m.left + pw / 2}" y="${H - 12}" text-anchor="middle">${esc(opts.xLabel)}${opts.xLog === true ? ' (log scale)' : ''}</text>`);
   out.push(`<text transform="translate(18 ${m.top + ph / 2}) rotate(-90)" text-anchor="middle">${esc(opts.yLabel)}</text>`);
+  for (const h of opts.hlines ?? []) {
+    const y = py(h.y).toFixed(1);
+    out.push(`<line x1="${m.left}" x2="${m.left + pw}" y1="${y}" y2="${y}" stroke="black" stroke-dasharray="2,3"/>`);
+    out.push(`<text x="${m.left + 4}" y="${(py(h.y) - 4).toFixed(1)}">${esc(h.label)}</text>`);
+  }
   series.forEach((s, i) => {
-    const color = COLORS[i % COLORS.length] as string;
+    const color = s.color ?? (COLORS[i % COLORS.length] as string);
+    const dash = s.dashed === true ? ' stroke-dasharray="6,4"' : '';
     const done = s.points.filter((p) => p.dnf !== true).sort((a, b) => a.x - b.x);
     if (done.length > 1) {
       const d = done.map((p, k) => `${k === 0 ? 'M' : 'L'}${px(p.x).toFixed(1)},${py(p.y).toFixed(1)}`).join(' ');
-      out.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2"/>`);
+      out.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2"${dash}/>`);
     }
     for (const p of s.points) {
       const cx = px(p.x).toFixed(1);
@@ -111,7 +123,7 @@ export function lineChart(series: readonly Series[], opts: ChartOptions): string
       if (p.dnf === true) out.push(`<text x="${cx}" y="${(py(p.y) - 8).toFixed(1)}" text-anchor="middle" fill="${color}">DNF</text>`);
     }
     const ly = m.top + 10 + i * 20;
-    out.push(`<line x1="${m.left + pw + 14}" x2="${m.left + pw + 38}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="2"/>`);
+    out.push(`<line x1="${m.left + pw + 14}" x2="${m.left + pw + 38}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="2"${dash}/>`);
     out.push(`<text x="${m.left + pw + 44}" y="${ly}" dominant-baseline="middle">${esc(s.name)}</text>`);
   });
   out.push('</svg>');
