@@ -31,6 +31,18 @@ export function recordKey(p: IpPrefix): Buffer {
   return k;
 }
 
+/** The record key of @p's supernet of @length (<= p.length), without building the IpPrefix. */
+export function supernetKey(p: IpPrefix, length: number): Buffer {
+  const k = Buffer.allocUnsafe(KEY_BYTES);
+  p.writeTo(k, 0);
+  for (let i = length >> 3; i < 16; i++) {
+    const keep = Math.max(0, length - i * 8);
+    k[i] = keep >= 8 ? (k[i] ?? 0) : (k[i] ?? 0) & (0xff << (8 - keep)) & 0xff;
+  }
+  k[16] = length;
+  return k;
+}
+
 export function prefixOfKey(key: Uint8Array, offset = 0): IpPrefix {
   return new IpPrefix(key.subarray(offset, offset + 16), key[offset + 16] ?? 0);
 }
