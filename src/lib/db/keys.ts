@@ -97,8 +97,21 @@ export function sourcePrefix(source: string, tag?: string): Buffer {
   return tag === undefined ? Buffer.from(`${source}\0`, 'utf8') : Buffer.from(`${source}\0${tag}\0`, 'utf8');
 }
 
+/** sourcePrefix() of the (source, tag) pairs seen lately: a bulk ban writes one per record. */
+const sourcePrefixes = new Map<string, Buffer>();
+
 export function sourceKey(source: string, tag: string, key: Uint8Array): Buffer {
-  return Buffer.concat([sourcePrefix(source, tag), key]);
+  const id = `${source}\0${tag}`;
+  let pre = sourcePrefixes.get(id);
+  if (pre === undefined) {
+    if (sourcePrefixes.size >= 256) sourcePrefixes.clear();
+    pre = sourcePrefix(source, tag);
+    sourcePrefixes.set(id, pre);
+  }
+  const k = Buffer.allocUnsafe(pre.length + key.length);
+  pre.copy(k, 0);
+  k.set(key, pre.length);
+  return k;
 }
 
 /** The smallest key greater than every key that starts with @prefix (for exclusive range ends). */

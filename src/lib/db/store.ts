@@ -41,6 +41,8 @@ import {
 } from './types.js';
 
 const DAY = 86400;
+/** The value of every index entry (never written to: LMDB copies it). */
+const EMPTY = Buffer.alloc(0);
 
 export const DEFAULT_ESCALATION: EscalationConfig = { enabled: true, baseTtl: DAY, factor: 2, maxTtl: 180 * DAY };
 export const DEFAULT_AGGREGATION: AggregationConfig = { enabled: true, sources: ['policy', 'logwatch', 'haraka'], hostPrefix: 64, parentPrefix: 48, threshold: 3 };
@@ -295,7 +297,7 @@ export class BanStore {
 
   /** Writes @next over @old (either may be undefined), keeping every index and counter in step. */
   #save(tx: TxState, key: Buffer, old: StoredRecord | undefined, next: StoredRecord | undefined): void {
-    const empty = Buffer.alloc(0);
+    const empty = EMPTY;
     const oldExp = isActive(old) && old.expires !== null ? old.expires : undefined;
     const newExp = isActive(next) && next.expires !== null ? next.expires : undefined;
     if (oldExp !== newExp) {
@@ -334,7 +336,7 @@ export class BanStore {
   #log(tx: TxState, time: number, type: HistoryEventType, key: Buffer, details: Record<string, unknown>): void {
     const seq = tx.nextSeq();
     this.#history.put(historyKey(time, seq), { type, key, details });
-    this.#historyByRecord.put(historyByRecordKey(key, time, seq), Buffer.alloc(0));
+    this.#historyByRecord.put(historyByRecordKey(key, time, seq), EMPTY);
     tx.historyDelta++;
   }
 
