@@ -146,6 +146,8 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
     // `ffwall import` sends), copies that template: a million-line import
     // parses each target once here, and the direct transport reuses it.
     let template: BlockRequest | undefined;
+    let lastOwn: Record<string, unknown> | undefined;
+    let lastRequest: BlockRequest | undefined;
     let i = 0;
     for (const item of items) {
       let target: string | IpPrefix;
@@ -155,9 +157,26 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
       else throw new TypeError(`items[${i}] must be an address, a CIDR or an object with a target`);
       const simple = own === undefined || isReasonOnly(own);
       if (!simple) {
-        const r = this.#request(target, { ...defaults, ...own }, `items[${i}]`);
+        // Items with their own options: those of the item before are
+        // reused when they are the same (the daemon's socket sends every
+        // option with every item).
+        let r: BlockRequest;
+        if (lastOwn !== undefined && lastRequest !== undefined && sameOptions(own as Record<string, unknown>, lastOwn)) {
+          let prefix: IpPrefix;
+          try {
+            prefix = toPrefix(target);
+          } catch (err) {
+            throw Object.assign(new TypeError(`items[${i}]: ${(err as Error).message}`), { cause: err });
+          }
+          r = { ...lastRequest, ports: lastRequest.ports.slice(), target: prefix.toString() };
+          prefixes.push(prefix);
+        } else {
+          r = this.#request(target, { ...defaults, ...own }, `items[${i}]`);
+          prefixes.push(toPrefix(r.target));
+          lastOwn = own as Record<string, unknown>;
+          lastRequest = r;
+        }
         requests.push(r);
-        prefixes.push(toPrefix(r.target));
         i++;
         continue;
       }
@@ -503,6 +522,22 @@ function checkConfigPatch(p: ConfigPatch): ConfigPatch {
 
 /** Stands for the target while blockMany() checks its shared options. */
 const PLACEHOLDER = new IpPrefix(new Uint8Array(16), 128);
+
+/** Two items' own options are the same: the same keys, the same values (arrays element by element). */
+function sameOptions(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  let n = 0;
+  for (const k in a) {
+    n++;
+    if (!(k in b)) return false;
+    const x = a[k];
+    const y = b[k];
+    if (x === y) continue;
+    if (!Array.isArray(x) || !Array.isArray(y) || x.length !== y.length) return false;
+    for (let j = 0; j < x.length; j++) if (x[j] !== y[j]) return false;
+  }
+  for (const _ in b) n--;
+  return n === 0;
+}
 
 /** An item's own options that are at most a reason. */
 function isReasonOnly(own: object): boolean {

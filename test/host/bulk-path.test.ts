@@ -110,3 +110,34 @@ test('supernetKey is the record key of the supernet, at every length', (t) => {
     for (let len = 0; len <= p.length; len++) t.true(supernetKey(p, len).equals(recordKey(p.supernet(len))), `${s} /${len} (128-space)`);
   }
 });
+
+test('blockMany: items with their own options reuse the checked options of the item before only when they are the same', async (t) => {
+  const { fw, kernel, dir } = await setupDb();
+  const res = await fw.blockMany(
+    [
+      { target: '192.0.2.1', ttl: '1h', ports: [25], reason: 'a' },
+      { target: '192.0.2.2', ttl: '1h', ports: [25], reason: 'a' },
+      { target: '192.0.2.3', ttl: '1h', ports: [26], reason: 'a' },
+      { target: '192.0.2.4', ttl: '1h', ports: [26], reason: 'a', pin: true },
+      { target: '192.0.2.5', ttl: '1h', ports: [26], reason: 'a' },
+    ],
+    { source: 'feed' },
+  );
+  t.deepEqual(res, { total: 5, applied: 5, changed: 5 });
+  const show = async (target: string) => (await fw.show(target)).record;
+  t.deepEqual((await show('192.0.2.2'))?.ports, [25]);
+  t.deepEqual((await show('192.0.2.3'))?.ports, [26]);
+  t.true((await show('192.0.2.4'))?.pinned);
+  t.false((await show('192.0.2.5'))?.pinned, 'pin of the item before does not carry over');
+  const err = await t.throwsAsync(
+    fw.blockMany([
+      { target: '192.0.2.6', ttl: '1h' },
+      { target: '192.0.2.x', ttl: '1h' },
+    ]),
+    { instanceOf: TypeError },
+  );
+  t.regex(err?.message ?? '', /^items\[1\]: /, 'a bad target after a reused item still names its index');
+  t.is((await kernel.stats()).entries, 5);
+  await fw.close();
+  rmSync(dir, { recursive: true, force: true });
+});
