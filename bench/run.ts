@@ -143,6 +143,8 @@ for (const bench of benches) {
       ...(diskImage === undefined ? [] : ['modprobe virtio_blk', 'export FFWALL_DATA_DISK=/dev/vda']),
       // Time caps of the guest steps (bench/guest/bulk.sh), when given on the host.
       ...['FFWALL_BENCH_CAP', 'FFWALL_BENCH_NFT_CAP'].filter((k) => /^\d+$/.test(process.env[k] ?? '')).map((k) => `export ${k}=${process.env[k] ?? ''}`),
+      // bulk (helper 'bulk'): the step groups to run (bench/guest/bulk.sh), when given on the host.
+      ...(/^[a-z ]+$/.test(process.env.FFWALL_BULK_STEPS ?? '') ? [`export FFWALL_BULK_STEPS=${q(process.env.FFWALL_BULK_STEPS ?? '')}`] : []),
       ...(isDrop ? dropGuestEnv(args.drop) : []),
       `cd ${q(root)} && exec bash bench/guest/${bench}.sh`,
       '',

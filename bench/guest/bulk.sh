@@ -18,8 +18,12 @@
 # $FFWALL_BENCH_NFT_CAP, default 240 s): a step that hits it is reported as
 # "did not finish (cap N s)", with how far it got.  The fresh databases live
 # on the guest's tmpfs overlay (fsync is cheap: the figure is CPU, not disk).
+# $FFWALL_BULK_STEPS (default "list kernel ipset nft durable") picks the
+# groups to run (a second run of the capped durable steps with a longer cap).
 # Writes one JSON object per line to $FFWALL_OUT/bulk.ndjson.
 set -uo pipefail
+STEPS=" ${FFWALL_BULK_STEPS:-list kernel ipset nft durable} "
+want() { [[ "$STEPS" == *" $1 "* ]]; }
 N=${FFWALL_BENCH_N:-1000000}
 CAP=${FFWALL_BENCH_CAP:-300}
 NFT_CAP=${FFWALL_BENCH_NFT_CAP:-240}
@@ -63,7 +67,7 @@ step() {
 kentries() { "$ctl" stats entries; }
 
 # ---- 1. ffwall: listing the database an import of the N leaves ----
-if [ -n "${FFWALL_DATA_DISK:-}" ]; then
+if want list && [ -n "${FFWALL_DATA_DISK:-}" ]; then
 	mkdir -p /mnt/bulkdb
 	mount -t ext4 "$FFWALL_DATA_DISK" /mnt/bulkdb
 	insmod "$FFWALL_KO" max_entries=$((n + 1024))
@@ -76,6 +80,7 @@ if [ -n "${FFWALL_DATA_DISK:-}" ]; then
 fi
 
 # ---- 2. ffwall: the kernel alone ----
+if want kernel; then
 insmod "$FFWALL_KO" max_entries=$((n + 1024))
 step load "ffwallctl add-seq (C, kernel only)" "$CAP" "$ctl" add-seq 1.0.0.0 "$n" 65536
 echo "{\"check\":\"kernel entries after ffwallctl add-seq\",\"entries\":$(kentries)}" | tee -a "$out"
@@ -84,8 +89,10 @@ insmod "$FFWALL_KO" max_entries=$((n + 1024))
 step load "ffwall library, database false (kernel only)" "$CAP" node dist/bench/bulk-guest.js --file "$work/addrs" --no-db
 echo "{\"check\":\"library, kernel only\",\"report\":$(cat "$work/last" 2>/dev/null | grep '^{' || echo null),\"kernel_entries\":$(kentries)}" | tee -a "$out"
 rmmod ffwall
+fi
 
 # ---- 3. ipset ----
+if want ipset; then
 {
 	echo "create bulk hash:ip family inet hashsize 1048576 maxelem $((n + 1024))"
 	sed 's/^/add bulk /' "$work/addrs"
@@ -94,8 +101,10 @@ step load "ipset restore" "$CAP" ipset restore -file "$work/ipset.restore"
 step list "ipset save" "$CAP" ipset save bulk
 ipset destroy bulk 2>/dev/null
 rm -f "$work/ipset.restore"
+fi
 
 # ---- 4. nftables ----
+if want nft; then
 {
 	echo "table inet bulk {"
 	echo "  set ban { type ipv4_addr; size $((n + 1024)); }"
@@ -116,8 +125,10 @@ else
 	echo "{\"op\":\"list\",\"impl\":\"nft list set\",\"entries\":$n,\"seconds\":null,\"status\":\"not run (the load did not finish)\"}" | tee -a "$out"
 fi
 rm -f "$work/bulk.nft"
+fi
 
 # ---- 5. ffwall durable: the CLI import, then the library ----
+if want durable; then
 insmod "$FFWALL_KO" max_entries=$((n + 1024))
 step load "ffwall import (CLI)" "$CAP" node bin/run.js import "$work/addrs" --name bulk --ttl 30d --transport direct --db "$work/db-cli"
 echo "{\"check\":\"kernel entries after the CLI import\",\"entries\":$(kentries)}" | tee -a "$out"
@@ -127,5 +138,6 @@ insmod "$FFWALL_KO" max_entries=$((n + 1024))
 step load "ffwall library (blockMany 10k)" "$CAP" node dist/bench/bulk-guest.js --file "$work/addrs" --db "$work/db-lib" --progress "$work/progress"
 echo "{\"check\":\"library\",\"report\":$(grep '^{' "$work/last" || echo null),\"progress\":$(cat "$work/progress" 2>/dev/null || echo null),\"kernel_entries\":$(kentries)}" | tee -a "$out"
 rmmod ffwall
+fi
 
 rm -rf "$work"
