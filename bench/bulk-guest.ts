@@ -1,28 +1,42 @@
 // SPDX-License-Identifier: MIT
 //
 // Guest side of the bulk benchmark, the library path: loads every address of
-// a plain file (one per line) into ffwall.ko and a fresh ban database through
-// openFfwall() (direct transport) in blockMany() batches of 10,000 (what
-// `ffwall import` does after its checking pass), and prints one JSON line:
+// a plain file (one per line) into ffwall.ko through openFfwall() (direct
+// transport) in blockMany() batches, and prints one JSON line:
 // {seconds, entries (kernel), bans_per_s}.
 //
-//   node dist/bench/bulk-guest.js --file ADDRS --db DIR
-import { readFileSync } from 'node:fs';
+//   node dist/bench/bulk-guest.js --file ADDRS --db DIR [--batch 10000] [--progress FILE]
+//   node dist/bench/bulk-guest.js --file ADDRS --no-db [--batch 100000]
+//
+// --db: every ban also a durable record of a fresh ban database (what
+// `ffwall import` does after its checking pass).  --no-db: the kernel alone
+// (openFfwall({database: false})), the like-for-like comparison with ipset
+// restore and nft -f.  --progress: after each batch, {"done", "seconds"} is
+// written to FILE, so a run stopped at its time cap still says how far it got.
+import { readFileSync, writeFileSync } from 'node:fs';
 
 import { openFfwall } from '../src/lib/ffwall.js';
 
 const argv = process.argv.slice(2);
-const opt = (name: string): string => {
+const opt = (name: string): string | undefined => {
   const i = argv.indexOf(name);
-  const v = i >= 0 ? argv[i + 1] : undefined;
-  if (v === undefined) throw new Error(`bench/bulk-guest: ${name} is required`);
-  return v;
+  return i >= 0 ? argv[i + 1] : undefined;
 };
-const addrs = readFileSync(opt('--file'), 'utf8').split('\n').filter((l) => l !== '');
+const file = opt('--file');
+const db = opt('--db');
+const noDb = argv.includes('--no-db');
+if (file === undefined || (db === undefined) === !noDb) throw new Error('bench/bulk-guest: --file and one of --db DIR or --no-db are required');
+const batch = Number(opt('--batch') ?? (noDb ? 100_000 : 10_000));
+const progress = opt('--progress');
+const addrs = readFileSync(file, 'utf8').split('\n').filter((l) => l !== '');
 const t0 = process.hrtime.bigint();
-const fw = await openFfwall({ transport: 'direct', database: opt('--db') });
-for (let i = 0; i < addrs.length; i += 10_000) await fw.blockMany(addrs.slice(i, i + 10_000), { source: 'api', ttl: '30d' });
-const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+const elapsed = (): number => Number(process.hrtime.bigint() - t0) / 1e9;
+const fw = await openFfwall({ transport: 'direct', database: noDb ? false : (db as string) });
+for (let i = 0; i < addrs.length; i += batch) {
+  await fw.blockMany(addrs.slice(i, i + batch), { source: 'api', ttl: '30d' });
+  if (progress !== undefined) writeFileSync(progress, JSON.stringify({ done: Math.min(addrs.length, i + batch), seconds: Number(elapsed().toFixed(2)) }));
+}
+const seconds = elapsed();
 const st = await fw.stats();
 await fw.close();
-console.log(JSON.stringify({ seconds: Number(seconds.toFixed(2)), entries: st.kernel.entries, bans_per_s: Math.round(addrs.length / seconds) }));
+console.log(JSON.stringify({ seconds: Number(seconds.toFixed(2)), entries: st.kernel.entries, bans_per_s: Math.round(addrs.length / seconds), batch, database: !noDb }));

@@ -8,12 +8,13 @@
 //
 //   node dist/bench/run.js [--kernel KVER] [--only NAME] [--n ENTRIES] [--records DB-RECORDS]
 //                          [--quick] [--sizes N,N,..] [--reps R] [--pkts P] [--report-only]
-//                          [--out DIR]
+//                          [--out DIR] [--summary-only]
 //
 // --out writes the results somewhere else than bench/results/ (the CI's quick
 // run writes to build/bench-quick, so that it never replaces the committed
 // full-size figures).  --quick also shrinks the restore benchmark's database
-// to 100,000 records unless --records is given.
+// to 100,000 records unless --records is given.  --summary-only rewrites
+// summary.md from the result files present, running nothing.
 //
 // The drop benchmark (bench/drop.ts) takes --sizes (default 1000,100000,
 // 1000000), --reps and --pkts; --quick is its CI variant (1000,10000, fewer
@@ -45,16 +46,22 @@ interface Args {
   drop: DropPlan;
   /** Re-analyse the drop benchmark's last guest output instead of running it. */
   reportOnly: boolean;
+  /** Only rewrite summary.md from the result files present. */
+  summaryOnly: boolean;
   /** Where the result files go. */
   out: string;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { kernel: undefined, only: undefined, n: 1_000_000, records: 10_000_000, quick: false, drop: { ...DROP_PLAN.full }, reportOnly: false, out: '' };
+  const args: Args = { kernel: undefined, only: undefined, n: 1_000_000, records: 10_000_000, quick: false, drop: { ...DROP_PLAN.full }, reportOnly: false, summaryOnly: false, out: '' };
   let nSet = false;
   let recordsSet = false;
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
+    if (argv[i] === '--summary-only') {
+      args.summaryOnly = true;
+      continue;
+    }
     if (argv[i] === '--report-only') {
       args.reportOnly = true;
       continue;
@@ -93,7 +100,7 @@ const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 const benches = readdirSync(path.join(root, 'bench', 'guest'))
   .filter((f) => f.endsWith('.sh'))
   .map((f) => f.replace(/\.sh$/, ''))
-  .filter((b) => args.only === undefined || b === args.only);
+  .filter((b) => !args.summaryOnly && (args.only === undefined || b === args.only));
 const resultsDir = args.out === '' ? path.join(root, 'bench', 'results') : args.out;
 mkdirSync(resultsDir, { recursive: true });
 let failedHost = false;
@@ -101,7 +108,7 @@ const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memo
 
 // Host benchmarks (no guest): each script writes its own bench/results/<name>.json.
 // The server side is pinned to one core (taskset -c 1) when the machine has two.
-for (const bench of HOST_BENCHES.filter((b) => args.only === undefined || b === args.only)) {
+for (const bench of HOST_BENCHES.filter((b) => !args.summaryOnly && (args.only === undefined || b === args.only))) {
   console.log(`bench: ${bench} (host)`);
   const script = [path.join(root, 'dist', 'bench', `${bench}.js`), '--out', path.join(resultsDir, `${bench}.json`), ...(args.quick ? ['--quick'] : [])];
   const pin = cpus().length > 1 && spawnSync('taskset', ['-V']).status === 0;
@@ -120,18 +127,24 @@ for (const bench of HOST_BENCHES.filter((b) => args.only === undefined || b === 
 }
 
 /** Benchmarks that need the host-built ban database. */
-const DATA_DISK_BENCHES = new Set(['restore']);
+const DATA_DISK_BENCHES = new Set(['restore', 'bulk']);
 
 let failed = failedHost;
 for (const bench of benches) {
   const outDir = path.join(root, 'build', 'vm', 'bench', bench);
   console.log(`bench: ${bench} under ${kver} (N=${args.n})`);
   let diskImage: string | undefined;
+  let diskRecords = args.records;
   if (DATA_DISK_BENCHES.has(bench)) {
-    diskImage = path.join(root, 'build', 'scale', `db-${args.records}.img`);
-    const b = spawnSync(process.execPath, [path.join(root, 'dist', 'bench', 'scale-db.js'), '--records', String(args.records), '--out', diskImage], { stdio: 'inherit' });
+    // bulk (helper 'bulk'): the database that `ffwall import` of its N addresses leaves
+    // (scale-db --plain), for the listing rows without waiting for the import.
+    const plain = bench === 'bulk';
+    const records = plain ? args.n : args.records;
+    diskRecords = records;
+    diskImage = path.join(root, 'build', 'scale', plain ? `bulk-${records}.img` : `db-${records}.img`);
+    const b = spawnSync(process.execPath, [path.join(root, 'dist', 'bench', 'scale-db.js'), ...(plain ? ['--plain'] : []), '--records', String(records), '--out', diskImage], { stdio: 'inherit' });
     if (b.status !== 0) {
-      console.error(`bench: building the ${args.records}-record database failed`);
+      console.error(`bench: building the ${records}-record database failed`);
       failed = true;
       continue;
     }
@@ -157,6 +170,8 @@ for (const bench of benches) {
       ...(diskImage === undefined ? [] : ['modprobe virtio_blk', 'export FFWALL_DATA_DISK=/dev/vda']),
       // Time caps of the guest steps (bench/guest/bulk.sh), when given on the host.
       ...['FFWALL_BENCH_CAP', 'FFWALL_BENCH_NFT_CAP'].filter((k) => /^\d+$/.test(process.env[k] ?? '')).map((k) => `export ${k}=${process.env[k] ?? ''}`),
+      // bulk (helper 'bulk'): the step groups to run (bench/guest/bulk.sh), when given on the host.
+      ...(/^[a-z ]+$/.test(process.env.FFWALL_BULK_STEPS ?? '') ? [`export FFWALL_BULK_STEPS=${q(process.env.FFWALL_BULK_STEPS ?? '')}`] : []),
       ...(isDrop ? dropGuestEnv(args.drop) : []),
       `cd ${q(root)} && exec bash bench/guest/${bench}.sh`,
       '',
@@ -195,7 +210,7 @@ for (const bench of benches) {
     continue;
   }
   // --- end of the memory benchmark's spot. ---
-  const doc = { bench, kernel: kver, machine, date: new Date().toISOString(), n: args.n, ...(diskImage === undefined ? {} : { records: args.records }), results };
+  const doc = { bench, kernel: kver, machine, date: new Date().toISOString(), n: args.n, ...(diskImage === undefined ? {} : { records: diskRecords }), results };
   writeFileSync(path.join(resultsDir, `${bench}.json`), `${JSON.stringify(doc, null, 2)}\n`);
   console.log(`bench: wrote bench/results/${bench}.json`);
 }
@@ -205,7 +220,7 @@ const lines = ['<!-- SPDX-License-Identifier: MIT -->', '# Benchmark results', '
 for (const f of readdirSync(resultsDir).filter((x) => x.endsWith('.json')).sort()) {
   const doc = JSON.parse(readFileSync(path.join(resultsDir, f), 'utf8')) as {
     bench: string;
-    kernel: string;
+    kernel?: string;
     date: string;
     results: Array<Record<string, unknown>>;
   };
@@ -217,7 +232,7 @@ for (const f of readdirSync(resultsDir).filter((x) => x.endsWith('.json')).sort(
     lines.push(memoryMarkdown(doc as unknown as MemDoc));
     continue;
   }
-  lines.push(`## ${doc.bench} (${doc.kernel}, ${doc.date.slice(0, 10)})`, '');
+  lines.push(`## ${doc.bench} (${doc.kernel ?? 'host'}, ${doc.date.slice(0, 10)})`, '');
   // Raw samples (arrays, objects) stay in the JSON; the table shows the scalars.
   const cols = [...new Set(doc.results.flatMap((r) => Object.keys(r).filter((k) => typeof r[k] !== 'object' || r[k] === null)))];
   lines.push(`| ${cols.join(' | ')} |`, `| ${cols.map(() => '---').join(' | ')} |`);

@@ -5,6 +5,7 @@
 // in its tmpfs, and building it under emulation would take an hour).
 //
 //   node dist/bench/scale-db.js --records 10000000 --out build/scale/db-10M.img
+//   node dist/bench/scale-db.js --plain --records 1000000 --out build/scale/bulk-1M.img
 //
 // The records are deterministic (the same N gives the same database):
 //   - 90% IPv4 hosts from 1.0.0.0 up, 10% IPv6 /64s of 2001:db8::/32, in key order;
@@ -34,6 +35,10 @@ export interface ScaleManifest {
   /** Bytes of the database directory. */
   dbBytes: number;
   buildSeconds: number;
+  /** --plain: the bulk benchmark's IPv4 addresses (buildPlainDb). */
+  plain?: boolean;
+  /** --plain: the N asked for (records: the distinct addresses among them). */
+  requested?: number;
 }
 
 /**
@@ -78,6 +83,61 @@ function* inputs(n: number): Generator<BanInput> {
     if (i % 50 === 3) input.permanent = true;
     else input.ttl = isExpiredIndex(i) ? 1 : 30 * 86400;
     yield input;
+  }
+}
+
+/**
+ * The bulk benchmark's N IPv4 addresses (bench/guest/bulk.sh generates the
+ * same set with awk: i * 2654435761 mod 2^32, moved above 1.0.0.0),
+ * distinct, in ascending order (the database is then written in key order).
+ */
+export function bulkAddresses(n: number): number[] {
+  const set = new Set<number>();
+  for (let i = 0; i < n; i++) {
+    let x = (i * 2654435761) % 4294967296;
+    if (x < 16777216) x += 16777216;
+    set.add(x);
+  }
+  return [...set].sort((a, b) => a - b);
+}
+
+function v4Prefix(x: number): IpPrefix {
+  const b = new Uint8Array(16);
+  b[10] = 0xff;
+  b[11] = 0xff;
+  b[12] = x >>> 24;
+  b[13] = (x >>> 16) & 255;
+  b[14] = (x >>> 8) & 255;
+  b[15] = x & 255;
+  return new IpPrefix(b, 128);
+}
+
+/**
+ * --plain: what `ffwall import ADDRS --name bulk --ttl 30d` of the bulk
+ * benchmark's addresses leaves (IPv4 hosts, source feed, tag bulk, reason
+ * "feed bulk", 30 days, marked in the kernel), without history: the bulk
+ * benchmark lists it (bench/guest/bulk.sh) without waiting for the import.
+ */
+export async function buildPlainDb(n: number, dir: string): Promise<ScaleManifest> {
+  const started = Date.now();
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const baseTime = Date.now();
+  const store = BanStore.open({ path: dir, noSync: true, now: () => baseTime, mapSize: 64 * 1024 ** 3 });
+  try {
+    const addrs = bulkAddresses(n);
+    await store.bulkBan(
+      (function* (): Generator<BanInput> {
+        for (const x of addrs) yield { prefix: v4Prefix(x), source: 'feed', tag: 'bulk', reason: 'feed bulk', ttl: 30 * 86400, aggregate: false, state: 'kernel' };
+      })(),
+      { batchSize: 50_000, history: false },
+    );
+    const counts = store.counts();
+    await store.close();
+    return { format: SCALE_DB_FORMAT, schema: SCHEMA_VERSION, records: addrs.length, active: counts.kernel + counts.cold, expired: counts.expired, baseTime, dbBytes: dirBytes(dir), buildSeconds: (Date.now() - started) / 1000, plain: true, requested: n };
+  } catch (err) {
+    await store.close();
+    throw err;
   }
 }
 
@@ -136,16 +196,18 @@ async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   let n = 1_000_000;
   let out = 'build/scale/db.img';
+  let plain = false;
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
-    if (argv[i] === '--records' && v !== undefined && /^\d+$/.test(v)) (n = Number(v)), i++;
+    if (argv[i] === '--plain') plain = true;
+    else if (argv[i] === '--records' && v !== undefined && /^\d+$/.test(v)) (n = Number(v)), i++;
     else if (argv[i] === '--out' && v !== undefined) (out = v), i++;
     else throw new Error(`scale-db: unknown argument ${argv[i] ?? ''}`);
   }
   const manifestPath = `${out}.json`;
   if (existsSync(out) && existsSync(manifestPath)) {
     const m = JSON.parse(readFileSync(manifestPath, 'utf8')) as Partial<ScaleManifest>;
-    if (m.format === SCALE_DB_FORMAT && m.schema === SCHEMA_VERSION && m.records === n) {
+    if (m.format === SCALE_DB_FORMAT && m.schema === SCHEMA_VERSION && (m.plain === true) === plain && (plain ? m.requested === n : m.records === n)) {
       console.log(`scale-db: ${out} is up to date`);
       return;
     }
@@ -153,7 +215,7 @@ async function main(): Promise<void> {
   mkdirSync(path.dirname(out), { recursive: true });
   const dir = `${out}.d`;
   console.log(`scale-db: building ${n} records in ${dir}`);
-  const m = await buildScaleDb(n, dir, (s) => console.log(s));
+  const m = plain ? await buildPlainDb(n, dir) : await buildScaleDb(n, dir, (s) => console.log(s));
   packImage(dir, out, m.dbBytes);
   rmSync(dir, { recursive: true, force: true });
   writeFileSync(manifestPath, `${JSON.stringify(m, null, 2)}\n`);

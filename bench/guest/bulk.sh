@@ -2,29 +2,38 @@
 # SPDX-License-Identifier: MIT
 #
 # Guest side of the bulk benchmark (issue 11, items 3 and 4): the same N
-# IPv4 addresses ($FFWALL_BENCH_N, default 1,000,000) loaded by
-#   - ipset restore (hash:ip, one restore file),
-#   - nft -f (one file: a table, a set and the elements in statements of
-#     50,000; one transaction),
-#   - ffwall import (the CLI, a plain file; database and module),
-#   - the library (openFfwall direct, blockMany of 10,000: bench/bulk-guest.ts),
-# then listed: ipset save, nft list set, ffwall list --json (the whole
-# database, streamed).  ffwall's CLI goes first, the library last (when the
-# guest's time runs out, the peers' rows are already in).  Every step has a time cap ($FFWALL_BENCH_CAP, default
-# 300 s; nft's load $FFWALL_BENCH_NFT_CAP, default 240 s): a step that hits
-# it is reported as "did not finish (cap N s)".  The database lives on the
-# guest's tmpfs overlay (its fsyncs are cheap: the figure is CPU, not disk).
+# IPv4 addresses ($FFWALL_BENCH_N, default 1,000,000), in this order:
+#   1. listing of a database that holds them (built on the host by
+#      bench/scale-db.ts --plain, on $FFWALL_DATA_DISK: what `ffwall import`
+#      of them leaves): ffwall list --json, ffwall export (plain);
+#   2. the kernel alone: ffwallctl add-seq (C, N sequential addresses in
+#      ioctls of 65,536) and the library with database: false
+#      (bench/bulk-guest.ts --no-db: the same addresses, parsed in JS);
+#   3. ipset restore (hash:ip, one restore file), ipset save;
+#   4. nft -f (one file: a table, a set and the elements in statements of
+#      50,000; one transaction), nft list set;
+#   5. ffwall durable: the CLI import (a plain file; module and a fresh
+#      database) and the library (blockMany of 10,000, bench/bulk-guest.ts).
+# Every step has a time cap ($FFWALL_BENCH_CAP, default 300 s; nft's load
+# $FFWALL_BENCH_NFT_CAP, default 240 s): a step that hits it is reported as
+# "did not finish (cap N s)", with how far it got.  The fresh databases live
+# on the guest's tmpfs overlay (fsync is cheap: the figure is CPU, not disk).
+# $FFWALL_BULK_STEPS (default "list kernel ipset nft durable") picks the
+# groups to run (a second run of the capped durable steps with a longer cap).
 # Writes one JSON object per line to $FFWALL_OUT/bulk.ndjson.
 set -uo pipefail
+STEPS=" ${FFWALL_BULK_STEPS:-list kernel ipset nft durable} "
+want() { [[ "$STEPS" == *" $1 "* ]]; }
 N=${FFWALL_BENCH_N:-1000000}
 CAP=${FFWALL_BENCH_CAP:-300}
 NFT_CAP=${FFWALL_BENCH_NFT_CAP:-240}
 out=$FFWALL_OUT/bulk.ndjson
 : >"$out"
 work=$(mktemp -d)
-ffwall() { node bin/run.js "$@"; }
+ctl=$FFWALL_TOOLS/ffwallctl
 
-# N distinct addresses spread over the space (as the memory benchmark).
+# N distinct addresses spread over the space (as the memory benchmark;
+# bench/scale-db.ts bulkAddresses() makes the same set).
 awk -v n="$N" 'BEGIN { for (i = 0; i < n; i++) { x = (i * 2654435761) % 4294967296; if (x < 16777216) x += 16777216;
 	printf "%d.%d.%d.%d\n", int(x / 16777216) % 256, int(x / 65536) % 256, int(x / 256) % 256, x % 256 } }' |
 	sort -u >"$work/addrs"
@@ -55,16 +64,35 @@ step() {
 	echo "{\"op\":\"$op\",\"impl\":\"$impl\",\"entries\":$n,\"seconds\":$secs,\"status\":\"$status\",\"output_bytes\":$bytes}" | tee -a "$out"
 	return 0
 }
+kentries() { "$ctl" stats entries; }
 
-# ---- ffwall: the CLI import, then the listing ----
+# ---- 1. ffwall: listing the database an import of the N leaves ----
+if want list && [ -n "${FFWALL_DATA_DISK:-}" ]; then
+	mkdir -p /mnt/bulkdb
+	mount -t ext4 "$FFWALL_DATA_DISK" /mnt/bulkdb
+	insmod "$FFWALL_KO" max_entries=$((n + 1024))
+	step list "ffwall list --json" "$CAP" node bin/run.js list --json --transport direct --db /mnt/bulkdb
+	grep -c '"target"' "$work/last" | awk '{printf "{\"check\":\"ffwall list --json rows\",\"rows\":%d}\n", $1}' | tee -a "$out"
+	step list "ffwall export (plain)" "$CAP" node bin/run.js export --format plain --transport direct --db /mnt/bulkdb
+	echo "{\"check\":\"ffwall export lines\",\"lines\":$(wc -l <"$work/last")}" | tee -a "$out"
+	rmmod ffwall
+	umount /mnt/bulkdb
+fi
+
+# ---- 2. ffwall: the kernel alone ----
+if want kernel; then
 insmod "$FFWALL_KO" max_entries=$((n + 1024))
-step load "ffwall import (CLI)" "$CAP" node bin/run.js import "$work/addrs" --name bulk --ttl 30d --transport direct --db "$work/db-cli"
-echo "{\"check\":\"kernel entries after the CLI import\",\"entries\":$("$FFWALL_TOOLS/ffwallctl" stats entries)}" | tee -a "$out"
-step list "ffwall list --json" "$CAP" node bin/run.js list --json --transport direct --db "$work/db-cli"
+step load "ffwallctl add-seq (C, kernel only)" "$CAP" "$ctl" add-seq 1.0.0.0 "$n" 65536
+echo "{\"check\":\"kernel entries after ffwallctl add-seq\",\"entries\":$(kentries)}" | tee -a "$out"
 rmmod ffwall
-rm -rf "$work/db-cli"
+insmod "$FFWALL_KO" max_entries=$((n + 1024))
+step load "ffwall library, database false (kernel only)" "$CAP" node dist/bench/bulk-guest.js --file "$work/addrs" --no-db
+echo "{\"check\":\"library, kernel only\",\"report\":$(cat "$work/last" 2>/dev/null | grep '^{' || echo null),\"kernel_entries\":$(kentries)}" | tee -a "$out"
+rmmod ffwall
+fi
 
-# ---- ipset ----
+# ---- 3. ipset ----
+if want ipset; then
 {
 	echo "create bulk hash:ip family inet hashsize 1048576 maxelem $((n + 1024))"
 	sed 's/^/add bulk /' "$work/addrs"
@@ -73,8 +101,10 @@ step load "ipset restore" "$CAP" ipset restore -file "$work/ipset.restore"
 step list "ipset save" "$CAP" ipset save bulk
 ipset destroy bulk 2>/dev/null
 rm -f "$work/ipset.restore"
+fi
 
-# ---- nftables ----
+# ---- 4. nftables ----
+if want nft; then
 {
 	echo "table inet bulk {"
 	echo "  set ban { type ipv4_addr; size $((n + 1024)); }"
@@ -95,12 +125,19 @@ else
 	echo "{\"op\":\"list\",\"impl\":\"nft list set\",\"entries\":$n,\"seconds\":null,\"status\":\"not run (the load did not finish)\"}" | tee -a "$out"
 fi
 rm -f "$work/bulk.nft"
+fi
 
-# ---- ffwall: the library ----
+# ---- 5. ffwall durable: the CLI import, then the library ----
+if want durable; then
 insmod "$FFWALL_KO" max_entries=$((n + 1024))
-step load "ffwall library (blockMany 10k)" "$CAP" node dist/bench/bulk-guest.js --file "$work/addrs" --db "$work/db-lib"
-lib=$(cat "$work/last" 2>/dev/null)
-echo "{\"check\":\"library\",\"report\":${lib:-null},\"kernel_entries\":$("$FFWALL_TOOLS/ffwallctl" stats entries)}" | tee -a "$out"
+step load "ffwall import (CLI)" "$CAP" node bin/run.js import "$work/addrs" --name bulk --ttl 30d --transport direct --db "$work/db-cli"
+echo "{\"check\":\"kernel entries after the CLI import\",\"entries\":$(kentries)}" | tee -a "$out"
 rmmod ffwall
+rm -rf "$work/db-cli"
+insmod "$FFWALL_KO" max_entries=$((n + 1024))
+step load "ffwall library (blockMany 10k)" "$CAP" node dist/bench/bulk-guest.js --file "$work/addrs" --db "$work/db-lib" --progress "$work/progress"
+echo "{\"check\":\"library\",\"report\":$(grep '^{' "$work/last" || echo null),\"progress\":$(cat "$work/progress" 2>/dev/null || echo null),\"kernel_entries\":$(kentries)}" | tee -a "$out"
+rmmod ffwall
+fi
 
 rm -rf "$work"

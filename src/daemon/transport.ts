@@ -123,10 +123,10 @@ export class DaemonTransport implements Transport {
     });
   }
 
-  blockMany(requests: BlockRequest[], onProgress?: (p: BatchProgress) => void): Promise<BatchSummary> {
+  blockMany(requests: BlockRequest[], onProgress?: (p: BatchProgress) => void, prefixes?: readonly IpPrefix[]): Promise<BatchSummary> {
     return this.#run('blockMany', async () => {
       await this.#hooks.beforeBan(requests);
-      const res = await this.#inner.blockMany(requests, onProgress);
+      const res = await this.#inner.blockMany(requests, onProgress, prefixes);
       // The records may be wider (IPv6 aggregation): only host targets go into the filter, and those are written as given.
       await this.#hooks.afterBan(requests.map((r) => r.target));
       return res;

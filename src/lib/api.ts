@@ -11,6 +11,7 @@
 // Both answer with the same JSON-safe results, so an embedder sees the same
 // calls and the same answers either way.  The database (issue 7) joins the
 // direct transport behind these same types.
+import type { IpPrefix } from './addr.js';
 import type { KernelConfig, KernelMode, MatchKind, Verdict } from './kernel.js';
 import type { ReportRequest, ReportResult } from './offences.js';
 
@@ -204,7 +205,11 @@ export interface BatchSummary {
 export interface Transport {
   readonly name: 'direct' | 'client';
   block(request: BlockRequest): Promise<BlockResult>;
-  blockMany(requests: BlockRequest[], onProgress?: (p: BatchProgress) => void): Promise<BatchSummary>;
+  /**
+   * @prefixes, when given, holds each request's target already parsed
+   * (same order); a transport may use it instead of parsing the text again.
+   */
+  blockMany(requests: BlockRequest[], onProgress?: (p: BatchProgress) => void, prefixes?: readonly IpPrefix[]): Promise<BatchSummary>;
   unblock(target: string): Promise<UnblockResult>;
   unblockMany(targets: string[], onProgress?: (p: BatchProgress) => void): Promise<BatchSummary>;
   check(address: string, port: number | null): Promise<CheckResult>;

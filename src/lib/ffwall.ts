@@ -140,17 +140,61 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
     this.#checkOpen();
     const { onProgress, ...defaults } = options;
     const requests: BlockRequest[] = [];
+    const prefixes: IpPrefix[] = [];
+    // The shared options are checked once (a bad one names items[0], as
+    // before); an item that is only a target, or a target and a reason (what
+    // `ffwall import` sends), copies that template: a million-line import
+    // parses each target once here, and the direct transport reuses it.
+    let template: BlockRequest | undefined;
+    let lastOwn: Record<string, unknown> | undefined;
+    let lastRequest: BlockRequest | undefined;
     let i = 0;
     for (const item of items) {
-      const what = `items[${i}]`;
-      if (typeof item === 'string' || item instanceof IpPrefix) requests.push(this.#request(item, defaults, what));
-      else if (typeof item === 'object' && item !== null) {
-        const { target, ...own } = item;
-        requests.push(this.#request(target, { ...defaults, ...own }, what));
-      } else throw new TypeError(`${what} must be an address, a CIDR or an object with a target`);
+      let target: string | IpPrefix;
+      let own: Omit<Exclude<BlockItem, string | IpPrefix>, 'target'> | undefined;
+      if (typeof item === 'string' || item instanceof IpPrefix) target = item;
+      else if (typeof item === 'object' && item !== null) ({ target, ...own } = item);
+      else throw new TypeError(`items[${i}] must be an address, a CIDR or an object with a target`);
+      const simple = own === undefined || isReasonOnly(own);
+      if (!simple) {
+        // Items with their own options: those of the item before are
+        // reused when they are the same (the daemon's socket sends every
+        // option with every item).
+        let r: BlockRequest;
+        if (lastOwn !== undefined && lastRequest !== undefined && sameOptions(own as Record<string, unknown>, lastOwn)) {
+          let prefix: IpPrefix;
+          try {
+            prefix = toPrefix(target);
+          } catch (err) {
+            throw Object.assign(new TypeError(`items[${i}]: ${(err as Error).message}`), { cause: err });
+          }
+          r = { ...lastRequest, ports: lastRequest.ports.slice(), target: prefix.toString() };
+          prefixes.push(prefix);
+        } else {
+          r = this.#request(target, { ...defaults, ...own }, `items[${i}]`);
+          prefixes.push(toPrefix(r.target));
+          lastOwn = own as Record<string, unknown>;
+          lastRequest = r;
+        }
+        requests.push(r);
+        i++;
+        continue;
+      }
+      template ??= this.#request(PLACEHOLDER, defaults, `items[${i}]`);
+      let prefix: IpPrefix;
+      try {
+        prefix = toPrefix(target);
+      } catch (err) {
+        throw Object.assign(new TypeError(`items[${i}]: ${(err as Error).message}`), { cause: err });
+      }
+      const r: BlockRequest = { ...template, ports: template.ports.slice(), target: prefix.toString() };
+      // As the spread { ...defaults, ...own } would: an own reason, even undefined, replaces the shared one.
+      if (own !== undefined && 'reason' in own) r.reason = checkText(own.reason ?? '', `items[${i}].reason`, REASON_MAX);
+      requests.push(r);
+      prefixes.push(prefix);
       i++;
     }
-    return this.#transport.blockMany(requests, onProgress);
+    return this.#transport.blockMany(requests, onProgress, prefixes);
   }
 
   /** Removes the ban of exactly this address or prefix. */
@@ -474,6 +518,31 @@ function checkConfigPatch(p: ConfigPatch): ConfigPatch {
     out.gcInterval = p.gcInterval;
   }
   return out;
+}
+
+/** Stands for the target while blockMany() checks its shared options. */
+const PLACEHOLDER = new IpPrefix(new Uint8Array(16), 128);
+
+/** Two items' own options are the same: the same keys, the same values (arrays element by element). */
+function sameOptions(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  let n = 0;
+  for (const k in a) {
+    n++;
+    if (!(k in b)) return false;
+    const x = a[k];
+    const y = b[k];
+    if (x === y) continue;
+    if (!Array.isArray(x) || !Array.isArray(y) || x.length !== y.length) return false;
+    for (let j = 0; j < x.length; j++) if (x[j] !== y[j]) return false;
+  }
+  for (const _ in b) n--;
+  return n === 0;
+}
+
+/** An item's own options that are at most a reason. */
+function isReasonOnly(own: object): boolean {
+  for (const k in own) if (k !== 'reason') return false;
+  return true;
 }
 
 function checkText(v: unknown, what: string, max: number): string {

@@ -210,14 +210,14 @@ export class DirectTransport implements Transport {
     return offsetFrom(s.now);
   }
 
-  #rule(r: BlockRequest): KernelRule {
+  #rule(r: BlockRequest, prefix?: IpPrefix): KernelRule {
     const ttl = r.permanent ? 0 : (r.ttl ?? this.#defaultTtl);
-    return { prefix: parsePrefix(r.target), ports: r.ports, ttl, pinned: r.pin, monitor: r.monitor };
+    return { prefix: prefix ?? parsePrefix(r.target), ports: r.ports, ttl, pinned: r.pin, monitor: r.monitor };
   }
 
-  #banInput(r: BlockRequest): BanInput {
+  #banInput(r: BlockRequest, prefix?: IpPrefix): BanInput {
     const input: BanInput = {
-      prefix: r.target,
+      prefix: prefix ?? r.target,
       ports: r.ports,
       reason: r.reason,
       source: r.source,
@@ -258,8 +258,14 @@ export class DirectTransport implements Transport {
     if (store === undefined || records.length === 0) return 0;
     const now = Date.now();
     // A record whose expiry passed meanwhile is not loaded (ruleOf gives none).
-    const live = records.filter((r) => ruleOf(r, now) !== undefined);
-    const rules = live.map((r) => ruleOf(r, now) as KernelRule);
+    const live: BanRecord[] = [];
+    const rules: KernelRule[] = [];
+    for (const r of records) {
+      const rule = ruleOf(r, now);
+      if (rule === undefined) continue;
+      live.push(r);
+      rules.push(rule);
+    }
     let applied: number;
     try {
       applied = (await this.#kernel.add(rules)).applied;
@@ -268,8 +274,11 @@ export class DirectTransport implements Transport {
       applied = err.applied ?? 0;
     }
     if (markedKernel) {
-      const out = new Set(live.slice(applied).map((r) => r.prefix.key()));
-      store.markEvicted(records.filter((r) => out.has(r.prefix.key()) || ruleOf(r, now) === undefined).map((r) => r.prefix));
+      // Those written as 'kernel' that are not there: expired meanwhile, or refused.
+      if (applied < records.length) {
+        const out = new Set(live.slice(applied).map((r) => r.prefix.key()));
+        store.markEvicted(records.filter((r) => out.has(r.prefix.key()) || ruleOf(r, now) === undefined).map((r) => r.prefix));
+      }
     } else {
       store.markLoaded(live.slice(0, applied).map((r) => r.prefix));
     }
@@ -333,10 +342,12 @@ export class DirectTransport implements Transport {
     };
   }
 
-  async blockMany(requests: BlockRequest[], onProgress?: (p: BatchProgress) => void): Promise<BatchSummary> {
+  async blockMany(requests: BlockRequest[], onProgress?: (p: BatchProgress) => void, prefixes?: readonly IpPrefix[]): Promise<BatchSummary> {
     const store = this.#store;
+    // The caller's parsed targets when it gave them (Ffwall.blockMany does), else parsed here.
+    const parsed = prefixes !== undefined && prefixes.length === requests.length ? prefixes : requests.map((r) => parsePrefix(r.target));
     if (store === undefined) {
-      const rules = requests.map((r) => this.#rule(r));
+      const rules = requests.map((r, i) => this.#rule(r, parsed[i]));
       try {
         const res = await this.#kernel.add(rules, onProgress === undefined ? {} : { onProgress: (done, total) => onProgress({ done, total }) });
         return { total: requests.length, applied: res.applied, changed: res.changed };
@@ -348,22 +359,25 @@ export class DirectTransport implements Transport {
       }
     }
     // Nothing changes when one item is allowlisted: check them all first.
-    requests.forEach((r, i) => {
-      const by = store.allowedBy(r.target);
-      if (by !== undefined) this.#allowlistedDb(Object.assign(new Error('allowlisted'), { code: 'EFFWALLALLOWED', allowed: by }), r.target, i);
-    });
+    const refused = store.firstAllowed(parsed);
+    if (refused !== undefined) {
+      this.#allowlistedDb(Object.assign(new Error('allowlisted'), { code: 'EFFWALLALLOWED', allowed: refused.entry }), requests[refused.index]?.target ?? '?', refused.index);
+    }
     const total = requests.length;
     let applied = 0;
     let changed = 0;
     for (let off = 0; off < total; off += MANY_CHUNK) {
-      const chunk = requests.slice(off, off + MANY_CHUNK);
+      const end = Math.min(total, off + MANY_CHUNK);
       // Written as 'kernel' at once (one write per ban): the few the kernel
       // then refuses (a table full of pinned entries) are marked cold.
+      const inputs: BanInput[] = [];
+      for (let i = off; i < end; i++) {
+        const input = this.#banInput(requests[i] as BlockRequest, parsed[i]);
+        input.state = 'kernel';
+        inputs.push(input);
+      }
       const records: BanRecord[] = [];
-      const res = await store.bulkBan(
-        chunk.map((r) => ({ ...this.#banInput(r), state: 'kernel' as const })),
-        { batchSize: MANY_CHUNK, onResult: (_i, r) => records.push(r.record) },
-      );
+      const res = await store.bulkBan(inputs, { batchSize: MANY_CHUNK, onResult: (_i, r) => records.push(r.record) });
       if (res.refused.length > 0) {
         const first = res.refused[0];
         throw Object.assign(new FfwallError('EREFUSED', `ffwall: item ${off + (first?.index ?? 0)} was refused: ${first?.error ?? '?'}`), {
@@ -373,7 +387,7 @@ export class DirectTransport implements Transport {
       }
       changed += res.created + res.revived;
       await this.#load(records, true);
-      applied += chunk.length;
+      applied += end - off;
       onProgress?.({ done: applied, total });
     }
     return { total, applied, changed };

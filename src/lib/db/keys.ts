@@ -31,6 +31,18 @@ export function recordKey(p: IpPrefix): Buffer {
   return k;
 }
 
+/** The record key of @p's supernet of @length (<= p.length), without building the IpPrefix. */
+export function supernetKey(p: IpPrefix, length: number): Buffer {
+  const k = Buffer.allocUnsafe(KEY_BYTES);
+  p.writeTo(k, 0);
+  for (let i = length >> 3; i < 16; i++) {
+    const keep = Math.max(0, length - i * 8);
+    k[i] = keep >= 8 ? (k[i] ?? 0) : (k[i] ?? 0) & (0xff << (8 - keep)) & 0xff;
+  }
+  k[16] = length;
+  return k;
+}
+
 export function prefixOfKey(key: Uint8Array, offset = 0): IpPrefix {
   return new IpPrefix(key.subarray(offset, offset + 16), key[offset + 16] ?? 0);
 }
@@ -85,8 +97,21 @@ export function sourcePrefix(source: string, tag?: string): Buffer {
   return tag === undefined ? Buffer.from(`${source}\0`, 'utf8') : Buffer.from(`${source}\0${tag}\0`, 'utf8');
 }
 
+/** sourcePrefix() of the (source, tag) pairs seen lately: a bulk ban writes one per record. */
+const sourcePrefixes = new Map<string, Buffer>();
+
 export function sourceKey(source: string, tag: string, key: Uint8Array): Buffer {
-  return Buffer.concat([sourcePrefix(source, tag), key]);
+  const id = `${source}\0${tag}`;
+  let pre = sourcePrefixes.get(id);
+  if (pre === undefined) {
+    if (sourcePrefixes.size >= 256) sourcePrefixes.clear();
+    pre = sourcePrefix(source, tag);
+    sourcePrefixes.set(id, pre);
+  }
+  const k = Buffer.allocUnsafe(pre.length + key.length);
+  pre.copy(k, 0);
+  k.set(key, pre.length);
+  return k;
 }
 
 /** The smallest key greater than every key that starts with @prefix (for exclusive range ends). */

@@ -12,7 +12,7 @@ import { setImmediate as tick } from 'node:timers/promises';
 
 import { IpPrefix, toPrefix } from '../addr.js';
 import { normalizePorts } from '../validate.js';
-import { afterPrefix, expiryBound, expiryKey, historyByRecordKey, historyKey, hotKey, keyRangeInside, KEY_BYTES, prefixOfKey, readU64, recordKey, sourceKey, sourcePrefix } from './keys.js';
+import { afterPrefix, supernetKey, expiryBound, expiryKey, historyByRecordKey, historyKey, hotKey, keyRangeInside, KEY_BYTES, prefixOfKey, readU64, recordKey, sourceKey, sourcePrefix } from './keys.js';
 import { openEnv, type Env, type Table } from './lmdb.js';
 import { decodeRecord, scratchRecord } from './raw-record.js';
 import { isV2Record, recordV1toV2, SCHEMA_VERSION, SchemaError, type StoredRecord, type StoredRecordV1 } from './schema.js';
@@ -41,6 +41,8 @@ import {
 } from './types.js';
 
 const DAY = 86400;
+/** The value of every index entry (never written to: LMDB copies it). */
+const EMPTY = Buffer.alloc(0);
 
 export const DEFAULT_ESCALATION: EscalationConfig = { enabled: true, baseTtl: DAY, factor: 2, maxTtl: 180 * DAY };
 export const DEFAULT_AGGREGATION: AggregationConfig = { enabled: true, sources: ['policy', 'logwatch', 'haraka'], hostPrefix: 64, parentPrefix: 48, threshold: 3 };
@@ -108,8 +110,8 @@ class TxState {
   }
 }
 
-function toRecord(key: Uint8Array, r: StoredRecord): BanRecord {
-  return { prefix: prefixOfKey(key), ...r, ports: [...r.ports] };
+function toRecord(key: Uint8Array, r: StoredRecord, prefix?: IpPrefix): BanRecord {
+  return { prefix: prefix ?? prefixOfKey(key), ...r, ports: [...r.ports] };
 }
 
 function checkSource(s: unknown): BanSource {
@@ -295,7 +297,7 @@ export class BanStore {
 
   /** Writes @next over @old (either may be undefined), keeping every index and counter in step. */
   #save(tx: TxState, key: Buffer, old: StoredRecord | undefined, next: StoredRecord | undefined): void {
-    const empty = Buffer.alloc(0);
+    const empty = EMPTY;
     const oldExp = isActive(old) && old.expires !== null ? old.expires : undefined;
     const newExp = isActive(next) && next.expires !== null ? next.expires : undefined;
     if (oldExp !== newExp) {
@@ -334,7 +336,7 @@ export class BanStore {
   #log(tx: TxState, time: number, type: HistoryEventType, key: Buffer, details: Record<string, unknown>): void {
     const seq = tx.nextSeq();
     this.#history.put(historyKey(time, seq), { type, key, details });
-    this.#historyByRecord.put(historyByRecordKey(key, time, seq), Buffer.alloc(0));
+    this.#historyByRecord.put(historyByRecordKey(key, time, seq), EMPTY);
     tx.historyDelta++;
   }
 
@@ -343,11 +345,15 @@ export class BanStore {
   /** The allowlist entry covering @p (p itself or a shorter prefix), if any. */
   #allowCovering(tx: TxState | undefined, p: IpPrefix): AllowEntry | undefined {
     const lengths = tx?.allowLengths() ?? ((this.#meta.get(META.allowLengths) as number[] | undefined) ?? []);
+    return this.#allowCoveringIn(lengths, p);
+  }
+
+  #allowCoveringIn(lengths: readonly number[], p: IpPrefix): AllowEntry | undefined {
     for (const len of lengths) {
       if (len > p.length) break;
-      const a = p.supernet(len);
-      const v = this.#allow.get(recordKey(a));
-      if (v !== undefined) return { prefix: a, reason: v.reason, addedAt: v.addedAt };
+      const key = supernetKey(p, len);
+      const v = this.#allow.get(key);
+      if (v !== undefined) return { prefix: prefixOfKey(key), reason: v.reason, addedAt: v.addedAt };
     }
     return undefined;
   }
@@ -357,6 +363,21 @@ export class BanStore {
     const { start, end } = keyRangeInside(p);
     for (const { key, value } of this.#allow.range({ start, end, inclusiveEnd: true, limit: 1 })) {
       return { prefix: prefixOfKey(key), reason: value.reason, addedAt: value.addedAt };
+    }
+    return undefined;
+  }
+
+  /**
+   * The first of @prefixes that an allowlist entry would refuse (its index
+   * and the entry), if any: allowedBy() of each, the allowlist's prefix
+   * lengths read once.
+   */
+  firstAllowed(prefixes: readonly IpPrefix[]): { index: number; entry: AllowEntry } | undefined {
+    const lengths = (this.#meta.get(META.allowLengths) as number[] | undefined) ?? [];
+    if (lengths.length === 0) return undefined;
+    for (let i = 0; i < prefixes.length; i++) {
+      const entry = this.#allowCoveringIn(lengths, prefixes[i] as IpPrefix);
+      if (entry !== undefined) return { index: i, entry };
     }
     return undefined;
   }
@@ -560,7 +581,7 @@ export class BanStore {
       ...(next.pinned ? { pinned: true } : {}),
       ...(next.monitor ? { monitor: true } : {}),
     });
-    return { record: toRecord(key, next), action, duration, durationFrom };
+    return { record: toRecord(key, next, p), action, duration, durationFrom };
   }
 
   /**
