@@ -45,7 +45,11 @@ export interface EnvOptions {
   path: string;
   /** Upper bound of the map; the file grows up to it.  Default 64 GiB (address space only). */
   mapSize?: number;
-  /** Skip the fsync at commit (tests and throwaway databases only: a crash may lose commits). */
+  /**
+   * Skip the fsync at commit (tests and throwaway databases only: a crash may
+   * lose commits; and with two writing processes lmdb-js was seen to lose a
+   * committed transaction now and then, see StoreOptions.noSync).
+   */
   noSync?: boolean;
   readOnly?: boolean;
 }
