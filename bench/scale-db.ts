@@ -47,9 +47,9 @@ export interface ScaleManifest {
  * instead of splitting pages at random: 10M records build in minutes).
  */
 export function scaleAddress(i: number): IpPrefix {
-  const b = new Uint8Array(16);
   if (i % 10 === 9) {
     // 2001:db8:XXXX:XXXX::/64, X the index among the IPv6 ones
+    const b = new Uint8Array(16);
     const x = Math.floor(i / 10);
     b[0] = 0x20;
     b[1] = 0x01;
@@ -62,14 +62,7 @@ export function scaleAddress(i: number): IpPrefix {
     return new IpPrefix(b, 64);
   }
   // 1.0.0.0 onwards, one address per IPv4 index.
-  const x = (0x01000000 + i - Math.floor(i / 10)) >>> 0;
-  b[10] = 0xff;
-  b[11] = 0xff;
-  b[12] = x >>> 24;
-  b[13] = (x >>> 16) & 255;
-  b[14] = (x >>> 8) & 255;
-  b[15] = x & 255;
-  return new IpPrefix(b, 128);
+  return v4Prefix((0x01000000 + i - Math.floor(i / 10)) >>> 0);
 }
 
 export function isExpiredIndex(i: number): boolean {

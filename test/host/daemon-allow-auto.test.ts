@@ -9,13 +9,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 
 import { parsePrefix } from '../../src/lib/addr.js';
 import { defaultConfig, type DaemonConfig } from '../../src/daemon/config.js';
 import { Daemon, type SafetyReport } from '../../src/daemon/daemon.js';
 import { SafetyList } from '../../src/daemon/safety.js';
-import { openFfwall, type AllowEntryInfo } from '../../src/lib/index.js';
+import { openFfwall, type AllowEntryInfo, type Ffwall } from '../../src/lib/index.js';
 import { FakeKernel } from '../../src/lib/kernel-fake.js';
 import { ffwall } from './cli-helpers.js';
 import { freshStore } from './db-helpers.js';
@@ -33,17 +33,14 @@ function safetyList(override: DaemonConfig['safety']['override']): SafetyList {
   });
 }
 
-const row = (e: AllowEntryInfo): string => `${e.target} auto=${e.automatic ?? '-'} kernel=${e.inKernel} overridden=${e.overridden ?? '-'}`;
-
-test('automatic entries are listed, marked, refused by a plain remove; safety.override takes one off, across refreshes, listed and reported', async (t) => {
+/** A started daemon over a fresh store and a FakeKernel, a client on its socket; torn down with the test. */
+async function daemonWithClient(t: ExecutionContext, safety: SafetyList, beforeStart?: (d: Daemon) => void): Promise<{ d: Daemon; k: FakeKernel; fw: Ffwall; sock: string }> {
   const { store, close } = freshStore();
   const k = new FakeKernel();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ffwall-auto-'));
   const sock = path.join(dir, 'ffwall.sock');
-  const reports: SafetyReport[] = [];
-  const safety = safetyList([{ prefix: parsePrefix('192.0.2.53'), reason: 'the old resolver is compromised' }]);
   const d = new Daemon({ kernel: k, store, control: { path: sock }, intervals: { sync: 0, sweep: 0, prune: 0, safety: 0 }, safety, window: { filterBuilder: 'ts' } });
-  d.on('safety', (s) => reports.push(s));
+  beforeStart?.(d);
   await d.start();
   const fw = await openFfwall({ transport: 'client', socket: sock });
   t.teardown(async () => {
@@ -53,6 +50,15 @@ test('automatic entries are listed, marked, refused by a plain remove; safety.ov
     await close();
     rmSync(dir, { recursive: true, force: true });
   });
+  return { d, k, fw, sock };
+}
+
+const row = (e: AllowEntryInfo): string => `${e.target} auto=${e.automatic ?? '-'} kernel=${e.inKernel} overridden=${e.overridden ?? '-'}`;
+
+test('automatic entries are listed, marked, refused by a plain remove; safety.override takes one off, across refreshes, listed and reported', async (t) => {
+  const reports: SafetyReport[] = [];
+  const safety = safetyList([{ prefix: parsePrefix('192.0.2.53'), reason: 'the old resolver is compromised' }]);
+  const { d, k, fw, sock } = await daemonWithClient(t, safety, (daemon) => daemon.on('safety', (s) => reports.push(s)));
   await fw.allow(['10.9.9.9'], { reason: 'office' });
 
   const expected = [
@@ -102,20 +108,7 @@ test('automatic entries are listed, marked, refused by a plain remove; safety.ov
 });
 
 test('flush --scope allow keeps the automatic safety entries, in the database and in the kernel; the hand-added ones go', async (t) => {
-  const { store, close } = freshStore();
-  const k = new FakeKernel();
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'ffwall-auto-'));
-  const sock = path.join(dir, 'ffwall.sock');
-  const d = new Daemon({ kernel: k, store, control: { path: sock }, intervals: { sync: 0, sweep: 0, prune: 0, safety: 0 }, safety: safetyList([]), window: { filterBuilder: 'ts' } });
-  await d.start();
-  const fw = await openFfwall({ transport: 'client', socket: sock });
-  t.teardown(async () => {
-    await fw.close();
-    await d.stop();
-    await k.close();
-    await close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const { k, fw } = await daemonWithClient(t, safetyList([]));
   await fw.allow(['10.9.9.9', '2001:db8::/32'], { reason: 'office' });
   const kernelAllow = async (): Promise<string[]> => {
     const out: string[] = [];
