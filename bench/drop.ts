@@ -30,7 +30,7 @@ export interface DropPlan {
 }
 
 export const DROP_PLAN: { full: DropPlan; quick: DropPlan } = {
-  full: { variant: 'full', sizes: [1000, 100_000, 1_000_000], reps: 10, pkts: 30_000, prefixSizes: [1000, 100_000, 1_000_000], prefixReps: 6, nftCapSec: 300, loadCapSec: 400, capSec: 3000 },
+  full: { variant: 'full', sizes: [1000, 100_000, 1_000_000], reps: 8, pkts: 30_000, prefixSizes: [1000, 100_000, 1_000_000], prefixReps: 5, nftCapSec: 300, loadCapSec: 400, capSec: 3000 },
   quick: { variant: 'quick', sizes: [1000, 10_000], reps: 4, pkts: 20_000, prefixSizes: [1000, 10_000], prefixReps: 3, nftCapSec: 120, loadCapSec: 120, capSec: 900 },
 };
 

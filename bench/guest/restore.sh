@@ -13,8 +13,18 @@ out=$FFWALL_OUT/restore.ndjson
 mkdir -p /mnt/scale
 mount -t ext4 "$FFWALL_DATA_DISK" /mnt/scale
 insmod "$FFWALL_KO" max_entries="$N"
+# Each phase has a time cap ($FFWALL_BENCH_CAP, default 900 s; the
+# reconcile phase $FFWALL_BENCH_RECONCILE_CAP, default 300 s): a phase that
+# hits it gives a row with "dnf":true and its cap.
+CAP=${FFWALL_BENCH_CAP:-900}
+RECONCILE_CAP=${FFWALL_BENCH_RECONCILE_CAP:-300}
 for phase in restore reconcile; do
-	json=$(node dist/bench/restore-guest.js --db /mnt/scale --check-hot 1000)
+	cap=$CAP
+	[ "$phase" = reconcile ] && cap=$RECONCILE_CAP
+	if ! json=$(timeout "$cap" node dist/bench/restore-guest.js --db /mnt/scale --check-hot 1000); then
+		echo "{\"phase\":\"$phase\",\"dnf\":true,\"cap_s\":$cap,\"window\":$("$FFWALL_TOOLS/ffwallctl" stats entries)}" | tee -a "$out"
+		continue
+	fi
 	echo "$json" | node -e '
 		const r = JSON.parse(require("fs").readFileSync(0, "utf8"));
 		console.log(JSON.stringify({
