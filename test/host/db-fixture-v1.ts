@@ -37,10 +37,13 @@ export async function writeV1(path: string, records: readonly V1Fixture[]): Prom
   await root.close();
 }
 
-export async function stampSchema(path: string, version: number): Promise<void> {
+export async function stampSchema(path: string, version: number, opts: { dropBanLengths?: boolean; banLengths?: number[] } = {}): Promise<void> {
   const root = open({ path, maxDbs: 32 });
   const meta = root.openDB('meta', { keyEncoding: 'binary', encoding: 'msgpack', useRecords: false } as never);
   meta.putSync(Buffer.from('schema'), version);
+  // Schema 4's per-length record counts: removed (as before schema 4), or replaced.
+  if (opts.dropBanLengths === true) meta.removeSync(Buffer.from('ban.lengths'));
+  if (opts.banLengths !== undefined) meta.putSync(Buffer.from('ban.lengths'), opts.banLengths);
   await root.close();
 }
 

@@ -5,7 +5,11 @@
 //   1  records { ports, reason, source: "feed:name" (source and tag in one
 //      string), first, last, lastHit, hits, bans, expires (0 = permanent),
 //      state }; the sub-databases meta, bans, expiry, history.
-//   3  (current) as 2, plus two key indexes: 'inKernel' (records in state
+//   4  (current) as 3, plus 'ban.lengths' in meta: how many records there
+//      are of each key length, so that a covering lookup (the policy
+//      service, MISS, check) reads only the prefix lengths in use, not all
+//      33 (IPv4) or 129 (IPv6).
+//   3  as 2, plus two key indexes: 'inKernel' (records in state
 //      'kernel') and 'pinned' (active pinned records), so that restoring the
 //      kernel window reads full records only for the window itself.
 //   2  records as StoredRecord below: source and tag apart,
@@ -19,7 +23,7 @@
 // running again.  The schema version is raised only after the last batch.
 import type { BanSource, BanState } from './types.js';
 
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 /** A record as stored (schema 2): BanRecord without the prefix, which is the key. */
 export interface StoredRecord {

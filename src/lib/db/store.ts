@@ -77,6 +77,8 @@ const META = {
   historySeq: Buffer.from('history.seq'),
   historyCount: Buffer.from('history.count'),
   allowLengths: Buffer.from('allow.lengths'),
+  /** Schema 4: the records per key length (the key's byte 16), as flat [length, count, ...] pairs in increasing length, counts > 0 only. */
+  banLengths: Buffer.from('ban.lengths'),
   count: (s: BanState) => Buffer.from(`count.${s}`),
 } as const;
 
@@ -88,7 +90,14 @@ class TxState {
   historyDelta = 0;
   #seq: number | undefined;
   #allowLengths: number[] | undefined;
+  /** Records added (+) and removed (-) per key length in this transaction; undefined while none. */
+  #lengthDelta: Int32Array | undefined;
   constructor(private readonly meta: Table<unknown>) {}
+  /** A record of key length @len (0..128) was created (+1) or deleted (-1). */
+  lengthChanged(len: number, d: number): void {
+    this.#lengthDelta ??= new Int32Array(129);
+    this.#lengthDelta[len] = (this.#lengthDelta[len] as number) + d;
+  }
   nextSeq(): number {
     this.#seq = (this.#seq ?? ((this.meta.get(META.historySeq) as number | undefined) ?? 0)) + 1;
     return this.#seq;
@@ -102,12 +111,51 @@ class TxState {
     this.meta.put(META.allowLengths, l);
   }
   flush(): void {
+    if (this.#lengthDelta !== undefined) {
+      const counts = lengthCounts(this.meta.get(META.banLengths));
+      for (let len = 0; len <= 128; len++) counts[len] = (counts[len] as number) + (this.#lengthDelta[len] as number);
+      this.meta.put(META.banLengths, packLengths(counts));
+    }
     if (this.#seq !== undefined) this.meta.put(META.historySeq, this.#seq);
     if (this.historyDelta !== 0) this.meta.put(META.historyCount, ((this.meta.get(META.historyCount) as number | undefined) ?? 0) + this.historyDelta);
     for (const s of BAN_STATES) {
       if (this.counts[s] !== 0) this.meta.put(META.count(s), ((this.meta.get(META.count(s)) as number | undefined) ?? 0) + this.counts[s]);
     }
   }
+}
+
+/** The record counts per key length (129 slots) of a stored ban.lengths value (all zero when absent). */
+function lengthCounts(stored: unknown): Float64Array {
+  const counts = new Float64Array(129);
+  if (Array.isArray(stored)) {
+    for (let i = 0; i + 1 < stored.length; i += 2) {
+      const len = stored[i] as unknown;
+      const n = stored[i + 1] as unknown;
+      if (typeof len === 'number' && Number.isInteger(len) && len >= 0 && len <= 128 && typeof n === 'number') counts[len] = n;
+    }
+  }
+  return counts;
+}
+
+/** Which key lengths hold records (129 slots), from a stored ban.lengths value; undefined (probe every length) when absent. */
+function lengthsInUse(stored: unknown): Uint8Array | undefined {
+  if (!Array.isArray(stored)) return undefined;
+  const inUse = new Uint8Array(129);
+  for (let i = 0; i + 1 < stored.length; i += 2) {
+    const len = stored[i] as unknown;
+    if (typeof len === 'number' && len >= 0 && len <= 128 && (stored[i + 1] as number) > 0) inUse[len] = 1;
+  }
+  return inUse;
+}
+
+/** The stored form of per-length counts: [length, count, ...] for the lengths in use. */
+function packLengths(counts: Float64Array): number[] {
+  const out: number[] = [];
+  for (let len = 0; len <= 128; len++) {
+    const n = counts[len] as number;
+    if (n > 0) out.push(len, n);
+  }
+  return out;
 }
 
 function toRecord(key: Uint8Array, r: StoredRecord, prefix?: IpPrefix): BanRecord {
@@ -222,6 +270,7 @@ export class BanStore {
         if (this.#bans.entries() !== 0) return 1; // schema 1 always wrote its version; be safe anyway
         this.#meta.put(META.schema, SCHEMA_VERSION);
         this.#meta.put(META.createdAt, this.#now());
+        this.#meta.put(META.banLengths, []);
         return SCHEMA_VERSION;
       }
       return v;
@@ -230,6 +279,23 @@ export class BanStore {
     if (found > SCHEMA_VERSION) throw new SchemaError(this.path, found, SCHEMA_VERSION);
     if (found === 1) this.#migrateV1toV2();
     if (found <= 2) this.#migrateV2toV3();
+    if (found <= 3) this.#migrateV3toV4();
+  }
+
+  /**
+   * Schema 3 -> 4: the record counts per key length ('ban.lengths' in meta),
+   * counted over the keys in one write transaction with the new version, so
+   * that the counts and the writers that keep them (#save) start together;
+   * a migration cut short left nothing and runs again.
+   */
+  #migrateV3toV4(): void {
+    this.#env.write(() => {
+      if (((this.#meta.get(META.schema) as number | undefined) ?? 0) >= 4) return; // another process did it
+      const counts = new Float64Array(129);
+      for (const key of this.#bans.keys({})) counts[key[16] as number] = (counts[key[16] as number] as number) + 1;
+      this.#meta.put(META.banLengths, packLengths(counts));
+      this.#meta.put(META.schema, 4);
+    });
   }
 
   /**
@@ -325,6 +391,7 @@ export class BanStore {
       else this.#pinned.remove(key);
     }
     if (old !== undefined) tx.counts[old.state]--;
+    if ((old === undefined) !== (next === undefined)) tx.lengthChanged(key[16] as number, next === undefined ? -1 : 1);
     if (next !== undefined) {
       tx.counts[next.state]++;
       this.#bans.put(key, next);
@@ -671,20 +738,23 @@ export class BanStore {
    * Every record (whatever its state) among @address and its enclosing
    * prefixes, longest first, lazily (stop when one decides); usually none or
    * one.  The hot path of the policy service and of the kernel's MISS
-   * events: up to 33 (IPv4) or 129 (IPv6) point reads through one scratch
-   * key, each shorter prefix made by clearing one bit, and a record built
-   * only for a hit.
+   * events: one read of the lengths in use ('ban.lengths'), then one point
+   * read per length in use (at most 33 for IPv4, 129 for IPv6) through one
+   * scratch key, each shorter prefix made by clearing one bit, and a record
+   * built only for a hit.
    */
   *coveringRecords(address: IpPrefix | string): Generator<BanRecord, void, undefined> {
     const a = toPrefix(address);
     const key = recordKey(a);
     const shortest = a.family === 4 ? 96 : 0;
+    const inUse = lengthsInUse(this.#meta.get(META.banLengths));
     for (let len = a.length; len >= shortest; len--) {
       if (len < a.length) {
         // From /len+1 to /len: clear bit number len (counted from the most significant).
         key[len >> 3] = (key[len >> 3] as number) & ~(0x80 >> (len & 7)) & 0xff;
         key[16] = len;
       }
+      if (inUse !== undefined && !inUse[len]) continue;
       const r = this.#bans.get(key);
       if (r !== undefined) yield toRecord(Buffer.from(key), r);
     }
@@ -710,6 +780,22 @@ export class BanStore {
         }
       });
     }
+  }
+
+  /**
+   * The prefix lengths that hold records (any state), with how many: what a
+   * covering lookup probes.  Lengths are IpPrefix.length, in the 128-bit
+   * space (an IPv4 /24 is 120): the counts are per key length, for both
+   * families together.  Undefined when the database has no counts (edited by
+   * hand): lookups then probe every length.
+   */
+  prefixLengths(): Array<{ length: number; records: number }> | undefined {
+    const stored = this.#meta.get(META.banLengths);
+    if (!Array.isArray(stored)) return undefined;
+    const counts = lengthCounts(stored);
+    const out: Array<{ length: number; records: number }> = [];
+    for (let len = 0; len <= 128; len++) if ((counts[len] as number) > 0) out.push({ length: len, records: counts[len] as number });
+    return out;
   }
 
   get(prefix: IpPrefix | string): BanRecord | undefined {
