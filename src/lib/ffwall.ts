@@ -16,7 +16,8 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
-import { IpPrefix, parseAddress, toPrefix } from './addr.js';
+import { IpPrefix, packPrefixInto, parseAddress, toPrefix } from './addr.js';
+import type { PackedPrefixes } from './kernel-native.js';
 import type {
   AllowEntryInfo,
   AllowResult,
@@ -139,6 +140,18 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
   async blockMany(items: Iterable<BlockItem>, options: BlockOptions & ManyOptions = {}): Promise<BatchSummary> {
     this.#checkOpen();
     const { onProgress, ...defaults } = options;
+    // The kernel alone (direct, database: false) and only targets: each is
+    // parsed straight into the kernel's record buffer (no object per item),
+    // the shared options checked once, one packed ADD.
+    const t = this.#transport;
+    if (t instanceof DirectTransport && t.kernelOnly && Array.isArray(items) && items.length > 0) {
+      const list = items as readonly BlockItem[];
+      const shared = this.#request(PLACEHOLDER, defaults, 'items[0]');
+      const packed = packTargets(list);
+      if (packed !== undefined) {
+        return t.blockPacked(packed, shared, (i) => new IpPrefix(packed.addrs.subarray(i * 16, i * 16 + 16), packed.prefixLen[i] ?? 128).toString(), onProgress);
+      }
+    }
     const requests: BlockRequest[] = [];
     const prefixes: IpPrefix[] = [];
     // The shared options are checked once (a bad one names items[0], as
@@ -518,6 +531,34 @@ function checkConfigPatch(p: ConfigPatch): ConfigPatch {
     out.gcInterval = p.gcInterval;
   }
   return out;
+}
+
+/**
+ * The targets of @items packed as the kernel takes them, or undefined when
+ * one item is not a bare target (an object with its own options: the
+ * general path then handles the whole input).  A bad target throws naming
+ * its index, as the general path does.
+ */
+function packTargets(items: readonly BlockItem[]): PackedPrefixes | undefined {
+  const count = items.length;
+  const addrs = new Uint8Array(count * 16);
+  const prefixLen = new Uint8Array(count);
+  for (let i = 0; i < count; i++) {
+    const item = items[i];
+    if (typeof item === 'string') {
+      try {
+        prefixLen[i] = packPrefixInto(item, addrs, i * 16);
+      } catch (err) {
+        throw Object.assign(new TypeError(`items[${i}]: ${(err as Error).message}`), { cause: err });
+      }
+    } else if (item instanceof IpPrefix) {
+      item.writeTo(addrs, i * 16);
+      prefixLen[i] = item.length;
+    } else {
+      return undefined;
+    }
+  }
+  return { count, addrs, prefixLen };
 }
 
 /** Stands for the target while blockMany() checks its shared options. */

@@ -4,7 +4,7 @@
 //
 // Embedders need openFfwall() and the types; the Kernel interface and its
 // implementations are exported for the daemon, the CLI and tests.
-export { AddressError, IpPrefix, parseAddress, parsePrefix, toAddress, toPrefix, tryParsePrefix } from './addr.js';
+export { AddressError, IpPrefix, packPrefixInto, parseAddress, parsePrefix, parseV4PrefixInto, toAddress, toPrefix, tryParsePrefix } from './addr.js';
 export type {
   AllowEntryInfo,
   BanRecordInfo,
@@ -40,7 +40,7 @@ export { DurationError, formatDuration, parseDuration } from './duration.js';
 export { FfwallError } from './errors.js';
 export { DEFAULT_TTL, Ffwall, openFfwall, type BlockItem, type FfwallEventMap, type ManyOptions, type OpenOptions } from './ffwall.js';
 export * from './kernel.js';
-export { MissingFeatureError, NativeKernel, type NativeKernelOptions } from './kernel-native.js';
+export { checkPacked, MissingFeatureError, NativeKernel, type NativeKernelOptions, type PackedAdd, type PackedPrefixes, type SharedRule } from './kernel-native.js';
 export { DirectTransport } from './transport-direct.js';
 export {
   DEFAULT_OFFENCE_PORTS,
