@@ -5,7 +5,7 @@
 // same code down to the addon, whose batch ioctl is replaced by a stub that
 // accepts every record.  Not a benchmark of its own (no kernel work).
 //
-//   node dist/bench/bulk-host.js --file ADDRS [--batch 100000]
+//   node dist/bench/bulk-host.js --file ADDRS [--api feed|many] [--batch 100000]
 import { readFileSync } from 'node:fs';
 
 import { Ffwall } from '../src/lib/ffwall.js';
@@ -32,11 +32,14 @@ const stubDevice = {
 };
 type Ctor = new (b: unknown, d: unknown, path: string, cap: number, slice: number) => NativeKernel;
 const kernel = new (NativeKernel as unknown as Ctor)(loadBinding(), stubDevice, '/dev/null', 4096, 4);
+const api = opt('--api') ?? 'feed';
 const t0 = process.hrtime.bigint();
-const addrs = readFileSync(file, 'utf8').split('\n').filter((l) => l !== '');
 const fw = new Ffwall(new DirectTransport(kernel, { defaultTtl: 86400 }));
-for (let i = 0; i < addrs.length; i += batch) {
-  await fw.blockMany(addrs.slice(i, i + batch), { source: 'api', ttl: '30d' });
+if (api === 'feed') {
+  await fw.blockFeed(file, { source: 'api', ttl: '30d' });
+} else {
+  const addrs = readFileSync(file, 'utf8').split('\n').filter((l) => l !== '');
+  for (let i = 0; i < addrs.length; i += batch) await fw.blockMany(addrs.slice(i, i + batch), { source: 'api', ttl: '30d' });
 }
 const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-console.log(JSON.stringify({ seconds: Number(seconds.toFixed(3)), entries, bans_per_s: Math.round(addrs.length / seconds) }));
+console.log(JSON.stringify({ api, seconds: Number(seconds.toFixed(3)), entries, bans_per_s: Math.round(entries / seconds) }));

@@ -409,3 +409,59 @@ export function packPrefixInto(target: string, out: Uint8Array, offset: number):
   p.writeTo(out, offset);
   return p.length;
 }
+
+/**
+ * parseV4PrefixInto() over the bytes @start..@end of @buf (ASCII text, e.g.
+ * one line of a feed file read as bytes): the same texts taken, the same
+ * bytes written, -1 for everything else.
+ */
+export function parseV4PrefixBytes(buf: Uint8Array, start: number, end: number, out: Uint8Array, offset: number): number {
+  let i = start;
+  let word = 0;
+  for (let part = 0; part < 4; part++) {
+    let c = i < end ? (buf[i] as number) - 48 : -1;
+    if (c < 0 || c > 9) return -1;
+    let v = c;
+    i++;
+    if (v !== 0) {
+      for (let d = 0; d < 2 && i < end; d++) {
+        c = (buf[i] as number) - 48;
+        if (c < 0 || c > 9) break;
+        v = v * 10 + c;
+        i++;
+      }
+      if (v > 255) return -1;
+    }
+    word = word * 256 + v;
+    if (part < 3) {
+      if (i >= end || buf[i] !== 46 /* . */) return -1;
+      i++;
+    }
+  }
+  let bits = 32;
+  if (i < end) {
+    if (buf[i] !== 47 /* / */) return -1;
+    i++;
+    let c = i < end ? (buf[i] as number) - 48 : -1;
+    if (c < 0 || c > 9) return -1;
+    bits = c;
+    i++;
+    if (bits !== 0 && i < end) {
+      c = (buf[i] as number) - 48;
+      if (c < 0 || c > 9) return -1;
+      bits = bits * 10 + c;
+      i++;
+    }
+    if (i !== end || bits > 32) return -1;
+    if (bits < 32 && word % 2 ** (32 - bits) !== 0) return -1;
+  }
+  if (i !== end) return -1;
+  out.fill(0, offset, offset + 10);
+  out[offset + 10] = 0xff;
+  out[offset + 11] = 0xff;
+  out[offset + 12] = word >>> 24;
+  out[offset + 13] = (word >>> 16) & 0xff;
+  out[offset + 14] = (word >>> 8) & 0xff;
+  out[offset + 15] = word & 0xff;
+  return 96 + bits;
+}

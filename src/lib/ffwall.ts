@@ -13,10 +13,11 @@
 // only carries normalized requests (api.ts).
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import { IpPrefix, packPrefixInto, parseAddress, toPrefix } from './addr.js';
+import { packPlainFeed } from './feeds.js';
 import type { PackedPrefixes } from './kernel-native.js';
 import type {
   AllowEntryInfo,
@@ -208,6 +209,34 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
       i++;
     }
     return this.#transport.blockMany(requests, onProgress, prefixes);
+  }
+
+  /**
+   * Blocks every entry of a plain feed (one address or CIDR per line, '#'
+   * and ';' start comments): a file's path, or its bytes.  The whole feed is
+   * parsed first (feeds.ts packPlainFeed(): one pass over the bytes); a bad
+   * line throws its FeedError, naming the line, and nothing changes.  Over
+   * the direct transport without a database the entries go to the kernel as
+   * packed ADDs, without an object per entry (the bulk load of issue 11);
+   * otherwise they are one blockMany() with @options.
+   */
+  async blockFeed(feed: string | Uint8Array, options: BlockOptions & ManyOptions = {}): Promise<BatchSummary> {
+    this.#checkOpen();
+    let bytes: Uint8Array;
+    if (typeof feed === 'string') bytes = await readFile(feed);
+    else if (feed instanceof Uint8Array) bytes = feed;
+    else throw new TypeError('blockFeed: feed must be a file path or a Uint8Array of the feed text');
+    const packed = packPlainFeed(bytes);
+    const at = (i: number): IpPrefix => new IpPrefix(packed.addrs.subarray(i * 16, i * 16 + 16), packed.prefixLen[i] ?? 128);
+    const t = this.#transport;
+    if (t instanceof DirectTransport && t.kernelOnly && packed.count > 0) {
+      const { onProgress, ...defaults } = options;
+      const shared = this.#request(PLACEHOLDER, defaults, 'items[0]');
+      return t.blockPacked(packed, shared, (i) => at(i).toString(), onProgress);
+    }
+    const items: IpPrefix[] = new Array<IpPrefix>(packed.count);
+    for (let i = 0; i < packed.count; i++) items[i] = at(i);
+    return this.blockMany(items, options);
   }
 
   /** Removes the ban of exactly this address or prefix. */

@@ -64,6 +64,7 @@ export {
   EXPORT_FORMATS,
   FeedError,
   IMPORT_FORMATS,
+  packPlainFeed,
   parseFeedLine,
   readFeed,
   spool,
@@ -73,5 +74,6 @@ export {
   type ExportOptions,
   type FeedEntry,
   type ImportFormat,
+  type PackedFeed,
   type ValidateResult,
 } from './feeds.js';

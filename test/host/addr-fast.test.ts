@@ -7,7 +7,7 @@
 // exactly what parsePrefix() does, with its message.
 import test from 'ava';
 
-import { packPrefixInto, parsePrefix, parseV4PrefixInto } from '../../src/lib/addr.js';
+import { packPrefixInto, parsePrefix, parseV4PrefixBytes, parseV4PrefixInto } from '../../src/lib/addr.js';
 
 /** parsePrefix()'s verdict: [bytes, length] or the error message. */
 function slow(text: string): [number[], number] | string {
@@ -22,6 +22,17 @@ function slow(text: string): [number[], number] | string {
 function fast(text: string): [number[], number] | -1 {
   const out = new Uint8Array(32).fill(0xaa);
   const len = parseV4PrefixInto(text, out, 8);
+  if (len < 0) return -1;
+  return [[...out.subarray(8, 24)], len];
+}
+
+/** parseV4PrefixBytes over the text's UTF-8 bytes, between other bytes. */
+function fastBytes(text: string): [number[], number] | -1 {
+  const buf = Buffer.from(`1.2.3.4\n${text}\n5.6.7.8`);
+  const start = 8;
+  const end = buf.length - 8;
+  const out = new Uint8Array(32).fill(0xaa);
+  const len = parseV4PrefixBytes(buf, start, end, out, 8);
   if (len < 0) return -1;
   return [[...out.subarray(8, 24)], len];
 }
@@ -118,6 +129,7 @@ test('parseV4PrefixInto: takes the plain IPv4 forms with parsePrefix bytes, decl
     } else {
       t.is(f, -1, `fast path should decline ${JSON.stringify(text)}`);
     }
+    t.deepEqual(fastBytes(text), f, `bytes path of ${JSON.stringify(text)}`);
     // packPrefixInto: the same verdict as parsePrefix, valid or not.
     t.deepEqual(packed(text), s, `packPrefixInto(${JSON.stringify(text)})`);
   }
@@ -148,6 +160,7 @@ test('parseV4PrefixInto: random texts near IPv4 agree with parsePrefix', (t) => 
       taken++;
       if (JSON.stringify(f) !== JSON.stringify(s)) t.fail(`${JSON.stringify(text)}: fast ${JSON.stringify(f)}, parsePrefix ${JSON.stringify(s)}`);
     }
+    if (JSON.stringify(fastBytes(text)) !== JSON.stringify(f)) t.fail(`${JSON.stringify(text)}: bytes path differs`);
     const p = packed(text);
     if (JSON.stringify(p) !== JSON.stringify(s)) t.fail(`${JSON.stringify(text)}: packPrefixInto ${JSON.stringify(p)}, parsePrefix ${JSON.stringify(s)}`);
   }
