@@ -5,10 +5,12 @@
 // same code down to the addon, whose batch ioctl is replaced by a stub that
 // accepts every record.  Not a benchmark of its own (no kernel work).
 //
-//   node dist/bench/bulk-host.js --file ADDRS [--api feed|many] [--batch 100000]
+//   node dist/bench/bulk-host.js --file ADDRS [--api feed|many] [--batch 100000] [--db DIR]
+//
+// --db: a fresh durable ban database as well (bulk-guest.ts --db).
 import { readFileSync } from 'node:fs';
 
-import { Ffwall } from '../src/lib/ffwall.js';
+import { Ffwall, openFfwall } from '../src/lib/ffwall.js';
 import { NativeKernel } from '../src/lib/kernel-native.js';
 import { loadBinding } from '../src/lib/native.js';
 import { DirectTransport } from '../src/lib/transport-direct.js';
@@ -20,7 +22,7 @@ const opt = (name: string): string | undefined => {
 };
 const file = opt('--file');
 if (file === undefined) throw new Error('bench/bulk-host: --file is required');
-const batch = Number(opt('--batch') ?? 100_000);
+const batch = Number(opt('--batch') ?? (opt('--db') === undefined ? 100_000 : 10_000));
 let entries = 0;
 const stubDevice = {
   batch: async (_op: number, count: number) => {
@@ -34,7 +36,8 @@ type Ctor = new (b: unknown, d: unknown, path: string, cap: number, slice: numbe
 const kernel = new (NativeKernel as unknown as Ctor)(loadBinding(), stubDevice, '/dev/null', 4096, 4);
 const api = opt('--api') ?? 'feed';
 const t0 = process.hrtime.bigint();
-const fw = new Ffwall(new DirectTransport(kernel, { defaultTtl: 86400 }));
+const db = opt('--db');
+const fw = db === undefined ? new Ffwall(new DirectTransport(kernel, { defaultTtl: 86400 })) : await openFfwall({ kernel, database: db });
 if (api === 'feed') {
   await fw.blockFeed(file, { source: 'api', ttl: '30d' });
 } else {
@@ -42,4 +45,5 @@ if (api === 'feed') {
   for (let i = 0; i < addrs.length; i += batch) await fw.blockMany(addrs.slice(i, i + batch), { source: 'api', ttl: '30d' });
 }
 const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-console.log(JSON.stringify({ api, seconds: Number(seconds.toFixed(3)), entries, bans_per_s: Math.round(entries / seconds) }));
+await fw.close();
+console.log(JSON.stringify({ api, database: db !== undefined, seconds: Number(seconds.toFixed(3)), entries, bans_per_s: Math.round(entries / seconds) }));
