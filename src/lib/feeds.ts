@@ -21,7 +21,7 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
-import { AddressError, parsePrefix } from './addr.js';
+import { AddressError, packPrefixInto, parsePrefix, parseV4PrefixBytes } from './addr.js';
 import type { BanRecordInfo } from './api.js';
 import { DURATION_MAX_SECONDS } from './duration.js';
 
@@ -146,6 +146,62 @@ export async function* readFeed(file: string, format: ImportFormat): AsyncGenera
     const e = parseFeedLine(format, l, n);
     if (e !== null) yield e;
   }
+}
+
+/** A plain feed packed as the kernel takes it (kernel-native.ts PackedPrefixes), with its line count. */
+export interface PackedFeed {
+  count: number;
+  addrs: Uint8Array;
+  prefixLen: Uint8Array;
+  /** Lines read. */
+  lines: number;
+  /** The 1-based line number of each entry (for messages). */
+  lineOf: Uint32Array;
+}
+
+/**
+ * Parses a whole plain feed (its bytes, UTF-8) in one pass, straight into
+ * the kernel's record layout: a line that is exactly an IPv4 address or
+ * prefix is parsed from its bytes (addr.ts parseV4PrefixBytes), without a
+ * string or an object; every other line (IPv6, comments, spaces, errors)
+ * goes through parseFeedLine() and packPrefixInto(), so the entries and the
+ * errors are readFeed()'s: lines end at \n, \r\n or \r (as readline), and
+ * the first bad line throws its FeedError.
+ */
+export function packPlainFeed(buf: Uint8Array): PackedFeed {
+  const n = buf.length;
+  // At most one entry per line: count the line ends for the buffers' size.
+  let maxLines = 1;
+  for (let i = 0; i < n; i++) {
+    const c = buf[i];
+    if (c === 10 || c === 13) maxLines++;
+  }
+  const addrs = new Uint8Array(maxLines * 16);
+  const prefixLen = new Uint8Array(maxLines);
+  const lineOf = new Uint32Array(maxLines);
+  let count = 0;
+  let line = 0;
+  let start = 0;
+  while (start < n) {
+    let end = start;
+    while (end < n && buf[end] !== 10 && buf[end] !== 13) end++;
+    line++;
+    let len = parseV4PrefixBytes(buf, start, end, addrs, count * 16);
+    if (len < 0) {
+      const text = Buffer.from(buf.buffer, buf.byteOffset + start, end - start).toString('utf8');
+      const e = parseFeedLine('plain', text, line);
+      if (e !== null) len = packPrefixInto(e.target, addrs, count * 16);
+    }
+    if (len >= 0) {
+      prefixLen[count] = len;
+      lineOf[count] = line;
+      count++;
+    }
+    // The line's end: \r\n is one.
+    if (end < n && buf[end] === 13 && end + 1 < n && buf[end + 1] === 10) end++;
+    start = end + 1;
+  }
+  return { count, addrs, prefixLen, lines: line, lineOf };
 }
 
 export interface ValidateOptions {

@@ -13,10 +13,12 @@
 // only carries normalized requests (api.ts).
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import { IpPrefix, parseAddress, toPrefix } from './addr.js';
+import { IpPrefix, packPrefixInto, parseAddress, toPrefix } from './addr.js';
+import { packPlainFeed } from './feeds.js';
+import type { PackedPrefixes } from './kernel-native.js';
 import type {
   AllowEntryInfo,
   AllowResult,
@@ -139,6 +141,18 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
   async blockMany(items: Iterable<BlockItem>, options: BlockOptions & ManyOptions = {}): Promise<BatchSummary> {
     this.#checkOpen();
     const { onProgress, ...defaults } = options;
+    // The kernel alone (direct, database: false) and only targets: each is
+    // parsed straight into the kernel's record buffer (no object per item),
+    // the shared options checked once, one packed ADD.
+    const t = this.#transport;
+    if (t instanceof DirectTransport && t.kernelOnly && Array.isArray(items) && items.length > 0) {
+      const list = items as readonly BlockItem[];
+      const shared = this.#request(PLACEHOLDER, defaults, 'items[0]');
+      const packed = packTargets(list);
+      if (packed !== undefined) {
+        return t.blockPacked(packed, shared, (i) => new IpPrefix(packed.addrs.subarray(i * 16, i * 16 + 16), packed.prefixLen[i] ?? 128).toString(), onProgress);
+      }
+    }
     const requests: BlockRequest[] = [];
     const prefixes: IpPrefix[] = [];
     // The shared options are checked once (a bad one names items[0], as
@@ -195,6 +209,34 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
       i++;
     }
     return this.#transport.blockMany(requests, onProgress, prefixes);
+  }
+
+  /**
+   * Blocks every entry of a plain feed (one address or CIDR per line, '#'
+   * and ';' start comments): a file's path, or its bytes.  The whole feed is
+   * parsed first (feeds.ts packPlainFeed(): one pass over the bytes); a bad
+   * line throws its FeedError, naming the line, and nothing changes.  Over
+   * the direct transport without a database the entries go to the kernel as
+   * packed ADDs, without an object per entry (the bulk load of issue 11);
+   * otherwise they are one blockMany() with @options.
+   */
+  async blockFeed(feed: string | Uint8Array, options: BlockOptions & ManyOptions = {}): Promise<BatchSummary> {
+    this.#checkOpen();
+    let bytes: Uint8Array;
+    if (typeof feed === 'string') bytes = await readFile(feed);
+    else if (feed instanceof Uint8Array) bytes = feed;
+    else throw new TypeError('blockFeed: feed must be a file path or a Uint8Array of the feed text');
+    const packed = packPlainFeed(bytes);
+    const at = (i: number): IpPrefix => new IpPrefix(packed.addrs.subarray(i * 16, i * 16 + 16), packed.prefixLen[i] ?? 128);
+    const t = this.#transport;
+    if (t instanceof DirectTransport && t.kernelOnly && packed.count > 0) {
+      const { onProgress, ...defaults } = options;
+      const shared = this.#request(PLACEHOLDER, defaults, 'items[0]');
+      return t.blockPacked(packed, shared, (i) => at(i).toString(), onProgress);
+    }
+    const items: IpPrefix[] = new Array<IpPrefix>(packed.count);
+    for (let i = 0; i < packed.count; i++) items[i] = at(i);
+    return this.blockMany(items, options);
   }
 
   /** Removes the ban of exactly this address or prefix. */
@@ -518,6 +560,34 @@ function checkConfigPatch(p: ConfigPatch): ConfigPatch {
     out.gcInterval = p.gcInterval;
   }
   return out;
+}
+
+/**
+ * The targets of @items packed as the kernel takes them, or undefined when
+ * one item is not a bare target (an object with its own options: the
+ * general path then handles the whole input).  A bad target throws naming
+ * its index, as the general path does.
+ */
+function packTargets(items: readonly BlockItem[]): PackedPrefixes | undefined {
+  const count = items.length;
+  const addrs = new Uint8Array(count * 16);
+  const prefixLen = new Uint8Array(count);
+  for (let i = 0; i < count; i++) {
+    const item = items[i];
+    if (typeof item === 'string') {
+      try {
+        prefixLen[i] = packPrefixInto(item, addrs, i * 16);
+      } catch (err) {
+        throw Object.assign(new TypeError(`items[${i}]: ${(err as Error).message}`), { cause: err });
+      }
+    } else if (item instanceof IpPrefix) {
+      item.writeTo(addrs, i * 16);
+      prefixLen[i] = item.length;
+    } else {
+      return undefined;
+    }
+  }
+  return { count, addrs, prefixLen };
 }
 
 /** Stands for the target while blockMany() checks its shared options. */

@@ -4,7 +4,7 @@
 //
 // Embedders need openFfwall() and the types; the Kernel interface and its
 // implementations are exported for the daemon, the CLI and tests.
-export { AddressError, IpPrefix, parseAddress, parsePrefix, toAddress, toPrefix, tryParsePrefix } from './addr.js';
+export { AddressError, IpPrefix, packPrefixInto, parseAddress, parsePrefix, parseV4PrefixInto, toAddress, toPrefix, tryParsePrefix } from './addr.js';
 export type {
   AllowEntryInfo,
   BanRecordInfo,
@@ -40,7 +40,7 @@ export { DurationError, formatDuration, parseDuration } from './duration.js';
 export { FfwallError } from './errors.js';
 export { DEFAULT_TTL, Ffwall, openFfwall, type BlockItem, type FfwallEventMap, type ManyOptions, type OpenOptions } from './ffwall.js';
 export * from './kernel.js';
-export { MissingFeatureError, NativeKernel, type NativeKernelOptions } from './kernel-native.js';
+export { checkPacked, MissingFeatureError, NativeKernel, type NativeKernelOptions, type PackedAdd, type PackedPrefixes, type SharedRule } from './kernel-native.js';
 export { DirectTransport } from './transport-direct.js';
 export {
   DEFAULT_OFFENCE_PORTS,
@@ -64,6 +64,7 @@ export {
   EXPORT_FORMATS,
   FeedError,
   IMPORT_FORMATS,
+  packPlainFeed,
   parseFeedLine,
   readFeed,
   spool,
@@ -73,5 +74,6 @@ export {
   type ExportOptions,
   type FeedEntry,
   type ImportFormat,
+  type PackedFeed,
   type ValidateResult,
 } from './feeds.js';

@@ -94,6 +94,9 @@ export interface NativeKernelOptions {
   sliceMs?: number;
 }
 
+/** Stands for the prefix while addPacked() checks the shared options. */
+const ANY_PREFIX = new IpPrefix(new Uint8Array(16), 128);
+
 /** The verdicts and match kinds by their uapi numbers. */
 const VERDICTS: readonly Verdict[] = ['pass', 'drop', 'monitor', 'ports'];
 const MATCHES: readonly MatchKind[] = ['none', 'exact', 'prefix', 'allow'];
@@ -198,6 +201,52 @@ function checkLimits(b: NativeBinding): void {
   ];
   for (const [name, lib, addon] of pairs) {
     if (lib !== addon) throw new Error(`ffwall: KERNEL_LIMITS.${name} is ${lib} but the addon was built with ${addon}; rebuild the addon (\`npm run build:addon\`)`);
+  }
+}
+
+/**
+ * Many prefixes packed as the kernel takes them: @count records of 16 bytes
+ * in @addrs (the kernel's form, IPv4 v4-mapped) and their 128-space lengths
+ * in @prefixLen.  What a bulk load builds straight from text, without an
+ * object per entry (addr.ts packPrefixInto()).
+ */
+export interface PackedPrefixes {
+  count: number;
+  addrs: Uint8Array;
+  prefixLen: Uint8Array;
+}
+
+/** The options every record of a packed ADD shares (KernelRule without its prefix). */
+export type SharedRule = Omit<KernelRule, 'prefix'>;
+
+/** A kernel that takes packed ADDs (NativeKernel); others get KernelRule objects. */
+export interface PackedAdd {
+  addPacked(packed: PackedPrefixes, shared: SharedRule, options?: BatchOptions): Promise<BatchResult>;
+}
+
+/**
+ * Checks a packed input: the arrays' sizes, each length 0..128 and no bits
+ * set beyond it (what checkPrefix() checks of an IpPrefix).  Throws naming
+ * the first bad record.
+ */
+export function checkPacked(packed: PackedPrefixes): void {
+  if (typeof packed !== 'object' || packed === null) throw new TypeError('packed prefixes must be an object');
+  const { count, addrs, prefixLen } = packed;
+  if (!Number.isSafeInteger(count) || count < 0) throw new TypeError(`packed.count must be a non-negative integer, got ${String(count)}`);
+  if (!(addrs instanceof Uint8Array) || addrs.length < count * 16) throw new TypeError('packed.addrs must be a Uint8Array of count*16 bytes');
+  if (!(prefixLen instanceof Uint8Array) || prefixLen.length < count) throw new TypeError('packed.prefixLen must be a Uint8Array of count bytes');
+  for (let i = 0; i < count; i++) {
+    const len = prefixLen[i] ?? 0;
+    if (len === 128) continue;
+    if (len > 128) throw new RangeError(`packed[${i}]: prefix length ${len} is not in 0..128`);
+    const o = i * 16;
+    let bad = false;
+    for (let b = len >> 3; b < 16 && !bad; b++) {
+      const keep = Math.max(0, len - b * 8);
+      const mask = keep >= 8 ? 0 : 0xff >> keep;
+      if (((addrs[o + b] ?? 0) & mask) !== 0) bad = true;
+    }
+    if (bad) throw new RangeError(`packed[${i}]: bits are set beyond the prefix length /${len}`);
   }
 }
 
@@ -312,6 +361,46 @@ export class NativeKernel implements Kernel {
     checkBatchOptions(options);
     const chunks = await this.#packRules(list, options?.signal);
     return this.#runBatch(this.#binding.constants.BATCH_ADD, chunks, list.length, options);
+  }
+
+  /**
+   * ADD of packed prefixes sharing one set of options (a bulk load): the
+   * options are checked once, the records for their lengths and host bits
+   * (checkPacked()), and each chunk of KERNEL_LIMITS.batchMax is sent as a
+   * view of @packed, without a copy or an object per record.
+   */
+  async addPacked(packed: PackedPrefixes, shared: SharedRule, options?: BatchOptions): Promise<BatchResult> {
+    checkPacked(packed);
+    checkBatchOptions(options);
+    const r = checkRule({ ...shared, prefix: ANY_PREFIX }, 0);
+    const k = this.#binding.constants;
+    const max = KERNEL_LIMITS.batchMax;
+    const room = Math.min(max, packed.count);
+    // The shared columns are the same for every chunk: built once, viewed per chunk.
+    const nports = new Uint8Array(room).fill(r.ports.length);
+    const flags = new Uint16Array(room).fill((r.pinned ? k.F_PINNED : 0) | (r.monitor ? k.F_MONITOR : 0));
+    const ttl = new Uint32Array(room).fill(r.ttl);
+    let ports: Uint16Array | undefined;
+    if (r.ports.length > 0) {
+      ports = new Uint16Array(room * KERNEL_LIMITS.maxPorts);
+      for (let i = 0; i < room; i++) ports.set(r.ports, i * KERNEL_LIMITS.maxPorts);
+    }
+    const chunks: Chunk[] = [];
+    for (let base = 0; base < packed.count; base += max) {
+      const n = Math.min(max, packed.count - base);
+      const c: Chunk = {
+        base,
+        count: n,
+        addrs: packed.addrs.subarray(base * 16, (base + n) * 16),
+        prefixLen: packed.prefixLen.subarray(base, base + n),
+        nports: nports.subarray(0, n),
+        flags: flags.subarray(0, n),
+        ttl: ttl.subarray(0, n),
+      };
+      if (ports !== undefined) c.ports = ports.subarray(0, n * KERNEL_LIMITS.maxPorts);
+      chunks.push(c);
+    }
+    return this.#runBatch(k.BATCH_ADD, chunks, packed.count, options);
   }
 
   async del(prefixes: readonly IpPrefix[], options?: BatchOptions): Promise<BatchResult> {

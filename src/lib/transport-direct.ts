@@ -35,6 +35,8 @@ import type {
 import type { BanInput, BanRecord, BanResult, BanStore, ListFilter } from './db/index.js';
 import { FfwallError } from './errors.js';
 import { isKernelError, type Kernel, type KernelEntry, type KernelEvent, type KernelRule } from './kernel.js';
+// Types only: the native module is loaded on demand (openDirectKernel()).
+import type { PackedAdd, PackedPrefixes, SharedRule } from './kernel-native.js';
 import { defaultOffenceConfig, OffenceTracker, type OffenceConfig, type ReportRequest, type ReportResult } from './offences.js';
 import { isoFormatter, isoOrNull, recordJson } from './record-json.js';
 import { ruleOf } from './window.js';
@@ -238,12 +240,17 @@ export class DirectTransport implements Transport {
   }
 
   async #allowlisted(err: unknown, targets: readonly string[]): Promise<never> {
+    return this.#allowlistedAt(err, (i) => targets[i] ?? targets[0] ?? '?', targets.length);
+  }
+
+  /** #allowlisted() where @targetAt(i) names the input's item i of @count. */
+  async #allowlistedAt(err: unknown, targetAt: (i: number) => string, count: number): Promise<never> {
     if (isKernelError(err) && err.code === 'EEXIST') {
-      const target = targets[err.badIndex ?? 0] ?? targets[0] ?? '?';
+      const target = targetAt(err.badIndex ?? 0);
       const probe = new IpPrefix(parsePrefix(target).bytes, 128);
       const res = await this.#kernel.lookup(probe).catch(() => undefined);
       const by = res?.match === 'allow' && res.entry !== undefined ? res.entry.prefix.toString() : undefined;
-      throw allowlistedError(target, by, targets.length > 1 ? err.badIndex : undefined, err.applied ?? 0, err);
+      throw allowlistedError(target, by, count > 1 ? err.badIndex : undefined, err.applied ?? 0, err);
     }
     throw err;
   }
@@ -391,6 +398,38 @@ export class DirectTransport implements Transport {
       onProgress?.({ done: applied, total });
     }
     return { total, applied, changed };
+  }
+
+  /** True without a ban database: blockMany() may then take packed prefixes (blockPacked()). */
+  get kernelOnly(): boolean {
+    return this.#store === undefined;
+  }
+
+  /**
+   * blockMany() without a database of targets packed by the caller, every
+   * one with the options of @shared (its target unused): one packed ADD, no
+   * object per target.  @targetOf names an item in an error (the kernel's
+   * allowlist refusing one).
+   */
+  async blockPacked(packed: PackedPrefixes, shared: BlockRequest, targetOf: (i: number) => string, onProgress?: (p: BatchProgress) => void): Promise<BatchSummary> {
+    if (this.#store !== undefined) throw new Error('ffwall: blockPacked() is for the kernel alone (database: false)');
+    const ttl = shared.permanent ? 0 : (shared.ttl ?? this.#defaultTtl);
+    const rule: SharedRule = { ports: shared.ports, ttl, pinned: shared.pin, monitor: shared.monitor };
+    const opts = onProgress === undefined ? {} : { onProgress: (done: number, total: number) => onProgress({ done, total }) };
+    try {
+      let res;
+      const k = this.#kernel as Kernel & Partial<PackedAdd>;
+      if (typeof k.addPacked === 'function') {
+        res = await k.addPacked(packed, rule, opts);
+      } else {
+        const rules: KernelRule[] = new Array<KernelRule>(packed.count);
+        for (let i = 0; i < packed.count; i++) rules[i] = { ...rule, prefix: new IpPrefix(packed.addrs.subarray(i * 16, i * 16 + 16), packed.prefixLen[i] ?? 128) };
+        res = await this.#kernel.add(rules, opts);
+      }
+      return { total: packed.count, applied: res.applied, changed: res.changed };
+    } catch (err) {
+      return this.#allowlistedAt(err, targetOf, packed.count);
+    }
   }
 
   async unblock(target: string): Promise<UnblockResult> {

@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: MIT
+//
+// Host harness of the bulk benchmark's library path (bench/bulk-guest.ts
+// --no-db), for profiling (node --cpu-prof) where there is no ffwall.ko: the
+// same code down to the addon, whose batch ioctl is replaced by a stub that
+// accepts every record.  Not a benchmark of its own (no kernel work).
+//
+//   node dist/bench/bulk-host.js --file ADDRS [--api feed|many] [--batch 100000] [--db DIR]
+//
+// --db: a fresh durable ban database as well (bulk-guest.ts --db).
+import { readFileSync } from 'node:fs';
+
+import { Ffwall, openFfwall } from '../src/lib/ffwall.js';
+import { NativeKernel } from '../src/lib/kernel-native.js';
+import { loadBinding } from '../src/lib/native.js';
+import { DirectTransport } from '../src/lib/transport-direct.js';
+
+const argv = process.argv.slice(2);
+const opt = (name: string): string | undefined => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const file = opt('--file');
+if (file === undefined) throw new Error('bench/bulk-host: --file is required');
+const batch = Number(opt('--batch') ?? (opt('--db') === undefined ? 100_000 : 10_000));
+let entries = 0;
+const stubDevice = {
+  batch: async (_op: number, count: number) => {
+    entries += count;
+    return { applied: count, changed: count };
+  },
+  stats: () => ({ now: 1000, entries }),
+  close: () => undefined,
+};
+type Ctor = new (b: unknown, d: unknown, path: string, cap: number, slice: number) => NativeKernel;
+const kernel = new (NativeKernel as unknown as Ctor)(loadBinding(), stubDevice, '/dev/null', 4096, 4);
+const api = opt('--api') ?? 'feed';
+const t0 = process.hrtime.bigint();
+const db = opt('--db');
+const fw = db === undefined ? new Ffwall(new DirectTransport(kernel, { defaultTtl: 86400 })) : await openFfwall({ kernel, database: db });
+if (api === 'feed') {
+  await fw.blockFeed(file, { source: 'api', ttl: '30d' });
+} else {
+  const addrs = readFileSync(file, 'utf8').split('\n').filter((l) => l !== '');
+  for (let i = 0; i < addrs.length; i += batch) await fw.blockMany(addrs.slice(i, i + batch), { source: 'api', ttl: '30d' });
+}
+const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+await fw.close();
+console.log(JSON.stringify({ api, database: db !== undefined, seconds: Number(seconds.toFixed(3)), entries, bans_per_s: Math.round(entries / seconds) }));

@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: MIT
+//
+// packPlainFeed() (the one-pass plain feed parser of the bulk load) against
+// readFeed() (readline + parseFeedLine): the same entries, the same line
+// numbers, the same first error; and Ffwall.blockFeed() over the kernel
+// alone and with a database.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import test from 'ava';
+
+import { FeedError, IpPrefix, openFfwall, packPlainFeed, readFeed } from '../../src/lib/index.js';
+import { FakeKernel } from '../../src/lib/kernel-fake.js';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'ffwall-feed-packed-'));
+test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+let fileNo = 0;
+
+/** readFeed()'s verdict over @text: [line, target][] or the first error's message. */
+async function slow(text: string | Buffer): Promise<[number, string][] | string> {
+  const file = path.join(dir, `f${fileNo++}`);
+  writeFileSync(file, text);
+  const out: [number, string][] = [];
+  try {
+    for await (const e of readFeed(file, 'plain')) out.push([e.line, e.target]);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  return out;
+}
+
+function fast(text: string | Buffer): [number, string][] | string {
+  try {
+    const p = packPlainFeed(Buffer.from(text));
+    const out: [number, string][] = [];
+    for (let i = 0; i < p.count; i++) out.push([p.lineOf[i] ?? 0, new IpPrefix(p.addrs.subarray(i * 16, i * 16 + 16), p.prefixLen[i] ?? 128).toString()]);
+    return out;
+  } catch (err) {
+    if (!(err instanceof FeedError)) throw err;
+    return err.message;
+  }
+}
+
+const FEEDS: (string | Buffer)[] = [
+  '',
+  '\n',
+  '192.0.2.1',
+  '192.0.2.1\n',
+  '192.0.2.1\n198.51.100.0/24\n',
+  '192.0.2.1\r\n198.51.100.0/24\r\n',
+  '192.0.2.1\r198.51.100.7\r',
+  '192.0.2.1\r\r\n\n198.51.100.7',
+  '# header\n; another\n\n   \n192.0.2.1 # note\n 192.0.2.2\n\t192.0.2.3\t\n192.0.2.4;x\n',
+  '2001:db8::1\n2001:DB8::/32\n::ffff:192.0.2.9\n::\n',
+  '192.0.2.0/24\n10.0.0.0/8\n0.0.0.0/0\n',
+  '192.0.2.1\n192.0.2.1\n',
+  '\uFEFF192.0.2.1\n192.0.2.2\n',
+  Buffer.from([0xef, 0xbb, 0xbf, 0x31, 0x2e, 0x32, 0x2e, 0x33, 0x2e, 0x34, 0x0a]),
+  // errors: the first bad line, named
+  '192.0.2.1\n192.0.2.1/24\n',
+  '192.0.2.1\n01.2.3.4\n',
+  '192.0.2.1\n256.0.0.1\n',
+  '192.0.2.1\n1.2.3.4 5.6.7.8\n',
+  '192.0.2.1\n\n\nnot-an-address\n192.0.2.300\n',
+  '1.2.3.4/33\n',
+  '1.2.3.4/08\n',
+  '2001:db8::1/64\n',
+  'fe80::1%eth0\n',
+  '192.0.2.1\r\n192.0.2.2/31\r\n',
+  'é\n',
+];
+
+test('packPlainFeed agrees with readFeed: entries, line numbers, the first error', async (t) => {
+  for (const text of FEEDS) {
+    t.deepEqual(fast(text), await slow(text), `feed ${JSON.stringify(text.toString())}`);
+  }
+});
+
+test('packPlainFeed agrees with readFeed on random feeds', async (t) => {
+  let seed = 99;
+  const rnd = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    return (seed >>> 8) % n;
+  };
+  const pieces = ['192.0.2.1', '10.0.0.0/8', '10.0.0.1/8', '1.2.3.4/32', '2001:db8::/48', '#c', ';c', ' ', '\t', '\n', '\r\n', '\r', '', '01.1.1.1', '0.0.0.0', '255.255.255.255', ' # x'];
+  for (let k = 0; k < 300; k++) {
+    let text = '';
+    const n = 1 + rnd(12);
+    for (let i = 0; i < n; i++) text += pieces[rnd(pieces.length)];
+    t.deepEqual(fast(text), await slow(text), `feed ${JSON.stringify(text)}`);
+  }
+});
+
+test('blockFeed: the kernel alone, a file or bytes; a bad line changes nothing', async (t) => {
+  const kernel = new FakeKernel({});
+  const fw = await openFfwall({ kernel, database: false });
+  const file = path.join(dir, 'feed.txt');
+  writeFileSync(file, '# test feed\n192.0.2.1\n198.51.100.0/24 ; note\n2001:db8::/32\n\n');
+  t.deepEqual(await fw.blockFeed(file, { ttl: '1h' }), { total: 3, applied: 3, changed: 3 });
+  const seen: string[] = [];
+  for await (const b of kernel.dump()) for (const e of b) seen.push(`${e.prefix.toString()} ${e.ttl}`);
+  t.deepEqual(seen.sort(), ['192.0.2.1 3600', '198.51.100.0/24 3600', '2001:db8::/32 3600']);
+  const err = await t.throwsAsync(fw.blockFeed(Buffer.from('203.0.113.1\n203.0.113.2/30\n')));
+  t.true(err instanceof FeedError);
+  t.is(err?.message, 'line 2: "203.0.113.2/30": host bits are set beyond the prefix length (did you mean 203.0.113.0/30?)');
+  const st = await kernel.stats();
+  t.is(st.entries + st.prefixes, 3);
+  t.deepEqual(await fw.blockFeed(Buffer.from('# nothing\n')), { total: 0, applied: 0, changed: 0 });
+  await t.throwsAsync(fw.blockFeed(42 as unknown as string), { instanceOf: TypeError });
+  await fw.close();
+});
+
+test('blockFeed: with a database, records with the options', async (t) => {
+  const kernel = new FakeKernel({});
+  const fw = await openFfwall({ kernel, database: path.join(dir, 'db'), databaseOptions: { noSync: true } });
+  const res = await fw.blockFeed(Buffer.from('192.0.2.1\n198.51.100.0/24\n'), { source: 'feed', sourceTag: 'packed', reason: 'feed packed', ttl: '2h' });
+  t.deepEqual(res, { total: 2, applied: 2, changed: 2 });
+  const rec = (await fw.show('198.51.100.0/24')).record;
+  t.is(rec?.source, 'feed');
+  t.is(rec?.sourceTag, 'packed');
+  t.is(rec?.reason, 'feed packed');
+  const st = await kernel.stats();
+  t.deepEqual([st.entries, st.prefixes], [1, 1]);
+  await fw.close();
+});
