@@ -70,9 +70,28 @@ static struct kmem_cache *ffwall_entry_cache;
 /* ------------------------------------------------------------------------ */
 /* Hashing and lookup. */
 
+/*
+ * hsiphash (SipHash-1-3 on 64-bit kernels, HalfSipHash elsewhere) with a
+ * random key per table: the kernel's keyed hash for hash tables, half the
+ * rounds of SipHash-2-4.  Its output never leaves the kernel except as the
+ * DUMP order, which only CAP_NET_ADMIN sees, so it needs no more than
+ * resistance to chosen-address flooding of one chain.  An IPv4 key hashes
+ * its 4 address bytes, any other key its 16; the length in SipHash's last
+ * block keeps the two apart.  The 32-bit hash is the top half of a u64 so
+ * that positions in hash space (the CLOCK hand, bucket ranges, the DUMP
+ * order) keep their meaning.  It is a pure function of the key for the
+ * table's life, which DUMP's cursor relies on.
+ */
 static inline u64 ffwall_hash(const struct ffwall_table *t, const struct ffwall_key *k)
 {
-	return siphash_2u64(k->w[0], k->w[1], &t->hkey);
+	u32 h;
+
+	if (ffwall_key_v4(k))
+		h = hsiphash_1u32(ffwall_key_word(k, 3), &t->hkey);
+	else
+		h = hsiphash_4u32(ffwall_key_word(k, 0), ffwall_key_word(k, 1),
+				  ffwall_key_word(k, 2), ffwall_key_word(k, 3), &t->hkey);
+	return (u64)h << 32;
 }
 
 /* Buckets are ordered by hash: a bucket index is the top bits of the hash. */
@@ -105,8 +124,9 @@ static struct ffwall_entry *ffwall_chain_find_rcu(struct ffwall_buckets *bk,
 	return NULL;
 }
 
-struct ffwall_entry *ffwall_table_lookup_rcu(struct ffwall_table *t,
-					     const struct ffwall_key *key, u32 now)
+struct ffwall_entry *ffwall_table_lookup_clock_rcu(struct ffwall_table *t,
+						   const struct ffwall_key *key,
+						   struct ffwall_clock *c)
 {
 	u64 h = ffwall_hash(t, key);
 	struct ffwall_buckets *bk;
@@ -123,9 +143,17 @@ struct ffwall_entry *ffwall_table_lookup_rcu(struct ffwall_table *t,
 		}
 	} while (!e && read_seqcount_retry(&t->seq, seq));
 
-	if (e && ffwall_expired(e, now))
+	if (e && ffwall_expired(e, ffwall_clock_now(c)))
 		return NULL;
 	return e;
+}
+
+struct ffwall_entry *ffwall_table_lookup_rcu(struct ffwall_table *t,
+					     const struct ffwall_key *key, u32 now)
+{
+	struct ffwall_clock c = { .t = t, .now = now, .read = true };
+
+	return ffwall_table_lookup_clock_rcu(t, key, &c);
 }
 
 bool ffwall_table_port_match(const struct ffwall_table *t, u16 portset, u16 port)
@@ -826,8 +854,8 @@ static bool ffwall_dump_wanted(const struct ffwall_entry *e, u32 now, u64 hit_si
  * life) and buckets are ranges of the order at every size, every entry
  * present for the whole dump is returned exactly once, whatever resizes
  * happen between two calls.  Entries of equal order are returned by the
- * same call (a group larger than @max, which needs @max entries sharing 63
- * hash bits, is cut).  Each call holds the mutex, so it sees no concurrent
+ * same call (a group larger than @max, which needs @max entries sharing a
+ * 32-bit hash, is cut).  Each call holds the mutex, so it sees no concurrent
  * change.
  */
 u32 ffwall_table_dump(struct ffwall_table *t, struct ffwall_entry_info *out,

@@ -7,6 +7,7 @@
 #ifndef _FFWALL_TABLE_H
 #define _FFWALL_TABLE_H
 
+#include <asm/byteorder.h>
 #include <linux/bits.h>
 #include <linux/mutex.h>
 #include <linux/rcupdate.h>
@@ -22,6 +23,34 @@
 struct ffwall_key {
 	u64 w[2];
 };
+
+/* Is @k an IPv4 address (::ffff:0:0/96)?  Its address is then word 3. */
+static inline bool ffwall_key_v4(const struct ffwall_key *k)
+{
+	const __be32 *a = (const __be32 *)k;
+
+	return !k->w[0] && a[2] == htonl(0xffff);
+}
+
+static inline u32 ffwall_key_word(const struct ffwall_key *k, unsigned int i)
+{
+	return ((const u32 *)k)[i];
+}
+
+/* The IPv4 address of a v4-mapped key, in host order. */
+static inline u32 ffwall_key_v4addr(const struct ffwall_key *k)
+{
+	return be32_to_cpu(((const __be32 *)k)[3]);
+}
+
+static inline void ffwall_key_set_v4(struct ffwall_key *k, u32 addr)
+{
+	__be32 *a = (__be32 *)k;
+
+	k->w[0] = 0;
+	a[2] = htonl(0xffff);
+	a[3] = cpu_to_be32(addr);
+}
 
 /*
  * One exact entry: 40 bytes, in its own kmem_cache.  No rcu_head: entries
@@ -76,7 +105,7 @@ struct ffwall_table {
 	seqcount_t seq;
 	struct ffwall_buckets __rcu *cur;
 	struct ffwall_buckets __rcu *old;
-	siphash_key_t hkey;
+	hsiphash_key_t hkey;	/* random, fixed for the table's life */
 	struct ffwall_portset *portsets;
 	u32 max_entries;
 	u32 count;
@@ -121,7 +150,29 @@ static inline u32 ffwall_table_now(const struct ffwall_table *t)
 	return (u32)ktime_get_boottime_seconds();
 }
 
+/*
+ * The table's clock, read at most once and only on first need: a packet
+ * that no entry matches never reads it.
+ */
+struct ffwall_clock {
+	const struct ffwall_table *t;
+	u32 now;
+	bool read;
+};
+
+static inline u32 ffwall_clock_now(struct ffwall_clock *c)
+{
+	if (!c->read) {
+		c->now = ffwall_table_now(c->t);
+		c->read = true;
+	}
+	return c->now;
+}
+
 /* Packet path: caller holds rcu_read_lock(); returns a live entry or NULL. */
+struct ffwall_entry *ffwall_table_lookup_clock_rcu(struct ffwall_table *t,
+						   const struct ffwall_key *key,
+						   struct ffwall_clock *c);
 struct ffwall_entry *ffwall_table_lookup_rcu(struct ffwall_table *t,
 					     const struct ffwall_key *key, u32 now);
 bool ffwall_table_port_match(const struct ffwall_table *t, u16 portset,
