@@ -286,9 +286,9 @@ static struct ffwall_pfx *pset_find_rcu(struct ffwall_pset *s,
 /* A clock that was read already. */
 #define PSET_CLOCK(n)	((struct ffwall_clock){ .now = (n), .read = true })
 
-struct ffwall_pfx *ffwall_pset_lookup_clock_rcu(struct ffwall_pset *s,
-						const struct ffwall_key *key,
-						struct ffwall_clock *c)
+struct ffwall_pfx *__ffwall_pset_lookup_clock_rcu(struct ffwall_pset *s,
+						  const struct ffwall_key *key,
+						  struct ffwall_clock *c)
 {
 	return pset_find_rcu(s, key, s->max_len, c);
 }

@@ -169,10 +169,88 @@ static inline u32 ffwall_clock_now(struct ffwall_clock *c)
 	return c->now;
 }
 
-/* Packet path: caller holds rcu_read_lock(); returns a live entry or NULL. */
-struct ffwall_entry *ffwall_table_lookup_clock_rcu(struct ffwall_table *t,
-						   const struct ffwall_key *key,
-						   struct ffwall_clock *c);
+/*
+ * hsiphash (SipHash-1-3 on 64-bit kernels, HalfSipHash elsewhere) with a
+ * random key per table: the kernel's keyed hash for hash tables, half the
+ * rounds of SipHash-2-4.  Its output never leaves the kernel except as the
+ * DUMP order, which only CAP_NET_ADMIN sees, so it needs no more than
+ * resistance to chosen-address flooding of one chain.  An IPv4 key hashes
+ * its 4 address bytes, any other key its 16; the length in SipHash's last
+ * block keeps the two apart.  The 32-bit hash is the top half of a u64 so
+ * that positions in hash space (the CLOCK hand, bucket ranges, the DUMP
+ * order) keep their meaning.  It is a pure function of the key for the
+ * table's life, which DUMP's cursor relies on.
+ */
+static inline u64 ffwall_hash(const struct ffwall_table *t, const struct ffwall_key *k)
+{
+	u32 h;
+
+	if (ffwall_key_v4(k))
+		h = hsiphash_1u32(ffwall_key_word(k, 3), &t->hkey);
+	else
+		h = hsiphash_4u32(ffwall_key_word(k, 0), ffwall_key_word(k, 1),
+				  ffwall_key_word(k, 2), ffwall_key_word(k, 3), &t->hkey);
+	return (u64)h << 32;
+}
+
+/* Buckets are ordered by hash: a bucket index is the top bits of the hash. */
+static inline u32 ffwall_bucket(const struct ffwall_buckets *bk, u64 h)
+{
+	return h >> (64 - bk->bits);
+}
+
+static inline bool ffwall_key_eq(const struct ffwall_key *a, const struct ffwall_key *b)
+{
+	return a->w[0] == b->w[0] && a->w[1] == b->w[1];
+}
+
+static inline bool ffwall_expired(const struct ffwall_entry *e, u32 now)
+{
+	u32 exp = READ_ONCE(e->expires);
+
+	return exp && now >= exp;
+}
+
+static inline struct ffwall_entry *ffwall_chain_find_rcu(struct ffwall_buckets *bk,
+							 const struct ffwall_key *key, u64 h)
+{
+	struct ffwall_entry *e;
+
+	for (e = rcu_dereference(bk->b[ffwall_bucket(bk, h)]); e;
+	     e = rcu_dereference(e->next))
+		if (ffwall_key_eq(&e->key, key))
+			return e;
+	return NULL;
+}
+
+/*
+ * Packet path: caller holds rcu_read_lock(); returns a live entry or NULL.
+ * Inline: the hook calls it for every packet.
+ */
+static inline struct ffwall_entry *
+ffwall_table_lookup_clock_rcu(struct ffwall_table *t, const struct ffwall_key *key,
+			      struct ffwall_clock *c)
+{
+	u64 h = ffwall_hash(t, key);
+	struct ffwall_buckets *bk;
+	struct ffwall_entry *e;
+	unsigned int seq;
+
+	do {
+		seq = read_seqcount_begin(&t->seq);
+		e = ffwall_chain_find_rcu(rcu_dereference(t->cur), key, h);
+		if (!e) {
+			bk = rcu_dereference(t->old);
+			if (bk)
+				e = ffwall_chain_find_rcu(bk, key, h);
+		}
+	} while (!e && read_seqcount_retry(&t->seq, seq));
+
+	if (e && ffwall_expired(e, ffwall_clock_now(c)))
+		return NULL;
+	return e;
+}
+
 struct ffwall_entry *ffwall_table_lookup_rcu(struct ffwall_table *t,
 					     const struct ffwall_key *key, u32 now);
 bool ffwall_table_port_match(const struct ffwall_table *t, u16 portset,
