@@ -406,9 +406,9 @@ function whyLines(doc: DropDoc, table: Table): string[] {
     lines.push(
       '',
       `So the "half of ipset+iptables" target is missed for prefixes: ffwall's overhead is ${((f.overheadInsns / i.overheadInsns) * 100).toFixed(0)}% of ipset hash:net+iptables', and its own work above the empty-chain reference is ${((f.ownInsns ?? Number.NaN) / (i.ownInsns ?? Number.NaN) * 100).toFixed(0)}% of hash:net's. ` +
-        'Why (kmod/hook.c, kmod/prefix.c): a packet that misses runs the exact-table lookup (one keyed SipHash of the 16-byte key), then one keyed SipHash (siphash_3u64 of masked address and length) and one chain per prefix length in use, four here, then the membership-filter probe of a miss. hash:net also probes once per length in use, but with jhash over a 4-byte key, cheaper than SipHash over 16 bytes plus length. ' +
+        'Why (kmod/hook.c, kmod/prefix.c): a packet that misses runs the exact-table lookup (one keyed hsiphash of the 4-byte IPv4 address), then one keyed hsiphash (of one word: the masked address and a marker bit for the length) and one chain per prefix length in use, four here. hash:net also probes once per length in use, with jhash over a 4-byte key, which is cheaper than SipHash-1-3. ' +
         (n?.overheadInsns != null && f.overheadInsns <= n.overheadInsns ? 'Against nft\'s interval set ffwall is cheaper. ' : '') +
-        'Meeting the target would need a cheaper per-length probe (a non-keyed hash on the IPv4 path, or one probe for all lengths through a per-/16 bitmap of the lengths present); the module was not changed here.',
+        'Meeting the target would need a cheaper per-length probe (a non-keyed hash on the IPv4 path, or one probe for all lengths through a per-/16 bitmap of the lengths present).',
     );
   } else if (f.overheadInsns > i.overheadInsns / 2) {
     lines.push(
@@ -416,7 +416,7 @@ function whyLines(doc: DropDoc, table: Table): string[] {
       `So the "half of ipset+iptables" target is missed: ffwall's overhead is ${((f.overheadInsns / i.overheadInsns) * 100).toFixed(0)}% of ipset+iptables', and a large part of it is the price of being called at netdev ingress at all, which nft pays too. ` +
         `Above the empty-chain references, ffwall's work is at least ${((f.ownInsns ?? Number.NaN) / (i.ownInsns ?? Number.NaN) * 100).toFixed(0)}% of ipset's (a lower bound on the share: ffwall's reference overstates the cost of its hook). ` +
         'In mix traffic ffwall and nft also save the IP layer\'s work for the dropped half (their overhead is negative there), while ipset drops after ip_rcv. ' +
-        'Meeting the target on totals would need a cheaper entry into the packet path than a netfilter netdev hook, or much less work in the hook function; neither was attempted here (the module was not changed).',
+        'Meeting the target on totals would need a cheaper entry into the packet path than a netfilter netdev hook, or still less work in the hook function (kmod/hook.c: one hsiphash of the IPv4 address and one chain on a miss).',
     );
   }
   return lines;

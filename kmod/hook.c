@@ -212,6 +212,7 @@ static unsigned int ffwall_hook_fn(void *priv, struct sk_buff *skb,
 	struct ffwall_pfx *p = NULL;
 	struct ffwall_entry *e;
 	struct ffwall_pkt pkt;
+	struct ffwall_clock clk = { .t = t };
 	struct ffwall_key key;
 	bool parsed, v6 = false;
 	u16 ps, dport;
@@ -236,10 +237,10 @@ static unsigned int ffwall_hook_fn(void *priv, struct sk_buff *skb,
 		return NF_ACCEPT;
 	}
 
-	now = ffwall_table_now(t);
-	e = ffwall_table_lookup_rcu(t, &key, now);
+	/* A miss never reads the clock: only an entry's expiry needs it. */
+	e = ffwall_table_lookup_clock_rcu(t, &key, &clk);
 	if (likely(!e)) {
-		p = ffwall_pset_lookup_rcu(t->ban, &key, now);
+		p = ffwall_pset_lookup_clock_rcu(t->ban, &key, &clk);
 		if (likely(!p)) {
 			ffwall_hook_miss(skb, &key, &pkt, v6);
 			return NF_ACCEPT;
@@ -264,6 +265,7 @@ static unsigned int ffwall_hook_fn(void *priv, struct sk_buff *skb,
 		this_cpu_inc(ffwall_pcpu->passed_allow);
 		return NF_ACCEPT;
 	}
+	now = ffwall_clock_now(&clk);
 	if (e)
 		ffwall_table_hit(e, now);
 	else

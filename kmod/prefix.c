@@ -162,10 +162,41 @@ int ffwall_pfx_parse_del(const struct ffwall_rule *r, unsigned int max_len,
 /* ------------------------------------------------------------------------ */
 /* Hashing and lookup. */
 
+/*
+ * An IPv4 prefix (length 96..127 inside ::ffff:0:0/96) is one word: its
+ * address bits (host order, host bits zero), then a 1 bit, then zeros.  The
+ * place of that marker bit gives the length, so the word alone names the
+ * prefix and one hsiphash_1u32 hashes it.  A /32 (length 128, only in the
+ * allowlist) fills the word, so its length goes in a second word; SipHash's
+ * length byte keeps the two forms apart.
+ */
+static inline u32 pset_hash_v4(const struct ffwall_pset *s, u32 addr, unsigned int len)
+{
+	if (len < 128)
+		return hsiphash_1u32(addr | BIT(127 - len), &s->hkey);
+	return hsiphash_2u32(addr, len, &s->hkey);
+}
+
+/*
+ * hsiphash of (masked key, length), keyed per set; see ffwall_hash() in
+ * table.c for why hsiphash and why the 32-bit hash is the top of a u64.
+ * An IPv4 prefix hashes one or two words (above), any other its 16 bytes
+ * and its length (20 bytes).
+ */
 static inline u64 pset_hash(const struct ffwall_pset *s, const struct ffwall_key *k,
 			    unsigned int len)
 {
-	return siphash_3u64(k->w[0], k->w[1], len, &s->hkey);
+	u32 w[5];
+	u32 h;
+
+	if (len >= 96 && ffwall_key_v4(k)) {
+		h = pset_hash_v4(s, ffwall_key_v4addr(k), len);
+	} else {
+		memcpy(w, k, sizeof(*k));
+		w[4] = len;
+		h = hsiphash(w, sizeof(w), &s->hkey);
+	}
+	return (u64)h << 32;
 }
 
 /* Buckets are ordered by hash: the index is the top bits of the hash. */
@@ -191,21 +222,31 @@ static inline bool pfx_expired(const struct ffwall_pfx *e, u32 now)
 static struct ffwall_pfx *pset_probe_rcu(struct ffwall_pset *s,
 					 struct ffwall_pfx_buckets *bk,
 					 const struct ffwall_key *key,
-					 unsigned int len, u32 now)
+					 unsigned int len, struct ffwall_clock *c)
 {
 	struct ffwall_key mk;
 	struct ffwall_pfx *e;
 	u64 h;
 
-	ffwall_key_mask(key, len, &mk);
-	h = pset_hash(s, &mk, len);
+	if (len >= 96 && ffwall_key_v4(key)) {
+		/* IPv4: mask one word instead of two, hash it at once. */
+		u32 addr = ffwall_key_v4addr(key);
+
+		if (len < 128)
+			addr &= ~(U32_MAX >> (len - 96));
+		ffwall_key_set_v4(&mk, addr);
+		h = (u64)pset_hash_v4(s, addr, len) << 32;
+	} else {
+		ffwall_key_mask(key, len, &mk);
+		h = pset_hash(s, &mk, len);
+	}
 #ifdef DEBUG
 	s->probes++;
 #endif
 	for (e = rcu_dereference(bk->b[pset_bucket(s, h)]); e;
 	     e = rcu_dereference(e->next))
 		if (e->len == len && pfx_key_eq(&e->key, &mk))
-			return pfx_expired(e, now) ? NULL : e;
+			return pfx_expired(e, ffwall_clock_now(c)) ? NULL : e;
 	return NULL;
 }
 
@@ -216,7 +257,7 @@ static struct ffwall_pfx *pset_probe_rcu(struct ffwall_pset *s,
  */
 static struct ffwall_pfx *pset_find_rcu(struct ffwall_pset *s,
 					const struct ffwall_key *key,
-					unsigned int max_len, u32 now)
+					unsigned int max_len, struct ffwall_clock *c)
 {
 	struct ffwall_pfx_buckets *bk = rcu_dereference(s->buckets);
 	struct ffwall_pfx *e;
@@ -234,7 +275,7 @@ static struct ffwall_pfx *pset_find_rcu(struct ffwall_pset *s,
 		while (word) {
 			b = __fls(word);
 			word &= ~(1UL << b);
-			e = pset_probe_rcu(s, bk, key, base + b, now);
+			e = pset_probe_rcu(s, bk, key, base + b, c);
 			if (e)
 				return e;
 		}
@@ -242,10 +283,22 @@ static struct ffwall_pfx *pset_find_rcu(struct ffwall_pset *s,
 	return NULL;
 }
 
+/* A clock that was read already. */
+#define PSET_CLOCK(n)	((struct ffwall_clock){ .now = (n), .read = true })
+
+struct ffwall_pfx *__ffwall_pset_lookup_clock_rcu(struct ffwall_pset *s,
+						  const struct ffwall_key *key,
+						  struct ffwall_clock *c)
+{
+	return pset_find_rcu(s, key, s->max_len, c);
+}
+
 struct ffwall_pfx *ffwall_pset_lookup_rcu(struct ffwall_pset *s,
 					  const struct ffwall_key *key, u32 now)
 {
-	return pset_find_rcu(s, key, s->max_len, now);
+	struct ffwall_clock c = PSET_CLOCK(now);
+
+	return pset_find_rcu(s, key, s->max_len, &c);
 }
 
 void ffwall_pfx_hit(struct ffwall_pfx *e, u32 now)
@@ -258,10 +311,11 @@ void ffwall_pfx_hit(struct ffwall_pfx *e, u32 now)
 bool ffwall_pset_covers(struct ffwall_pset *s, const struct ffwall_key *key,
 			unsigned int len, u32 now)
 {
+	struct ffwall_clock c = PSET_CLOCK(now);
 	bool ret;
 
 	rcu_read_lock();
-	ret = pset_find_rcu(s, key, min_t(unsigned int, len, s->max_len), now);
+	ret = pset_find_rcu(s, key, min_t(unsigned int, len, s->max_len), &c);
 	rcu_read_unlock();
 	return ret;
 }
@@ -290,11 +344,12 @@ void ffwall_pfx_fill_info(struct ffwall_pset *s, const struct ffwall_pfx *e,
 bool ffwall_pset_lookup_info(struct ffwall_pset *s, const struct ffwall_key *key,
 			     u32 now, struct ffwall_entry_info *info)
 {
+	struct ffwall_clock c = PSET_CLOCK(now);
 	struct ffwall_pfx *e;
 
 	memset(info, 0, sizeof(*info));
 	rcu_read_lock();
-	e = pset_find_rcu(s, key, s->max_len, now);
+	e = pset_find_rcu(s, key, s->max_len, &c);
 	if (e)
 		ffwall_pfx_fill_info(s, e, now, info);
 	rcu_read_unlock();
@@ -667,7 +722,7 @@ static bool pfx_dump_wanted(const struct ffwall_pfx *e, u32 now, u64 hit_since)
  * along each chain (sorted by hash).  The cursor is the next order value to
  * visit.  An entry's hash is fixed for the life of the set (the key of the
  * hash never changes, a flush keeps it), so an entry present for the whole
- * walk is met exactly once.  Entries of equal order (a 61-bit collision)
+ * walk is met exactly once.  Entries of equal order (a hash collision)
  * are returned by the same call.  Each call holds the lock.
  */
 u32 ffwall_pset_dump(struct ffwall_pset *s, struct ffwall_entry_info *out,
@@ -700,7 +755,7 @@ u32 ffwall_pset_dump(struct ffwall_pset *s, struct ffwall_entry_info *out,
 				group += pfx_dump_wanted(g, now, hit_since);
 			/*
 			 * A group larger than @max (>= 8 entries of equal
-			 * 61-bit hash) is cut, the only case where an entry
+			 * 32-bit hash) is cut, the only case where an entry
 			 * may be skipped.
 			 */
 			if (n && n + group > max) {

@@ -124,7 +124,7 @@ struct ffwall_pset {
 	struct mutex *lock;		/* the writers' mutex, see above */
 	struct mutex own_lock;		/* *lock unless an external one */
 	struct ffwall_pfx_buckets __rcu *buckets;
-	siphash_key_t hkey;		/* fixed for the set's life */
+	hsiphash_key_t hkey;		/* fixed for the set's life */
 	unsigned int bits;		/* 2^bits buckets, fixed */
 	u8 kind;			/* FFWALL_MATCH_PREFIX or _ALLOW */
 	u8 max_len;			/* 127 (bans) or 128 (allowlist) */
@@ -189,6 +189,29 @@ int ffwall_pfx_parse_del(const struct ffwall_rule *r, unsigned int max_len,
  */
 struct ffwall_pfx *ffwall_pset_lookup_rcu(struct ffwall_pset *s,
 					  const struct ffwall_key *key, u32 now);
+/* The same, reading the clock only if an entry of @s covers @key. */
+struct ffwall_pfx *__ffwall_pset_lookup_clock_rcu(struct ffwall_pset *s,
+						  const struct ffwall_key *key,
+						  struct ffwall_clock *c);
+
+/*
+ * The packet path's entry: a set without any length in use (no prefix
+ * banned) costs the hook a few loads, not a call.
+ */
+static inline struct ffwall_pfx *ffwall_pset_lookup_clock_rcu(struct ffwall_pset *s,
+							      const struct ffwall_key *key,
+							      struct ffwall_clock *c)
+{
+	unsigned long any = 0;
+	unsigned int w;
+
+	for (w = 0; w < FFWALL_PFX_LEN_WORDS; w++)
+		any |= READ_ONCE(s->lens[w]);
+	if (!any)
+		return NULL;
+	return __ffwall_pset_lookup_clock_rcu(s, key, c);
+}
+
 /* Count a packet on @e (racy by design). */
 void ffwall_pfx_hit(struct ffwall_pfx *e, u32 now);
 

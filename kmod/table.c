@@ -70,62 +70,12 @@ static struct kmem_cache *ffwall_entry_cache;
 /* ------------------------------------------------------------------------ */
 /* Hashing and lookup. */
 
-static inline u64 ffwall_hash(const struct ffwall_table *t, const struct ffwall_key *k)
-{
-	return siphash_2u64(k->w[0], k->w[1], &t->hkey);
-}
-
-/* Buckets are ordered by hash: a bucket index is the top bits of the hash. */
-static inline u32 ffwall_bucket(const struct ffwall_buckets *bk, u64 h)
-{
-	return h >> (64 - bk->bits);
-}
-
-static inline bool ffwall_key_eq(const struct ffwall_key *a, const struct ffwall_key *b)
-{
-	return a->w[0] == b->w[0] && a->w[1] == b->w[1];
-}
-
-static inline bool ffwall_expired(const struct ffwall_entry *e, u32 now)
-{
-	u32 exp = READ_ONCE(e->expires);
-
-	return exp && now >= exp;
-}
-
-static struct ffwall_entry *ffwall_chain_find_rcu(struct ffwall_buckets *bk,
-						  const struct ffwall_key *key, u64 h)
-{
-	struct ffwall_entry *e;
-
-	for (e = rcu_dereference(bk->b[ffwall_bucket(bk, h)]); e;
-	     e = rcu_dereference(e->next))
-		if (ffwall_key_eq(&e->key, key))
-			return e;
-	return NULL;
-}
-
 struct ffwall_entry *ffwall_table_lookup_rcu(struct ffwall_table *t,
 					     const struct ffwall_key *key, u32 now)
 {
-	u64 h = ffwall_hash(t, key);
-	struct ffwall_buckets *bk;
-	struct ffwall_entry *e;
-	unsigned int seq;
+	struct ffwall_clock c = { .t = t, .now = now, .read = true };
 
-	do {
-		seq = read_seqcount_begin(&t->seq);
-		e = ffwall_chain_find_rcu(rcu_dereference(t->cur), key, h);
-		if (!e) {
-			bk = rcu_dereference(t->old);
-			if (bk)
-				e = ffwall_chain_find_rcu(bk, key, h);
-		}
-	} while (!e && read_seqcount_retry(&t->seq, seq));
-
-	if (e && ffwall_expired(e, now))
-		return NULL;
-	return e;
+	return ffwall_table_lookup_clock_rcu(t, key, &c);
 }
 
 bool ffwall_table_port_match(const struct ffwall_table *t, u16 portset, u16 port)
@@ -826,8 +776,8 @@ static bool ffwall_dump_wanted(const struct ffwall_entry *e, u32 now, u64 hit_si
  * life) and buckets are ranges of the order at every size, every entry
  * present for the whole dump is returned exactly once, whatever resizes
  * happen between two calls.  Entries of equal order are returned by the
- * same call (a group larger than @max, which needs @max entries sharing 63
- * hash bits, is cut).  Each call holds the mutex, so it sees no concurrent
+ * same call (a group larger than @max, which needs @max entries sharing a
+ * 32-bit hash, is cut).  Each call holds the mutex, so it sees no concurrent
  * change.
  */
 u32 ffwall_table_dump(struct ffwall_table *t, struct ffwall_entry_info *out,

@@ -7,6 +7,7 @@
 #ifndef _FFWALL_TABLE_H
 #define _FFWALL_TABLE_H
 
+#include <asm/byteorder.h>
 #include <linux/bits.h>
 #include <linux/mutex.h>
 #include <linux/rcupdate.h>
@@ -22,6 +23,34 @@
 struct ffwall_key {
 	u64 w[2];
 };
+
+/* Is @k an IPv4 address (::ffff:0:0/96)?  Its address is then word 3. */
+static inline bool ffwall_key_v4(const struct ffwall_key *k)
+{
+	const __be32 *a = (const __be32 *)k;
+
+	return !k->w[0] && a[2] == htonl(0xffff);
+}
+
+static inline u32 ffwall_key_word(const struct ffwall_key *k, unsigned int i)
+{
+	return ((const u32 *)k)[i];
+}
+
+/* The IPv4 address of a v4-mapped key, in host order. */
+static inline u32 ffwall_key_v4addr(const struct ffwall_key *k)
+{
+	return be32_to_cpu(((const __be32 *)k)[3]);
+}
+
+static inline void ffwall_key_set_v4(struct ffwall_key *k, u32 addr)
+{
+	__be32 *a = (__be32 *)k;
+
+	k->w[0] = 0;
+	a[2] = htonl(0xffff);
+	a[3] = cpu_to_be32(addr);
+}
 
 /*
  * One exact entry: 40 bytes, in its own kmem_cache.  No rcu_head: entries
@@ -76,7 +105,7 @@ struct ffwall_table {
 	seqcount_t seq;
 	struct ffwall_buckets __rcu *cur;
 	struct ffwall_buckets __rcu *old;
-	siphash_key_t hkey;
+	hsiphash_key_t hkey;	/* random, fixed for the table's life */
 	struct ffwall_portset *portsets;
 	u32 max_entries;
 	u32 count;
@@ -121,7 +150,107 @@ static inline u32 ffwall_table_now(const struct ffwall_table *t)
 	return (u32)ktime_get_boottime_seconds();
 }
 
-/* Packet path: caller holds rcu_read_lock(); returns a live entry or NULL. */
+/*
+ * The table's clock, read at most once and only on first need: a packet
+ * that no entry matches never reads it.
+ */
+struct ffwall_clock {
+	const struct ffwall_table *t;
+	u32 now;
+	bool read;
+};
+
+static inline u32 ffwall_clock_now(struct ffwall_clock *c)
+{
+	if (!c->read) {
+		c->now = ffwall_table_now(c->t);
+		c->read = true;
+	}
+	return c->now;
+}
+
+/*
+ * hsiphash (SipHash-1-3 on 64-bit kernels, HalfSipHash elsewhere) with a
+ * random key per table: the kernel's keyed hash for hash tables, half the
+ * rounds of SipHash-2-4.  Its output never leaves the kernel except as the
+ * DUMP order, which only CAP_NET_ADMIN sees, so it needs no more than
+ * resistance to chosen-address flooding of one chain.  An IPv4 key hashes
+ * its 4 address bytes, any other key its 16; the length in SipHash's last
+ * block keeps the two apart.  The 32-bit hash is the top half of a u64 so
+ * that positions in hash space (the CLOCK hand, bucket ranges, the DUMP
+ * order) keep their meaning.  It is a pure function of the key for the
+ * table's life, which DUMP's cursor relies on.
+ */
+static inline u64 ffwall_hash(const struct ffwall_table *t, const struct ffwall_key *k)
+{
+	u32 h;
+
+	if (ffwall_key_v4(k))
+		h = hsiphash_1u32(ffwall_key_word(k, 3), &t->hkey);
+	else
+		h = hsiphash_4u32(ffwall_key_word(k, 0), ffwall_key_word(k, 1),
+				  ffwall_key_word(k, 2), ffwall_key_word(k, 3), &t->hkey);
+	return (u64)h << 32;
+}
+
+/* Buckets are ordered by hash: a bucket index is the top bits of the hash. */
+static inline u32 ffwall_bucket(const struct ffwall_buckets *bk, u64 h)
+{
+	return h >> (64 - bk->bits);
+}
+
+static inline bool ffwall_key_eq(const struct ffwall_key *a, const struct ffwall_key *b)
+{
+	return a->w[0] == b->w[0] && a->w[1] == b->w[1];
+}
+
+static inline bool ffwall_expired(const struct ffwall_entry *e, u32 now)
+{
+	u32 exp = READ_ONCE(e->expires);
+
+	return exp && now >= exp;
+}
+
+static inline struct ffwall_entry *ffwall_chain_find_rcu(struct ffwall_buckets *bk,
+							 const struct ffwall_key *key, u64 h)
+{
+	struct ffwall_entry *e;
+
+	for (e = rcu_dereference(bk->b[ffwall_bucket(bk, h)]); e;
+	     e = rcu_dereference(e->next))
+		if (ffwall_key_eq(&e->key, key))
+			return e;
+	return NULL;
+}
+
+/*
+ * Packet path: caller holds rcu_read_lock(); returns a live entry or NULL.
+ * Inline: the hook calls it for every packet.
+ */
+static inline struct ffwall_entry *
+ffwall_table_lookup_clock_rcu(struct ffwall_table *t, const struct ffwall_key *key,
+			      struct ffwall_clock *c)
+{
+	u64 h = ffwall_hash(t, key);
+	struct ffwall_buckets *bk;
+	struct ffwall_entry *e;
+	unsigned int seq;
+
+	do {
+		seq = read_seqcount_begin(&t->seq);
+		e = ffwall_chain_find_rcu(rcu_dereference(t->cur), key, h);
+		if (!e) {
+			bk = rcu_dereference(t->old);
+			if (bk)
+				e = ffwall_chain_find_rcu(bk, key, h);
+		}
+	} while (!e && read_seqcount_retry(&t->seq, seq));
+
+	if (e && ffwall_expired(e, ffwall_clock_now(c)))
+		return NULL;
+	return e;
+}
+
 struct ffwall_entry *ffwall_table_lookup_rcu(struct ffwall_table *t,
 					     const struct ffwall_key *key, u32 now);
 bool ffwall_table_port_match(const struct ffwall_table *t, u16 portset,
