@@ -79,6 +79,10 @@ async function child(db: string, what: string): Promise<void> {
       }
     }
     if (page.length > 0) await writeOut(out, `${rows(page)}\n`);
+  } else if (what === 'export-plain') {
+    // The command's plain path: the header, then the targets from the stored keys.
+    await writeOut(out, `# ffwall export, ${new Date().toISOString()}\n`);
+    for await (const chunk of fw.listTargets({ state: ['kernel', 'cold'] })) await writeOut(out, chunk);
   } else if (what.startsWith('export-')) {
     const format = what.slice('export-'.length) as ExportFormat;
     await writeExport(format, () => fw.list({ state: ['kernel', 'cold'] }), (c) => writeOut(out, c), {});

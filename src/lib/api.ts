@@ -224,6 +224,12 @@ export interface Transport {
    * without it, Ffwall serializes list() itself.
    */
   listNdjson?(filter: ListRequest): AsyncIterable<Uint8Array>;
+  /**
+   * The target of each record list() gives, one per line ("192.0.2.1\n"),
+   * UTF-8 bytes in chunks of whole lines: the plain export.  Optional:
+   * without it, Ffwall takes the targets from listNdjson().
+   */
+  listTargets?(filter: ListRequest): AsyncIterable<Uint8Array>;
   /** One record of the database and its history. */
   show(target: string): Promise<ShowResult>;
   stats(): Promise<StatsResult>;

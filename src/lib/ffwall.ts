@@ -269,6 +269,39 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
     })();
   }
 
+  /**
+   * The target of each record list() gives, one per line, in chunks of
+   * whole lines (`ffwall export`'s plain format): straight from the stored
+   * keys where the database is here; through another transport, taken from
+   * the NDJSON lines (each begins {"target":"...").
+   */
+  listTargets(filter: ListRequest = {}): AsyncIterable<Uint8Array> {
+    this.#checkOpen();
+    const f = checkListRequest(filter);
+    const t = this.#transport;
+    if (t.listTargets !== undefined) return t.listTargets(f);
+    const lines = this.listNdjson(f);
+    return (async function* () {
+      const head = Buffer.from('{"target":"', 'latin1');
+      let rest: Buffer = Buffer.alloc(0);
+      for await (const chunk of lines) {
+        const b = rest.length === 0 ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength) : Buffer.concat([rest, chunk]);
+        const out = Buffer.allocUnsafe(b.length);
+        let at = 0;
+        let start = 0;
+        for (let nl = b.indexOf(10, start); nl >= 0; start = nl + 1, nl = b.indexOf(10, start)) {
+          if (b.compare(head, 0, head.length, start, start + head.length) !== 0) throw new Error('ffwall: an NDJSON line without a leading target');
+          const s = start + head.length;
+          const e = b.indexOf(0x22, s);
+          at += b.copy(out, at, s, e);
+          out[at++] = 10;
+        }
+        rest = Buffer.from(b.subarray(start));
+        if (at > 0) yield out.subarray(0, at);
+      }
+    })();
+  }
+
   /** One record of the database (exactly this address or prefix) and its history. */
   async show(target: string | IpPrefix): Promise<ShowResult> {
     this.#checkOpen();
