@@ -552,8 +552,8 @@ export class LineWriter {
   #last = Buffer.alloc(4096);
   #lastLen = -1;
   #lastMatch = false;
-  #rest = Buffer.alloc(64 * 1024);
-  #restLen = 0;
+  /** The remembered line after the target (exactly its bytes). */
+  #rest = Buffer.alloc(0);
 
   /** @targets: lines of the target alone (the plain export), else NDJSON records. */
   constructor(filter: RawFilter, targets: boolean) {
@@ -589,8 +589,7 @@ export class LineWriter {
       putTarget(k, kLen);
       const restAt = op;
       const next = writeRest(out, restAt);
-      if (this.#lastLen === vLen && next - restAt <= this.#rest.length) this.#restLen = out.copy(this.#rest, 0, restAt, next);
-      else this.#lastLen = -1;
+      if (this.#lastLen === vLen) this.#rest = Buffer.from(out.subarray(restAt, next));
       return next;
     }
     if (!this.#lastMatch) return -1;
@@ -603,6 +602,7 @@ export class LineWriter {
     }
     put(L_TARGET);
     putTarget(k, kLen);
-    return op + this.#rest.copy(out, op, 0, this.#restLen);
+    out.set(this.#rest, op);
+    return op + this.#rest.length;
   }
 }
