@@ -80,7 +80,7 @@ export interface Env {
 export interface RawCursor {
   /** Moves to the next entry; false at the end. */
   next(): boolean;
-  /** The key is key[0, keyLength). */
+  /** The key is key[0, keyLength) (a buffer shared by the cursors of the Env). */
   readonly key: Buffer;
   keyLength: number;
   /** The value is value[0, valueLength) (a buffer lmdb-js reuses). */
@@ -157,8 +157,9 @@ export function openEnv(options: EnvOptions): Env {
       };
       db = root.openDB<unknown, Uint8Array>(name, { keyEncoding: 'binary', encoder: decoder } as never);
       (db as unknown as { readKey: (b: Uint8Array, start: number, end: number) => Buffer }).readKey = (b, start, end) => {
-        scanKeyLength = end - start;
-        scanKey.set(b.subarray(start, end), 0);
+        const n = end - start;
+        for (let i = 0; i < n; i++) scanKey[i] = b[start + i] as number;
+        scanKeyLength = n;
         return scanKey;
       };
       scanned.set(name, db);
@@ -195,7 +196,7 @@ export function openEnv(options: EnvOptions): Env {
       const it = (scanDb(name).getRange(q(options)) as unknown as Iterable<unknown>)[Symbol.iterator]();
       let open = true;
       const c: RawCursor = {
-        key: Buffer.alloc(MAX_KEY),
+        key: scanKey,
         keyLength: 0,
         value: EMPTY,
         valueLength: 0,
@@ -206,7 +207,6 @@ export function openEnv(options: EnvOptions): Env {
             return false;
           }
           c.keyLength = scanKeyLength;
-          for (let i = 0; i < scanKeyLength; i++) c.key[i] = scanKey[i] as number;
           c.value = scanValue;
           c.valueLength = scanValueLength;
           return true;
