@@ -68,7 +68,7 @@ async function child(db: string, what: string): Promise<void> {
   const fw = await openFfwall({ kernel: new FakeKernel(), database: db });
   const out = process.stdout;
   if (what === 'list-json') {
-    for await (const chunk of fw.listNdjson({})) await writeOut(out, chunk);
+    for await (const chunk of fw.listNdjson({}, { reuse: true })) await writeOut(out, chunk);
   } else if (what === 'list-human') {
     let page: BanRecordInfo[] = [];
     for await (const r of fw.list({})) {
@@ -82,7 +82,7 @@ async function child(db: string, what: string): Promise<void> {
   } else if (what === 'export-plain') {
     // The command's plain path: the header, then the targets from the stored keys.
     await writeOut(out, `# ffwall export, ${new Date().toISOString()}\n`);
-    for await (const chunk of fw.listTargets({ state: ['kernel', 'cold'] })) await writeOut(out, chunk);
+    for await (const chunk of fw.listTargets({ state: ['kernel', 'cold'] }, { reuse: true })) await writeOut(out, chunk);
   } else if (what.startsWith('export-')) {
     const format = what.slice('export-'.length) as ExportFormat;
     await writeExport(format, () => fw.list({ state: ['kernel', 'cold'] }), (c) => writeOut(out, c), {});

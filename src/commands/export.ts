@@ -43,7 +43,7 @@ export default class ExportCommand extends FfwallCommand {
     let count = 0;
     try {
       if (this.jsonEnabled()) {
-        for await (const chunk of fw.listNdjson(filter)) await writeOut(out, chunk);
+        for await (const chunk of fw.listNdjson(filter, { reuse: true })) await writeOut(out, chunk);
       } else {
         // A bar on a terminal when the export goes to a file (rbldnsd reads the table twice).
         const passes = flags.format === 'rbldnsd' ? 2 : 1;
@@ -53,7 +53,7 @@ export default class ExportCommand extends FfwallCommand {
         if (flags.format === 'plain' && flags.name === undefined) {
           // The plain format is the targets alone: written from the stored keys, in chunks (Ffwall.listTargets).
           await writeOut(out, `# ffwall export, ${new Date().toISOString()}\n`);
-          for await (const chunk of fw.listTargets(filter)) {
+          for await (const chunk of fw.listTargets(filter, { reuse: true })) {
             count += lineCount(chunk);
             bar.update(count);
             await writeOut(out, chunk);

@@ -18,6 +18,7 @@ import path from 'node:path';
 
 import { IpPrefix, parseAddress, toPrefix } from './addr.js';
 import type {
+  ChunkOptions,
   AllowEntryInfo,
   AllowResult,
   BanRecordInfo,
@@ -251,11 +252,11 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
    * where the database is (the daemon, through the socket), without a
    * record object per line: the fast way to stream a million records.
    */
-  listNdjson(filter: ListRequest = {}): AsyncIterable<Uint8Array> {
+  listNdjson(filter: ListRequest = {}, options: ChunkOptions = {}): AsyncIterable<Uint8Array> {
     this.#checkOpen();
     const f = checkListRequest(filter);
     const t = this.#transport;
-    if (t.listNdjson !== undefined) return t.listNdjson(f);
+    if (t.listNdjson !== undefined) return t.listNdjson(f, options);
     return (async function* () {
       let buf = '';
       for await (const r of t.list(f)) {
@@ -275,11 +276,11 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
    * keys where the database is here; through another transport, taken from
    * the NDJSON lines (each begins {"target":"...").
    */
-  listTargets(filter: ListRequest = {}): AsyncIterable<Uint8Array> {
+  listTargets(filter: ListRequest = {}, options: ChunkOptions = {}): AsyncIterable<Uint8Array> {
     this.#checkOpen();
     const f = checkListRequest(filter);
     const t = this.#transport;
-    if (t.listTargets !== undefined) return t.listTargets(f);
+    if (t.listTargets !== undefined) return t.listTargets(f, options);
     const lines = this.listNdjson(f);
     return (async function* () {
       const head = Buffer.from('{"target":"', 'latin1');

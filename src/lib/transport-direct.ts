@@ -6,6 +6,7 @@
 // messages an operator can act on.
 import { IpPrefix, parseAddress, parsePrefix } from './addr.js';
 import type {
+  ChunkOptions,
   AllowEntryInfo,
   AllowResult,
   BanInfo,
@@ -505,13 +506,13 @@ export class DirectTransport implements Transport {
   }
 
   /** list() as NDJSON: UTF-8 chunks of whole lines (about @chunkBytes each), written from the stored bytes (BanStore.listNdjson). */
-  async *listNdjson(filter: ListRequest, chunkBytes = NDJSON_CHUNK): AsyncIterable<Uint8Array> {
-    yield* breathe(this.#needStore('list').listNdjson(listFilterOf(filter), chunkBytes));
+  async *listNdjson(filter: ListRequest, options: ChunkOptions = {}): AsyncIterable<Uint8Array> {
+    yield* breathe(this.#needStore('list').listNdjson(listFilterOf(filter), NDJSON_CHUNK, options.reuse === true));
   }
 
   /** The targets of list(), one per line (BanStore.listTargets). */
-  async *listTargets(filter: ListRequest, chunkBytes = NDJSON_CHUNK): AsyncIterable<Uint8Array> {
-    yield* breathe(this.#needStore('export').listTargets(listFilterOf(filter), chunkBytes));
+  async *listTargets(filter: ListRequest, options: ChunkOptions = {}): AsyncIterable<Uint8Array> {
+    yield* breathe(this.#needStore('export').listTargets(listFilterOf(filter), NDJSON_CHUNK, options.reuse === true));
   }
 
   async show(target: string): Promise<ShowResult> {

@@ -300,6 +300,15 @@ test('store.listNdjson and listTargets: the lines of list() for every filter, ch
       const parts = [...store.listNdjson(f, chunk)];
       t.is(Buffer.concat(parts).toString('utf8'), want, `${JSON.stringify(f)} ${chunk}`);
       t.true(parts.every((p) => p.length > 0 && p[p.length - 1] === 10));
+      // reuse: the chunks share two buffers; each is copied before the next is asked for, as a writer that drains does.
+      const copied: Buffer[] = [];
+      const buffers = new Set<ArrayBufferLike>();
+      for (const p of store.listNdjson(f, chunk, true)) {
+        copied.push(Buffer.from(p));
+        buffers.add(p.buffer);
+      }
+      t.is(Buffer.concat(copied).toString('utf8'), want, `reuse ${JSON.stringify(f)} ${chunk}`);
+      if (copied.length > 4) t.true(buffers.size < copied.length, `${buffers.size} buffers for ${copied.length} chunks`);
       if (chunk === 600 && want.length > 5000) t.true(parts.length > 3);
       const targets = [...store.list(f)].map((r) => `${r.prefix.toString()}\n`).join('');
       t.is(Buffer.concat([...store.listTargets(f, chunk)]).toString('utf8'), targets, `targets ${JSON.stringify(f)}`);

@@ -977,26 +977,33 @@ export class BanStore {
    * and records of a form raw-json.ts does not know, go through
    * recordJson().  Each chunk is a fresh buffer, the caller's to keep.
    */
-  *listNdjson(filter: ListFilter = {}, chunkBytes = 1 << 20): Generator<Buffer> {
-    yield* this.#chunks(filter, chunkBytes, false);
+  *listNdjson(filter: ListFilter = {}, chunkBytes = 1 << 20, reuse = false): Generator<Buffer> {
+    yield* this.#chunks(filter, chunkBytes, false, reuse);
   }
 
   /** listNdjson() with only each record's target per line ("192.0.2.1\n"): the plain export. */
-  *listTargets(filter: ListFilter = {}, chunkBytes = 1 << 20): Generator<Buffer> {
-    yield* this.#chunks(filter, chunkBytes, true);
+  *listTargets(filter: ListFilter = {}, chunkBytes = 1 << 20, reuse = false): Generator<Buffer> {
+    yield* this.#chunks(filter, chunkBytes, true, reuse);
   }
 
-  *#chunks(filter: ListFilter, chunkBytes: number, targets: boolean): Generator<Buffer> {
+  *#chunks(filter: ListFilter, chunkBytes: number, targets: boolean, reuse: boolean): Generator<Buffer> {
     const states = this.#checkFilter(filter);
     const limit = filter.limit ?? Infinity;
     if (limit <= 0) return;
-    let out = Buffer.allocUnsafe(chunkBytes + 4096);
+    let out: Buffer = Buffer.allocUnsafe(chunkBytes + 4096);
     let at = 0;
+    // @reuse: the caller is done with a chunk when it asks for the next one, so the chunk
+    // handed out before the last is free again (two buffers take turns).
+    let spare: Buffer | undefined;
     /** Room for @need more bytes: when the chunk has not, it is handed out (returned) and a fresh one begun. */
     const room = (need: number): Buffer | undefined => {
       if (at + need <= out.length) return undefined;
       const full = at > 0 ? out.subarray(0, at) : undefined;
-      out = Buffer.allocUnsafe(Math.max(chunkBytes, need) + 4096);
+      const size = Math.max(chunkBytes, need) + 4096;
+      const old = out;
+      out = spare !== undefined && spare.length >= size ? spare : Buffer.allocUnsafe(size);
+      // A short chunk may sit in a stream's queue without back-pressure: its buffer is not taken again.
+      spare = reuse && at >= Math.min(256 * 1024, chunkBytes / 2) ? old : undefined;
       at = 0;
       return full;
     };
