@@ -9,7 +9,7 @@
 // them side by side.
 //
 // parseRecord() reads the msgpack map into module-level slots (offsets of
-// the strings, the numbers, the flags); writeRecordLine() writes them.  Free
+// the strings, the numbers, the flags); LineWriter writes them.  Free
 // text is copied as it is when it is printable ASCII with nothing to escape,
 // otherwise decoded and given to JSON.stringify; the last text of each field
 // is remembered with its JSON (reasons and tags repeat).  ISO times come from
@@ -177,7 +177,7 @@ function key(hint: number): number {
  * False when it is not a record of the forms this file knows (the bytes
  * are then to be decoded the ordinary way).
  */
-export function parseRecord(bytes: Uint8Array, length: number): boolean {
+function parseRecord(bytes: Uint8Array, length: number): boolean {
   b = bytes;
   end = length;
   ok = true;
@@ -275,7 +275,7 @@ export function rawFilter(f: { state?: string | readonly string[]; source?: stri
 }
 
 /** Whether the parsed record passes @f (store.listRaw's matches(), on the parsed slots). */
-export function parsedMatches(f: RawFilter): boolean {
+function parsedMatches(f: RawFilter): boolean {
   if (f.states !== undefined) {
     let any = false;
     for (const s of f.states) if (bytesAre(F_STATE, s)) any = true;
@@ -297,15 +297,9 @@ export function parsedMatches(f: RawFilter): boolean {
 
 // ---- the line ----
 
-/** The most bytes writeRecordLine() writes besides its strings' JSON (with the target and the ports at their longest). */
-export const LINE_FIXED_MAX = 1024;
+/** The most bytes a line takes besides its strings' JSON (with the target and the ports at their longest). */
+const LINE_FIXED_MAX = 1024;
 
-/** The most bytes the line of the parsed record can take. */
-export function lineBound(): number {
-  let n = LINE_FIXED_MAX;
-  for (const f of [F_REASON, F_SOURCE, F_TAG, F_STATE]) n += 6 * ((strEnd[f] as number) - (strStart[f] as number));
-  return n;
-}
 
 const ascii = (s: string): Buffer => Buffer.from(s, 'latin1');
 const L_TARGET = ascii('{"target":"');
@@ -427,19 +421,6 @@ const reasonText = new TextSlot();
 const sourceText = new TextSlot();
 const tagText = new TextSlot();
 
-/**
- * Writes the NDJSON line (with its newline) of the parsed record, whose
- * record key is @k[0, @kLen), into @out at @at; returns the offset after
- * it.  @out must have lineBound() bytes free at @at.
- */
-export function writeRecordLine(k: Uint8Array, kLen: number, out: Buffer, at: number): number {
-  o = out;
-  op = at;
-  put(L_TARGET);
-  putTarget(k, kLen);
-  return writeRest(out, op);
-}
-
 /** The target of the record key @k[0, @kLen) at op. */
 function putTarget(k: Uint8Array, kLen: number): void {
   const len = k[16] ?? 0;
@@ -524,14 +505,6 @@ function writeRest(out: Buffer, at: number): number {
   return op;
 }
 
-/** Writes the target of the record key @k[0, @kLen) and a newline into @out at @at (room: 64 bytes); returns the offset after it. */
-export function writeTargetLine(k: Uint8Array, kLen: number, out: Buffer, at: number): number {
-  o = out;
-  op = at;
-  putTarget(k, kLen);
-  o[op++] = 0x0a;
-  return op;
-}
 
 /** The most bytes LineWriter.write() takes for a value of @valueLength bytes. */
 export function lineRoom(valueLength: number): number {
