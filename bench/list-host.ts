@@ -10,7 +10,7 @@
 // Each case runs in a child process under /usr/bin/time -v (wall seconds,
 // peak RSS), output to /dev/null:
 //   - direct: the command's own code path (Ffwall.listNdjson / the table
-//     pages / writeExport) over a FakeKernel and the database, in one
+//     pages / Ffwall.listTargets for the plain export) over a FakeKernel and the database, in one
 //     process (the host has no /dev/ffwall, so `ffwall --transport direct`
 //     cannot run here; oclif's start-up is measured apart);
 //   - socket: the real `ffwall` command (bin/run.js --transport client)
@@ -68,7 +68,7 @@ async function child(db: string, what: string): Promise<void> {
   const fw = await openFfwall({ kernel: new FakeKernel(), database: db });
   const out = process.stdout;
   if (what === 'list-json') {
-    for await (const chunk of fw.listNdjson({})) await writeOut(out, chunk);
+    for await (const chunk of fw.listNdjson({}, { reuse: true })) await writeOut(out, chunk);
   } else if (what === 'list-human') {
     let page: BanRecordInfo[] = [];
     for await (const r of fw.list({})) {
@@ -79,6 +79,10 @@ async function child(db: string, what: string): Promise<void> {
       }
     }
     if (page.length > 0) await writeOut(out, `${rows(page)}\n`);
+  } else if (what === 'export-plain') {
+    // The command's plain path: the header, then the targets from the stored keys.
+    await writeOut(out, `# ffwall export, ${new Date().toISOString()}\n`);
+    for await (const chunk of fw.listTargets({ state: ['kernel', 'cold'] }, { reuse: true })) await writeOut(out, chunk);
   } else if (what.startsWith('export-')) {
     const format = what.slice('export-'.length) as ExportFormat;
     await writeExport(format, () => fw.list({ state: ['kernel', 'cold'] }), (c) => writeOut(out, c), {});
@@ -165,7 +169,7 @@ async function main(): Promise<void> {
       records: n,
       database: 'bench/scale-db.ts, 1,000,000 records (90% IPv4 hosts, 10% IPv6 /64s; 950,000 active), ~1 GB LMDB',
       method:
-        'bench/list-host.ts: each case in a child process under /usr/bin/time -v, stdout to /dev/null, page cache warm, run 3 times on a machine shared with other jobs (loadAverage: the 1-minute load when the case ended): seconds/cpuSeconds/maxRssMib are the fastest run, runs lists every wall time. direct: the command\'s code path (Ffwall.listNdjson, the 1000-row table pages, writeExport) over a FakeKernel in one process (no /dev/ffwall on the host). socket: the real `ffwall` command with --transport client against a ControlServer over a FakeKernel served by the bench process (serverMaxRssMib: its peak RSS so far, which includes the database pages it mapped). records/s counts 1,000,000 rows for list and the 950,000 active for export.',
+        'bench/list-host.ts: each case in a child process under /usr/bin/time -v, stdout to /dev/null, page cache warm, run 3 times on a machine shared with other jobs (loadAverage: the 1-minute load when the case ended): seconds/cpuSeconds/maxRssMib are the fastest run, runs lists every wall time. direct: the command\'s code path (Ffwall.listNdjson, the 1000-row table pages, Ffwall.listTargets for the plain export) over a FakeKernel in one process (no /dev/ffwall on the host). socket: the real `ffwall` command with --transport client against a ControlServer over a FakeKernel served by the bench process (serverMaxRssMib: its peak RSS so far, which includes the database pages it mapped). records/s counts 1,000,000 rows for list and the 950,000 active for export.',
       oclifStartupSeconds: startup.seconds,
       results,
     };

@@ -43,14 +43,22 @@ export default class ExportCommand extends FfwallCommand {
     let count = 0;
     try {
       if (this.jsonEnabled()) {
-        for await (const chunk of fw.listNdjson(filter)) await writeOut(out, chunk);
+        for await (const chunk of fw.listNdjson(filter, { reuse: true })) await writeOut(out, chunk);
       } else {
         // A bar on a terminal when the export goes to a file (rbldnsd reads the table twice).
         const passes = flags.format === 'rbldnsd' ? 2 : 1;
         const total = flags.output === undefined ? 0 : passes * (((await fw.stats()).database?.kernel ?? 0) + ((await fw.stats()).database?.cold ?? 0));
         const bar = new Progress('exporting', total, flags.output !== undefined && total >= 10_000);
         let seen = 0;
-        count = await writeExport(flags.format, () => counted(fw, filter, () => bar.update(++seen)), (c) => writeOut(out, c), opts);
+        if (flags.format === 'plain' && flags.name === undefined) {
+          // The plain format is the targets alone: written from the stored keys, in chunks (Ffwall.listTargets).
+          await writeOut(out, `# ffwall export, ${new Date().toISOString()}\n`);
+          for await (const chunk of fw.listTargets(filter, { reuse: true })) {
+            count += lineCount(chunk);
+            bar.update(count);
+            await writeOut(out, chunk);
+          }
+        } else count = await writeExport(flags.format, () => counted(fw, filter, () => bar.update(++seen)), (c) => writeOut(out, c), opts);
         bar.stop();
       }
     } finally {
@@ -60,6 +68,14 @@ export default class ExportCommand extends FfwallCommand {
     if (flags.output !== undefined) this.log(`exported ${count} ${count === 1 ? 'ban' : 'bans'} to ${flags.output} (${flags.format}) [${fw.transport}]`);
     return { transport: fw.transport, format: flags.format, count };
   }
+}
+
+/** The lines (newlines) of a chunk. */
+function lineCount(chunk: Uint8Array): number {
+  const b = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  let n = 0;
+  for (let i = b.indexOf(10); i >= 0; i = b.indexOf(10, i + 1)) n++;
+  return n;
 }
 
 async function* counted(fw: Ffwall, filter: ListRequest, tick: () => void): AsyncGenerator<BanRecordInfo> {

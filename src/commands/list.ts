@@ -42,7 +42,8 @@ export default class ListCommand extends FfwallCommand {
     let count = 0;
     if (json) {
       // Serialized where the database is (the daemon, or here), written chunk by chunk with back-pressure.
-      for await (const chunk of fw.listNdjson(filter)) await writeOut(process.stdout, chunk);
+      // reuse: each chunk is written (and drained) before the next is asked for.
+      for await (const chunk of fw.listNdjson(filter, { reuse: true })) await writeOut(process.stdout, chunk);
       return undefined;
     }
     const total = filter.limit ?? (await fw.stats()).database?.total ?? 0;

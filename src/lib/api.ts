@@ -202,6 +202,17 @@ export interface BatchSummary {
  * What carries the requests.  Every method takes and returns JSON-safe
  * values (they cross the control socket as they are).
  */
+/** How listNdjson()/listTargets() hand out their chunks. */
+export interface ChunkOptions {
+  /**
+   * The caller is done with each chunk (written out, drained) before it
+   * asks for the next one: the chunks may then share two buffers instead
+   * of one fresh buffer each (no new memory per megabyte of output).
+   * A transport may ignore it.
+   */
+  reuse?: boolean;
+}
+
 export interface Transport {
   readonly name: 'direct' | 'client';
   block(request: BlockRequest): Promise<BlockResult>;
@@ -223,7 +234,13 @@ export interface Transport {
    * exactly JSON.stringify of the BanRecordInfo list() gives.  Optional:
    * without it, Ffwall serializes list() itself.
    */
-  listNdjson?(filter: ListRequest): AsyncIterable<Uint8Array>;
+  listNdjson?(filter: ListRequest, options?: ChunkOptions): AsyncIterable<Uint8Array>;
+  /**
+   * The target of each record list() gives, one per line ("192.0.2.1\n"),
+   * UTF-8 bytes in chunks of whole lines: the plain export.  Optional:
+   * without it, Ffwall takes the targets from listNdjson().
+   */
+  listTargets?(filter: ListRequest, options?: ChunkOptions): AsyncIterable<Uint8Array>;
   /** One record of the database and its history. */
   show(target: string): Promise<ShowResult>;
   stats(): Promise<StatsResult>;

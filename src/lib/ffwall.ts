@@ -20,6 +20,7 @@ import { IpPrefix, packPrefixInto, parseAddress, toPrefix } from './addr.js';
 import { packPlainFeed } from './feeds.js';
 import type { PackedPrefixes } from './kernel-native.js';
 import type {
+  ChunkOptions,
   AllowEntryInfo,
   AllowResult,
   BanRecordInfo,
@@ -293,11 +294,11 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
    * where the database is (the daemon, through the socket), without a
    * record object per line: the fast way to stream a million records.
    */
-  listNdjson(filter: ListRequest = {}): AsyncIterable<Uint8Array> {
+  listNdjson(filter: ListRequest = {}, options: ChunkOptions = {}): AsyncIterable<Uint8Array> {
     this.#checkOpen();
     const f = checkListRequest(filter);
     const t = this.#transport;
-    if (t.listNdjson !== undefined) return t.listNdjson(f);
+    if (t.listNdjson !== undefined) return t.listNdjson(f, options);
     return (async function* () {
       let buf = '';
       for await (const r of t.list(f)) {
@@ -308,6 +309,39 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
         }
       }
       if (buf !== '') yield Buffer.from(buf, 'utf8');
+    })();
+  }
+
+  /**
+   * The target of each record list() gives, one per line, in chunks of
+   * whole lines (`ffwall export`'s plain format): straight from the stored
+   * keys where the database is here; through another transport, taken from
+   * the NDJSON lines (each begins {"target":"...").
+   */
+  listTargets(filter: ListRequest = {}, options: ChunkOptions = {}): AsyncIterable<Uint8Array> {
+    this.#checkOpen();
+    const f = checkListRequest(filter);
+    const t = this.#transport;
+    if (t.listTargets !== undefined) return t.listTargets(f, options);
+    const lines = this.listNdjson(f);
+    return (async function* () {
+      const head = Buffer.from('{"target":"', 'latin1');
+      let rest: Buffer = Buffer.alloc(0);
+      for await (const chunk of lines) {
+        const b = rest.length === 0 ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength) : Buffer.concat([rest, chunk]);
+        const out = Buffer.allocUnsafe(b.length);
+        let at = 0;
+        let start = 0;
+        for (let nl = b.indexOf(10, start); nl >= 0; start = nl + 1, nl = b.indexOf(10, start)) {
+          if (b.compare(head, 0, head.length, start, start + head.length) !== 0) throw new Error('ffwall: an NDJSON line without a leading target');
+          const s = start + head.length;
+          const e = b.indexOf(0x22, s);
+          at += b.copy(out, at, s, e);
+          out[at++] = 10;
+        }
+        rest = Buffer.from(b.subarray(start));
+        if (at > 0) yield out.subarray(0, at);
+      }
     })();
   }
 

@@ -6,6 +6,7 @@
 // messages an operator can act on.
 import { IpPrefix, parseAddress, parsePrefix } from './addr.js';
 import type {
+  ChunkOptions,
   AllowEntryInfo,
   AllowResult,
   BanInfo,
@@ -38,7 +39,7 @@ import { isKernelError, type Kernel, type KernelEntry, type KernelEvent, type Ke
 // Types only: the native module is loaded on demand (openDirectKernel()).
 import type { PackedAdd, PackedPrefixes, SharedRule } from './kernel-native.js';
 import { defaultOffenceConfig, OffenceTracker, type OffenceConfig, type ReportRequest, type ReportResult } from './offences.js';
-import { isoFormatter, isoOrNull, recordJson } from './record-json.js';
+import { isoFormatter, isoOrNull } from './record-json.js';
 import { ruleOf } from './window.js';
 
 /** Bans written to the database and the kernel per step of blockMany(). */
@@ -110,8 +111,16 @@ export function automaticKind(reason: string): string | null {
   return colon > 0 ? rest.slice(0, colon) : 'auto';
 }
 
-/** Characters of NDJSON per chunk of listNdjson(). */
-export const NDJSON_CHUNK = 256 * 1024;
+/** Bytes of NDJSON per chunk of listNdjson() (large chunks: fewer writes and event-loop turns). */
+export const NDJSON_CHUNK = 1024 * 1024;
+
+/** The chunks of @chunks, letting the event loop breathe (and a socket drain) between them. */
+async function* breathe(chunks: Iterable<Buffer>): AsyncIterable<Uint8Array> {
+  for (const c of chunks) {
+    yield c;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
 
 function listFilterOf(filter: ListRequest): ListFilter {
   const f: ListFilter = {};
@@ -535,20 +544,14 @@ export class DirectTransport implements Transport {
     }
   }
 
-  /** list() as NDJSON: UTF-8 chunks of whole lines (about @chunkBytes each), serialized from the stored form. */
-  async *listNdjson(filter: ListRequest, chunkBytes = NDJSON_CHUNK): AsyncIterable<Uint8Array> {
-    const store = this.#needStore('list');
-    let buf = '';
-    for (const { key, value } of store.listRaw(listFilterOf(filter))) {
-      buf += `${recordJson(key, value)}\n`;
-      if (buf.length >= chunkBytes) {
-        yield Buffer.from(buf, 'utf8');
-        buf = '';
-        // Let the event loop breathe (and a socket drain) between chunks.
-        await new Promise<void>((resolve) => setImmediate(resolve));
-      }
-    }
-    if (buf !== '') yield Buffer.from(buf, 'utf8');
+  /** list() as NDJSON: UTF-8 chunks of whole lines (about @chunkBytes each), written from the stored bytes (BanStore.listNdjson). */
+  async *listNdjson(filter: ListRequest, options: ChunkOptions = {}): AsyncIterable<Uint8Array> {
+    yield* breathe(this.#needStore('list').listNdjson(listFilterOf(filter), NDJSON_CHUNK, options.reuse === true));
+  }
+
+  /** The targets of list(), one per line (BanStore.listTargets). */
+  async *listTargets(filter: ListRequest, options: ChunkOptions = {}): AsyncIterable<Uint8Array> {
+    yield* breathe(this.#needStore('export').listTargets(listFilterOf(filter), NDJSON_CHUNK, options.reuse === true));
   }
 
   async show(target: string): Promise<ShowResult> {

@@ -13,11 +13,15 @@ import test from 'ava';
 
 import { FLOAT32_OPTIONS, Packr } from 'msgpackr';
 
+import { parsePrefix } from '../../src/lib/addr.js';
+import { KEY_BYTES, recordKey } from '../../src/lib/db/keys.js';
+import { LineWriter, lineRoom, rawFilter } from '../../src/lib/db/raw-json.js';
 import { decodeRecord, scratchRecord } from '../../src/lib/db/raw-record.js';
+import type { ListFilter } from '../../src/lib/db/types.js';
 import type { StoredRecord } from '../../src/lib/db/schema.js';
 import { ClientTransport, ControlServer, openFfwall } from '../../src/lib/index.js';
 import { FakeKernel } from '../../src/lib/kernel-fake.js';
-import { isoTime, recordJson } from '../../src/lib/record-json.js';
+import { isoTime, keyTarget, recordJson } from '../../src/lib/record-json.js';
 import { recordInfo } from '../../src/lib/transport-direct.js';
 import { ffwall } from './cli-helpers.js';
 import { clock, freshStore } from './db-helpers.js';
@@ -183,4 +187,171 @@ test('decodeRecord reads every msgpack form a record takes, as msgpackr does, an
   t.false(decodeRecord(new Packr({ useRecords: false, useFloat32: FLOAT32_OPTIONS.ALWAYS }).pack({ ...base, hitCount: 1.5 }), into));
   t.false(decodeRecord(packr.pack([1, 2, 3]), into));
   t.false(decodeRecord(Buffer.concat([packr.pack(base), Buffer.from([0])]), into));
+});
+
+test('raw-json: the line written from the stored bytes is recordJson() of the decoded record, for every msgpack form, and remembered lines stay right', (t) => {
+  const packr = new Packr({ useRecords: false });
+  const base: StoredRecord = {
+    ports: [25, 465, 587],
+    reason: 'spam',
+    source: 'policy',
+    tag: 'jail',
+    firstSeen: 1_795_960_414_472,
+    lastSeen: 1_795_960_414_472,
+    lastHit: 0,
+    hitCount: 3,
+    banCount: 1,
+    episodes: 1,
+    expires: null,
+    permanent: false,
+    pinned: true,
+    monitor: false,
+    state: 'kernel',
+    kernelHits: 2 ** 40,
+  };
+  const variants: StoredRecord[] = [
+    base,
+    base,
+    { ...base, ports: [], expires: 1_798_552_414_472, permanent: true, reason: 'ünïcödé "q" 😀', tag: '' },
+    { ...base, ports: [], expires: 1_798_552_414_472, permanent: true, reason: 'ünïcödé "q" 😀', tag: '' },
+    { ...base, reason: 'x'.repeat(300), hitCount: 70_000, banCount: 300, episodes: 2 ** 31, kernelHits: -5, lastHit: -1 },
+    { ...base, reason: 'y'.repeat(70_000), lastSeen: 8_640_000_000_000_000, firstSeen: 0.5, hitCount: 2 ** 40 },
+    { ...base, ports: [1, 2, 3, 4, 5, 6, 7, 65535], state: 'expired', source: 'feed', monitor: true, lastHit: 1_795_960_414_999 },
+    { ...base, reason: 'tab\there\u0001 \\ "', tag: 'ctl\n', lastHit: 86_400_000 * 365 * 7000 },
+    base,
+  ];
+  const keys = [recordKey(parsePrefix('192.0.2.1')), recordKey(parsePrefix('10.0.0.0/8')), recordKey(parsePrefix('2001:db8::/48')), recordKey(parsePrefix('::ffff:0:0/96')), recordKey(parsePrefix('0.0.0.0/0'))];
+  for (const targets of [false, true]) {
+    const w = new LineWriter(rawFilter({}), targets);
+    const out = Buffer.alloc(1 << 20);
+    variants.forEach((v, i) => {
+      const key = keys[i % keys.length] as Uint8Array;
+      // Values in a larger buffer than they fill, as LMDB's read buffer is.
+      const bytes = Buffer.concat([packr.pack(v), Buffer.alloc(7, 0xcc)]);
+      const len = bytes.length - 7;
+      const end = w.write(key, key.length, bytes, len, out, 3);
+      t.true(end > 3 && end - 3 <= lineRoom(len));
+      const want = targets ? `${keyTarget(key)}\n` : `${recordJson(key, packr.unpack(bytes.subarray(0, len)) as StoredRecord)}\n`;
+      t.is(out.toString('utf8', 3, end), want, `${targets} ${i}`);
+    });
+  }
+  // Filters: the verdict of a repeated value is remembered with it.
+  const w = new LineWriter(rawFilter({ state: ['expired'] }), false);
+  const out = Buffer.alloc(1 << 20);
+  for (const v of [base, base, variants[6] as StoredRecord, variants[6] as StoredRecord, base]) {
+    const bytes = packr.pack(v);
+    t.is(w.write(keys[0] as Uint8Array, KEY_BYTES, bytes, bytes.length, out, 0) > 0, v.state === 'expired');
+  }
+  // Forms it does not know: -2, nothing written.
+  for (const bad of [packr.pack({ ...base, extra: 1 }), packr.pack([1, 2]), new Packr({ useRecords: false, useFloat32: FLOAT32_OPTIONS.ALWAYS }).pack({ ...base, hitCount: 1.5 })]) {
+    t.is(new LineWriter(rawFilter({}), false).write(keys[0] as Uint8Array, KEY_BYTES, bad, bad.length, out, 0), -2);
+  }
+});
+
+test('store.listNdjson and listTargets: the lines of list() for every filter, chunked, with runs of identical values', (t) => {
+  const c = clock(Date.UTC(2026, 1, 28, 23, 59, 59));
+  const s = freshStore({ now: c.now, aggregation: { enabled: false } });
+  t.teardown(() => s.close());
+  const { store } = s;
+  const reasons = ['', 'plain', 'with "quotes" and \\ backslash', 'line\nbreak', 'ünïcödé 中文 😀', 'x'.repeat(300)];
+  let i = 0;
+  for (let run = 0; run < 12; run++) {
+    // A run of bans that differ only in their key (one import), then the clock moves.
+    const reason = reasons[run % reasons.length] ?? '';
+    const n = 1 + (run % 5) * 7;
+    for (let j = 0; j < n; j++, i++) {
+      const v6 = run % 4 === 3;
+      store.ban({
+        prefix: v6 ? `2001:db8:${run}::${j.toString(16)}${j % 3 === 0 ? '/128' : ''}` : `198.${run}.${j}.${(j * 13) & 255}${j % 9 === 8 ? '/30' : ''}`.replace(/\.(\d+)\/30$/, (_, x: string) => `.${Number(x) & 252}/30`),
+        reason,
+        source: (['cli', 'feed', 'policy'] as const)[run % 3] ?? 'cli',
+        tag: run % 2 === 0 ? '' : `tag-${run % 4}`,
+        ports: run % 3 === 0 ? [25, 587] : [],
+        ...(run % 5 === 0 ? { permanent: true } : { ttl: 60 + run * 3600 }),
+      });
+    }
+    c.advance(1800);
+  }
+  store.applyHits([...store.list({ limit: 15 })].map((r, k) => ({ prefix: r.prefix, delta: k + 1, lastHit: c.now() - k * 1000 })));
+  const filters: ListFilter[] = [
+    {},
+    { limit: 7 },
+    { state: 'expired' },
+    { state: ['kernel', 'cold'] },
+    { state: ['kernel', 'cold'], limit: 40 },
+    { source: 'feed' },
+    { source: 'policy', tag: 'tag-1' },
+    { tag: 'tag-3' },
+    { port: 25 },
+    { port: 465, state: ['expired'] },
+    { reason: 'quotes' },
+    { reason: /^ünï/ },
+    { reason: 'nothing like it' },
+  ];
+  // First few expired (active states walk the table in key order), then most (through the hot index).
+  for (const phase of [1, 2]) {
+  c.advance(phase === 1 ? 3600 * 3 : 86400 * 2);
+  store.sweep(c.now(), 1000);
+  const counts = store.counts();
+  t.true(counts.expired > 0 && (phase === 1 ? counts.kernel + counts.cold > counts.expired : counts.kernel + counts.cold < counts.expired), JSON.stringify(counts));
+  for (const f of filters) {
+    const want = [...store.list(f)].map((r) => `${JSON.stringify(recordInfo(r))}\n`).join('');
+    for (const chunk of [600, 1 << 20]) {
+      const parts = [...store.listNdjson(f, chunk)];
+      t.is(Buffer.concat(parts).toString('utf8'), want, `${JSON.stringify(f)} ${chunk}`);
+      t.true(parts.every((p) => p.length > 0 && p[p.length - 1] === 10));
+      // reuse: the chunks share two buffers; each is copied before the next is asked for, as a writer that drains does.
+      const copied: Buffer[] = [];
+      const buffers = new Set<ArrayBufferLike>();
+      for (const p of store.listNdjson(f, chunk, true)) {
+        copied.push(Buffer.from(p));
+        buffers.add(p.buffer);
+      }
+      t.is(Buffer.concat(copied).toString('utf8'), want, `reuse ${JSON.stringify(f)} ${chunk}`);
+      if (copied.length > 4) t.true(buffers.size < copied.length, `${buffers.size} buffers for ${copied.length} chunks`);
+      if (chunk === 600 && want.length > 5000) t.true(parts.length > 3);
+      const targets = [...store.list(f)].map((r) => `${r.prefix.toString()}\n`).join('');
+      t.is(Buffer.concat([...store.listTargets(f, chunk)]).toString('utf8'), targets, `targets ${JSON.stringify(f)}`);
+    }
+  }
+  }
+});
+
+test('export: the plain format from the stored keys, directly and through the socket (targets taken from NDJSON)', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ffwall-export-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const fw = await openFfwall({ kernel: new FakeKernel({ maxEntries: 100_000 }), database: path.join(dir, 'db'), databaseOptions: { noSync: true } });
+  const reqs = Array.from({ length: 3000 }, (_, i) => ({ target: i % 10 === 9 ? `2001:db8:${i.toString(16)}::/64` : `10.1.${(i >> 8) & 255}.${i & 255}`, reason: 'spam' }));
+  await fw.blockMany(reqs, { source: 'feed', sourceTag: 'test' });
+  await fw.block('192.0.2.7', { source: 'cli', reason: 'by hand' });
+  const sock = path.join(dir, 'ffwall.sock');
+  const server = new ControlServer(fw, { path: sock });
+  await server.start();
+  t.teardown(async () => {
+    await server.stop();
+    await fw.close();
+  });
+  const collect = async (it: AsyncIterable<Uint8Array>): Promise<string> => {
+    const parts: Buffer[] = [];
+    for await (const c of it) parts.push(Buffer.from(c));
+    return Buffer.concat(parts).toString('utf8');
+  };
+  let want = '';
+  for await (const r of fw.list({ state: ['kernel', 'cold'] })) want += `${r.target}\n`;
+  t.is(want.split('\n').length - 1, 3001);
+  t.is(await collect(fw.listTargets({ state: ['kernel', 'cold'] })), want, 'directly');
+  const client = await ClientTransport.connect(sock);
+  t.teardown(() => client.close());
+  const viaSocket = await openFfwall({ transport: 'client', socket: sock });
+  t.teardown(() => viaSocket.close());
+  t.is(await collect(viaSocket.listTargets({ state: ['kernel', 'cold'] })), want, 'through the socket');
+  t.is(await collect(viaSocket.listTargets({ source: 'cli' })), '192.0.2.7\n');
+  const cli = await ffwall(['export', '--transport', 'client', '--socket', sock]);
+  t.is(cli.code, 0, cli.stderr);
+  t.regex(cli.stdout, /^# ffwall export, \d{4}-\d\d-\d\dT[\d:.]+Z\n/);
+  t.is(cli.stdout.slice(cli.stdout.indexOf('\n') + 1), want);
+  const file = path.join(dir, 'out.txt');
+  const toFile = await ffwall(['export', '--transport', 'client', '--socket', sock, '--output', file, '--tag', 'test']);
+  t.is(toFile.code, 0, toFile.stderr);
+  t.regex(toFile.stdout, /exported 3000 bans/);
 });

@@ -62,6 +62,12 @@ export interface Env {
   index(name: string): Table<Uint8Array>;
   /** A msgpack table read as raw bytes (for decoders of whole-table scans); read it only. */
   raw(name: string): Pick<Table<Buffer>, 'range'>;
+  /**
+   * A table read in key order without a copy of its keys or values: each
+   * next() moves to the following entry and exposes its bytes, which stay
+   * valid only until the next read of any table.
+   */
+  cursor(name: string, options: RangeQuery): RawCursor;
   /** One synchronous write transaction across every table; what @fn returns is returned. */
   write<T>(fn: () => T): T;
   /** A fresh read snapshot for the reads that follow (after another process committed). */
@@ -70,18 +76,37 @@ export interface Env {
   readonly path: string;
 }
 
+/** Env.cursor(): the current entry, overwritten by each next(). */
+export interface RawCursor {
+  /** Moves to the next entry; false at the end. */
+  next(): boolean;
+  /** The key is key[0, keyLength) (a buffer shared by the cursors of the Env). */
+  readonly key: Buffer;
+  keyLength: number;
+  /** The value is value[0, valueLength) (a buffer lmdb-js reuses). */
+  value: Uint8Array;
+  valueLength: number;
+  /** Ends the walk early (its read transaction is released); next() is then false. */
+  close(): void;
+}
+
 const EMPTY = Buffer.alloc(0);
 
+/** The most keys lmdb-js hands out (its maxKeySize). */
+const MAX_KEY = 1978;
+
+/** lmdb-js's range options of a RangeQuery. */
+function q(o: RangeQuery): Record<string, unknown> {
+  const r: Record<string, unknown> = {};
+  if (o.start !== undefined) r.start = Buffer.from(o.start.buffer, o.start.byteOffset, o.start.byteLength);
+  if (o.end !== undefined) r.end = Buffer.from(o.end.buffer, o.end.byteOffset, o.end.byteLength);
+  if (o.inclusiveEnd === true) r.inclusiveEnd = true;
+  if (o.reverse === true) r.reverse = true;
+  if (o.limit !== undefined) r.limit = o.limit;
+  return r;
+}
+
 function wrap<V>(db: Database<V, Uint8Array>): Table<V> {
-  const q = (o: RangeQuery): Record<string, unknown> => {
-    const r: Record<string, unknown> = {};
-    if (o.start !== undefined) r.start = Buffer.from(o.start.buffer, o.start.byteOffset, o.start.byteLength);
-    if (o.end !== undefined) r.end = Buffer.from(o.end.buffer, o.end.byteOffset, o.end.byteLength);
-    if (o.inclusiveEnd === true) r.inclusiveEnd = true;
-    if (o.reverse === true) r.reverse = true;
-    if (o.limit !== undefined) r.limit = o.limit;
-    return r;
-  };
   return {
     get: (key) => db.get(key),
     put: (key, value) => {
@@ -107,6 +132,40 @@ export function openEnv(options: EnvOptions): Env {
     readOnly: options.readOnly === true,
   });
   const tables = new Map<string, Table<unknown>>();
+  // cursor(): one database handle per table whose decoder only records where
+  // the value is (lmdb-js hands a decoder its reused read buffer, uncopied:
+  // decoderCopies), and whose readKey copies the key into one scratch
+  // buffer instead of allocating one per entry.  Both run inside the
+  // iterator's next(), which the cursor calls synchronously.
+  const scanKey = Buffer.alloc(MAX_KEY + 32);
+  let scanKeyLength = 0;
+  let scanValue: Uint8Array = EMPTY;
+  let scanValueLength = 0;
+  const scanned = new Map<string, Database<unknown, Uint8Array>>();
+  const scanDb = (name: string): Database<unknown, Uint8Array> => {
+    let db = scanned.get(name);
+    if (db === undefined) {
+      const decoder = {
+        decode(bytes: Uint8Array, size?: number): boolean {
+          scanValue = bytes;
+          scanValueLength = size ?? bytes.length;
+          return true;
+        },
+        encode(): never {
+          throw new Error('ffwall: a scan handle is read-only');
+        },
+      };
+      db = root.openDB<unknown, Uint8Array>(name, { keyEncoding: 'binary', encoder: decoder } as never);
+      (db as unknown as { readKey: (b: Uint8Array, start: number, end: number) => Buffer }).readKey = (b, start, end) => {
+        const n = end - start;
+        for (let i = 0; i < n; i++) scanKey[i] = b[start + i] as number;
+        scanKeyLength = n;
+        return scanKey;
+      };
+      scanned.set(name, db);
+    }
+    return db;
+  };
   return {
     path: options.path,
     table<V>(name: string): Table<V> {
@@ -132,6 +191,33 @@ export function openEnv(options: EnvOptions): Env {
     raw(name: string): Pick<Table<Buffer>, 'range'> {
       const db = root.openDB<Buffer, Uint8Array>(name, { keyEncoding: 'binary', encoding: 'binary' });
       return { range: wrap(db).range };
+    },
+    cursor(name: string, options: RangeQuery): RawCursor {
+      const it = (scanDb(name).getRange(q(options)) as unknown as Iterable<unknown>)[Symbol.iterator]();
+      let open = true;
+      const c: RawCursor = {
+        key: scanKey,
+        keyLength: 0,
+        value: EMPTY,
+        valueLength: 0,
+        next(): boolean {
+          if (!open) return false;
+          if (it.next().done === true) {
+            open = false;
+            return false;
+          }
+          c.keyLength = scanKeyLength;
+          c.value = scanValue;
+          c.valueLength = scanValueLength;
+          return true;
+        },
+        close(): void {
+          if (!open) return;
+          open = false;
+          it.return?.();
+        },
+      };
+      return c;
     },
     write<T>(fn: () => T): T {
       return root.transactionSync(fn);

@@ -14,7 +14,9 @@ import { IpPrefix, toPrefix } from '../addr.js';
 import { normalizePorts } from '../validate.js';
 import { afterPrefix, supernetKey, expiryBound, expiryKey, historyByRecordKey, historyKey, hotKey, keyRangeInside, KEY_BYTES, prefixOfKey, readU64, recordKey, sourceKey, sourcePrefix } from './keys.js';
 import { openEnv, type Env, type Table } from './lmdb.js';
+import { LineWriter, lineRoom, rawFilter } from './raw-json.js';
 import { decodeRecord, scratchRecord } from './raw-record.js';
+import { keyTarget, recordJson } from '../record-json.js';
 import { isV2Record, recordV1toV2, SCHEMA_VERSION, SchemaError, type StoredRecord, type StoredRecordV1 } from './schema.js';
 import {
   BAN_SOURCES,
@@ -991,10 +993,32 @@ export class BanStore {
   /**
    * Records matching @filter, lazily.  A source filter reads the source
    * index; a filter on active states only reads the hot index (hottest
-   * first); anything else walks the records in key order.
+   * first) when most records are expired, and otherwise, like anything
+   * else, walks the records in key order.
    */
   *list(filter: ListFilter = {}): Generator<BanRecord> {
     for (const { key, value } of this.listRaw(filter)) yield toRecord(key, value);
+  }
+
+  /** How list() finds the records of @filter: an index's keys, or the whole table in key order (undefined). */
+  #listKeys(filter: ListFilter, states: Set<BanState> | undefined): Iterable<Uint8Array> | undefined {
+    if (filter.source !== undefined) {
+      const start = sourcePrefix(filter.source, filter.tag);
+      return mapIter(this.#source.keys({ start, end: afterPrefix(start) }), (k) => k.subarray(k.length - KEY_BYTES));
+    }
+    if (states !== undefined && !states.has('expired')) {
+      // Only active records: the hot index (a B-tree lookup per record) pays
+      // when it skips many expired ones; a walk in key order reads pages in
+      // sequence, so it is the faster way while at most half are expired.
+      const c = this.counts();
+      if (c.expired > c.kernel + c.cold) return mapIter(this.#hot.keys({}), (k) => k.subarray(16));
+    }
+    return undefined;
+  }
+
+  #checkFilter(filter: ListFilter): Set<BanState> | undefined {
+    if (filter.port !== undefined && (!Number.isInteger(filter.port) || filter.port < 1 || filter.port > 65535)) throw new RangeError('port must be 1..65535');
+    return filter.state === undefined ? undefined : new Set<BanState>(typeof filter.state === 'string' ? [filter.state] : filter.state);
   }
 
   /**
@@ -1004,24 +1028,12 @@ export class BanStore {
    * (`ffwall list --json`), which need no BanRecord objects.
    */
   *listRaw(filter: ListFilter = {}): Generator<{ key: Uint8Array; value: Readonly<StoredRecord> }> {
-    const states = filter.state === undefined ? undefined : new Set<BanState>(typeof filter.state === 'string' ? [filter.state] : filter.state);
-    if (filter.port !== undefined && (!Number.isInteger(filter.port) || filter.port < 1 || filter.port > 65535)) throw new RangeError('port must be 1..65535');
-    const matches = (r: StoredRecord): boolean =>
-      (states === undefined || states.has(r.state)) &&
-      (filter.source === undefined || r.source === filter.source) &&
-      (filter.tag === undefined || r.tag === filter.tag) &&
-      (filter.port === undefined || r.ports.length === 0 || r.ports.includes(filter.port)) &&
-      (filter.reason === undefined || (typeof filter.reason === 'string' ? r.reason.includes(filter.reason) : filter.reason.test(r.reason)));
+    const states = this.#checkFilter(filter);
+    const matches = recordMatcher(filter, states);
     let n = 0;
     const limit = filter.limit ?? Infinity;
     if (limit <= 0) return;
-    let keys: Iterable<Uint8Array> | undefined;
-    if (filter.source !== undefined) {
-      const start = sourcePrefix(filter.source, filter.tag);
-      keys = mapIter(this.#source.keys({ start, end: afterPrefix(start) }), (k) => k.subarray(k.length - KEY_BYTES));
-    } else if (states !== undefined && !states.has('expired')) {
-      keys = mapIter(this.#hot.keys({}), (k) => k.subarray(16));
-    }
+    const keys = this.#listKeys(filter, states);
     if (keys !== undefined) {
       for (const key of keys) {
         const r = this.#bans.get(key);
@@ -1043,6 +1055,86 @@ export class BanStore {
     }
   }
 
+  /**
+   * list() as NDJSON (what `ffwall list --json` prints: one
+   * JSON.stringify(BanRecordInfo) per line), in chunks of whole lines of
+   * about @chunkBytes each.  A walk in key order writes each record from
+   * LMDB's bytes straight into the chunk (raw-json.ts); the index paths,
+   * and records of a form raw-json.ts does not know, go through
+   * recordJson().  Each chunk is a fresh buffer, the caller's to keep.
+   */
+  *listNdjson(filter: ListFilter = {}, chunkBytes = 1 << 20, reuse = false): Generator<Buffer> {
+    yield* this.#chunks(filter, chunkBytes, false, reuse);
+  }
+
+  /** listNdjson() with only each record's target per line ("192.0.2.1\n"): the plain export. */
+  *listTargets(filter: ListFilter = {}, chunkBytes = 1 << 20, reuse = false): Generator<Buffer> {
+    yield* this.#chunks(filter, chunkBytes, true, reuse);
+  }
+
+  *#chunks(filter: ListFilter, chunkBytes: number, targets: boolean, reuse: boolean): Generator<Buffer> {
+    const states = this.#checkFilter(filter);
+    const limit = filter.limit ?? Infinity;
+    if (limit <= 0) return;
+    let out: Buffer = Buffer.allocUnsafe(chunkBytes + 4096);
+    let at = 0;
+    // @reuse: the caller is done with a chunk when it asks for the next one, so the chunk
+    // handed out before the last is free again (two buffers take turns).
+    let spare: Buffer | undefined;
+    /** Room for @need more bytes: when the chunk has not, it is handed out (returned) and a fresh one begun. */
+    const room = (need: number): Buffer | undefined => {
+      if (at + need <= out.length) return undefined;
+      const full = at > 0 ? out.subarray(0, at) : undefined;
+      const size = Math.max(chunkBytes, need) + 4096;
+      const old = out;
+      out = spare !== undefined && spare.length >= size ? spare : Buffer.allocUnsafe(size);
+      // A short chunk may sit in a stream's queue without back-pressure: its buffer is not taken again.
+      spare = reuse && at >= Math.min(256 * 1024, chunkBytes / 2) ? old : undefined;
+      at = 0;
+      return full;
+    };
+    /** The line of a decoded record, through recordJson() (index paths; values raw-json.ts does not know). */
+    const slow = (key: Uint8Array, r: Readonly<StoredRecord>): Buffer | undefined => {
+      const line = targets ? `${keyTarget(key)}\n` : `${recordJson(key, r)}\n`;
+      const full = room(Buffer.byteLength(line, 'utf8'));
+      at += out.write(line, at, 'utf8');
+      return full;
+    };
+    let n = 0;
+    if (this.#listKeys(filter, states) !== undefined) {
+      for (const { key, value } of this.listRaw(filter)) {
+        const full = slow(key, value);
+        if (full !== undefined) yield full;
+        if (++n >= limit) break;
+      }
+    } else {
+      // The whole table in key order, each record from LMDB's bytes into the chunk.
+      const matches = recordMatcher(filter, states);
+      const writer = new LineWriter(rawFilter(filter), targets);
+      const c = this.#env.cursor('bans', {});
+      try {
+        while (c.next()) {
+          const full = room(lineRoom(c.valueLength));
+          const next = writer.write(c.key, c.keyLength, c.value, c.valueLength, out, at);
+          if (full !== undefined) yield full;
+          if (next === -1) continue;
+          if (next >= 0) at = next;
+          else {
+            const key = Buffer.from(c.key.subarray(0, c.keyLength));
+            const r = this.#bans.get(key);
+            if (r === undefined || !matches(r)) continue;
+            const more = slow(key, r);
+            if (more !== undefined) yield more;
+          }
+          if (++n >= limit) break;
+        }
+      } finally {
+        c.close();
+      }
+    }
+    if (at > 0) yield out.subarray(0, at);
+  }
+
   /** list() as an object-mode Readable stream (back-pressure respected). */
   listStream(filter: ListFilter = {}): Readable {
     return Readable.from(this.list(filter), { objectMode: true, highWaterMark: 256 });
@@ -1058,6 +1150,16 @@ export class BanStore {
     this.#closed = true;
     await this.#env.close();
   }
+}
+
+/** store.list()'s test of a decoded record against @filter. */
+function recordMatcher(filter: ListFilter, states: Set<BanState> | undefined): (r: StoredRecord) => boolean {
+  return (r) =>
+    (states === undefined || states.has(r.state)) &&
+    (filter.source === undefined || r.source === filter.source) &&
+    (filter.tag === undefined || r.tag === filter.tag) &&
+    (filter.port === undefined || r.ports.length === 0 || r.ports.includes(filter.port)) &&
+    (filter.reason === undefined || (typeof filter.reason === 'string' ? r.reason.includes(filter.reason) : filter.reason.test(r.reason)));
 }
 
 function* chunks<T>(items: Iterable<T>, size: number): Generator<T[]> {

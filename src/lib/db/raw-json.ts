@@ -1,0 +1,581 @@
+// SPDX-License-Identifier: MIT
+//
+// The fastest path of `ffwall list --json`: one stored record (its key and
+// msgpack bytes, straight from LMDB's read buffer) written as its NDJSON
+// line into an output buffer, byte by byte, with no string, object or
+// number box per record.  The line is the same bytes as
+// `${recordJson(key, decoded)}\n` (record-json.ts), i.e.
+// JSON.stringify(recordInfo(record)); test/host/record-json.test.ts holds
+// them side by side.
+//
+// parseRecord() reads the msgpack map into module-level slots (offsets of
+// the strings, the numbers, the flags); LineWriter writes them.  Free
+// text is copied as it is when it is printable ASCII with nothing to escape,
+// otherwise decoded and given to JSON.stringify; the last text of each field
+// is remembered with its JSON (reasons and tags repeat).  ISO times come from
+// record-json.ts's formatters, remembered per field likewise.  Anything
+// parseRecord() does not know (another form, a missing or unknown field)
+// makes it return false; the caller then decodes the record the ordinary
+// way.
+import { isoFormatter, keyTarget } from '../record-json.js';
+
+const FIELDS = ['ports', 'reason', 'source', 'tag', 'firstSeen', 'lastSeen', 'lastHit', 'hitCount', 'banCount', 'episodes', 'expires', 'permanent', 'pinned', 'monitor', 'state', 'kernelHits'] as const;
+const KEY_BYTES = FIELDS.map((f) => Buffer.from(f, 'latin1'));
+const ALL = (1 << FIELDS.length) - 1;
+const F_PORTS = 0;
+const F_REASON = 1;
+const F_SOURCE = 2;
+const F_TAG = 3;
+const F_FIRST = 4;
+const F_LAST = 5;
+const F_HIT = 6;
+const F_HITS = 7;
+const F_BANS = 8;
+const F_EXPIRES = 10;
+const F_PERMANENT = 11;
+const F_PINNED = 12;
+const F_MONITOR = 13;
+const F_STATE = 14;
+
+// ---- the parsed record (overwritten by each parseRecord) ----
+let b: Uint8Array = new Uint8Array(0);
+let end = 0;
+let pos = 0;
+let ok = true;
+/** Start and end offsets of the strings: reason, source, tag, state. */
+const strStart = new Int32Array(FIELDS.length);
+const strEnd = new Int32Array(FIELDS.length);
+/** Numbers by field (expires: NaN for nil). */
+const nums = new Float64Array(FIELDS.length);
+const flags = new Uint8Array(FIELDS.length);
+const ports = new Float64Array(16);
+let portCount = 0;
+
+const f64 = new Float64Array(1);
+const f64b = new Uint8Array(f64.buffer);
+const LITTLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+function u32(at: number): number {
+  return (((b[at] as number) << 24) >>> 0) + ((b[at + 1] as number) << 16) + ((b[at + 2] as number) << 8) + (b[at + 3] as number);
+}
+
+/** The length of the string at pos (pos moves past its header), or -1. */
+function strLen(): number {
+  const t = b[pos] as number;
+  if (t >= 0xa0 && t <= 0xbf) {
+    pos++;
+    return t & 0x1f;
+  }
+  if (t === 0xd9) {
+    pos += 2;
+    return b[pos - 1] as number;
+  }
+  if (t === 0xda) {
+    pos += 3;
+    return ((b[pos - 2] as number) << 8) | (b[pos - 1] as number);
+  }
+  if (t === 0xdb) {
+    pos += 5;
+    return u32(pos - 4);
+  }
+  return -1;
+}
+
+function str(f: number): void {
+  const n = strLen();
+  if (n < 0 || pos + n > end) {
+    ok = false;
+    return;
+  }
+  strStart[f] = pos;
+  pos += n;
+  strEnd[f] = pos;
+}
+
+/** A number (any integer form, float64); anything else fails. */
+function num(): number {
+  const t = b[pos] as number;
+  if (t <= 0x7f) {
+    pos++;
+    return t;
+  }
+  if (t >= 0xe0) {
+    pos++;
+    return t - 256;
+  }
+  switch (t) {
+    case 0xcc:
+      pos += 2;
+      return b[pos - 1] as number;
+    case 0xcd:
+      pos += 3;
+      return ((b[pos - 2] as number) << 8) | (b[pos - 1] as number);
+    case 0xce:
+      pos += 5;
+      return u32(pos - 4);
+    case 0xcf: {
+      pos += 9;
+      const v = u32(pos - 8) * 0x1_0000_0000 + u32(pos - 4);
+      if (!Number.isSafeInteger(v)) ok = false;
+      return v;
+    }
+    case 0xd0:
+      pos += 2;
+      return ((b[pos - 1] as number) << 24) >> 24;
+    case 0xd1:
+      pos += 3;
+      return ((((b[pos - 2] as number) << 8) | (b[pos - 1] as number)) << 16) >> 16;
+    case 0xd2:
+      pos += 5;
+      return u32(pos - 4) | 0;
+    case 0xd3: {
+      pos += 9;
+      const v = (u32(pos - 8) | 0) * 0x1_0000_0000 + u32(pos - 4);
+      if (!Number.isSafeInteger(v)) ok = false;
+      return v;
+    }
+    case 0xcb: {
+      pos += 9;
+      const s = pos - 8;
+      if (LITTLE) for (let i = 0; i < 8; i++) f64b[i] = b[s + 7 - i] as number;
+      else for (let i = 0; i < 8; i++) f64b[i] = b[s + i] as number;
+      return f64[0] as number;
+    }
+    default:
+      ok = false;
+      return 0;
+  }
+}
+
+function bool(): number {
+  const t = b[pos++];
+  if (t === 0xc3) return 1;
+  if (t !== 0xc2) ok = false;
+  return 0;
+}
+
+function keyIs(f: number, start: number, n: number): boolean {
+  const k = KEY_BYTES[f] as Buffer;
+  if (k.length !== n) return false;
+  for (let i = 0; i < n; i++) if (k[i] !== b[start + i]) return false;
+  return true;
+}
+
+/** Which field the key at pos names (pos moves past it), or -1; @hint is tried first (the writer keeps one order). */
+function key(hint: number): number {
+  const n = strLen();
+  if (n < 0) return -1;
+  const start = pos;
+  pos += n;
+  if (hint < FIELDS.length && keyIs(hint, start, n)) return hint;
+  for (let f = 0; f < FIELDS.length; f++) if (keyIs(f, start, n)) return f;
+  return -1;
+}
+
+/**
+ * Reads the msgpack record @bytes[0, @length) into the module's slots.
+ * False when it is not a record of the forms this file knows (the bytes
+ * are then to be decoded the ordinary way).
+ */
+function parseRecord(bytes: Uint8Array, length: number): boolean {
+  b = bytes;
+  end = length;
+  ok = true;
+  const t = b[0];
+  let n: number;
+  if (length < 1) return false;
+  if (t !== undefined && t >= 0x80 && t <= 0x8f) {
+    n = t & 0x0f;
+    pos = 1;
+  } else if (t === 0xde && length >= 3) {
+    n = ((b[1] as number) << 8) | (b[2] as number);
+    pos = 3;
+  } else return false;
+  let seen = 0;
+  for (let i = 0; i < n && ok; i++) {
+    if (pos >= end) return false;
+    const f = key(i);
+    if (f < 0 || pos >= end) return false;
+    seen |= 1 << f;
+    switch (f) {
+      case F_PORTS: {
+        const a = b[pos] as number;
+        if (a < 0x90 || a > 0x9f) return false;
+        pos++;
+        portCount = a & 0x0f;
+        for (let j = 0; j < portCount; j++) ports[j] = num();
+        break;
+      }
+      case F_REASON:
+      case F_SOURCE:
+      case F_TAG:
+      case F_STATE:
+        str(f);
+        break;
+      case F_EXPIRES:
+        if (b[pos] === 0xc0) {
+          pos++;
+          nums[f] = Number.NaN;
+        } else nums[f] = num();
+        break;
+      case F_PERMANENT:
+      case F_PINNED:
+      case F_MONITOR:
+        flags[f] = bool();
+        break;
+      default:
+        nums[f] = num();
+    }
+  }
+  return ok && seen === ALL && pos === end;
+}
+
+// ---- filters on the parsed record ----
+
+function bytesAre(f: number, want: Uint8Array): boolean {
+  const s = strStart[f] as number;
+  const n = (strEnd[f] as number) - s;
+  if (n !== want.length) return false;
+  for (let i = 0; i < n; i++) if (b[s + i] !== want[i]) return false;
+  return true;
+}
+
+/** A string field of the parsed record, decoded (for filters and the slow JSON path). */
+function text(f: number): string {
+  const s = strStart[f] as number;
+  const e = strEnd[f] as number;
+  let ascii = true;
+  for (let i = s; i < e; i++) if ((b[i] as number) >= 0x80) ascii = false;
+  if (ascii && e - s < 32) {
+    let r = '';
+    for (let i = s; i < e; i++) r += String.fromCharCode(b[i] as number);
+    return r;
+  }
+  return Buffer.from(b.buffer, b.byteOffset + s, e - s).toString('utf8');
+}
+
+/** What a ListFilter asks of a record, prepared for parsed records. */
+export interface RawFilter {
+  /** Allowed states as their bytes, or undefined for any. */
+  states?: Uint8Array[];
+  source?: string;
+  tag?: string;
+  port?: number;
+  reason?: string | RegExp;
+}
+
+export function rawFilter(f: { state?: string | readonly string[]; source?: string; tag?: string; port?: number; reason?: string | RegExp }): RawFilter {
+  const r: RawFilter = {};
+  if (f.state !== undefined) r.states = (typeof f.state === 'string' ? [f.state] : f.state).map((s) => Buffer.from(s, 'utf8'));
+  if (f.source !== undefined) r.source = f.source;
+  if (f.tag !== undefined) r.tag = f.tag;
+  if (f.port !== undefined) r.port = f.port;
+  if (f.reason !== undefined) r.reason = f.reason;
+  return r;
+}
+
+/** Whether the parsed record passes @f (store.listRaw's matches(), on the parsed slots). */
+function parsedMatches(f: RawFilter): boolean {
+  if (f.states !== undefined) {
+    let any = false;
+    for (const s of f.states) if (bytesAre(F_STATE, s)) any = true;
+    if (!any) return false;
+  }
+  if (f.source !== undefined && text(F_SOURCE) !== f.source) return false;
+  if (f.tag !== undefined && text(F_TAG) !== f.tag) return false;
+  if (f.port !== undefined && portCount > 0) {
+    let has = false;
+    for (let j = 0; j < portCount; j++) if (ports[j] === f.port) has = true;
+    if (!has) return false;
+  }
+  if (f.reason !== undefined) {
+    const r = text(F_REASON);
+    if (typeof f.reason === 'string' ? !r.includes(f.reason) : !f.reason.test(r)) return false;
+  }
+  return true;
+}
+
+// ---- the line ----
+
+/** The most bytes a line takes besides its strings' JSON (with the target and the ports at their longest). */
+const LINE_FIXED_MAX = 1024;
+
+
+const ascii = (s: string): Buffer => Buffer.from(s, 'latin1');
+const L_TARGET = ascii('{"target":"');
+const L_STATE = ascii('","state":');
+const L_PORTS = ascii(',"ports":[');
+const L_REASON = ascii('],"reason":');
+const L_SOURCE = ascii(',"source":');
+const L_TAG = ascii(',"sourceTag":');
+const L_FIRST = ascii(',"firstSeenAt":"');
+const L_LAST = ascii('","lastSeenAt":"');
+const L_HIT = ascii('","lastHitAt":');
+const L_HITS = ascii(',"hitCount":');
+const L_BANS = ascii(',"banCount":');
+const L_EXPIRES = ascii(',"expiresAt":');
+const L_PERMANENT = ascii(',"permanent":');
+const L_PINNED = ascii(',"pinned":');
+const L_MONITOR = ascii(',"monitor":');
+const L_END = ascii('}\n');
+const L_NULL = ascii('null');
+const L_TRUE = ascii('true');
+const L_FALSE = ascii('false');
+/** "0".."255" as bytes. */
+const OCTET = Array.from({ length: 256 }, (_, i) => ascii(String(i)));
+
+let o: Buffer = Buffer.alloc(0);
+let op = 0;
+
+function put(c: Uint8Array): void {
+  const n = c.length;
+  if (n > 16) o.set(c, op);
+  else for (let i = 0; i < n; i++) o[op + i] = c[i] as number;
+  op += n;
+}
+
+/** A number as a template literal writes it (recordJson's `${n}`). */
+function putNum(v: number): void {
+  if (v >= 0 && v < 256 && (v | 0) === v) {
+    put(OCTET[v] as Buffer);
+    return;
+  }
+  op += o.write(String(v), op, 'latin1');
+}
+
+/** A remembered ISO formatter per time field: last ms and its 24 bytes. */
+class IsoSlot {
+  readonly #format = isoFormatter();
+  #ms = Number.NaN;
+  #bytes = Buffer.alloc(64);
+  #len = 0;
+  put(ms: number): void {
+    if (ms !== this.#ms) {
+      const s = this.#format(ms);
+      if (s.length > 60) {
+        op += o.write(s, op, 'latin1');
+        return;
+      }
+      this.#len = this.#bytes.write(s, 0, 'latin1');
+      this.#ms = ms;
+    }
+    const c = this.#bytes;
+    for (let i = 0; i < this.#len; i++) o[op + i] = c[i] as number;
+    op += this.#len;
+  }
+}
+const firstIso = new IsoSlot();
+const lastIso = new IsoSlot();
+const hitIso = new IsoSlot();
+const expiresIso = new IsoSlot();
+
+/** A remembered JSON string per text field: the last text's bytes and its JSON. */
+class TextSlot {
+  #raw = Buffer.alloc(256);
+  #rawLen = -1;
+  #json = Buffer.alloc(1600);
+  #jsonLen = 0;
+  put(f: number): void {
+    const s = strStart[f] as number;
+    const e = strEnd[f] as number;
+    const n = e - s;
+    if (n === this.#rawLen) {
+      let same = true;
+      const r = this.#raw;
+      for (let i = 0; i < n; i++)
+        if (r[i] !== b[s + i]) {
+          same = false;
+          break;
+        }
+      if (same) {
+        const j = this.#json;
+        for (let i = 0; i < this.#jsonLen; i++) o[op + i] = j[i] as number;
+        op += this.#jsonLen;
+        return;
+      }
+    }
+    const start = op;
+    let plain = true;
+    for (let i = s; i < e; i++) {
+      const c = b[i] as number;
+      if (c < 0x20 || c >= 0x7f || c === 0x22 || c === 0x5c) {
+        plain = false;
+        break;
+      }
+    }
+    if (plain) {
+      o[op++] = 0x22;
+      for (let i = s; i < e; i++) o[op++] = b[i] as number;
+      o[op++] = 0x22;
+    } else op += o.write(JSON.stringify(text(f)), op, 'utf8');
+    if (n <= this.#raw.length && op - start <= this.#json.length) {
+      for (let i = 0; i < n; i++) this.#raw[i] = b[s + i] as number;
+      this.#rawLen = n;
+      o.copy(this.#json, 0, start, op);
+      this.#jsonLen = op - start;
+    }
+  }
+}
+const stateText = new TextSlot();
+const reasonText = new TextSlot();
+const sourceText = new TextSlot();
+const tagText = new TextSlot();
+
+/** The target of the record key @k[0, @kLen) at op. */
+function putTarget(k: Uint8Array, kLen: number): void {
+  const len = k[16] ?? 0;
+  if (
+    kLen === 17 &&
+    len >= 96 &&
+    k[0] === 0 &&
+    k[1] === 0 &&
+    k[2] === 0 &&
+    k[3] === 0 &&
+    k[4] === 0 &&
+    k[5] === 0 &&
+    k[6] === 0 &&
+    k[7] === 0 &&
+    k[8] === 0 &&
+    k[9] === 0 &&
+    k[10] === 0xff &&
+    k[11] === 0xff
+  ) {
+    put(OCTET[k[12] as number] as Buffer);
+    o[op++] = 0x2e;
+    put(OCTET[k[13] as number] as Buffer);
+    o[op++] = 0x2e;
+    put(OCTET[k[14] as number] as Buffer);
+    o[op++] = 0x2e;
+    put(OCTET[k[15] as number] as Buffer);
+    if (len !== 128) {
+      o[op++] = 0x2f;
+      putNum(len - 96);
+    }
+  } else op += o.write(keyTarget(k.subarray(0, kLen)), op, 'latin1');
+}
+
+/** The line of the parsed record after its target (from its closing quote to the newline), into @out at @at; the offset after it. */
+function writeRest(out: Buffer, at: number): number {
+  o = out;
+  op = at;
+  put(L_STATE);
+  stateText.put(F_STATE);
+  put(L_PORTS);
+  for (let j = 0; j < portCount; j++) {
+    if (j > 0) o[op++] = 0x2c;
+    putNum(ports[j] as number);
+  }
+  put(L_REASON);
+  reasonText.put(F_REASON);
+  put(L_SOURCE);
+  sourceText.put(F_SOURCE);
+  put(L_TAG);
+  tagText.put(F_TAG);
+  put(L_FIRST);
+  firstIso.put(nums[F_FIRST] as number);
+  put(L_LAST);
+  lastIso.put(nums[F_LAST] as number);
+  put(L_HIT);
+  const hit = nums[F_HIT] as number;
+  if (hit === 0) put(L_NULL);
+  else {
+    o[op++] = 0x22;
+    hitIso.put(hit);
+    o[op++] = 0x22;
+  }
+  put(L_HITS);
+  putNum(nums[F_HITS] as number);
+  put(L_BANS);
+  putNum(nums[F_BANS] as number);
+  put(L_EXPIRES);
+  const ex = nums[F_EXPIRES] as number;
+  if (Number.isNaN(ex) || ex === 0) put(L_NULL);
+  else {
+    o[op++] = 0x22;
+    expiresIso.put(ex);
+    o[op++] = 0x22;
+  }
+  put(L_PERMANENT);
+  put(flags[F_PERMANENT] === 1 ? L_TRUE : L_FALSE);
+  put(L_PINNED);
+  put(flags[F_PINNED] === 1 ? L_TRUE : L_FALSE);
+  put(L_MONITOR);
+  put(flags[F_MONITOR] === 1 ? L_TRUE : L_FALSE);
+  put(L_END);
+  return op;
+}
+
+
+/** The most bytes LineWriter.write() takes for a value of @valueLength bytes. */
+export function lineRoom(valueLength: number): number {
+  return LINE_FIXED_MAX + 6 * valueLength;
+}
+
+const compare = Buffer.prototype.compare;
+
+/**
+ * Writes the lines of a walk, one record at a time, remembering the last
+ * value it parsed: a record whose stored bytes equal the previous one's
+ * (a feed's or an import's bans differ only in their key) gets the same
+ * filter verdict and the same line after its target, copied.
+ */
+export class LineWriter {
+  readonly #filter: RawFilter;
+  readonly #targets: boolean;
+  #last = Buffer.alloc(4096);
+  #lastLen = -1;
+  #lastMatch = false;
+  /** The remembered line after the target (exactly its bytes). */
+  #rest = Buffer.alloc(0);
+
+  /** @targets: lines of the target alone (the plain export), else NDJSON records. */
+  constructor(filter: RawFilter, targets: boolean) {
+    this.#filter = filter;
+    this.#targets = targets;
+  }
+
+  /**
+   * The line of the record (key @k[0, @kLen), stored value @v[0, @vLen))
+   * into @out at @at (lineRoom(@vLen) bytes free): the offset after it; -1
+   * when the record does not pass the filter; -2 when its value is of a form
+   * parseRecord() does not know (nothing written: the caller decodes it).
+   */
+  write(k: Uint8Array, kLen: number, v: Uint8Array, vLen: number, out: Buffer, at: number): number {
+    if (vLen !== this.#lastLen || compare.call(this.#last, v, 0, vLen, 0, vLen) !== 0) {
+      this.#lastLen = -1;
+      if (!parseRecord(v, vLen)) return -2;
+      const match = parsedMatches(this.#filter);
+      if (vLen <= this.#last.length) {
+        this.#last.set(v.subarray(0, vLen), 0);
+        this.#lastLen = vLen;
+        this.#lastMatch = match;
+      }
+      if (!match) return -1;
+      o = out;
+      op = at;
+      if (this.#targets) {
+        putTarget(k, kLen);
+        o[op++] = 0x0a;
+        return op;
+      }
+      put(L_TARGET);
+      putTarget(k, kLen);
+      const restAt = op;
+      const next = writeRest(out, restAt);
+      if (this.#lastLen === vLen) this.#rest = Buffer.from(out.subarray(restAt, next));
+      return next;
+    }
+    if (!this.#lastMatch) return -1;
+    o = out;
+    op = at;
+    if (this.#targets) {
+      putTarget(k, kLen);
+      o[op++] = 0x0a;
+      return op;
+    }
+    put(L_TARGET);
+    putTarget(k, kLen);
+    out.set(this.#rest, op);
+    return op + this.#rest.length;
+  }
+}
