@@ -387,14 +387,7 @@ export function parseV4PrefixInto(text: string, out: Uint8Array, offset: number)
     if (bits < 32 && word % 2 ** (32 - bits) !== 0) return -1;
   }
   if (i !== n) return -1;
-  out.fill(0, offset, offset + 10);
-  out[offset + 10] = 0xff;
-  out[offset + 11] = 0xff;
-  out[offset + 12] = word >>> 24;
-  out[offset + 13] = (word >>> 16) & 0xff;
-  out[offset + 14] = (word >>> 8) & 0xff;
-  out[offset + 15] = word & 0xff;
-  return 96 + bits;
+  return writeV4Key(out, offset, word, bits);
 }
 
 /**
@@ -456,6 +449,11 @@ export function parseV4PrefixBytes(buf: Uint8Array, start: number, end: number, 
     if (bits < 32 && word % 2 ** (32 - bits) !== 0) return -1;
   }
   if (i !== end) return -1;
+  return writeV4Key(out, offset, word, bits);
+}
+
+/** Writes IPv4 address @word as its 16-byte v4-mapped key at @offset; returns the 128-space length of /@bits. */
+function writeV4Key(out: Uint8Array, offset: number, word: number, bits: number): number {
   out.fill(0, offset, offset + 10);
   out[offset + 10] = 0xff;
   out[offset + 11] = 0xff;
