@@ -541,7 +541,8 @@ export class LineWriter {
    * parseRecord() does not know (nothing written: the caller decodes it).
    */
   write(k: Uint8Array, kLen: number, v: Uint8Array, vLen: number, out: Buffer, at: number): number {
-    if (vLen !== this.#lastLen || compare.call(this.#last, v, 0, vLen, 0, vLen) !== 0) {
+    const fresh = vLen !== this.#lastLen || compare.call(this.#last, v, 0, vLen, 0, vLen) !== 0;
+    if (fresh) {
       this.#lastLen = -1;
       if (!parseRecord(v, vLen)) return -2;
       const match = parsedMatches(this.#filter);
@@ -551,21 +552,9 @@ export class LineWriter {
         this.#lastMatch = match;
       }
       if (!match) return -1;
-      o = out;
-      op = at;
-      if (this.#targets) {
-        putTarget(k, kLen);
-        o[op++] = 0x0a;
-        return op;
-      }
-      put(L_TARGET);
-      putTarget(k, kLen);
-      const restAt = op;
-      const next = writeRest(out, restAt);
-      if (this.#lastLen === vLen) this.#rest = Buffer.from(out.subarray(restAt, next));
-      return next;
+    } else if (!this.#lastMatch) {
+      return -1;
     }
-    if (!this.#lastMatch) return -1;
     o = out;
     op = at;
     if (this.#targets) {
@@ -575,7 +564,13 @@ export class LineWriter {
     }
     put(L_TARGET);
     putTarget(k, kLen);
-    out.set(this.#rest, op);
-    return op + this.#rest.length;
+    if (!fresh) {
+      out.set(this.#rest, op);
+      return op + this.#rest.length;
+    }
+    const restAt = op;
+    const next = writeRest(out, restAt);
+    if (this.#lastLen === vLen) this.#rest = Buffer.from(out.subarray(restAt, next));
+    return next;
   }
 }
