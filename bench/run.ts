@@ -173,6 +173,11 @@ for (const bench of benches) {
       // bulk (helper 'bulk'): the step groups to run (bench/guest/bulk.sh), when given on the host.
       ...(/^[a-z ]+$/.test(process.env.FFWALL_BULK_STEPS ?? '') ? [`export FFWALL_BULK_STEPS=${q(process.env.FFWALL_BULK_STEPS ?? '')}`] : []),
       ...(isDrop ? dropGuestEnv(args.drop) : []),
+      // restore: the full run times the window restore only; the reconcile
+      // phase (a second start over the whole table, not what the issue asks
+      // for, and over its cap at 1M under TCG) runs in the quick variant so
+      // that it cannot rot (bench/README.md).
+      ...(bench === 'restore' ? [`export FFWALL_RESTORE_PHASES=${q(args.quick ? 'restore reconcile' : 'restore')}`] : []),
       `cd ${q(root)} && exec bash bench/guest/${bench}.sh`,
       '',
     ].join('\n'),
