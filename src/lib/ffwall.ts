@@ -145,14 +145,9 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
     // The kernel alone (direct, database: false) and only targets: each is
     // parsed straight into the kernel's record buffer (no object per item),
     // the shared options checked once, one packed ADD.
-    const t = this.#transport;
-    if (t instanceof DirectTransport && t.kernelOnly && Array.isArray(items) && items.length > 0) {
-      const list = items as readonly BlockItem[];
-      const shared = this.#request(PLACEHOLDER, defaults, 'items[0]');
-      const packed = packTargets(list);
-      if (packed !== undefined) {
-        return t.blockPacked(packed, shared, (i) => new IpPrefix(packed.addrs.subarray(i * 16, i * 16 + 16), packed.prefixLen[i] ?? 128).toString(), onProgress);
-      }
+    if (this.#kernelOnly() && Array.isArray(items) && items.length > 0) {
+      const packed = packTargets(items as readonly BlockItem[]);
+      if (packed !== undefined) return this.#blockPacked(packed, options);
     }
     const requests: BlockRequest[] = [];
     const prefixes: IpPrefix[] = [];
@@ -228,16 +223,24 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
     else if (feed instanceof Uint8Array) bytes = feed;
     else throw new TypeError('blockFeed: feed must be a file path or a Uint8Array of the feed text');
     const packed = packPlainFeed(bytes);
-    const at = (i: number): IpPrefix => new IpPrefix(packed.addrs.subarray(i * 16, i * 16 + 16), packed.prefixLen[i] ?? 128);
-    const t = this.#transport;
-    if (t instanceof DirectTransport && t.kernelOnly && packed.count > 0) {
-      const { onProgress, ...defaults } = options;
-      const shared = this.#request(PLACEHOLDER, defaults, 'items[0]');
-      return t.blockPacked(packed, shared, (i) => at(i).toString(), onProgress);
-    }
+    if (this.#kernelOnly() && packed.count > 0) return this.#blockPacked(packed, options);
     const items: IpPrefix[] = new Array<IpPrefix>(packed.count);
-    for (let i = 0; i < packed.count; i++) items[i] = at(i);
+    for (let i = 0; i < packed.count; i++) items[i] = packedAt(packed, i);
     return this.blockMany(items, options);
+  }
+
+  /** The direct transport without a ban database: packed ADDs may go straight to the kernel. */
+  #kernelOnly(): boolean {
+    return this.#transport instanceof DirectTransport && this.#transport.kernelOnly;
+  }
+
+  /** One packed ADD of @packed with the shared @options (checked once, errors name items[0]); #kernelOnly() holds. */
+  #blockPacked(packed: PackedPrefixes, options: BlockOptions & ManyOptions): Promise<BatchSummary> {
+    const t = this.#transport;
+    if (!(t instanceof DirectTransport)) throw new Error('ffwall: packed blocks need the direct transport');
+    const { onProgress, ...defaults } = options;
+    const shared = this.#request(PLACEHOLDER, defaults, 'items[0]');
+    return t.blockPacked(packed, shared, (i) => packedAt(packed, i).toString(), onProgress);
   }
 
   /** Removes the ban of exactly this address or prefix. */
@@ -626,6 +629,11 @@ function packTargets(items: readonly BlockItem[]): PackedPrefixes | undefined {
 
 /** Stands for the target while blockMany() checks its shared options. */
 const PLACEHOLDER = new IpPrefix(new Uint8Array(16), 128);
+
+/** Entry @i of @packed as a prefix (for error messages and the per-item results). */
+function packedAt(packed: PackedPrefixes, i: number): IpPrefix {
+  return new IpPrefix(packed.addrs.subarray(i * 16, i * 16 + 16), packed.prefixLen[i] ?? 128);
+}
 
 /** Two items' own options are the same: the same keys, the same values (arrays element by element). */
 function sameOptions(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
