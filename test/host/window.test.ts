@@ -100,6 +100,42 @@ test('restore loads the hottest N up to the cap, marks the rest cold, and the fi
   await close();
 });
 
+test('restore after a reboot: every record loaded is marked kernel with its kernel counter reset, whatever its family or length; the old window outside the new one goes cold', async (t) => {
+  const c = clock();
+  const { store, close } = freshStore({ now: c.now });
+  const k = new Recorder(c, 30, { maxPrefixes: 64 });
+  // Mixed keys, so that the marks (written in key order) cover every family and length.
+  const targets: string[] = [];
+  for (let i = 0; i < 40; i++) targets.push(ip(i * 7919));
+  for (let i = 0; i < 10; i++) targets.push(`2001:db8:${i.toString(16)}::${(i + 1).toString(16)}`);
+  for (let i = 0; i < 10; i++) targets.push(`198.51.${i}.0/24`, `2001:db8:${(100 + i).toString(16)}::/48`);
+  for (const target of targets) {
+    c.t += 1;
+    store.ban({ prefix: target, source: 'cli', ttl: 3600 });
+  }
+  // The window before the reboot, with kernel counters: five of the coldest
+  // (out of the new window) and ten of the hottest IPv4 hosts (in it again).
+  const before = [...targets.slice(0, 5), ...targets.slice(30, 40)];
+  store.markLoaded(before);
+  store.applyHits(before.map((a) => ({ prefix: a, kernelHits: 5 })));
+  t.true(before.every((a) => store.get(a)?.kernelHits === 5));
+  const w = new KernelWindow(k, store, { now: c.now });
+  const r = await w.start();
+  t.is(r.mode, 'restore');
+  const inKernel = await entries(k);
+  t.is(inKernel.size, r.loaded + r.loadedPrefixes);
+  for (const target of targets) {
+    const rec = store.get(target);
+    const key = parsePrefix(target).toString();
+    t.is(rec?.state, inKernel.has(key) ? 'kernel' : 'cold', key);
+    if (inKernel.has(key)) t.is(rec?.kernelHits, 0, `${key}: the kernel counts from 0 again`);
+  }
+  t.is(store.counts().kernel, inKernel.size);
+  t.true(before.slice(0, 5).every((a) => store.get(a)?.state === 'cold'), 'the coldest, loaded before the reboot, are out of the new window');
+  t.true(before.slice(5).every((a) => inKernel.has(a)), 'the hottest are in the new window');
+  await close();
+});
+
 test('restore: expired bans are not loaded and end expired; TTL is the time left; permanent and pinned honoured', async (t) => {
   const c = clock();
   const { store, close } = freshStore({ now: c.now });

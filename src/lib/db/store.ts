@@ -832,8 +832,8 @@ export class BanStore {
   }
 
   /** Marks active records as loaded in the kernel (its hit counter starts again at 0). */
-  markLoaded(prefixes: Iterable<IpPrefix | string>): number {
-    return this.#setState(prefixes, 'kernel', 'load');
+  markLoaded(prefixes: Iterable<IpPrefix | string>, perTxn = 10_000): number {
+    return this.#setState(prefixes, 'kernel', 'load', perTxn);
   }
 
   /** Marks active records as evicted from the kernel (cold), with an 'evict' history event. */
@@ -841,16 +841,21 @@ export class BanStore {
     return this.#setState(prefixes, 'cold', 'evict');
   }
 
-  #setState(prefixes: Iterable<IpPrefix | string>, state: 'kernel' | 'cold', event: 'load' | 'evict'): number {
+  #setState(prefixes: Iterable<IpPrefix | string>, state: 'kernel' | 'cold', event: 'load' | 'evict', perTxn = 10_000): number {
     const now = this.#now();
     let n = 0;
-    for (const chunk of chunks(prefixes, 10_000)) {
+    for (const chunk of chunks(prefixes, perTxn)) {
       n += this.#tx((tx) => {
         let c = 0;
         for (const p of chunk) {
           const key = recordKey(toPrefix(p));
           const old = this.#bans.get(key);
           if (!isActive(old)) continue;
+          // Already loaded with a fresh kernel counter: the same record, nothing to write.
+          if (event === 'load' && old.state === 'kernel' && old.kernelHits === 0) {
+            c++;
+            continue;
+          }
           this.#save(tx, key, old, { ...old, state, kernelHits: state === 'kernel' ? 0 : old.kernelHits });
           if (event === 'evict') this.#log(tx, now, 'evict', key, { hitCount: old.hitCount });
           c++;
