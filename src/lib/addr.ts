@@ -83,6 +83,13 @@ export class IpPrefix {
     return Uint8Array.from(this.#bytes);
   }
 
+  /** An IPv4 host address as an unsigned 32-bit number; undefined for anything else (no copy). */
+  v4Host(): number | undefined {
+    const b = this.#bytes;
+    if (this.length !== 128 || !isV4Mapped(b)) return undefined;
+    return (((b[12] as number) << 24) | ((b[13] as number) << 16) | ((b[14] as number) << 8) | (b[15] as number)) >>> 0;
+  }
+
   /** Writes the 16 bytes into @target at @offset (no copy to a new array). */
   writeTo(target: Uint8Array, offset: number): void {
     target.set(this.#bytes, offset);

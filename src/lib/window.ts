@@ -260,19 +260,33 @@ class PackedList {
 class KeySet {
   readonly #v4 = new Set<number>();
   readonly #other = new Set<string>();
-  static #v4Key(p: IpPrefix): number | undefined {
-    if (!p.isHost || p.family !== 4) return undefined;
-    const b = p.bytes;
-    return (((b[12] as number) << 24) | ((b[13] as number) << 16) | ((b[14] as number) << 8) | (b[15] as number)) >>> 0;
-  }
   add(p: IpPrefix): void {
-    const n = KeySet.#v4Key(p);
+    const n = p.v4Host();
     if (n === undefined) this.#other.add(p.key());
     else this.#v4.add(n);
   }
   has(p: IpPrefix): boolean {
-    const n = KeySet.#v4Key(p);
+    const n = p.v4Host();
     return n === undefined ? this.#other.has(p.key()) : this.#v4.has(n);
+  }
+}
+
+/** A map keyed by prefix, kept as KeySet keeps its keys (IPv4 hosts as numbers: no key string each). */
+class KeyMap<V> {
+  readonly #v4 = new Map<number, V>();
+  readonly #other = new Map<string, V>();
+  set(p: IpPrefix, v: V): void {
+    const n = p.v4Host();
+    if (n === undefined) this.#other.set(p.key(), v);
+    else this.#v4.set(n, v);
+  }
+  get(p: IpPrefix): V | undefined {
+    const n = p.v4Host();
+    return n === undefined ? this.#other.get(p.key()) : this.#v4.get(n);
+  }
+  *values(): Generator<V> {
+    yield* this.#v4.values();
+    yield* this.#other.values();
   }
 }
 
@@ -292,21 +306,21 @@ class WindowPlan {
   ) {}
 
   /** 'target' (belongs in the kernel now), 'late' (a pinned ban that displaces an unpinned target at the end), 'beyond'. */
-  decide(r: BanRecord): 'target' | 'late' | 'beyond' {
-    if (!r.prefix.isHost) {
+  decide(prefix: IpPrefix, pinned: boolean): 'target' | 'late' | 'beyond' {
+    if (!prefix.isHost) {
       if (this.prefixes >= this.maxPrefixes) return 'beyond';
       this.prefixes++;
       return 'target';
     }
     if (this.hosts < this.maxEntries) {
       this.hosts++;
-      if (r.pinned) this.pinnedHosts++;
-      else this.unpinned.push(r.prefix);
+      if (pinned) this.pinnedHosts++;
+      else this.unpinned.push(prefix);
       return 'target';
     }
-    if (r.pinned) {
+    if (pinned) {
       if (this.pinnedHosts + this.latePinned.length < this.maxEntries) {
-        this.latePinned.push(r.prefix);
+        this.latePinned.push(prefix);
         return 'late';
       }
       this.pinnedOverCap++;
@@ -318,6 +332,13 @@ class WindowPlan {
   displaced(): IpPrefix[] {
     return this.unpinned.popMany(this.latePinned.length);
   }
+}
+
+/** reconcile(): a kernel entry, the rule its record asks for, and the record when it is not marked 'kernel' yet. */
+interface InKernel {
+  entry: KernelEntry;
+  rule: KernelRule;
+  record: BanRecord | undefined;
 }
 
 /** Buffers prefixes and runs @fn on each chunk. */
@@ -525,7 +546,8 @@ export class KernelWindow {
     // before the marks leaves a full kernel table, which the next start
     // reconciles (it marks what the kernel holds).
     const loadedKeys = new PackedList();
-    const loads = new Batcher<KernelRule>(CHUNK, async (rules) => {
+    const loads = new Batcher<BanRecord>(CHUNK, async (recs) => {
+      const rules = this.#rulesNow(recs);
       const base = loadedSoFar;
       const ok = await this.#addTolerant(rules, report, (d) => this.#progress('load', base + d, Math.min(activeTotal, cfg.maxEntries + cfg.maxPrefixes)));
       loadedSoFar += ok.length;
@@ -550,7 +572,7 @@ export class KernelWindow {
       if (rec.prefix.isHost) hosts++;
       else prefixes++;
       chosen.add(rec.prefix);
-      await loads.push(rule);
+      await loads.push(rec);
     };
     const pinned = [...this.store.pinnedActive()].sort((a, b) => b.lastHit - a.lastHit || b.lastSeen - a.lastSeen);
     const pinnedKeys = new KeySet();
@@ -603,6 +625,23 @@ export class KernelWindow {
     return report;
   }
 
+  /**
+   * The kernel rules of @recs, their TTLs counted from now, just before
+   * their ADD: a TTL counted from the start of a restore that loads for
+   * minutes would make every entry outlive its ban by that long (and the
+   * next reconcile would find every entry's expiry wrong and ADD it again).
+   * A record that has expired in the meantime is left out (swept later).
+   */
+  #rulesNow(recs: readonly BanRecord[]): KernelRule[] {
+    const now = this.#now();
+    const rules: KernelRule[] = [];
+    for (const rec of recs) {
+      const rule = ruleOf(rec, now);
+      if (rule !== undefined) rules.push(rule);
+    }
+    return rules;
+  }
+
   async #finish(report: WindowReport, t0: number): Promise<void> {
     const s = await this.kernel.stats();
     report.inKernel = s.entries;
@@ -638,15 +677,19 @@ export class KernelWindow {
     t = performance.now();
     const now = this.#now();
     const kernelNow = (await this.kernel.stats()).now;
-    // The kernel's entries: key -> entry, without the stale ones (deleted at once).
-    const inKernel = new Map<string, KernelEntry>();
+    // The kernel's entries: key -> entry with its record's rule and state,
+    // without the stale ones (deleted at once).  Only these records, and the
+    // ones loaded below, are read whole: the rest of the database is walked
+    // as hot-index keys, as in restore().
+    const inKernel = new KeyMap<InKernel>();
     const stale: IpPrefix[] = [];
     for await (const batch of this.kernel.dump()) {
       for (const e of batch) {
         if (e.kind === 'allow') continue;
         const rec = this.store.get(e.prefix);
-        if (rec === undefined || rec.state === 'expired' || ruleOf(rec, now) === undefined) stale.push(e.prefix);
-        else inKernel.set(e.prefix.key(), e);
+        const rule = rec === undefined || rec.state === 'expired' ? undefined : ruleOf(rec, now);
+        if (rec === undefined || rule === undefined) stale.push(e.prefix);
+        else inKernel.set(e.prefix, { entry: e, rule, record: rec.state === 'kernel' ? undefined : rec });
       }
     }
     if (stale.length > 0) {
@@ -655,7 +698,7 @@ export class KernelWindow {
     }
     let exactInKernel = 0;
     let prefixesInKernel = 0;
-    for (const e of inKernel.values()) {
+    for (const { entry: e } of inKernel.values()) {
       if (e.kind === 'exact') exactInKernel++;
       else prefixesInKernel++;
     }
@@ -668,26 +711,32 @@ export class KernelWindow {
     const late: IpPrefix[] = [];
     /** In the kernel but outside the window, hottest first: the coldest go when room is needed. */
     const beyondInKernel = new PackedList();
-    const fixes = new Batcher<KernelRule>(CHUNK, async (rules) => {
-      const ok = await this.#addTolerant(rules, report, () => undefined);
+    const fixes = new Batcher<BanRecord>(CHUNK, async (recs) => {
+      const ok = await this.#addTolerant(this.#rulesNow(recs), report, () => undefined);
       report.updated += ok.length;
     });
     const toLoaded = new Batcher<IpPrefix>(10_000, (ps) => void this.store.markLoaded(ps));
     const toCold = new Batcher<IpPrefix>(10_000, (ps) => void this.store.markEvicted(ps));
-    for (const rec of this.store.hottest()) {
-      if (rec.prefix.isHost) await fb.add(rec.prefix);
-      const rule = ruleOf(rec, now);
-      if (rule === undefined) continue;
-      const e = inKernel.get(rec.prefix.key());
-      const d = plan.decide(rec);
-      if (e !== undefined) {
-        if (!sameRule(e, rule, kernelNow)) await fixes.push(rule);
-        if (rec.state !== 'kernel') await toLoaded.push(rec.prefix);
-        if (d === 'beyond' && rec.prefix.isHost) beyondInKernel.push(rec.prefix);
+    // What the database holds pinned, and believes is in the kernel: key sets.
+    const pinnedKeys = new KeySet();
+    for (const rec of this.store.pinnedActive()) pinnedKeys.add(rec.prefix);
+    const markedKernel = new KeySet();
+    for (const p of this.store.inKernelPrefixes()) markedKernel.add(p);
+    for (const p of this.store.activePrefixes()) {
+      if (p.isHost) await fb.add(p);
+      const k = inKernel.get(p);
+      const d = plan.decide(p, pinnedKeys.has(p));
+      if (k !== undefined) {
+        if (!sameRule(k.entry, k.rule, kernelNow)) {
+          const rec = k.record ?? this.store.get(p);
+          if (rec !== undefined) await fixes.push(rec);
+        }
+        if (k.record !== undefined) await toLoaded.push(p);
+        if (d === 'beyond' && p.isHost) beyondInKernel.push(p);
       } else {
-        if (d === 'target') (rec.prefix.isHost ? missingHosts : missingPrefixes).push(rec.prefix);
-        else if (d === 'late') late.push(rec.prefix);
-        if (rec.state === 'kernel') await toCold.push(rec.prefix);
+        if (d === 'target') (p.isHost ? missingHosts : missingPrefixes).push(p);
+        else if (d === 'late') late.push(p);
+        if (markedKernel.has(p)) await toCold.push(p);
       }
     }
     await fixes.flush();
@@ -710,12 +759,12 @@ export class KernelWindow {
     const total = missingHosts.length + missingPrefixes.length;
     let done = 0;
     const addSome = async (ps: IpPrefix[]): Promise<number> => {
-      const rules: KernelRule[] = [];
+      const recs: BanRecord[] = [];
       for (const p of ps) {
         const rec = this.store.get(p);
-        const rule = rec === undefined || rec.state === 'expired' ? undefined : ruleOf(rec, now);
-        if (rule !== undefined) rules.push(rule);
+        if (rec !== undefined && rec.state !== 'expired') recs.push(rec);
       }
+      const rules = this.#rulesNow(recs);
       const base = done;
       const ok = await this.#addTolerant(rules, report, (d) => this.#progress('load', base + d, total));
       done += ps.length;

@@ -136,6 +136,38 @@ test('restore after a reboot: every record loaded is marked kernel with its kern
   await close();
 });
 
+test('restore counts each TTL from its ADD, not from the start of a long restore, so the next reconcile has nothing to fix', async (t) => {
+  const c = clock();
+  const { store, close } = freshStore({ now: c.now });
+  const k = new Recorder(c, 100);
+  banMany(store, c, 50);
+  // A slow database: one minute passes while the window is chosen, before the ADD.
+  const slow = new Proxy(store, {
+    get(target, prop) {
+      if (prop === 'activePrefixes') {
+        return function* (): Generator<P> {
+          c.t += 60_000;
+          yield* target.activePrefixes();
+        };
+      }
+      const v: unknown = Reflect.get(target, prop, target);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  const r = await new KernelWindow(k, slow, { now: c.now }).start();
+  t.is(r.loaded, 50);
+  const kernelNow = (await k.stats()).now;
+  for (const [key, e] of await entries(k)) {
+    const expires = store.get(key)?.expires ?? 0;
+    t.true(Math.abs(kernelNow + e.ttl - expires / 1000) <= 1, `${key}: the kernel entry ends with its ban`);
+  }
+  const again = await new KernelWindow(k, store, { now: c.now }).start();
+  t.is(again.mode, 'reconcile');
+  t.is(again.updated, 0, 'no entry had a wrong expiry');
+  t.is(again.loaded + again.deleted, 0);
+  await close();
+});
+
 test('restore: expired bans are not loaded and end expired; TTL is the time left; permanent and pinned honoured', async (t) => {
   const c = clock();
   const { store, close } = freshStore({ now: c.now });
