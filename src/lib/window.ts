@@ -179,6 +179,14 @@ class FilterBuilder {
     if (this.#n === FILTER_CHUNK) await this.flush();
   }
 
+  /** add() from a record key (the address is its first 16 bytes), copied before any await. */
+  async addKey(key: Uint8Array): Promise<void> {
+    this.#buf.set(key.subarray(0, 16), this.#n * 16);
+    this.#n++;
+    this.members++;
+    if (this.#n === FILTER_CHUNK) await this.flush();
+  }
+
   async flush(): Promise<void> {
     if (this.#n === 0) return;
     const n = this.#n;
@@ -208,6 +216,16 @@ class PackedList {
     }
     p.writeTo(this.#buf, this.length * 17);
     this.#buf[this.length * 17 + 16] = p.length;
+    this.length++;
+  }
+  /** push() of a 17-byte record key (address, length), copied. */
+  pushKey(key: Uint8Array): void {
+    if ((this.length + 1) * 17 > this.#buf.length) {
+      const b = Buffer.alloc(this.#buf.length * 2);
+      this.#buf.copy(b);
+      this.#buf = b;
+    }
+    this.#buf.set(key.subarray(0, 17), this.length * 17);
     this.length++;
   }
   at(i: number): IpPrefix {
@@ -269,6 +287,19 @@ class KeySet {
     const n = p.v4Host();
     return n === undefined ? this.#other.has(p.key()) : this.#v4.has(n);
   }
+  /** has() of a 17-byte record key (address, length), without an IpPrefix. */
+  hasKey(key: Uint8Array): boolean {
+    if (this.#v4.size + this.#other.size === 0) return false;
+    const n = v4HostOfKey(key);
+    return n === undefined ? this.#other.has(`${Buffer.from(key.buffer, key.byteOffset, 16).toString('hex')}/${key[16] ?? 0}`) : this.#v4.has(n);
+  }
+}
+
+/** IpPrefix.v4Host() of a record key. */
+function v4HostOfKey(k: Uint8Array): number | undefined {
+  if (k[16] !== 128 || k[10] !== 0xff || k[11] !== 0xff) return undefined;
+  for (let i = 0; i < 10; i++) if (k[i] !== 0) return undefined;
+  return (((k[12] as number) << 24) | ((k[13] as number) << 16) | ((k[14] as number) << 8) | (k[15] as number)) >>> 0;
 }
 
 /** A map keyed by prefix, kept as KeySet keeps its keys (IPv4 hosts as numbers: no key string each). */
@@ -589,13 +620,16 @@ export class KernelWindow {
     const picked = new PackedList();
     let pickedHosts = hosts;
     let pickedPrefixes = prefixes;
-    for (const p of this.store.activePrefixes()) {
+    // Keys read in place (no IpPrefix each: a 10M-record database has 10M).
+    for (const key of this.store.activeKeys()) {
       report.active++;
-      if (p.isHost) await fb.add(p);
-      if ((p.isHost ? pickedHosts >= cfg.maxEntries : pickedPrefixes >= cfg.maxPrefixes) || pinnedKeys.has(p)) continue;
-      if (p.isHost) pickedHosts++;
-      else pickedPrefixes++;
-      picked.push(p);
+      const host = key[16] === 128;
+      if (!(host ? pickedHosts >= cfg.maxEntries : pickedPrefixes >= cfg.maxPrefixes) && !pinnedKeys.hasKey(key)) {
+        if (host) pickedHosts++;
+        else pickedPrefixes++;
+        picked.pushKey(key);
+      }
+      if (host) await fb.addKey(key);
     }
     for (let k = 0; k < picked.length; k++) {
       const rec = this.store.get(picked.at(k));

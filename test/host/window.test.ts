@@ -144,10 +144,10 @@ test('restore counts each TTL from its ADD, not from the start of a long restore
   // A slow database: one minute passes while the window is chosen, before the ADD.
   const slow = new Proxy(store, {
     get(target, prop) {
-      if (prop === 'activePrefixes') {
-        return function* (): Generator<P> {
+      if (prop === 'activeKeys') {
+        return function* (): Generator<Uint8Array> {
           c.t += 60_000;
-          yield* target.activePrefixes();
+          yield* target.activeKeys();
         };
       }
       const v: unknown = Reflect.get(target, prop, target);

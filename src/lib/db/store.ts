@@ -915,6 +915,21 @@ export class BanStore {
     for (const ik of this.#hot.keys({})) yield prefixOfKey(ik, 16);
   }
 
+  /**
+   * The record keys (17 bytes: address, length) of every active ban, hottest
+   * first, read in place from the hot index: the view yielded is overwritten
+   * by the next step (and by any other cursor of this store), so copy what
+   * is kept before the next step or an await.
+   */
+  *activeKeys(): Generator<Uint8Array> {
+    const c = this.#env.cursor('hot', {});
+    try {
+      while (c.next()) yield c.key.subarray(16, 16 + KEY_BYTES);
+    } finally {
+      c.close();
+    }
+  }
+
   /** Every record the database believes is in the kernel (state 'kernel'), keys only. */
   *inKernelPrefixes(): Generator<IpPrefix> {
     for (const k of this.#inKernel.keys({})) yield prefixOfKey(k, 0);
