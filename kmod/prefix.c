@@ -514,6 +514,18 @@ static void pset_sum_add(struct ffwall_pset *s, const struct ffwall_key *key,
 		pset_sum_mark(sum, key, len);
 }
 
+/* Every entry is gone: no summary until the next one it would cover. */
+static void pset_sum_drop(struct ffwall_pset *s)
+{
+	struct ffwall_pfx_sum *old = pset_deref(s, s->sum);
+
+	RCU_INIT_POINTER(s->sum, NULL);
+	s->sum_stale = 0;
+	s->sum_retry = 0;
+	if (old)
+		kvfree_rcu(old, rcu);
+}
+
 /* After removals: rebuild once the stale bits outnumber the threshold. */
 static void pset_sum_check(struct ffwall_pset *s)
 {
@@ -771,7 +783,10 @@ u64 ffwall_pset_flush_locked(struct ffwall_pset *s, u8 with_flags)
 		/* By flags, or no memory for an empty array: unlink in batches. */
 		n = pset_flush_walk(s, with_flags);
 		s->deleted += n;
-		pset_sum_check(s);
+		if (with_flags)
+			pset_sum_check(s);
+		else
+			pset_sum_drop(s);
 		return n;
 	}
 

@@ -550,6 +550,11 @@ static const struct pst_step pst_summary[] = {
 	{ PS_LOOKUP, .a = "10.1.3.7", .val = 120 },
 	{ PS_LOOKUP, .a = "10.1.4.7", .val = -1 },
 	{ PS_PROBES, .val = 0 },
+	/* Emptied one by one, then flushed: the stale summary goes too. */
+	{ PS_DEL, .a = "10.1.3.0/24", .val = 1 },
+	{ PS_SUM, .val = 1 },
+	{ PS_FLUSH, .val = 0 },
+	{ PS_SUM, .val = 0 },
 	{ PS_END }
 };
 
