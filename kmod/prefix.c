@@ -36,6 +36,8 @@ MODULE_PARM_DESC(max_allow,
 #define FFWALL_PFX_WALK_CHUNK	1024
 /* Smallest bucket array: 2^4 buckets. */
 #define FFWALL_PFX_MIN_BITS	4
+/* Stale summary bits tolerated before a rebuild: at least this many. */
+#define FFWALL_PFX_SUM_FLOOR	4096
 
 static struct kmem_cache *ffwall_pfx_cache;
 
@@ -250,26 +252,70 @@ static struct ffwall_pfx *pset_probe_rcu(struct ffwall_pset *s,
 	return NULL;
 }
 
+/* The bits of key lengths 112..119 and 120..127 in their word of @lens. */
+#define PSET_SUM_W16	GENMASK((FFWALL_PFX_SUM_LO24 - 1) % BITS_PER_LONG, \
+				FFWALL_PFX_SUM_LO16 % BITS_PER_LONG)
+#define PSET_SUM_W24	GENMASK(127 % BITS_PER_LONG, FFWALL_PFX_SUM_LO24 % BITS_PER_LONG)
+
+/*
+ * Drop from @lw (a copy of @lens) the groups of IPv4 lengths that the
+ * summary rules out for the IPv4 address @key: 120..128 when @key's /24
+ * holds no entry of those lengths, 112..119 when its /16 holds none of
+ * those.  The summary is read only when @lw has a length of a group.
+ */
+static inline void pset_sum_filter(struct ffwall_pset *s, const struct ffwall_key *key,
+				   unsigned long *lw)
+{
+	struct ffwall_pfx_sum *sum;
+	bool g24, g16;
+	u32 addr;
+
+	BUILD_BUG_ON(BIT_WORD(FFWALL_PFX_SUM_LO16) != BIT_WORD(FFWALL_PFX_SUM_LO24 - 1));
+	BUILD_BUG_ON(BIT_WORD(FFWALL_PFX_SUM_LO24) != BIT_WORD(127));
+	g24 = (lw[BIT_WORD(FFWALL_PFX_SUM_LO24)] & PSET_SUM_W24) ||
+	      (lw[BIT_WORD(128)] & BIT_MASK(128));
+	g16 = lw[BIT_WORD(FFWALL_PFX_SUM_LO16)] & PSET_SUM_W16;
+	if (!g24 && !g16)
+		return;
+	sum = rcu_dereference(s->sum);
+	if (!sum)
+		return;
+	addr = ffwall_key_v4addr(key);
+	if (g24 && !test_bit(addr >> 8, sum->s24)) {
+		lw[BIT_WORD(FFWALL_PFX_SUM_LO24)] &= ~PSET_SUM_W24;
+		lw[BIT_WORD(128)] &= ~BIT_MASK(128);
+	}
+	if (g16 && !test_bit(addr >> 16, sum->s16))
+		lw[BIT_WORD(FFWALL_PFX_SUM_LO16)] &= ~PSET_SUM_W16;
+}
+
 /*
  * The longest live entry of length <= @max_len covering @key.  The lengths
  * in use are visited from the longest down, one bitmap word at a time; an
- * expired entry is a miss, and the next shorter length is tried.
+ * expired entry is a miss, and the next shorter length is tried.  For an
+ * IPv4 address, the summary first rules out the groups of lengths that
+ * hold nothing in its /24 or /16.
  */
 static struct ffwall_pfx *pset_find_rcu(struct ffwall_pset *s,
 					const struct ffwall_key *key,
 					unsigned int max_len, struct ffwall_clock *c)
 {
 	struct ffwall_pfx_buckets *bk = rcu_dereference(s->buckets);
+	unsigned long lw[FFWALL_PFX_LEN_WORDS];
 	struct ffwall_pfx *e;
 	unsigned long word;
 	unsigned int base, b;
 	int w;
 
+	for (w = 0; w < FFWALL_PFX_LEN_WORDS; w++)
+		lw[w] = READ_ONCE(s->lens[w]);
+	if (max_len >= FFWALL_PFX_SUM_LO16 && ffwall_key_v4(key))
+		pset_sum_filter(s, key, lw);
 	for (w = FFWALL_PFX_LEN_WORDS - 1; w >= 0; w--) {
 		base = w * BITS_PER_LONG;
 		if (base > max_len)
 			continue;
-		word = READ_ONCE(s->lens[w]);
+		word = lw[w];
 		if (max_len - base < BITS_PER_LONG - 1)
 			word &= (2UL << (max_len - base)) - 1;
 		while (word) {
@@ -375,6 +421,118 @@ static void pset_len_put(struct ffwall_pset *s, unsigned int len)
 		WRITE_ONCE(*w, *w & ~BIT_MASK(len));
 }
 
+/* Does the summary cover @key/@len (an IPv4 prefix of /16 or longer)? */
+static inline bool pset_sum_covers(const struct ffwall_key *key, unsigned int len)
+{
+	return len >= FFWALL_PFX_SUM_LO16 && ffwall_key_v4(key);
+}
+
+static void pset_sum_mark(struct ffwall_pfx_sum *sum, const struct ffwall_key *key,
+			  unsigned int len)
+{
+	u32 addr = ffwall_key_v4addr(key);
+
+	if (len >= FFWALL_PFX_SUM_LO24)
+		set_bit(addr >> 8, sum->s24);
+	else
+		set_bit(addr >> 16, sum->s16);
+}
+
+/* Stale bits tolerated: a rebuild costs O(buckets + entries), paid by them. */
+static u64 pset_sum_threshold(const struct ffwall_pset *s)
+{
+	u64 t = max_t(u64, s->count, FFWALL_PFX_SUM_FLOOR);
+
+	return max_t(u64, t, (1UL << s->bits) / 8);
+}
+
+/*
+ * A fresh summary of the linked entries (expired ones too: they are still
+ * found, then judged), or NULL without memory.  Nothing changes the chains
+ * meanwhile: the lock is held.
+ */
+static struct ffwall_pfx_sum *pset_sum_build(struct ffwall_pset *s)
+{
+	struct ffwall_pfx_buckets *bk = pset_deref(s, s->buckets);
+	struct ffwall_pfx_sum *sum;
+	struct ffwall_pfx *e;
+	unsigned int len;
+	unsigned long b;
+	bool any = false;
+
+	sum = kvzalloc(sizeof(*sum), GFP_KERNEL | __GFP_NOWARN);
+	if (!sum)
+		return NULL;
+	for (len = FFWALL_PFX_SUM_LO16; len < FFWALL_PFX_NLENS; len++)
+		any |= s->len_count[len] != 0;
+	for (b = 0; any && b < bk->n; b++) {
+		for (e = pset_deref(s, bk->b[b]); e; e = pset_deref(s, e->next))
+			if (pset_sum_covers(&e->key, e->len))
+				pset_sum_mark(sum, &e->key, e->len);
+		if ((b & (FFWALL_PFX_WALK_CHUNK - 1)) == FFWALL_PFX_WALK_CHUNK - 1)
+			cond_resched();
+	}
+	return sum;
+}
+
+/*
+ * Replace the summary by one built afresh.  Without memory the old one
+ * stays (its bits are a superset: still right, only slower), and a set
+ * without one tries again after as many inserts as a rebuild tolerates
+ * stale bits.  No synchronize_rcu(): the old summary goes by kvfree_rcu().
+ */
+static void pset_sum_rebuild(struct ffwall_pset *s)
+{
+	struct ffwall_pfx_sum *old = pset_deref(s, s->sum), *sum;
+
+	s->sum_stale = 0;
+	sum = pset_sum_build(s);
+	if (!sum) {
+		s->sum_retry = s->inserted + pset_sum_threshold(s);
+		return;
+	}
+	s->sum_rebuilds++;
+	rcu_assign_pointer(s->sum, sum);
+	if (old)
+		kvfree_rcu(old, rcu);
+}
+
+/* Before @key/@len is published: its bit, the summary made if need be. */
+static void pset_sum_add(struct ffwall_pset *s, const struct ffwall_key *key,
+			 unsigned int len)
+{
+	struct ffwall_pfx_sum *sum;
+
+	if (!pset_sum_covers(key, len))
+		return;
+	sum = pset_deref(s, s->sum);
+	if (!sum && s->inserted >= s->sum_retry) {
+		pset_sum_rebuild(s);
+		sum = pset_deref(s, s->sum);
+	}
+	if (sum)
+		pset_sum_mark(sum, key, len);
+}
+
+/* Every entry is gone: no summary until the next one it would cover. */
+static void pset_sum_drop(struct ffwall_pset *s)
+{
+	struct ffwall_pfx_sum *old = pset_deref(s, s->sum);
+
+	RCU_INIT_POINTER(s->sum, NULL);
+	s->sum_stale = 0;
+	s->sum_retry = 0;
+	if (old)
+		kvfree_rcu(old, rcu);
+}
+
+/* After removals: rebuild once the stale bits outnumber the threshold. */
+static void pset_sum_check(struct ffwall_pset *s)
+{
+	if (s->sum_stale > pset_sum_threshold(s))
+		pset_sum_rebuild(s);
+}
+
 static void pset_portset_put(struct ffwall_pset *s, u16 id)
 {
 	if (id)
@@ -386,6 +544,9 @@ static void pset_unlink(struct ffwall_pset *s, struct ffwall_pfx __rcu **pprev,
 {
 	rcu_assign_pointer(*pprev, pset_deref(s, e->next));
 	pset_len_put(s, e->len);
+	/* Its summary bit stays: stale until the next rebuild. */
+	if (pset_sum_covers(&e->key, e->len) && rcu_access_pointer(s->sum))
+		s->sum_stale++;
 	s->count--;
 	pset_portset_put(s, e->portset);
 	ffwall_reap(&s->reap, e);
@@ -451,6 +612,7 @@ u32 ffwall_pset_gc_locked(struct ffwall_pset *s, u32 now)
 			cond_resched();
 	}
 	s->expired += n;
+	pset_sum_check(s);
 	return n;
 }
 
@@ -523,7 +685,8 @@ int ffwall_pset_add_locked(struct ffwall_pset *s, const struct ffwall_pfx_add *a
 	e->portset = ps;
 	e->flags = a->flags;
 	e->len = a->len;
-	/* The length bit goes up before the entry is published. */
+	/* The length and summary bits go up before the entry is published. */
+	pset_sum_add(s, &a->key, a->len);
 	pset_len_get(s, a->len);
 	RCU_INIT_POINTER(e->next, pset_deref(s, *pprev));
 	rcu_assign_pointer(*pprev, e);
@@ -549,6 +712,7 @@ void ffwall_pset_del_locked(struct ffwall_pset *s, const struct ffwall_key *key,
 	*removed = !pfx_expired(e, now);
 	pset_unlink(s, pprev, e);
 	s->deleted++;
+	pset_sum_check(s);
 }
 
 /* Free every entry of @bk, which no reader can see any more. */
@@ -606,6 +770,7 @@ static u64 pset_flush_walk(struct ffwall_pset *s, u8 with_flags)
 u64 ffwall_pset_flush_locked(struct ffwall_pset *s, u8 with_flags)
 {
 	struct ffwall_pfx_buckets *old, *nb = NULL;
+	struct ffwall_pfx_sum *old_sum;
 	struct ffwall_pfx *e;
 	unsigned long b;
 	u64 n;
@@ -618,11 +783,20 @@ u64 ffwall_pset_flush_locked(struct ffwall_pset *s, u8 with_flags)
 		/* By flags, or no memory for an empty array: unlink in batches. */
 		n = pset_flush_walk(s, with_flags);
 		s->deleted += n;
+		if (with_flags)
+			pset_sum_check(s);
+		else
+			pset_sum_drop(s);
 		return n;
 	}
 
 	old = pset_deref(s, s->buckets);
 	rcu_assign_pointer(s->buckets, nb);
+	/* No summary until the next IPv4 entry of /16 or longer. */
+	old_sum = pset_deref(s, s->sum);
+	RCU_INIT_POINTER(s->sum, NULL);
+	s->sum_stale = 0;
+	s->sum_retry = 0;
 	for (w = 0; w < FFWALL_PFX_LEN_WORDS; w++)
 		WRITE_ONCE(s->lens[w], 0);
 	memset(s->len_count, 0, sizeof(s->len_count));
@@ -634,6 +808,7 @@ u64 ffwall_pset_flush_locked(struct ffwall_pset *s, u8 with_flags)
 		for (e = pset_deref(s, old->b[b]); e; e = pset_deref(s, e->next))
 			pset_portset_put(s, e->portset);
 	synchronize_rcu();
+	kvfree(old_sum);
 	pset_free_buckets(old);
 	return n;
 }
@@ -793,6 +968,8 @@ void ffwall_pset_get_stats(struct ffwall_pset *s, struct ffwall_pset_stats *st)
 	st->buckets = 1ULL << s->bits;
 	st->bytes = (u64)s->count * st->entry_size + sizeof(*s) +
 		    struct_size((struct ffwall_pfx_buckets *)NULL, b, 1UL << s->bits);
+	if (rcu_access_pointer(s->sum))
+		st->bytes += sizeof(struct ffwall_pfx_sum);
 	mutex_unlock(s->lock);
 }
 
@@ -844,6 +1021,7 @@ void ffwall_pset_destroy(struct ffwall_pset *s)
 	synchronize_rcu();
 	ffwall_reap_flush(&s->reap);
 	pset_free_buckets(rcu_dereference_protected(s->buckets, 1));
+	kvfree(rcu_dereference_protected(s->sum, 1));
 	mutex_destroy(&s->own_lock);
 	kfree(s);
 }

@@ -91,6 +91,23 @@ struct ffwall_pfx_buckets {
 };
 
 /*
+ * The IPv4 summary of a set (2 MiB + 8 KiB, allocated at the first IPv4
+ * entry of length /16 or longer): which /24s hold an entry of length
+ * /24../32 (key length 120..128) and which /16s one of length /16../23
+ * (112..119).  A clear bit lets a lookup skip the probes of that group of
+ * lengths; a set bit may be stale (see DESIGN-prefix.md).  @rcu first: its
+ * offset must stay below 4096 for kvfree_rcu().
+ */
+#define FFWALL_PFX_SUM_LO16	112	/* first key length of the /16 group */
+#define FFWALL_PFX_SUM_LO24	120	/* first key length of the /24 group */
+
+struct ffwall_pfx_sum {
+	struct rcu_head rcu;
+	unsigned long s24[BITS_TO_LONGS(1UL << 24)];
+	unsigned long s16[BITS_TO_LONGS(1UL << 16)];
+};
+
+/*
  * A prefix set.
  *
  * Locking
@@ -113,6 +130,21 @@ struct ffwall_pfx_buckets {
  *	entry of that length is published and cleared after the last one is
  *	unlinked, so a reader never skips a length holding a published entry
  *	that was published before its lookup started.
+ * @sum (the IPv4 summary, may be NULL) is replaced only under the lock,
+ *	by rcu_assign_pointer(), and the old one freed after a grace period
+ *	(kvfree_rcu(), or kvfree() after the synchronize_rcu() of a full
+ *	flush or of destroy).  Its bits are only set under the lock
+ *	(set_bit()), never cleared in a published summary: a rebuild fills a
+ *	fresh object from the linked entries before publishing it.  The bit
+ *	of a new entry is set before the entry is published
+ *	(rcu_assign_pointer() of the entry is the release), and readers
+ *	test it (test_bit()) in the summary they rcu_dereference(), so, as
+ *	with @lens, a reader never skips an entry that was published before
+ *	its lookup started.  A reader that still holds the old summary
+ *	after a rebuild sees a superset of the new one's bits (it covered
+ *	every entry linked at the rebuild); an entry added after a rebuild
+ *	has its bit in the new summary and was published after the swap.
+ *	NULL means "no summary": every length in use is probed.
  * The packet path writes only an entry's hits and last_hit (racy,
  *	approximate by design).  Other fields of a live entry are each
  *	updated as one word (WRITE_ONCE) under the lock by an ADD that
@@ -136,6 +168,10 @@ struct ffwall_pset {
 	const struct ffwall_pset_ops *ops;
 	void *priv;
 	struct ffwall_reaper reap;	/* unlinked, waiting for call_rcu() */
+	struct ffwall_pfx_sum __rcu *sum;	/* IPv4 summary, or NULL */
+	u64 sum_stale;			/* removals since @sum was built */
+	u64 sum_retry;			/* after -ENOMEM: retry at @inserted */
+	u64 sum_rebuilds;		/* summaries built (DEBUG: tests) */
 #ifdef DEBUG
 	unsigned long probes;		/* selftests: hash probes of lookups */
 #endif

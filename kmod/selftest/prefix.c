@@ -238,6 +238,9 @@ enum pst_op {
 	PS_LENS,	/* val: lengths in use */
 	PS_REFS,	/* val: port set references held */
 	PS_EVENTS,	/* val: EXPIRED callbacks so far */
+	PS_CHURN,	/* val: add and delete that many IPv4 /24s (172.16.0.0 on) */
+	PS_SUM,		/* val: 1 the set has an IPv4 summary (counted in bytes) */
+	PS_REBUILDS,	/* val: summaries built so far */
 };
 
 struct pst_step {
@@ -272,19 +275,19 @@ static const struct pst_step pst_lpm[] = {
 	{ PS_LOOKUP, .a = "10.1.2.3", .val = 120 },
 	{ PS_PROBES, .val = 1 },
 	{ PS_LOOKUP, .a = "10.1.3.3", .val = 112 },
-	{ PS_PROBES, .val = 2 },
+	{ PS_PROBES, .val = 1 },		/* no /24 in 10.1.3: no 120 */
 	{ PS_LOOKUP, .a = "10.2.0.9", .val = 112 },
 	{ PS_LOOKUP, .a = "10.3.0.1", .val = 104 },
-	{ PS_PROBES, .val = 3 },
+	{ PS_PROBES, .val = 1 },		/* nothing in 10.3/16 */
 	{ PS_LOOKUP, .a = "11.0.0.1", .val = -1 },
-	{ PS_PROBES, .val = 4 },		/* 120, 112, 104, 32: no more */
+	{ PS_PROBES, .val = 2 },		/* 104, 32: no more */
 	{ PS_LOOKUP, .a = "2001:db8:1::1", .val = 32 },
 	{ PS_PROBES, .val = 4 },
 	{ PS_LOOKUP, .a = "2001:db9::1", .val = -1 },
 	/* ::/0 covers everything, IPv4 included. */
 	{ PS_ADD, .a = "::/0", .val = 1 },
 	{ PS_LOOKUP, .a = "11.0.0.1", .val = 0 },
-	{ PS_PROBES, .val = 5 },
+	{ PS_PROBES, .val = 3 },		/* 104, 32, 0 */
 	{ PS_LOOKUP, .a = "2001:db9::1", .val = 0 },
 	{ PS_DEL, .a = "::/0", .val = 1 },
 	{ PS_DEL, .a = "::/0", .val = 0 },
@@ -461,6 +464,124 @@ static const struct pst_step pst_flush[] = {
 	{ PS_END }
 };
 
+/*
+ * The IPv4 summary: a miss in a /24 (/16) without an entry of the /24../32
+ * (/16../23) group probes none of the group; deleted entries leave stale
+ * bits (more probes, never a wrong answer) until the rebuild; a full flush
+ * drops the summary; IPv6 addresses probe every length.
+ */
+static const struct pst_step pst_summary[] = {
+	{ PS_SUM, .val = 0 },
+	{ PS_ADD, .a = "10.0.0.0/8", .val = 1 },
+	{ PS_SUM, .val = 0 },				/* /8: not covered */
+	{ PS_ADD, .a = "10.1.2.32/27", .val = 1 },
+	{ PS_SUM, .val = 1 },
+	{ PS_ADD, .a = "10.1.3.0/24", .val = 1 },
+	{ PS_ADD, .a = "10.5.0.0/16", .val = 1 },
+	{ PS_ADD, .a = "10.6.0.0/20", .val = 1 },
+	{ PS_LENS, .val = 5 },
+	{ PS_REBUILDS, .val = 1 },
+	{ PS_LOOKUP, .a = "11.9.9.9", .val = -1 },
+	{ PS_PROBES, .val = 1 },			/* only the /8 */
+	{ PS_LOOKUP, .a = "10.9.9.9", .val = 104 },
+	{ PS_PROBES, .val = 1 },
+	{ PS_LOOKUP, .a = "11.1.2.33", .val = -1 },	/* same bits, other /8 */
+	{ PS_PROBES, .val = 1 },
+	/* The /24 holding the /27 pays its probes: /27 and /24, then /8. */
+	{ PS_LOOKUP, .a = "10.1.2.1", .val = 104 },
+	{ PS_PROBES, .val = 3 },
+	{ PS_LOOKUP, .a = "10.1.2.33", .val = 123 },
+	{ PS_PROBES, .val = 1 },
+	{ PS_LOOKUP, .a = "10.1.3.7", .val = 120 },
+	{ PS_PROBES, .val = 2 },
+	/* The /16 group: 10.5/16 and 10.6/16 hold entries, 10.7/16 none. */
+	{ PS_LOOKUP, .a = "10.5.1.1", .val = 112 },
+	{ PS_PROBES, .val = 2 },			/* /20, /16 */
+	{ PS_LOOKUP, .a = "10.6.15.1", .val = 116 },
+	{ PS_PROBES, .val = 1 },
+	{ PS_LOOKUP, .a = "10.6.16.1", .val = 104 },
+	{ PS_PROBES, .val = 3 },
+	{ PS_LOOKUP, .a = "10.7.0.1", .val = 104 },
+	{ PS_PROBES, .val = 1 },
+	{ PS_COVERS, .a = "10.6.0.0/22", .val = 1 },
+	{ PS_COVERS, .a = "10.6.0.0/19", .val = 1 },	/* by the /8 */
+	/* Deleted: the stale bits cost probes, the answers stay right. */
+	{ PS_DEL, .a = "10.1.2.32/27", .val = 1 },
+	{ PS_DEL, .a = "10.5.0.0/16", .val = 1 },
+	{ PS_LOOKUP, .a = "10.1.2.33", .val = 104 },
+	{ PS_PROBES, .val = 2 },			/* /24 (stale), /8 */
+	{ PS_LOOKUP, .a = "10.5.1.1", .val = 104 },
+	{ PS_PROBES, .val = 2 },			/* /20 (stale), /8 */
+	/* No false negative: back in a stale /24, or a new one in it. */
+	{ PS_ADD, .a = "10.1.2.32/27", .val = 1 },
+	{ PS_LOOKUP, .a = "10.1.2.33", .val = 123 },
+	{ PS_ADD, .a = "10.5.0.0/16", .val = 1 },
+	{ PS_LOOKUP, .a = "10.5.1.1", .val = 112 },
+	{ PS_DEL, .a = "10.1.2.32/27", .val = 1 },
+	{ PS_ADD, .a = "10.1.2.128/25", .val = 1 },
+	{ PS_LOOKUP, .a = "10.1.2.129", .val = 121 },
+	{ PS_DEL, .a = "10.1.2.128/25", .val = 1 },
+	{ PS_DEL, .a = "10.5.0.0/16", .val = 1 },
+	{ PS_REBUILDS, .val = 1 },
+	/* Past max(entries, 4096) stale removals the summary is rebuilt. */
+	{ PS_CHURN, .val = 4100 },
+	{ PS_REBUILDS, .val = 2 },
+	{ PS_LOOKUP, .a = "10.1.2.33", .val = 104 },
+	{ PS_PROBES, .val = 1 },			/* the /8 alone again */
+	{ PS_LOOKUP, .a = "10.5.1.1", .val = 104 },
+	{ PS_PROBES, .val = 1 },
+	{ PS_LOOKUP, .a = "10.1.3.7", .val = 120 },	/* kept */
+	{ PS_LOOKUP, .a = "10.6.15.1", .val = 116 },
+	{ PS_LOOKUP, .a = "172.16.0.1", .val = -1 },
+	/* IPv6: every length in use is probed, the summary is not read. */
+	{ PS_ADD, .a = "2001:db8::100/120", .val = 1 },
+	{ PS_LOOKUP, .a = "2001:db8::105", .val = 120 },
+	{ PS_LOOKUP, .a = "2001:db8::5", .val = -1 },
+	{ PS_PROBES, .val = 3 },			/* 120, 116, 104 */
+	{ PS_LOOKUP, .a = "10.9.9.9", .val = 104 },
+	{ PS_PROBES, .val = 1 },
+	/* A full flush drops the summary; the next entry makes a new one. */
+	{ PS_FLUSH, .val = 4 },
+	{ PS_SUM, .val = 0 },
+	{ PS_LOOKUP, .a = "10.1.3.7", .val = -1 },
+	{ PS_ADD, .a = "10.1.3.0/24", .val = 1 },
+	{ PS_SUM, .val = 1 },
+	{ PS_REBUILDS, .val = 3 },
+	{ PS_LOOKUP, .a = "10.1.3.7", .val = 120 },
+	{ PS_LOOKUP, .a = "10.1.4.7", .val = -1 },
+	{ PS_PROBES, .val = 0 },
+	/* Emptied one by one, then flushed: the stale summary goes too. */
+	{ PS_DEL, .a = "10.1.3.0/24", .val = 1 },
+	{ PS_SUM, .val = 1 },
+	{ PS_FLUSH, .val = 0 },
+	{ PS_SUM, .val = 0 },
+	{ PS_END }
+};
+
+/* The allowlist's exact IPv4 addresses (/32, key length 128). */
+static const struct pst_step pst_allow_summary[] = {
+	{ PS_ADD, .a = "10.9.9.9", .val = 1 },
+	{ PS_SUM, .val = 1 },
+	{ PS_LOOKUP, .a = "10.9.9.9", .val = 128 },
+	{ PS_PROBES, .val = 1 },
+	{ PS_LOOKUP, .a = "10.9.9.8", .val = -1 },
+	{ PS_PROBES, .val = 1 },			/* same /24 */
+	{ PS_LOOKUP, .a = "10.9.8.9", .val = -1 },
+	{ PS_PROBES, .val = 0 },
+	{ PS_ADD, .a = "10.0.0.0/8", .val = 1 },
+	{ PS_LOOKUP, .a = "10.9.8.9", .val = 104 },
+	{ PS_PROBES, .val = 1 },
+	{ PS_COVERS, .a = "10.9.9.9", .val = 1 },
+	{ PS_ADD, .a = "2001:db8::1", .val = 1 },
+	{ PS_LOOKUP, .a = "2001:db8::1", .val = 128 },
+	{ PS_LOOKUP, .a = "2001:db8::2", .val = -1 },
+	{ PS_PROBES, .val = 2 },
+	{ PS_DEL, .a = "10.9.9.9", .val = 1 },
+	{ PS_LOOKUP, .a = "10.9.9.9", .val = 104 },
+	{ PS_PROBES, .val = 2 },			/* stale /24 bit */
+	{ PS_END }
+};
+
 static const struct pst_case pst_cases[] = {
 	{ "lpm", FFWALL_MATCH_PREFIX, 64, pst_lpm },
 	{ "ban-edges", FFWALL_MATCH_PREFIX, 64, pst_ban_edges },
@@ -469,7 +590,27 @@ static const struct pst_case pst_cases[] = {
 	{ "enospc", FFWALL_MATCH_PREFIX, 4, pst_enospc },
 	{ "expiry", FFWALL_MATCH_PREFIX, 64, pst_expiry },
 	{ "flush", FFWALL_MATCH_PREFIX, 64, pst_flush },
+	{ "summary", FFWALL_MATCH_PREFIX, 64, pst_summary },
+	{ "allow-summary", FFWALL_MATCH_ALLOW, 64, pst_allow_summary },
 };
+
+/* Add and delete @n IPv4 /24s from 172.16.0.0 on, one at a time. */
+static int pst_churn(struct ffwall_pset *s, u32 n, u32 now)
+{
+	struct ffwall_pfx_add a = {};
+	u32 i, applied, changed;
+
+	a.len = 120;
+	for (i = 0; i < n; i++) {
+		ffwall_key_set_v4(&a.key, (172U << 24 | 16U << 16) + (i << 8));
+		if (ffwall_pset_add(s, &a, 1, now, &applied, &changed) || changed != 1)
+			return -EINVAL;
+		ffwall_pset_del(s, &a, 1, now, &changed);
+		if (changed != 1)
+			return -EINVAL;
+	}
+	return 0;
+}
 
 static int pst_step(struct ffwall_pset *s, struct pst_owner *o,
 		    const struct pst_step *st, u32 *now, unsigned long *probes)
@@ -561,6 +702,19 @@ static int pst_step(struct ffwall_pset *s, struct pst_owner *o,
 		break;
 	case PS_EVENTS:
 		got = o->events;
+		break;
+	case PS_CHURN:
+		if (pst_churn(s, st->val, *now))
+			return -EINVAL;
+		return 0;
+	case PS_SUM:
+		ffwall_pset_get_stats(s, &stats);
+		got = !!rcu_access_pointer(s->sum);
+		if (got && stats.bytes < sizeof(struct ffwall_pfx_sum))
+			return -EINVAL;
+		break;
+	case PS_REBUILDS:
+		got = s->sum_rebuilds;
 		break;
 	}
 	if (got != st->val) {
