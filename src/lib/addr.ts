@@ -85,9 +85,7 @@ export class IpPrefix {
 
   /** An IPv4 host address as an unsigned 32-bit number; undefined for anything else (no copy). */
   v4Host(): number | undefined {
-    const b = this.#bytes;
-    if (this.length !== 128 || !isV4Mapped(b)) return undefined;
-    return (((b[12] as number) << 24) | ((b[13] as number) << 16) | ((b[14] as number) << 8) | (b[15] as number)) >>> 0;
+    return v4HostOf(this.#bytes, this.length);
   }
 
   /** Writes the 16 bytes into @target at @offset (no copy to a new array). */
@@ -97,7 +95,7 @@ export class IpPrefix {
 
   /** A stable string key: 32 hex digits, '/', the 128-space length. */
   key(): string {
-    return `${Buffer.from(this.#bytes.buffer, this.#bytes.byteOffset, 16).toString('hex')}/${this.length}`;
+    return prefixKeyOf(this.#bytes, this.length);
   }
 
   equals(other: IpPrefix): boolean {
@@ -138,6 +136,17 @@ export class IpPrefix {
     bits = this.length;
     return bits === 128 ? text : `${text}/${bits}`;
   }
+}
+
+/** IpPrefix.v4Host() of 16 address bytes (@b[0, 16)) and a 128-space length, without an IpPrefix. */
+export function v4HostOf(b: Uint8Array, length: number): number | undefined {
+  if (length !== 128 || !isV4Mapped(b)) return undefined;
+  return (((b[12] as number) << 24) | ((b[13] as number) << 16) | ((b[14] as number) << 8) | (b[15] as number)) >>> 0;
+}
+
+/** IpPrefix.key() of 16 address bytes (@b[0, 16)) and a 128-space length, without an IpPrefix. */
+export function prefixKeyOf(b: Uint8Array, length: number): string {
+  return `${Buffer.from(b.buffer, b.byteOffset, 16).toString('hex')}/${length}`;
 }
 
 function isV4Mapped(b: Uint8Array): boolean {

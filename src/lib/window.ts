@@ -17,7 +17,7 @@
 // bans beyond the capacity, the filter's size).
 import { randomBytes } from 'node:crypto';
 
-import { IpPrefix } from './addr.js';
+import { IpPrefix, prefixKeyOf, v4HostOf } from './addr.js';
 import { bloomInsert } from './bloom.js';
 import type { BanStore } from './db/store.js';
 import type { BanRecord } from './db/types.js';
@@ -209,24 +209,23 @@ class PackedList {
   #buf = Buffer.alloc(17 * 1024);
   length = 0;
   push(p: IpPrefix): void {
-    if ((this.length + 1) * 17 > this.#buf.length) {
-      const b = Buffer.alloc(this.#buf.length * 2);
-      this.#buf.copy(b);
-      this.#buf = b;
-    }
+    this.#room();
     p.writeTo(this.#buf, this.length * 17);
     this.#buf[this.length * 17 + 16] = p.length;
     this.length++;
   }
   /** push() of a 17-byte record key (address, length), copied. */
   pushKey(key: Uint8Array): void {
-    if ((this.length + 1) * 17 > this.#buf.length) {
-      const b = Buffer.alloc(this.#buf.length * 2);
-      this.#buf.copy(b);
-      this.#buf = b;
-    }
+    this.#room();
     this.#buf.set(key.subarray(0, 17), this.length * 17);
     this.length++;
+  }
+  /** Room for one more entry (the buffer doubles when full). */
+  #room(): void {
+    if ((this.length + 1) * 17 <= this.#buf.length) return;
+    const b = Buffer.alloc(this.#buf.length * 2);
+    this.#buf.copy(b);
+    this.#buf = b;
   }
   at(i: number): IpPrefix {
     const o = i * 17;
@@ -276,33 +275,20 @@ class PackedList {
  * a window) as numbers, anything else as its key string.
  */
 class KeySet {
-  readonly #v4 = new Set<number>();
-  readonly #other = new Set<string>();
+  readonly #m = new KeyMap<true>();
   add(p: IpPrefix): void {
-    const n = p.v4Host();
-    if (n === undefined) this.#other.add(p.key());
-    else this.#v4.add(n);
+    this.#m.set(p, true);
   }
   has(p: IpPrefix): boolean {
-    const n = p.v4Host();
-    return n === undefined ? this.#other.has(p.key()) : this.#v4.has(n);
+    return this.#m.get(p) !== undefined;
   }
   /** has() of a 17-byte record key (address, length), without an IpPrefix. */
   hasKey(key: Uint8Array): boolean {
-    if (this.#v4.size + this.#other.size === 0) return false;
-    const n = v4HostOfKey(key);
-    return n === undefined ? this.#other.has(`${Buffer.from(key.buffer, key.byteOffset, 16).toString('hex')}/${key[16] ?? 0}`) : this.#v4.has(n);
+    return this.#m.getKey(key) !== undefined;
   }
 }
 
-/** IpPrefix.v4Host() of a record key. */
-function v4HostOfKey(k: Uint8Array): number | undefined {
-  if (k[16] !== 128 || k[10] !== 0xff || k[11] !== 0xff) return undefined;
-  for (let i = 0; i < 10; i++) if (k[i] !== 0) return undefined;
-  return (((k[12] as number) << 24) | ((k[13] as number) << 16) | ((k[14] as number) << 8) | (k[15] as number)) >>> 0;
-}
-
-/** A map keyed by prefix, kept as KeySet keeps its keys (IPv4 hosts as numbers: no key string each). */
+/** A map keyed by prefix: IPv4 hosts as numbers (no key string each), anything else by IpPrefix.key(). */
 class KeyMap<V> {
   readonly #v4 = new Map<number, V>();
   readonly #other = new Map<string, V>();
@@ -314,6 +300,13 @@ class KeyMap<V> {
   get(p: IpPrefix): V | undefined {
     const n = p.v4Host();
     return n === undefined ? this.#other.get(p.key()) : this.#v4.get(n);
+  }
+  /** get() of a 17-byte record key (address, length). */
+  getKey(key: Uint8Array): V | undefined {
+    if (this.#v4.size + this.#other.size === 0) return undefined;
+    const len = key[16] ?? 0;
+    const n = v4HostOf(key, len);
+    return n === undefined ? this.#other.get(prefixKeyOf(key, len)) : this.#v4.get(n);
   }
   *values(): Generator<V> {
     yield* this.#v4.values();
