@@ -189,20 +189,97 @@ static long ffwall_ioc_list_devices(void __user *arg)
 }
 
 /*
+ * Records parsed at a time by the apply loop of ADD and DEL.  The batch is
+ * copied in once; the parsed forms live in a chunk of this many, so that a
+ * batch of FFWALL_BATCH_MAX costs one 3 MiB copy instead of three arrays
+ * (every page of which the kernel zeroes under init_on_alloc).
+ */
+#define FFWALL_APPLY_CHUNK	256
+
+union ffwall_parsed {
+	struct ffwall_add ex;		/* ADD, exact table */
+	struct ffwall_pfx_add px;	/* ADD, ban prefix; DEL: key and len */
+	struct ffwall_key key;		/* DEL, exact table */
+};
+
+union ffwall_chunk {
+	struct ffwall_add ex[FFWALL_APPLY_CHUNK];
+	struct ffwall_pfx_add px[FFWALL_APPLY_CHUNK];
+	struct ffwall_key keys[FFWALL_APPLY_CHUNK];
+};
+
+/* Parse record @r of an ADD (@del false) or DEL batch into @p. */
+static int ffwall_batch_parse(const struct ffwall_rule *r, bool del,
+			      union ffwall_parsed *p)
+{
+	if (r->prefix_len == 128)
+		return del ? ffwall_table_parse_del(r, &p->key) :
+			     ffwall_table_parse_rule(r, &p->ex);
+	if (del)
+		return ffwall_pfx_parse_del(r, 127, &p->px.key, &p->px.len);
+	return ffwall_prefix_parse_rule(r, &p->px);
+}
+
+/*
+ * Apply records [@i, @j) of one kind (all exact or all prefixes), which
+ * passed validation, parsing them again @FFWALL_APPLY_CHUNK at a time into
+ * @c.  Adds the records applied and changed to @b; stops at the first error.
+ */
+static int ffwall_batch_apply(const struct ffwall_rule *recs, u32 i, u32 j,
+			      bool del, u32 now, union ffwall_chunk *c,
+			      struct ffwall_batch *b)
+{
+	struct ffwall_table *t = ffwall_cdev_table;
+	bool exact = recs[i].prefix_len == 128;
+	union ffwall_parsed p;
+	u32 k, n, ap, ch;
+	int err = 0;
+
+	for (; i < j && !err; i += n) {
+		n = min_t(u32, j - i, FFWALL_APPLY_CHUNK);
+		for (k = 0; k < n; k++) {
+			/* recs is the kernel's copy: it parses as it did. */
+			err = ffwall_batch_parse(&recs[i + k], del, &p);
+			if (err)
+				return err;
+			if (exact && del)
+				c->keys[k] = p.key;
+			else if (exact)
+				c->ex[k] = p.ex;
+			else
+				c->px[k] = p.px;
+		}
+		ap = n;
+		ch = 0;
+		if (exact && del)
+			err = ffwall_table_del(t, c->keys, n, &ap, &ch);
+		else if (exact)
+			err = ffwall_table_add(t, c->ex, n, &ap, &ch);
+		else if (del)
+			ffwall_pset_del(t->ban, c->px, n, now, &ch);
+		else
+			err = ffwall_pset_add(t->ban, c->px, n, now, &ap, &ch);
+		b->applied += ap;
+		b->changed += ch;
+	}
+	return err;
+}
+
+/*
  * ADD and DEL: copy the whole batch, validate all of it, then apply.
  * prefix_len 128 goes to the exact table, below 128 to the ban prefixes.
  * ADD holds the allowlist's mutex from the EEXIST check to the end, so the
  * allowlist cannot change in between (order: allowlist, then t->lock).
- * Consecutive records of one kind are applied as one run.
+ * Consecutive records of one kind are applied as one run; before the runs,
+ * ADD makes room in the exact table's hash for its new entries at once.
  */
 static long ffwall_ioc_batch(void __user *arg, bool del)
 {
 	struct ffwall_table *t = ffwall_cdev_table;
-	struct ffwall_pfx_add *px = NULL;
 	struct ffwall_rule *recs = NULL;
-	struct ffwall_add *ex = NULL;
-	struct ffwall_key *keys = NULL;
-	u32 i, j, ne = 0, np = 0, ap, ch, now;
+	union ffwall_chunk *chunk = NULL;
+	union ffwall_parsed p;
+	u32 i, j, nexact = 0, now;
 	struct ffwall_batch b;
 	bool locked = false;
 	long err = 0;
@@ -221,12 +298,8 @@ static long ffwall_ioc_batch(void __user *arg, bool del)
 		goto out;
 
 	recs = kvmalloc_array(b.count, sizeof(*recs), GFP_KERNEL);
-	px = kvmalloc_array(b.count, sizeof(*px), GFP_KERNEL);
-	if (del)
-		keys = kvmalloc_array(b.count, sizeof(*keys), GFP_KERNEL);
-	else
-		ex = kvmalloc_array(b.count, sizeof(*ex), GFP_KERNEL);
-	if (!recs || !px || (!keys && !ex)) {
+	chunk = kmalloc(sizeof(*chunk), GFP_KERNEL);
+	if (!recs || !chunk) {
 		err = -ENOMEM;
 		goto out;
 	}
@@ -235,70 +308,45 @@ static long ffwall_ioc_batch(void __user *arg, bool del)
 		goto out;
 	}
 	for (i = 0; i < b.count; i++) {
-		if (recs[i].prefix_len == 128 && del)
-			err = ffwall_table_parse_del(&recs[i], &keys[ne++]);
-		else if (recs[i].prefix_len == 128)
-			err = ffwall_table_parse_rule(&recs[i], &ex[ne++]);
-		else if (del)
-			err = ffwall_pfx_parse_del(&recs[i], 127, &px[np].key, &px[np].len);
-		else
-			err = ffwall_prefix_parse_rule(&recs[i], &px[np]);
-		if (recs[i].prefix_len != 128)
-			np++;
+		err = ffwall_batch_parse(&recs[i], del, &p);
 		if (err) {
 			b.bad_index = i;
 			goto out;
 		}
+		if (recs[i].prefix_len == 128)
+			nexact++;
 	}
 
 	if (!del) {
 		/* No ban may lie wholly inside the allowlist. */
 		ffwall_pset_lock(t->allow);
 		locked = true;
-		for (i = 0, ne = 0, np = 0; i < b.count; i++) {
-			const struct ffwall_key *k;
-			u8 len = recs[i].prefix_len;
+		for (i = 0; i < b.count && !ffwall_pset_empty(t->allow); i++) {
+			struct ffwall_key key;
 
-			k = len == 128 ? &ex[ne++].key : &px[np++].key;
-			if (ffwall_allow_covers(t->allow, k, len)) {
+			/* Validated: the address is the key, host bits zero. */
+			memcpy(&key, recs[i].addr, sizeof(key));
+			if (ffwall_allow_covers(t->allow, &key, recs[i].prefix_len)) {
 				b.bad_index = i;
 				err = -EEXIST;
 				goto out;
 			}
 		}
+		ffwall_table_reserve(t, nexact);
 	}
 
 	now = ffwall_table_now(t);
-	for (i = 0, ne = 0, np = 0; i < b.count; i = j) {
+	for (i = 0; i < b.count && !err; i = j) {
 		bool exact = recs[i].prefix_len == 128;
 
 		for (j = i + 1; j < b.count && (recs[j].prefix_len == 128) == exact; j++)
 			;
-		ap = j - i;
-		ch = 0;
-		if (exact && del)
-			err = ffwall_table_del(t, keys + ne, j - i, &ap, &ch);
-		else if (exact)
-			err = ffwall_table_add(t, ex + ne, j - i, &ap, &ch);
-		else if (del)
-			ffwall_pset_del(t->ban, px + np, j - i, now, &ch);
-		else
-			err = ffwall_pset_add(t->ban, px + np, j - i, now, &ap, &ch);
-		if (exact)
-			ne += j - i;
-		else
-			np += j - i;
-		b.applied += ap;
-		b.changed += ch;
-		if (err)
-			break;
+		err = ffwall_batch_apply(recs, i, j, del, now, chunk, &b);
 	}
 out:
 	if (locked)
 		ffwall_pset_unlock(t->allow);
-	kvfree(keys);
-	kvfree(ex);
-	kvfree(px);
+	kfree(chunk);
 	kvfree(recs);
 	if (copy_to_user(arg, &b, sizeof(b)))
 		return -EFAULT;

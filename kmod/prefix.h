@@ -230,6 +230,17 @@ struct ffwall_pfx *__ffwall_pset_lookup_clock_rcu(struct ffwall_pset *s,
 						  const struct ffwall_key *key,
 						  struct ffwall_clock *c);
 
+/* Has @s no length in use (no entry)?  Racy unless the set's lock is held. */
+static inline bool ffwall_pset_empty(const struct ffwall_pset *s)
+{
+	unsigned long any = 0;
+	unsigned int w;
+
+	for (w = 0; w < FFWALL_PFX_LEN_WORDS; w++)
+		any |= READ_ONCE(s->lens[w]);
+	return !any;
+}
+
 /*
  * The packet path's entry: a set without any length in use (no prefix
  * banned) costs the hook a few loads, not a call.
@@ -238,12 +249,7 @@ static inline struct ffwall_pfx *ffwall_pset_lookup_clock_rcu(struct ffwall_pset
 							      const struct ffwall_key *key,
 							      struct ffwall_clock *c)
 {
-	unsigned long any = 0;
-	unsigned int w;
-
-	for (w = 0; w < FFWALL_PFX_LEN_WORDS; w++)
-		any |= READ_ONCE(s->lens[w]);
-	if (!any)
+	if (ffwall_pset_empty(s))
 		return NULL;
 	return __ffwall_pset_lookup_clock_rcu(s, key, c);
 }

@@ -263,6 +263,33 @@ static void ffwall_maybe_grow(struct ffwall_table *t)
 		t->grow_backoff = t->count + t->count / 2 + 1;
 }
 
+/*
+ * Before an ADD of up to @n new entries: grow the hash at once to what
+ * they need (load factor at most 1, within max_entries), instead of one
+ * doubling after another while they go in.  Each doubling moves every
+ * entry and waits for a grace period.  Only a batch that would double the
+ * hash twice or more does this, so a batch of updates (n at most the
+ * entries already there) never grows it past what ffwall_maybe_grow()
+ * would.  A failed allocation is not an error: ffwall_maybe_grow() tries
+ * again as entries arrive.
+ */
+void ffwall_table_reserve(struct ffwall_table *t, u32 n)
+{
+	struct ffwall_buckets *bk;
+	unsigned int bits;
+	u64 want;
+
+	mutex_lock(&t->lock);
+	bk = ffwall_deref(t, t->cur);
+	want = min_t(u64, (u64)t->count + n, t->max_entries);
+	if (want > (1ULL << bk->bits) && t->count + 1 >= t->grow_backoff) {
+		bits = min_t(unsigned int, FFWALL_MAX_BITS, order_base_2(want));
+		if (bits >= bk->bits + 2 && !ffwall_resize(t, bits))
+			t->grow_backoff = t->count + t->count / 2 + 1;
+	}
+	mutex_unlock(&t->lock);
+}
+
 static void ffwall_maybe_shrink(struct ffwall_table *t)
 {
 	struct ffwall_buckets *bk = ffwall_deref(t, t->cur);

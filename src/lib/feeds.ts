@@ -170,15 +170,13 @@ export interface PackedFeed {
  */
 export function packPlainFeed(buf: Uint8Array): PackedFeed {
   const n = buf.length;
-  // At most one entry per line: count the line ends for the buffers' size.
-  let maxLines = 1;
-  for (let i = 0; i < n; i++) {
-    const c = buf[i];
-    if (c === 10 || c === 13) maxLines++;
-  }
-  const addrs = new Uint8Array(maxLines * 16);
-  const prefixLen = new Uint8Array(maxLines);
-  const lineOf = new Uint32Array(maxLines);
+  // Room for a feed of IPv4 addresses (8 bytes or more a line) at once;
+  // shorter lines (IPv6 "::", prefixes like "1.0.0.0/8" are not shorter)
+  // grow the columns.  No pass over the bytes just to count lines.
+  let cap = (n >>> 3) + 16;
+  let addrs = new Uint8Array(cap * 16);
+  let prefixLen = new Uint8Array(cap);
+  let lineOf = new Uint32Array(cap);
   let count = 0;
   let line = 0;
   let start = 0;
@@ -186,6 +184,18 @@ export function packPlainFeed(buf: Uint8Array): PackedFeed {
     let end = start;
     while (end < n && buf[end] !== 10 && buf[end] !== 13) end++;
     line++;
+    if (count === cap) {
+      cap *= 2;
+      const a = new Uint8Array(cap * 16);
+      a.set(addrs);
+      addrs = a;
+      const p = new Uint8Array(cap);
+      p.set(prefixLen);
+      prefixLen = p;
+      const l = new Uint32Array(cap);
+      l.set(lineOf);
+      lineOf = l;
+    }
     let len = parseV4PrefixBytes(buf, start, end, addrs, count * 16);
     if (len < 0) {
       const text = Buffer.from(buf.buffer, buf.byteOffset + start, end - start).toString('utf8');
@@ -201,7 +211,7 @@ export function packPlainFeed(buf: Uint8Array): PackedFeed {
     if (end < n && buf[end] === 13 && end + 1 < n && buf[end + 1] === 10) end++;
     start = end + 1;
   }
-  return { count, addrs, prefixLen, lines: line, lineOf };
+  return { count, addrs: addrs.subarray(0, count * 16), prefixLen: prefixLen.subarray(0, count), lines: line, lineOf: lineOf.subarray(0, count) };
 }
 
 export interface ValidateOptions {

@@ -57,6 +57,9 @@ const FEEDS: (string | Buffer)[] = [
   '192.0.2.1\n192.0.2.1\n',
   '\uFEFF192.0.2.1\n192.0.2.2\n',
   Buffer.from([0xef, 0xbb, 0xbf, 0x31, 0x2e, 0x32, 0x2e, 0x33, 0x2e, 0x34, 0x0a]),
+  // Lines shorter than packPlainFeed()'s first guess (8 bytes a line): its columns grow.
+  Array.from({ length: 600 }, (_, i) => `::${i.toString(16)}\n`).join(''),
+  `${Array.from({ length: 300 }, (_, i) => `::${i.toString(16)}\n`).join('')}192.0.2.1\n${Array.from({ length: 300 }, (_, i) => `1::${i.toString(16)}`).join('\n')}`,
   // errors: the first bad line, named
   '192.0.2.1\n192.0.2.1/24\n',
   '192.0.2.1\n01.2.3.4\n',

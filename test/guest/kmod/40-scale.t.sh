@@ -1,11 +1,12 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # One million entries: the time of the ADD and of a full DUMP, the bytes per
-# entry the module reports (at most 64, bucket array included), eviction at
-# the default cap, and a clean unload that frees them all.
+# entry the module reports (at most 64, bucket array included), the hash
+# grown at most once per batch (the first batch reserves its room at once),
+# eviction at the default cap, and a clean unload that frees them all.
 source "$FFWALL_ROOT/test/guest/lib.sh"
 ctl="$FFWALL_TOOLS/ffwallctl"
-plan 9
+plan 11
 N=1048576
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
@@ -22,6 +23,10 @@ diag "STATS at 1M: bytes=$bytes entry_size=$("$ctl" stats entry_size)" \
 diag "slab: $(grep -E '^(ffwall_entry|# name)' /proc/slabinfo 2>/dev/null | tr '\n' '|')"
 [ $((bytes / N)) -le 64 ] && [ $((bytes / N)) -ge 40 ]
 ok $? "at most 64 bytes per entry at 1M, bucket array included"
+is "$("$ctl" stats buckets)" $N "the hash has one bucket per entry, no more"
+# 16 -> 65536 buckets at the first batch, then one doubling each to 2^20:
+# five resizes (one per doubling from 16 buckets would be sixteen).
+is "$("$ctl" stats resizes)" 5 "the hash was resized once per batch at most"
 t0=$(now_ms)
 is "$("$ctl" dump count)" $N "a full DUMP returns 1M entries"
 t1=$(now_ms)
