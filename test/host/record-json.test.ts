@@ -242,6 +242,29 @@ test('raw-json: the line written from the stored bytes is recordJson() of the de
     const bytes = packr.pack(v);
     t.is(w.write(keys[0] as Uint8Array, KEY_BYTES, bytes, bytes.length, out, 0) > 0, v.state === 'expired');
   }
+  // Values of one length that differ in one byte (in a whole word, or in the tail after the
+  // last whole word), read at every alignment: never taken for the value before.
+  for (const shift of [0, 1, 2, 3]) {
+    const w2 = new LineWriter(rawFilter({}), false);
+    const a = packr.pack({ ...base, reason: 'abcdefgh-1' });
+    const b = packr.pack({ ...base, reason: 'abcdefgh-2' });
+    const c = packr.pack({ ...base, reason: 'abcdefgh-1', hitCount: 4 });
+    t.is(a.length, b.length);
+    t.is(a.length, c.length);
+    // The reason last (any key order is a record), so that its last byte is past the last whole word.
+    const { reason: _r, ...rest } = base;
+    const pad = [0, 1, 2, 3].find((p) => packr.pack({ ...rest, reason: `${'x'.repeat(p)}1` }).length % 4 !== 0) ?? 0;
+    const d = packr.pack({ ...rest, reason: `${'x'.repeat(pad)}1` });
+    const e = packr.pack({ ...rest, reason: `${'x'.repeat(pad)}2` });
+    t.not(d.length % 4, 0);
+    t.is(d.length, e.length);
+    for (const v of [a, a, b, b, a, c, c, a, d, d, e, e, d]) {
+      const mem = new Uint8Array(new ArrayBuffer(v.length + 8), shift, v.length + 4);
+      mem.set(v, 0);
+      const end = w2.write(keys[0] as Uint8Array, KEY_BYTES, mem, v.length, out, 0);
+      t.is(out.toString('utf8', 0, end), `${recordJson(keys[0] as Uint8Array, packr.unpack(v) as StoredRecord)}\n`, `shift ${shift}`);
+    }
+  }
   // Forms it does not know: -2, nothing written.
   for (const bad of [packr.pack({ ...base, extra: 1 }), packr.pack([1, 2]), new Packr({ useRecords: false, useFloat32: FLOAT32_OPTIONS.ALWAYS }).pack({ ...base, hitCount: 1.5 })]) {
     t.is(new LineWriter(rawFilter({}), false).write(keys[0] as Uint8Array, KEY_BYTES, bad, bad.length, out, 0), -2);

@@ -513,6 +513,28 @@ export function lineRoom(valueLength: number): number {
 
 const compare = Buffer.prototype.compare;
 
+/** An Int32Array over the whole of @b's memory (cached: lmdb-js reads every value into one buffer). */
+let wordsOf: { buffer: ArrayBufferLike; words: Int32Array } | undefined;
+function words(b: Uint8Array): Int32Array {
+  if (wordsOf === undefined || wordsOf.buffer !== b.buffer) wordsOf = { buffer: b.buffer, words: new Int32Array(b.buffer, 0, b.buffer.byteLength >>> 2) };
+  return wordsOf.words;
+}
+
+/**
+ * Are @a[0, @n) and @v[0, @n) the same bytes?  @a's words are @aw (offset 0).
+ * Four bytes a step when @v is aligned (lmdb-js's read buffer is): under
+ * emulation a Buffer.compare() call per record cost a sixth of an export.
+ */
+function sameValue(a: Uint8Array, aw: Int32Array, v: Uint8Array, n: number): boolean {
+  if ((v.byteOffset & 3) !== 0) return compare.call(a, v, 0, n, 0, n) === 0;
+  const vw = words(v);
+  const base = v.byteOffset >>> 2;
+  const nw = n >>> 2;
+  for (let i = 0; i < nw; i++) if (aw[i] !== vw[base + i]) return false;
+  for (let i = nw << 2; i < n; i++) if (a[i] !== v[i]) return false;
+  return true;
+}
+
 /**
  * Writes the lines of a walk, one record at a time, remembering the last
  * value it parsed: a record whose stored bytes equal the previous one's
@@ -522,7 +544,8 @@ const compare = Buffer.prototype.compare;
 export class LineWriter {
   readonly #filter: RawFilter;
   readonly #targets: boolean;
-  #last = Buffer.alloc(4096);
+  readonly #lastWords = new Int32Array(1024);
+  readonly #last = new Uint8Array(this.#lastWords.buffer);
   #lastLen = -1;
   #lastMatch = false;
   /** The remembered line after the target (exactly its bytes). */
@@ -541,7 +564,7 @@ export class LineWriter {
    * parseRecord() does not know (nothing written: the caller decodes it).
    */
   write(k: Uint8Array, kLen: number, v: Uint8Array, vLen: number, out: Buffer, at: number): number {
-    const fresh = vLen !== this.#lastLen || compare.call(this.#last, v, 0, vLen, 0, vLen) !== 0;
+    const fresh = vLen !== this.#lastLen || !sameValue(this.#last, this.#lastWords, v, vLen);
     if (fresh) {
       this.#lastLen = -1;
       if (!parseRecord(v, vLen)) return -2;
