@@ -222,6 +222,13 @@ export interface NativeBinding {
   filterHas(data: Uint8Array, nhashes: number, seed0: bigint, seed1: bigint, addr: Uint8Array): boolean;
   /** The hash, block and bit positions of one address (known-answer tests). */
   filterPositions(addr: Uint8Array, nblocks: number, nhashes: number, seed0: bigint, seed1: bigint): { hash: bigint; block: number; bits: Uint16Array };
+  /**
+   * feeds.ts packPlainFeed()'s fast path: from @state ([position, entries,
+   * lines], updated in place) packs the lines that are exactly an IPv4
+   * address or prefix (addr.ts parseV4PrefixBytes()'s rules) while the
+   * columns have room; stops at the first other line, not consumed.
+   */
+  packV4Lines(buf: Uint8Array, addrs: Uint8Array, prefixLen: Uint8Array, lineOf: Uint32Array, state: Float64Array): void;
   constants: NativeConstants;
   ABI_VERSION: number;
   DEVICE_NAME: string;
@@ -240,6 +247,15 @@ export function addonPath(): string {
     dir = parent;
   }
   throw new Error('ffwall: the native addon is not built (build/Release/ffwall.node); run `npm run build:addon`');
+}
+
+/** loadBinding(), or undefined where the addon is not built (pure helpers then use their JavaScript). */
+export function tryLoadBinding(): NativeBinding | undefined {
+  try {
+    return loadBinding();
+  } catch {
+    return undefined;
+  }
 }
 
 export function loadBinding(): NativeBinding {

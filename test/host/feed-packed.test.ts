@@ -12,6 +12,7 @@ import test from 'ava';
 
 import { FeedError, IpPrefix, openFfwall, packPlainFeed, readFeed } from '../../src/lib/index.js';
 import { FakeKernel } from '../../src/lib/kernel-fake.js';
+import { tryLoadBinding } from '../../src/lib/native.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ffwall-feed-packed-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
@@ -30,9 +31,10 @@ async function slow(text: string | Buffer): Promise<[number, string][] | string>
   return out;
 }
 
-function fast(text: string | Buffer): [number, string][] | string {
+/** packPlainFeed()'s verdict, with the addon's IPv4 loop (native) or in JavaScript alone. */
+function fast(text: string | Buffer, native = true): [number, string][] | string {
   try {
-    const p = packPlainFeed(Buffer.from(text));
+    const p = packPlainFeed(Buffer.from(text), { native });
     const out: [number, string][] = [];
     for (let i = 0; i < p.count; i++) out.push([p.lineOf[i] ?? 0, new IpPrefix(p.addrs.subarray(i * 16, i * 16 + 16), p.prefixLen[i] ?? 128).toString()]);
     return out;
@@ -76,8 +78,47 @@ const FEEDS: (string | Buffer)[] = [
 
 test('packPlainFeed agrees with readFeed: entries, line numbers, the first error', async (t) => {
   for (const text of FEEDS) {
-    t.deepEqual(fast(text), await slow(text), `feed ${JSON.stringify(text.toString())}`);
+    const want = await slow(text);
+    t.deepEqual(fast(text), want, `feed ${JSON.stringify(text.toString())}`);
+    t.deepEqual(fast(text, false), want, `feed ${JSON.stringify(text.toString())}, JavaScript alone`);
   }
+});
+
+test("the addon's IPv4 line parser is built and takes what the JavaScript takes, byte for byte", (t) => {
+  t.is(typeof tryLoadBinding()?.packV4Lines, 'function', 'the addon is built on the test machine, so the native path is the one tested');
+  let seed = 7;
+  const rnd = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    return (seed >>> 8) % n;
+  };
+  const alphabet = '0123456789../\r\n x';
+  const near = ['0.0.0.0/0', '1.2.3.4/0', '128.0.0.0/1', '1.2.3.4/', '1.2.3', '1.2.3.4.5', '00.1.2.3', '1.2.3.04', '255.255.255.256', '1.2.3.4/24', '10.0.0.0/08', '10.0.0.0/8', '9.9.9.9/32', '1.2.3.4/33', '1.2.3.4/3x'];
+  let lines = 0;
+  for (let k = 0; k < 4000; k++) {
+    let text = near[rnd(near.length)] as string;
+    // Mutate one to three bytes of a near-IPv4 line (or build one at random).
+    if (rnd(4) === 0) text = Array.from({ length: 1 + rnd(18) }, () => alphabet[rnd(alphabet.length)]).join('');
+    else for (let m = rnd(3); m > 0; m--) {
+      const at = rnd(text.length + 1);
+      text = text.slice(0, at) + (alphabet[rnd(alphabet.length)] as string) + text.slice(at + rnd(2));
+    }
+    const feed = `192.0.2.1\n${text}\n10.0.0.0/8`;
+    t.deepEqual(fast(feed), fast(feed, false), JSON.stringify(feed));
+    lines++;
+  }
+  // Short IPv6 lines, then a long run of IPv4 ones during which the columns (sized for
+  // 8 bytes a line) fill: the addon's loop stops at the room it has, the columns grow, it goes on.
+  const v6 = Array.from({ length: 5000 }, (_, i) => `::${i.toString(16)}`).join('\n');
+  const v4 = Array.from({ length: 5000 }, (_, i) => `9.9.9.${i % 10}`).join('\n');
+  const text = Buffer.from(`${v6}\n${v4}\n::4\n`);
+  t.true(10_001 > (text.length >>> 3) + 16);
+  const p = packPlainFeed(text);
+  const q = packPlainFeed(text, { native: false });
+  t.deepEqual([p.count, p.lines, [...p.prefixLen], [...p.lineOf], Buffer.from(p.addrs).toString('hex')], [q.count, q.lines, [...q.prefixLen], [...q.lineOf], Buffer.from(q.addrs).toString('hex')]);
+  t.is(p.count, 10_001);
+  t.is(p.prefixLen[5000], 128);
+  t.is(new IpPrefix(p.addrs.subarray(5003 * 16, 5004 * 16), 128).toString(), '9.9.9.3');
+  t.is(lines, 4000);
 });
 
 test('packPlainFeed agrees with readFeed on random feeds', async (t) => {
@@ -91,7 +132,9 @@ test('packPlainFeed agrees with readFeed on random feeds', async (t) => {
     let text = '';
     const n = 1 + rnd(12);
     for (let i = 0; i < n; i++) text += pieces[rnd(pieces.length)];
-    t.deepEqual(fast(text), await slow(text), `feed ${JSON.stringify(text)}`);
+    const want = await slow(text);
+    t.deepEqual(fast(text), want, `feed ${JSON.stringify(text)}`);
+    t.deepEqual(fast(text, false), want, `feed ${JSON.stringify(text)}, JavaScript alone`);
   }
 });
 
