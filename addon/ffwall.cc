@@ -267,6 +267,23 @@ Napi::Object EntriesToColumns(Napi::Env env, const struct ffwall_entry_info* e, 
 }
 
 // One DUMP or ALLOW_DUMP call.
+// RESERVE: may move every entry of a full table, so off the event loop.
+class ReserveWorker : public PromiseWorker {
+ public:
+  ReserveWorker(Napi::Env env, std::shared_ptr<Fd> fd, std::string path, uint32_t entries)
+      : PromiseWorker(env, "ffwall:reserve", std::move(fd), std::move(path)) {
+    std::memset(&r_, 0, sizeof(r_));
+    r_.entries = entries;
+  }
+
+ protected:
+  void Execute() override { err_ = fd_->Ioctl(FFWALL_IOC_RESERVE, &r_); }
+  Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(r_.buckets)); }
+
+ private:
+  struct ffwall_reserve r_ {};
+};
+
 class DumpWorker : public PromiseWorker {
  public:
   DumpWorker(Napi::Env env, std::shared_ptr<Fd> fd, std::string path, unsigned long cmd, uint64_t cursor, uint32_t capacity, uint64_t hitSince)
@@ -392,6 +409,7 @@ class Device : public Napi::ObjectWrap<Device> {
       InstanceMethod<&Device::Batch>("batch"),
       InstanceMethod<&Device::Lookup>("lookup"),
       InstanceMethod<&Device::Flush>("flush"),
+      InstanceMethod<&Device::Reserve>("reserve"),
       InstanceMethod<&Device::Dump>("dump"),
       InstanceMethod<&Device::Stats>("stats"),
       InstanceMethod<&Device::FilterLoad>("filterLoad"),
@@ -607,6 +625,18 @@ class Device : public Napi::ObjectWrap<Device> {
     f.with_flags = static_cast<__u16>(with);
     if (!Sync(env, FFWALL_IOC_FLUSH, &f)) return env.Undefined();
     return Napi::Number::New(env, static_cast<double>(f.removed));
+  }
+
+  // reserve(entries) -> Promise<buckets>
+  Napi::Value Reserve(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint32_t entries = 0;
+    if (!GetU32(info[0], &entries, "reserve: entries")) return env.Undefined();
+    if (!CheckOpen(env)) return env.Undefined();
+    auto* w = new ReserveWorker(env, fd_, path_, entries);
+    Napi::Promise p = w->Promise();
+    w->Queue();
+    return p;
   }
 
   // dump(allow, cursor: bigint, capacity, hitSince) -> Promise<columns & {cursor}>

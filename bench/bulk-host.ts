@@ -29,6 +29,7 @@ const stubDevice = {
     entries += count;
     return { applied: count, changed: count };
   },
+  reserve: async () => 1 << 20,
   stats: () => ({ now: 1000, entries }),
   close: () => undefined,
 };

@@ -45,6 +45,7 @@ static_assert(sizeof(struct ffwall_batch) == 32);
 static_assert(sizeof(struct ffwall_entry_info) == 72);
 static_assert(sizeof(struct ffwall_lookup) == 112);
 static_assert(sizeof(struct ffwall_flush) == 16);
+static_assert(sizeof(struct ffwall_reserve) == 16);
 static_assert(sizeof(struct ffwall_dump) == 48);
 static_assert(sizeof(struct ffwall_stats) == 256);
 static_assert(sizeof(struct ffwall_filter_load) == 72);
@@ -57,7 +58,7 @@ static_assert(offsetof(struct ffwall_rule, reserved) == 40);
 			 FFWALL_FEAT_LOOKUP | FFWALL_FEAT_FLUSH | FFWALL_FEAT_DUMP |	\
 			 FFWALL_FEAT_STATS | FFWALL_FEAT_PORTS | FFWALL_FEAT_MONITOR |	\
 			 FFWALL_FEAT_FLUSH_FLAGS | FFWALL_FEAT_FILTER | FFWALL_FEAT_EVENTS | \
-			 FFWALL_FEAT_PREFIX | FFWALL_FEAT_ALLOW)
+			 FFWALL_FEAT_PREFIX | FFWALL_FEAT_ALLOW | FFWALL_FEAT_RESERVE)
 
 /* Most records LIST_DEVICES returns per call. */
 #define FFWALL_LIST_MAX		4096
@@ -281,6 +282,7 @@ static long ffwall_ioc_batch(void __user *arg, bool del)
 	union ffwall_parsed p;
 	u32 i, j, nexact = 0, now;
 	struct ffwall_batch b;
+	u64 buckets;
 	bool locked = false;
 	long err = 0;
 
@@ -332,7 +334,8 @@ static long ffwall_ioc_batch(void __user *arg, bool del)
 				goto out;
 			}
 		}
-		ffwall_table_reserve(t, nexact);
+		/* Room for the batch's new entries; failing that, ADD grows as it goes. */
+		ffwall_table_reserve(t, nexact, 2, &buckets);
 	}
 
 	now = ffwall_table_now(t);
@@ -349,6 +352,22 @@ out:
 	kfree(chunk);
 	kvfree(recs);
 	if (copy_to_user(arg, &b, sizeof(b)))
+		return -EFAULT;
+	return err;
+}
+
+/* RESERVE: grow the exact table's hash for a bulk load at once. */
+static long ffwall_ioc_reserve(void __user *arg)
+{
+	struct ffwall_reserve r;
+	long err;
+
+	if (copy_from_user(&r, arg, sizeof(r)))
+		return -EFAULT;
+	if (r.reserved0)
+		return -EINVAL;
+	err = ffwall_table_reserve(ffwall_cdev_table, r.entries, 1, &r.buckets);
+	if (copy_to_user(arg, &r, sizeof(r)))
 		return -EFAULT;
 	return err;
 }
@@ -683,6 +702,8 @@ static long ffwall_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return ffwall_filter_ioc_load(uarg);
 	case FFWALL_IOC_FILTER_ADD:
 		return ffwall_filter_ioc_add(uarg);
+	case FFWALL_IOC_RESERVE:
+		return ffwall_ioc_reserve(uarg);
 	default:
 		return -ENOTTY;
 	}

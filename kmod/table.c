@@ -264,30 +264,39 @@ static void ffwall_maybe_grow(struct ffwall_table *t)
 }
 
 /*
- * Before an ADD of up to @n new entries: grow the hash at once to what
- * they need (load factor at most 1, within max_entries), instead of one
- * doubling after another while they go in.  Each doubling moves every
- * entry and waits for a grace period.  Only a batch that would double the
- * hash twice or more does this, so a batch of updates (n at most the
- * entries already there) never grows it past what ffwall_maybe_grow()
- * would.  A failed allocation is not an error: ffwall_maybe_grow() tries
- * again as entries arrive.
+ * Make room for @n more entries: grow the hash at once to what they need
+ * (load factor at most 1, within max_entries), instead of one doubling
+ * after another while they go in.  Each doubling moves every entry and
+ * waits for a grace period.  Only when that is at least @min_doublings
+ * doublings: ADD asks for two before each batch, so that a batch of
+ * updates (n at most the entries already there) never grows the hash past
+ * what ffwall_maybe_grow() would; RESERVE asks for one.  -ENOMEM when the
+ * new array cannot be allocated (the table is unchanged; ffwall_maybe_grow()
+ * tries again as entries arrive).  @buckets: the hash's size after.
  */
-void ffwall_table_reserve(struct ffwall_table *t, u32 n)
+int ffwall_table_reserve(struct ffwall_table *t, u32 n, unsigned int min_doublings,
+			 u64 *buckets)
 {
 	struct ffwall_buckets *bk;
 	unsigned int bits;
+	int err = 0;
 	u64 want;
 
 	mutex_lock(&t->lock);
 	bk = ffwall_deref(t, t->cur);
 	want = min_t(u64, (u64)t->count + n, t->max_entries);
-	if (want > (1ULL << bk->bits) && t->count + 1 >= t->grow_backoff) {
+	/* ADD's own reserve respects the back-off after a failed allocation. */
+	if (want > (1ULL << bk->bits) &&
+	    (min_doublings < 2 || t->count >= t->grow_backoff)) {
 		bits = min_t(unsigned int, FFWALL_MAX_BITS, order_base_2(want));
-		if (bits >= bk->bits + 2 && !ffwall_resize(t, bits))
+		if (bits >= bk->bits + min_doublings && !ffwall_resize(t, bits)) {
 			t->grow_backoff = t->count + t->count / 2 + 1;
+			err = -ENOMEM;
+		}
 	}
+	*buckets = 1ULL << ffwall_deref(t, t->cur)->bits;
 	mutex_unlock(&t->lock);
+	return err;
 }
 
 static void ffwall_maybe_shrink(struct ffwall_table *t)

@@ -263,7 +263,8 @@ int ffwall_table_parse_del(const struct ffwall_rule *r, struct ffwall_key *key);
 /* Writers (process context, may sleep). */
 int ffwall_table_add(struct ffwall_table *t, const struct ffwall_add *recs,
 		     u32 n, u32 *applied, u32 *changed);
-void ffwall_table_reserve(struct ffwall_table *t, u32 n);
+int ffwall_table_reserve(struct ffwall_table *t, u32 n, unsigned int min_doublings,
+			 u64 *buckets);
 int ffwall_table_del(struct ffwall_table *t, const struct ffwall_key *keys,
 		     u32 n, u32 *applied, u32 *changed);
 int ffwall_table_flush(struct ffwall_table *t, u8 with_flags, u64 *removed);

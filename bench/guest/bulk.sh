@@ -7,7 +7,8 @@
 #      bench/scale-db.ts --plain, on $FFWALL_DATA_DISK: what `ffwall import`
 #      of them leaves): ffwall list --json, ffwall export (plain);
 #   2. the kernel alone: ffwallctl add-seq (C, N sequential addresses in
-#      ioctls of 65,536) and the library with database: false
+#      ioctls of 65,536; once more after one RESERVE of N) and the library
+#      with database: false (which sends RESERVE itself)
 #      (bench/bulk-guest.ts --no-db: the same addresses, parsed in JS);
 #   3. ipset restore (hash:ip, one restore file), ipset save;
 #   4. nft -f (one file: a table, a set and the elements in statements of
@@ -84,6 +85,11 @@ if want kernel; then
 insmod "$FFWALL_KO" max_entries=$((n + 1024))
 step load "ffwallctl add-seq (C, kernel only)" "$CAP" "$ctl" add-seq 1.0.0.0 "$n" 65536
 echo "{\"check\":\"kernel entries after ffwallctl add-seq\",\"entries\":$(kentries)}" | tee -a "$out"
+rmmod ffwall
+# The same after one RESERVE of n (what the library sends before a bulk ADD).
+insmod "$FFWALL_KO" max_entries=$((n + 1024))
+step load "ffwallctl add-seq after RESERVE (C, kernel only)" "$CAP" "$ctl" add-seq 1.0.0.0 "$n" 65536 reserve
+echo "{\"check\":\"kernel entries and resizes after RESERVE and add-seq\",\"entries\":$(kentries),\"resizes\":$("$ctl" stats resizes)}" | tee -a "$out"
 rmmod ffwall
 insmod "$FFWALL_KO" max_entries=$((n + 1024))
 step load "ffwall library, database false (kernel only)" "$CAP" node dist/bench/bulk-guest.js --file "$work/addrs" --no-db

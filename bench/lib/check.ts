@@ -93,6 +93,8 @@ const SPECIFIC: Record<string, (doc: Json) => string[]> = {
       const lines = typeof r.lines === 'number' ? r.lines : undefined;
       if (got !== undefined && got !== n) bad.push(`${r.check}: ${got}, expected ${n}`);
       if (lines !== undefined && lines < n) bad.push(`${r.check}: ${lines} lines for ${n} entries`);
+      // After one RESERVE of n, the load itself never resizes the hash.
+      if (typeof r.resizes === 'number' && r.resizes !== 1) bad.push(`${r.check}: ${r.resizes} resizes, expected 1`);
     }
     return bad;
   },

@@ -98,6 +98,7 @@
 #define FFWALL_FEAT_EVENTS	(1ULL << 11)	/* read() and poll() of event records */
 #define FFWALL_FEAT_FILTER	(1ULL << 12)	/* FILTER_LOAD, FILTER_ADD */
 #define FFWALL_FEAT_FLUSH_FLAGS	(1ULL << 13)	/* FLUSH with with_flags != 0 */
+#define FFWALL_FEAT_RESERVE	(1ULL << 14)	/* RESERVE */
 
 /**
  * struct ffwall_version - FFWALL_IOC_VERSION result
@@ -320,6 +321,30 @@ struct ffwall_batch {
 
 #define FFWALL_IOC_ADD		_IOWR(FFWALL_IOC_MAGIC, 0x06, struct ffwall_batch)
 #define FFWALL_IOC_DEL		_IOWR(FFWALL_IOC_MAGIC, 0x07, struct ffwall_batch)
+
+/**
+ * struct ffwall_reserve - FFWALL_IOC_RESERVE (FFWALL_FEAT_RESERVE)
+ * @entries: exact entries about to be added (a bulk load's size).
+ * @reserved0: zero.
+ * @buckets: output: buckets of the exact table's hash after the call.
+ *
+ * Grows the exact table's hash at once to hold the entries it has plus
+ * @entries at a load factor of at most 1 (within max_entries and the
+ * table's largest size), so that a bulk ADD does not double it step after
+ * step: each doubling moves every entry and waits for an RCU grace period.
+ * It never shrinks the hash (a later DEL or reclaim may) and limits
+ * nothing: ADD works the same without it.  0 is a no-op.
+ *
+ * Errors: EPERM, EFAULT; EINVAL: non-zero reserved0; ENOMEM: the bigger
+ *	array could not be allocated (the table is unchanged and works).
+ */
+struct ffwall_reserve {
+	__u32 entries;
+	__u32 reserved0;
+	__u64 buckets;
+};
+
+#define FFWALL_IOC_RESERVE	_IOWR(FFWALL_IOC_MAGIC, 0x11, struct ffwall_reserve)
 
 /**
  * struct ffwall_entry_info - one entry, as LOOKUP and DUMP return it

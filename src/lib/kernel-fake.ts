@@ -439,6 +439,10 @@ export class FakeKernel implements Kernel {
     checkBatchOptions(options);
     const checked = list.map((r, i) => checkRule(r, i));
     this.#live();
+    // As NativeKernel: more than one batch of exact entries, RESERVE first.
+    let exact = 0;
+    for (const r of checked) if (r.prefix.isHost) exact++;
+    if (exact > KERNEL_LIMITS.batchMax) this.#grow(exact, 1);
     return this.#batch(checked, options, (chunk) => this.#addChunk(chunk));
   }
 
@@ -481,6 +485,28 @@ export class FakeKernel implements Kernel {
       throw new RangeError(`dump: hitSince must be a non-negative integer (CLOCK_BOOTTIME seconds), got ${String(options?.hitSince)}`);
     }
     return this.#dumpIter(['exact', 'prefix', 'allow'], hitSince);
+  }
+
+  async reserve(entries: number): Promise<number> {
+    if (!Number.isInteger(entries) || entries < 0 || entries > 0xffffffff) throw new RangeError(`reserve: entries must be an integer 0..4294967295, got ${String(entries)}`);
+    this.#live();
+    this.#grow(entries, 1);
+    return this.#buckets;
+  }
+
+  /**
+   * As the module's ffwall_table_reserve(): one resize to the power of two
+   * the entries there and @n more need, within max_entries and 2^26
+   * buckets, when that is at least @minDoublings doublings; never smaller.
+   */
+  #grow(n: number, minDoublings: number): void {
+    const want = Math.min(this.#table.size + n, this.#maxEntries);
+    let buckets = this.#buckets;
+    while (buckets < want && buckets < 2 ** 26) buckets *= 2;
+    if (buckets >= this.#buckets * 2 ** minDoublings) {
+      this.#buckets = buckets;
+      this.#stats.resizes++;
+    }
   }
 
   async flush(options?: FlushOptions): Promise<number> {
@@ -891,6 +917,10 @@ export class FakeKernel implements Kernel {
       const p = (chunk[i] as CheckedRule).prefix;
       if (this.#allow.find(p.bytes, p.length, 0) !== undefined) return { applied: 0, changed: 0, error: 'EEXIST', badIndex: i };
     }
+    // As the module: a batch whose exact records would double the hash twice or more grows it at once.
+    let exact = 0;
+    for (const r of chunk) if (r.prefix.isHost) exact++;
+    this.#grow(exact, 2);
     const now = this.now;
     let changed = 0;
     for (let i = 0; i < chunk.length; i++) {

@@ -45,6 +45,7 @@ export const FEATURES = {
   events: 1n << 11n,
   filter: 1n << 12n,
   flushFlags: 1n << 13n,
+  reserve: 1n << 14n,
 } as const;
 export type FeatureName = keyof typeof FEATURES;
 
@@ -262,6 +263,13 @@ export interface Kernel {
   dump(options?: DumpOptions): AsyncIterable<KernelEntry[]>;
   /** Removes entries; returns how many. */
   flush(options?: FlushOptions): Promise<number>;
+  /**
+   * RESERVE: grows the exact table's hash at once for @entries more (an
+   * integer 0..2^32-1), so that a bulk ADD does not double it step after
+   * step; never shrinks it and limits nothing.  Resolves to its buckets.
+   * add() of more than one batch of exact entries does this itself.
+   */
+  reserve(entries: number): Promise<number>;
   stats(): Promise<KernelStats>;
 
   allowAdd(prefixes: readonly IpPrefix[], options?: BatchOptions): Promise<BatchResult>;

@@ -128,6 +128,8 @@ export interface NativeDevice {
   ): Promise<{ applied: number; changed: number }>;
   lookup(addr: Uint8Array, port: number, flags: number): NativeLookup;
   flush(scope: number, withFlags: number): number;
+  /** RESERVE @entries (u32); resolves to the exact table's buckets after it. */
+  reserve(entries: number): Promise<number>;
   dump(allow: boolean, cursor: bigint, capacity: number, hitSince: number): Promise<NativeDumpResult>;
   stats(): NativeStats;
   filterLoad(data: Uint8Array, nhashes: number, seed0: bigint, seed1: bigint, members: number): Promise<void>;

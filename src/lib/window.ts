@@ -477,6 +477,15 @@ export class KernelWindow {
     }
   }
 
+  /** kernel.reserve(), where a failed allocation only means the ADDs grow the hash as they go. */
+  async #reserve(entries: number): Promise<void> {
+    try {
+      await this.kernel.reserve(entries);
+    } catch (err) {
+      if (!isKernelError(err) || err.code !== 'ENOMEM') throw err;
+    }
+  }
+
   async #filterBuilder(members: number, maxBytes: number): Promise<FilterBuilder> {
     const size = filterSize(members, maxBytes);
     const seed = (this.#options.seed ?? randomSeed)();
@@ -561,6 +570,8 @@ export class KernelWindow {
     t = performance.now();
     const counts = this.store.counts();
     const activeTotal = counts.kernel + counts.cold;
+    // The table's hash sized once for the window (prefixes count too: an over-estimate by them).
+    await this.#reserve(Math.min(activeTotal, cfg.maxEntries));
     const fb = await this.#filterBuilder(activeTotal, cfg.filterMaxBytes);
     const now = this.#now();
     let loadedSoFar = 0;

@@ -526,6 +526,29 @@ export function registerKernelSuite(test: TestFn, target: ConformanceTarget): vo
     t.true(s1.now >= lk.now && s1.now - lk.now <= 1);
   });
 
+  kt('RESERVE: the hash grown once to what the entries need, within the cap; never smaller; limits nothing', async (t, { kernel }) => {
+    const s0 = await kernel.stats();
+    t.is(await kernel.reserve(0), s0.buckets);
+    for (const bad of [-1, 1.5, 2 ** 32, Number.NaN, '8' as unknown as number]) await t.throwsAsync(kernel.reserve(bad), { instanceOf: RangeError });
+    t.like(await kernel.stats(), { buckets: s0.buckets, resizes: s0.resizes });
+    // Within max_entries: at most 2048 buckets for a cap of 1234.
+    await kernel.setConfig({ maxEntries: 1234 });
+    const capped = await kernel.reserve(1_000_000);
+    t.true(capped <= 2048 && capped >= s0.buckets, String(capped));
+    await kernel.setConfig({ maxEntries: 1 << 20 });
+    t.is(await kernel.reserve(100_000), 131_072);
+    t.like(await kernel.stats(), { buckets: 131_072, entries: 0 });
+    t.is(await kernel.reserve(10), 131_072, 'a smaller RESERVE never shrinks it');
+    await kernel.flush();
+    // add() of more than one batch of exact entries reserves for all of them: one resize.
+    const r0 = (await kernel.stats()).resizes;
+    const n = 2 * 65536 + 10;
+    const rules = Array.from({ length: n }, (_, i) => ({ prefix: host(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`) }));
+    t.deepEqual(await kernel.add(rules), { applied: n, changed: n });
+    t.like(await kernel.stats(), { entries: n, buckets: 262_144, resizes: r0 + 1 });
+    t.is((await kernel.lookup(host('10.2.0.9'))).verdict, 'drop');
+  });
+
   kt('devices: ATTACH, DETACH, LIST_DEVICES, ENOENT, ENOSPC past 256 names', async (t, { kernel }) => {
     t.deepEqual(await kernel.devices(), []);
     await kernel.attach(target.device);

@@ -27,8 +27,9 @@ interface Call {
 }
 
 /** A NativeKernel whose device records each batch ioctl (and accepts every record). */
-function stubKernel(): { kernel: NativeKernel; calls: Call[] } {
+function stubKernel(): { kernel: NativeKernel; calls: Call[]; reserves: number[] } {
   const calls: Call[] = [];
+  const reserves: number[] = [];
   const arr = (a: ArrayLike<number> | undefined, n: number): number[] | undefined => (a === undefined ? undefined : Array.from(a).slice(0, n));
   const dev = {
     batch: async (op: number, count: number, addrs: Uint8Array, prefixLen: Uint8Array, nports?: Uint8Array, flags?: Uint16Array, ttl?: Uint32Array, ports?: Uint16Array) => {
@@ -38,11 +39,17 @@ function stubKernel(): { kernel: NativeKernel; calls: Call[] } {
       calls.push({ op, count, addrs: pick(addrs, 16) ?? [], prefixLen: pick(prefixLen, 1) ?? [], nports: pick(nports, 1), flags: pick(flags, 1), ttl: pick(ttl, 1), ports: pick(ports, KERNEL_LIMITS.maxPorts) });
       return { applied: count, changed: count };
     },
+    reserve: async (entries: number) => {
+      reserves.push(entries);
+      // Recorded in the call order too: RESERVE must come before the ADDs.
+      calls.push({ op: -1, count: entries, addrs: [], prefixLen: [], nports: undefined, flags: undefined, ttl: undefined, ports: undefined });
+      return 1 << 20;
+    },
     stats: () => ({ now: 1000, entries: 0 }),
     close: () => undefined,
   };
   type Ctor = new (b: unknown, d: unknown, path: string, cap: number, slice: number) => NativeKernel;
-  return { kernel: new (NativeKernel as unknown as Ctor)(loadBinding(), dev, '/dev/null', 4096, 4), calls };
+  return { kernel: new (NativeKernel as unknown as Ctor)(loadBinding(), dev, '/dev/null', 4096, 4), calls, reserves };
 }
 
 const bytes = (t: string): number[] => [...parsePrefix(t).bytes];
@@ -67,8 +74,8 @@ test('blockMany over the native kernel alone: one packed ADD, shared options onc
   await fw.close();
 });
 
-test('blockMany over the native kernel alone: chunks of batchMax, the default TTL, no ports column', async (t) => {
-  const { kernel, calls } = stubKernel();
+test('blockMany over the native kernel alone: RESERVE, then chunks of batchMax, the default TTL, no ports column', async (t) => {
+  const { kernel, calls, reserves } = stubKernel();
   const fw = new Ffwall(new DirectTransport(kernel, { defaultTtl: 600 }));
   const n = KERNEL_LIMITS.batchMax + 3;
   const items: string[] = [];
@@ -76,12 +83,22 @@ test('blockMany over the native kernel alone: chunks of batchMax, the default TT
   const progress: number[] = [];
   const res = await fw.blockMany(items, { onProgress: (p) => progress.push(p.done) });
   t.deepEqual(res, { total: n, applied: n, changed: n });
+  // One RESERVE for every exact entry, before the ADDs.
+  t.deepEqual(reserves, [n]);
   t.deepEqual(
-    calls.map((c) => c.count),
-    [KERNEL_LIMITS.batchMax, 3],
+    calls.map((c) => [c.op, c.count]),
+    [
+      [-1, n],
+      [loadBinding().constants.BATCH_ADD, KERNEL_LIMITS.batchMax],
+      [loadBinding().constants.BATCH_ADD, 3],
+    ],
   );
   t.deepEqual(progress, [KERNEL_LIMITS.batchMax, n]);
-  const last = calls[1] as Call;
+  // One batch or less: no RESERVE (the kernel sizes a batch itself); prefixes do not count.
+  await fw.blockMany(['192.0.2.1', '198.51.100.0/24']);
+  await fw.blockMany(Array.from({ length: KERNEL_LIMITS.batchMax + 5 }, (_, i) => `${10 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}.0/24`));
+  t.deepEqual(reserves, [n]);
+  const last = calls[2] as Call;
   t.deepEqual(last.addrs, [...bytes('10.1.0.0'), ...bytes('10.1.0.1'), ...bytes('10.1.0.2')]);
   t.deepEqual(last.ttl, [600, 600, 600]);
   t.is(last.ports, undefined);

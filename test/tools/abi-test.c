@@ -107,7 +107,7 @@ static uint32_t lookup_verdict(uint32_t host)
 }
 
 /* Every feature bit this header defines. */
-#define FFWALL_FEAT_KNOWN ((FFWALL_FEAT_FLUSH_FLAGS << 1) - 1)
+#define FFWALL_FEAT_KNOWN ((FFWALL_FEAT_RESERVE << 1) - 1)
 
 /* The module's feature bits, from VERSION. */
 static uint64_t features;
@@ -504,6 +504,67 @@ static void test_stats(void)
 	expect(FFWALL_IOC_STATS, BAD, EFAULT, "STATS with a bad pointer");
 }
 
+static uint64_t stat_buckets(void)
+{
+	struct ffwall_stats s;
+
+	if (ioctl(fd, FFWALL_IOC_STATS, &s))
+		return UINT64_MAX;
+	return s.buckets;
+}
+
+/* RESERVE: the hash grown at once, within max_entries; never a limit. */
+static void test_reserve(void)
+{
+	struct ffwall_config orig, c;
+	struct ffwall_reserve r;
+	uint64_t before, want;
+
+	memset(&r, 0, sizeof(r));
+	if (!(features & FFWALL_FEAT_RESERVE)) {
+		expect(FFWALL_IOC_RESERVE, &r, ENOTTY, "RESERVE agrees with FEAT_RESERVE");
+		return;
+	}
+	before = stat_buckets();
+	expect(FFWALL_IOC_RESERVE, &r, 0, "RESERVE of 0 entries");
+	check(r.buckets == before, "RESERVE of 0 changes nothing (%llu buckets, was %llu)",
+	      (unsigned long long)r.buckets, (unsigned long long)before);
+	r.reserved0 = 1;
+	r.entries = 100000;
+	expect(FFWALL_IOC_RESERVE, &r, EINVAL, "RESERVE with non-zero reserved0");
+	check(stat_buckets() == before, "a refused RESERVE leaves the hash alone");
+	expect(FFWALL_IOC_RESERVE, BAD, EFAULT, "RESERVE with a bad pointer");
+
+	/* Within max_entries: 2048 buckets at most for a cap of 1234. */
+	expect(FFWALL_IOC_GET_CONFIG, &orig, 0, "GET_CONFIG");
+	c = orig;
+	c.set_mask = FFWALL_CONFIG_MAX_ENTRIES;
+	c.max_entries = 1234;
+	expect(FFWALL_IOC_SET_CONFIG, &c, 0, "SET_CONFIG max_entries=1234");
+	memset(&r, 0, sizeof(r));
+	r.entries = 1000000;
+	expect(FFWALL_IOC_RESERVE, &r, 0, "RESERVE of 1M under a cap of 1234");
+	check(r.buckets <= 2048 && r.buckets == stat_buckets(),
+	      "the hash stays within the cap: %llu buckets", (unsigned long long)r.buckets);
+	orig.set_mask = FFWALL_CONFIG_MAX_ENTRIES;
+	expect(FFWALL_IOC_SET_CONFIG, &orig, 0, "SET_CONFIG restores max_entries");
+
+	/* Room for the entries there plus 100000: the next power of two. */
+	want = 1;
+	while (want < stat_entries() + 100000)
+		want <<= 1;
+	memset(&r, 0, sizeof(r));
+	r.entries = 100000;
+	expect(FFWALL_IOC_RESERVE, &r, 0, "RESERVE of 100000");
+	check(r.buckets == want && stat_buckets() == want,
+	      "RESERVE of 100000 grows the hash to %llu buckets (got %llu)",
+	      (unsigned long long)want, (unsigned long long)r.buckets);
+	memset(&r, 0, sizeof(r));
+	r.entries = 10;
+	expect(FFWALL_IOC_RESERVE, &r, 0, "RESERVE of 10 after it");
+	check(r.buckets == want, "a smaller RESERVE never shrinks the hash");
+}
+
 /* A child without CAP_NET_ADMIN in its effective set gets EPERM. */
 static void test_eperm(void)
 {
@@ -515,6 +576,7 @@ static void test_eperm(void)
 		struct __user_cap_data_struct d[2];
 		struct ffwall_version v;
 		struct ffwall_batch b = batch(NULL, 0);
+		struct ffwall_reserve rs;
 		int bad = 0;
 
 		if (syscall(SYS_capget, &h, d))
@@ -525,6 +587,9 @@ static void test_eperm(void)
 		if (ioctl(fd, FFWALL_IOC_VERSION, &v) != -1 || errno != EPERM)
 			bad = 1;
 		if (ioctl(fd, FFWALL_IOC_ADD, &b) != -1 || errno != EPERM)
+			bad = 1;
+		memset(&rs, 0, sizeof(rs));
+		if (ioctl(fd, FFWALL_IOC_RESERVE, &rs) != -1 || errno != EPERM)
 			bad = 1;
 		if (ioctl(fd, _IO(FFWALL_IOC_MAGIC, 0x7f), NULL) != -1 || errno != EPERM)
 			bad = 1;
@@ -549,6 +614,7 @@ int main(void)
 	test_batches();
 	test_lookup_flush_dump();
 	test_stats();
+	test_reserve();
 	test_eperm();
 	printf("1..%d\n", n_tests);
 	return n_failed ? 1 : 0;

@@ -8,7 +8,9 @@
  *   ffwallctl set [max_entries=N] [mode=enforce|monitor] [gc_interval=N]
  *   ffwallctl attach NAME | detach NAME | devices
  *   ffwallctl add ADDR[/LEN] [ports=P,P..] [ttl=N] [pinned] [monitor]
- *   ffwallctl add-seq BASE4 COUNT [BATCH]   COUNT addresses from BASE4 on
+ *   ffwallctl add-seq BASE4 COUNT [BATCH [reserve]]   COUNT addresses from
+ *                                      BASE4 on (reserve: RESERVE COUNT first)
+ *   ffwallctl reserve COUNT            RESERVE; prints the buckets after it
  *   ffwallctl del ADDR[/LEN]...
  *   ffwallctl lookup ADDR [port=N] [FIELD]
  *   ffwallctl allow add|del ADDR[/LEN]...
@@ -307,6 +309,20 @@ static int cmd_add(int argc, char **argv)
 }
 
 /* COUNT addresses BASE, BASE+1, ... (IPv4), BATCH per ioctl. */
+/* RESERVE @count; prints the buckets after it when @print. */
+static int reserve(uint32_t count, int print)
+{
+	struct ffwall_reserve r;
+
+	memset(&r, 0, sizeof(r));
+	r.entries = count;
+	if (ioctl(fd, FFWALL_IOC_RESERVE, &r))
+		return fail("RESERVE");
+	if (print)
+		printf("%llu\n", (unsigned long long)r.buckets);
+	return 0;
+}
+
 static int cmd_add_seq(int argc, char **argv)
 {
 	uint32_t base, count, per, i, j;
@@ -319,6 +335,10 @@ static int cmd_add_seq(int argc, char **argv)
 	base = ntohl(a4.s_addr);
 	count = strtoul(argv[1], NULL, 0);
 	per = argc > 2 ? strtoul(argv[2], NULL, 0) : FFWALL_BATCH_MAX;
+	if (argc > 3 && strcmp(argv[3], "reserve"))
+		usage();
+	if (argc > 3 && reserve(count, 0))
+		return 1;
 	r = calloc(per, sizeof(*r));
 	if (!r)
 		return fail("calloc");
@@ -527,6 +547,8 @@ int main(int argc, char **argv)
 		return cmd_add(argc, argv);
 	if (!strcmp(cmd, "add-seq"))
 		return cmd_add_seq(argc, argv);
+	if (!strcmp(cmd, "reserve") && argc == 1)
+		return reserve(strtoul(argv[0], NULL, 0), 1);
 	if (!strcmp(cmd, "del"))
 		return cmd_del(argc, argv);
 	if (!strcmp(cmd, "lookup"))
