@@ -54,6 +54,8 @@
 #define FFWALL_MAX_BITS		26
 /* Buckets moved per seqcount write section during a resize. */
 #define FFWALL_MOVE_CHUNK	256
+/* Seconds a RESERVE keeps the hash from shrinking (uapi: struct ffwall_reserve). */
+#define FFWALL_RESERVE_HOLD	60
 /* Buckets walked between two cond_resched() or mutex releases. */
 #define FFWALL_WALK_CHUNK	1024
 
@@ -294,6 +296,9 @@ int ffwall_table_reserve(struct ffwall_table *t, u32 n, unsigned int min_doublin
 			err = -ENOMEM;
 		}
 	}
+	/* RESERVE's room outlives the reclaimer's next pass: the load follows it. */
+	if (min_doublings < 2 && n)
+		t->reserve_hold = ffwall_table_now(t) + FFWALL_RESERVE_HOLD;
 	*buckets = 1ULL << ffwall_deref(t, t->cur)->bits;
 	mutex_unlock(&t->lock);
 	return err;
@@ -304,7 +309,8 @@ static void ffwall_maybe_shrink(struct ffwall_table *t)
 	struct ffwall_buckets *bk = ffwall_deref(t, t->cur);
 	unsigned int bits;
 
-	if (bk->bits <= FFWALL_MIN_BITS || t->count >= (1U << bk->bits) / 8)
+	if (bk->bits <= FFWALL_MIN_BITS || t->count >= (1U << bk->bits) / 8 ||
+	    (s32)(ffwall_table_now(t) - t->reserve_hold) < 0)
 		return;
 	bits = max_t(unsigned int, FFWALL_MIN_BITS, order_base_2(t->count + 1) + 1);
 	if (bits < bk->bits)

@@ -115,6 +115,7 @@ struct ffwall_table {
 	u32 last_portset;
 	u32 gc_interval;
 	u32 grow_backoff;
+	u32 reserve_hold;	/* no shrinking before this time (RESERVE) */
 	u64 hand;
 	u64 inserted, deleted, evicted, expired, resizes;
 	u8 mode;		/* FFWALL_MODE_*; read by the packet path */

@@ -332,8 +332,10 @@ struct ffwall_batch {
  * @entries at a load factor of at most 1 (within max_entries and the
  * table's largest size), so that a bulk ADD does not double it step after
  * step: each doubling moves every entry and waits for an RCU grace period.
- * It never shrinks the hash (a later DEL or reclaim may) and limits
- * nothing: ADD works the same without it.  0 is a no-op.
+ * It never shrinks the hash and limits nothing: ADD works the same without
+ * it.  The room is kept for 60 seconds, in which neither DEL nor the
+ * reclaimer shrinks the hash; after them a table that holds less than an
+ * eighth of its buckets shrinks as usual.  0 is a no-op.
  *
  * Errors: EPERM, EFAULT; EINVAL: non-zero reserved0; ENOMEM: the bigger
  *	array could not be allocated (the table is unchanged and works).

@@ -214,6 +214,8 @@ export class FakeKernel implements Kernel {
   #hand: Iterator<Entry> | undefined;
   #pinned = 0;
   #buckets = 16;
+  /** No shrinking before this time (seconds): the room of a RESERVE. */
+  #reserveHold = 0;
   readonly #portsets = new Map<string, number>();
 
   readonly #ban: PrefixSet;
@@ -491,6 +493,7 @@ export class FakeKernel implements Kernel {
     if (!Number.isInteger(entries) || entries < 0 || entries > 0xffffffff) throw new RangeError(`reserve: entries must be an integer 0..4294967295, got ${String(entries)}`);
     this.#live();
     this.#grow(entries, 1);
+    if (entries > 0) this.#reserveHold = this.now + 60;
     return this.#buckets;
   }
 
@@ -795,6 +798,8 @@ export class FakeKernel implements Kernel {
   }
 
   #maybeShrink(): void {
+    // As the module: a RESERVE keeps its room for 60 s.
+    if (this.now < this.#reserveHold) return;
     while (this.#buckets > 16 && this.#table.size < this.#buckets / 8) {
       this.#buckets /= 2;
       this.#stats.resizes++;

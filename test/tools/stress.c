@@ -9,7 +9,7 @@
  * have an event ring) and, for SECONDS (default 30), issue random commands:
  * batches of ADD/DEL with valid and invalid records, LOOKUP, DUMP with random
  * cursors and "hit since", FLUSH, SET_CONFIG, ATTACH/DETACH, LIST_DEVICES,
- * STATS, the allowlist commands, FILTER_LOAD/FILTER_ADD, non-blocking reads
+ * STATS, RESERVE, the allowlist commands, FILTER_LOAD/FILTER_ADD, non-blocking reads
  * of the event ring, bad pointers and unknown command numbers.  Every errno
  * must be one that kmod/uapi/ffwall.h documents for that command; batch
  * results must be consistent (applied <= count, bad_index < count on EINVAL).
@@ -403,8 +403,17 @@ static int worker(int idx, uint64_t seed, double seconds)
 			break;
 		case 9: {
 			struct ffwall_stats s;
+			struct ffwall_reserve r;
 
 			call("STATS", FFWALL_IOC_STATS, chance(3) ? bad_ptr : &s, BIT(0) | BIT(EFAULT));
+			if (chance(10)) {
+				/* RESERVE, now and then a big one (the cap bounds it). */
+				memset(&r, 0, sizeof(r));
+				r.entries = chance(5) ? below(1U << 22) : below(4096);
+				r.reserved0 = chance(10) ? 1 : 0;
+				call("RESERVE", FFWALL_IOC_RESERVE, chance(5) ? bad_ptr : &r,
+				     BIT(0) | BIT(EFAULT) | BIT(EINVAL) | BIT(ENOMEM));
+			}
 			break;
 		}
 		case 10:
@@ -428,8 +437,8 @@ static int worker(int idx, uint64_t seed, double seconds)
 			char buf[256] = { 0 };
 			/* An unknown number, or a known one with a wrong size. */
 			unsigned long cmd = chance(50) ?
-				_IOWR(FFWALL_IOC_MAGIC, 0x11 + below(0xee), char[16]) :
-				_IOWR(FFWALL_IOC_MAGIC, below(0x11), char[200]);
+				_IOWR(FFWALL_IOC_MAGIC, 0x12 + below(0xed), char[16]) :
+				_IOWR(FFWALL_IOC_MAGIC, below(0x12), char[200]);
 
 			call("unknown command", cmd, buf, BIT(ENOTTY));
 			break;
