@@ -54,6 +54,7 @@ import {
   checkDeviceName,
   checkFilter,
   checkFlushOptions,
+  checkReserve,
   checkHost,
   checkPort,
   checkPrefix,
@@ -490,7 +491,7 @@ export class FakeKernel implements Kernel {
   }
 
   async reserve(entries: number): Promise<number> {
-    if (!Number.isInteger(entries) || entries < 0 || entries > 0xffffffff) throw new RangeError(`reserve: entries must be an integer 0..4294967295, got ${String(entries)}`);
+    checkReserve(entries);
     this.#live();
     this.#grow(entries, 1);
     if (entries > 0) this.#reserveHold = this.now + 60;

@@ -46,6 +46,7 @@ import {
   checkDeviceName,
   checkFilter,
   checkFlushOptions,
+  checkReserve,
   checkHost,
   checkPort,
   checkPrefix,
@@ -458,8 +459,7 @@ export class NativeKernel implements Kernel {
   }
 
   async reserve(entries: number): Promise<number> {
-    if (!Number.isInteger(entries) || entries < 0 || entries > 0xffffffff) throw new RangeError(`reserve: entries must be an integer 0..4294967295, got ${String(entries)}`);
-    return this.#dev.reserve(entries);
+    return this.#dev.reserve(checkReserve(entries));
   }
 
   async filterLoad(filter: MembershipFilter): Promise<void> {

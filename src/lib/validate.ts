@@ -98,6 +98,12 @@ export function checkDeviceName(name: unknown): string {
   return name;
 }
 
+/** RESERVE's count: an integer 0..2^32-1 (RangeError otherwise); both kernels check it so. */
+export function checkReserve(entries: unknown): number {
+  if (!Number.isInteger(entries) || (entries as number) < 0 || (entries as number) > 0xffffffff) throw new RangeError(`reserve: entries must be an integer 0..4294967295, got ${String(entries)}`);
+  return entries as number;
+}
+
 export function checkFlushOptions(opts: unknown): { scope: Set<'exact' | 'prefix' | 'allow'>; pinned: boolean; monitor: boolean } {
   const o = (opts ?? {}) as FlushOptions;
   if (typeof o !== 'object') throw new TypeError('flush options must be an object');
