@@ -32,6 +32,7 @@ import { bootableKernels, projectRoot, runVm, tail } from '../test/vm/harness.js
 import { HOST_BENCHES } from './lib/check.js';
 import { ingestSvg, policyLatencySvg, policyRateSvg } from './lib/host-plots.js';
 import { memoryDoc, memoryMarkdown, memorySvg, type MemDoc } from './memory.js';
+import { kprofileDoc, kprofileMarkdown, type ProfileDoc } from './kprofile.js';
 import { DROP_PLAN, dropDoc, dropGuestEnv, dropMarkdown, dropPlan, dropSvg, dropTimeSvg, type DropDoc, type DropPlan } from './drop.js';
 
 interface Args {
@@ -96,11 +97,16 @@ if (kver === undefined || !kernels.includes(kver)) {
   console.error(`bench: kernel ${kver ?? '(none)'} is not bootable here; have: ${kernels.join(', ') || 'none'}`);
   process.exit(1);
 }
+// Guest scripts that the whole run leaves out (they run when named with
+// --only, and in the quick variant, so that they cannot rot): the kernel
+// profile, an analysis tool rather than one of the issue's measures, stays
+// out of the whole run's 45 minutes.
+const ON_REQUEST = new Set(['kprofile']);
 const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 const benches = readdirSync(path.join(root, 'bench', 'guest'))
   .filter((f) => f.endsWith('.sh'))
   .map((f) => f.replace(/\.sh$/, ''))
-  .filter((b) => !args.summaryOnly && (args.only === undefined || b === args.only));
+  .filter((b) => !args.summaryOnly && (args.only === undefined ? args.quick || !ON_REQUEST.has(b) : b === args.only));
 const resultsDir = args.out === '' ? path.join(root, 'bench', 'results') : args.out;
 mkdirSync(resultsDir, { recursive: true });
 let failedHost = false;
@@ -160,8 +166,9 @@ for (const bench of benches) {
     timeoutSec: isDrop ? args.drop.capSec : 3600,
     // The drop benchmark counts instructions with the icount plugin, whose
     // counters need the vCPUs to run in one host thread.
-    ...(isDrop
-      ? { singleThreadTcg: true, qemuExtraArgs: ['-plugin', `${path.join(root, 'build', 'tools', 'icount.so')},out=${path.join(outDir, 'icount.log')}`] }
+    // So does the kernel profile, with the kprofile plugin.
+    ...(isDrop || bench === 'kprofile'
+      ? { singleThreadTcg: true, qemuExtraArgs: ['-plugin', `${path.join(root, 'build', 'tools', `${isDrop ? 'icount' : 'kprofile'}.so`)},out=${path.join(outDir, `${isDrop ? 'icount' : 'kprofile'}.log`)}`] }
       : {}),
     script: [
       'export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8',
@@ -215,6 +222,15 @@ for (const bench of benches) {
     continue;
   }
   // --- end of the memory benchmark's spot. ---
+  // The kernel profile (bench/kprofile.ts): the plugin's counts per symbol.
+  if (bench === 'kprofile') {
+    const log = path.join(outDir, 'kprofile.log');
+    const pdoc = kprofileDoc({ kernel: kver, records: results, log: existsSync(log) ? readFileSync(log, 'utf8') : '', kallsyms: (seq) => readFileSync(path.join(outDir, `kallsyms.${seq}`), 'utf8'), date: statSync(ndjson).mtime });
+    writeFileSync(path.join(resultsDir, 'kprofile.json'), `${JSON.stringify(pdoc, null, 2)}\n`);
+    console.log(kprofileMarkdown(pdoc));
+    console.log('bench: wrote bench/results/kprofile.json');
+    continue;
+  }
   const doc = { bench, kernel: kver, machine, date: new Date().toISOString(), n: args.n, ...(diskImage === undefined ? {} : { records: diskRecords }), results };
   writeFileSync(path.join(resultsDir, `${bench}.json`), `${JSON.stringify(doc, null, 2)}\n`);
   console.log(`bench: wrote bench/results/${bench}.json`);
@@ -235,6 +251,10 @@ for (const f of readdirSync(resultsDir).filter((x) => x.endsWith('.json')).sort(
   }
   if (doc.bench === 'memory') {
     lines.push(memoryMarkdown(doc as unknown as MemDoc));
+    continue;
+  }
+  if (doc.bench === 'kprofile') {
+    lines.push(kprofileMarkdown(doc as unknown as ProfileDoc));
     continue;
   }
   lines.push(`## ${doc.bench} (${doc.kernel ?? 'host'}, ${doc.date.slice(0, 10)})`, '');

@@ -33,6 +33,13 @@ if ! { [ "$out/icount.so" -nt "$qp/icount.c" ] && [ "$out/icount.so" -nt "$qp/qe
 	gcc -shared -fPIC -fvisibility=hidden -O2 -g -std=gnu11 -Wall -Wextra -Werror \
 		-o "$out/icount.so" "$qp/icount.c"
 fi
+if ! { [ "$out/kprofile.so" -nt "$qp/kprofile.c" ] && [ "$out/kprofile.so" -nt "$qp/qemu-plugin-api.h" ]; }; then
+	gcc -shared -fPIC -fvisibility=hidden -O2 -g -std=gnu11 -Wall -Wextra -Werror \
+		-o "$out/kprofile.so" "$qp/kprofile.c" -lpthread
+fi
+if ! [ "$out/mark" -nt "$qp/mark.c" ]; then
+	gcc -O2 -g -std=gnu11 -Wall -Wextra -Werror -o "$out/mark" "$qp/mark.c"
+fi
 if ! [ "$out/pktgen-burst" -nt "$qp/pktgen-burst.c" ]; then
 	gcc -O2 -g -std=gnu11 -Wall -Wextra -Werror -o "$out/pktgen-burst" "$qp/pktgen-burst.c"
 fi

@@ -111,6 +111,22 @@ const SPECIFIC: Record<string, (doc: Json) => string[]> = {
     }
     return bad;
   },
+  kprofile(doc) {
+    // Every marked run finished and was counted; the ffwall loads put every
+    // entry in the table and spent instructions in the module's own code,
+    // the insert among them (the symbols resolved).
+    const bad: string[] = [];
+    for (const r of rows(doc.results)) {
+      const label = String(r.label);
+      if (r.status !== 'ok') bad.push(`${label}: ${String(r.status)}`);
+      if (typeof r.kernelInsns !== 'number' || r.kernelInsns <= 0) bad.push(`${label}: no kernel instructions counted`);
+      if (!label.startsWith('ffwallctl') && label !== 'library blockFeed (database false)') continue;
+      if (r.kernelEntries !== r.entries) bad.push(`${label}: ${String(r.kernelEntries)} entries in the table, expected ${String(r.entries)}`);
+      if (typeof r.ffwallPerEntry !== 'number' || r.ffwallPerEntry <= 0) bad.push(`${label}: no instructions in ffwall.ko`);
+      if (!rows(r.top).some((t) => t.symbol === 'ffwall_table_add [ffwall]')) bad.push(`${label}: ffwall_table_add is not among the top symbols`);
+    }
+    return bad;
+  },
   ingest(doc) {
     const bad: string[] = [];
     for (const r of rows(doc.results)) {
