@@ -2,9 +2,7 @@
 import { Command, Flags } from '@oclif/core';
 
 import { ConfigFileError, DEFAULT_CONFIG_PATH, formatConfigError } from '../daemon/config.js';
-import { DaemonService } from '../daemon/daemon.js';
 import { SafetyList } from '../daemon/safety.js';
-import { FakeKernel } from '../lib/kernel-fake.js';
 
 export { formatReport } from '../daemon/report.js';
 
@@ -25,6 +23,11 @@ export default class DaemonCommand extends Command {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(DaemonCommand);
+    // Imported here, not above: the service brings in the database (lmdb),
+    // pino and prom-client, which no other command needs (and the bundled
+    // CLI, which holds every command, would otherwise load at each start).
+    const { DaemonService } = await import('../daemon/daemon.js');
+    const { FakeKernel } = await import('../lib/kernel-fake.js');
     const service = new DaemonService({
       configPath: flags.config ?? DEFAULT_CONFIG_PATH,
       configMissingOk: flags.config === undefined,

@@ -26,6 +26,8 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import { isOffenceKind, type OffenceKind } from '../offences.js';
 
@@ -143,8 +145,20 @@ export function compilePatterns(doc: unknown, source: string, partial = false): 
   return { patterns, disabled };
 }
 
-/** The built-in patterns file: next to this module (source) or in the package's src/ (dist/ has no JSON). */
-const BUILTIN_CANDIDATES = [new URL('./patterns.json', import.meta.url), new URL('../../../../src/lib/postfix/patterns.json', import.meta.url)];
+/**
+ * The built-in patterns file: next to this module (source), else the
+ * package's src/lib/postfix/patterns.json in the nearest directory above that
+ * has one (dist/ has no JSON; tsc's dist/src/lib/postfix/ and the bundled
+ * CLI's dist/cli/ sit at different depths).
+ */
+function builtinCandidates(): string[] {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const out = [path.join(here, 'patterns.json')];
+  for (let dir = here; ; dir = path.dirname(dir)) {
+    out.push(path.join(dir, 'src', 'lib', 'postfix', 'patterns.json'));
+    if (path.dirname(dir) === dir) return out;
+  }
+}
 
 let builtin: PostfixPattern[] | undefined;
 
@@ -152,15 +166,16 @@ let builtin: PostfixPattern[] | undefined;
 export function builtinPatterns(): readonly PostfixPattern[] {
   if (builtin !== undefined) return builtin;
   let text: string | undefined;
-  for (const url of BUILTIN_CANDIDATES) {
+  const candidates = builtinCandidates();
+  for (const file of candidates) {
     try {
-      text = readFileSync(url, 'utf8');
+      text = readFileSync(file, 'utf8');
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
   }
-  if (text === undefined) throw new PatternError(`the built-in Postfix patterns file is missing (${BUILTIN_CANDIDATES.map((u) => u.pathname).join(' or ')})`);
+  if (text === undefined) throw new PatternError(`the built-in Postfix patterns file is missing (${candidates.join(' or ')})`);
   builtin = compilePatterns(JSON.parse(text), 'patterns.json').patterns;
   return builtin;
 }
