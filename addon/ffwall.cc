@@ -36,6 +36,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <set>
 #include <string>
 #include <vector>
@@ -200,14 +201,15 @@ class PromiseWorker : public Napi::AsyncWorker {
 // ADD, DEL, ALLOW_ADD, ALLOW_DEL of one chunk.
 class BatchWorker : public PromiseWorker {
  public:
-  BatchWorker(Napi::Env env, std::shared_ptr<Fd> fd, std::string path, unsigned long cmd, std::vector<struct ffwall_rule>&& rules)
-      : PromiseWorker(env, "ffwall:batch", std::move(fd), std::move(path)), cmd_(cmd), rules_(std::move(rules)) {}
+  BatchWorker(Napi::Env env, std::shared_ptr<Fd> fd, std::string path, unsigned long cmd, std::unique_ptr<struct ffwall_rule[]>&& rules,
+              uint32_t count)
+      : PromiseWorker(env, "ffwall:batch", std::move(fd), std::move(path)), cmd_(cmd), rules_(std::move(rules)), count_(count) {}
 
  protected:
   void Execute() override {
     std::memset(&batch_, 0, sizeof(batch_));
-    batch_.records = static_cast<__u64>(reinterpret_cast<uintptr_t>(rules_.data()));
-    batch_.count = static_cast<__u32>(rules_.size());
+    batch_.records = static_cast<__u64>(reinterpret_cast<uintptr_t>(rules_.get()));
+    batch_.count = count_;
     batch_.record_size = sizeof(struct ffwall_rule);
     batch_.bad_index = kNoIndex;
     err_ = fd_->Ioctl(cmd_, &batch_);
@@ -222,7 +224,8 @@ class BatchWorker : public PromiseWorker {
 
  private:
   unsigned long cmd_;
-  std::vector<struct ffwall_rule> rules_;
+  std::unique_ptr<struct ffwall_rule[]> rules_;
+  uint32_t count_;
   struct ffwall_batch batch_ {};
 };
 
@@ -396,6 +399,16 @@ Napi::Object ConfigToObject(Napi::Env env, const struct ffwall_config& c) {
   return o;
 }
 
+// A batch converted to kernel records by prepareBatch(), waiting for
+// submitBatch(); an External tagged kPreparedBatchTag holds it.
+struct PreparedBatch {
+  unsigned long cmd = 0;
+  uint32_t count = 0;
+  std::unique_ptr<struct ffwall_rule[]> rules;
+};
+
+const napi_type_tag kPreparedBatchTag = {0x6666'7761'6c6c'6261ULL, 0x7463'6870'7265'7031ULL};
+
 class Device : public Napi::ObjectWrap<Device> {
  public:
   static Napi::Function Init(Napi::Env env, AddonData* data) {
@@ -407,6 +420,8 @@ class Device : public Napi::ObjectWrap<Device> {
       InstanceMethod<&Device::Detach>("detach"),
       InstanceMethod<&Device::ListDevices>("listDevices"),
       InstanceMethod<&Device::Batch>("batch"),
+      InstanceMethod<&Device::PrepareBatch>("prepareBatch"),
+      InstanceMethod<&Device::SubmitBatch>("submitBatch"),
       InstanceMethod<&Device::Lookup>("lookup"),
       InstanceMethod<&Device::Flush>("flush"),
       InstanceMethod<&Device::Reserve>("reserve"),
@@ -554,43 +569,108 @@ class Device : public Napi::ObjectWrap<Device> {
 
   // batch(op, count, addrs, prefixLen, nports?, flags?, ttl?, ports?) -> Promise<{applied, changed}>
   // op: 0 ADD, 1 DEL, 2 ALLOW_ADD, 3 ALLOW_DEL.  The optional columns may be
-  // undefined (zeros).
+  // undefined (zeros).  The same as submitBatch(prepareBatch(...)).
   Napi::Value Batch(const Napi::CallbackInfo& info) {
+    std::unique_ptr<PreparedBatch> b = Prepare(info);
+    if (!b) return info.Env().Undefined();
+    return Submit(info.Env(), std::move(b));
+  }
+
+  // prepareBatch(op, count, addrs, ...) -> an opaque prepared batch: the
+  // columns copied into kernel records now, on this thread, so that a bulk
+  // load converts its next chunk while the thread pool runs the ioctl of the
+  // one before.  Arguments as batch().
+  Napi::Value PrepareBatch(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::unique_ptr<PreparedBatch> b = Prepare(info);
+    if (!b) return env.Undefined();
+    auto ext = Napi::External<PreparedBatch>::New(env, b.release(), [](Napi::Env, PreparedBatch* p) { delete p; });
+    ext.TypeTag(&kPreparedBatchTag);
+    return ext;
+  }
+
+  // submitBatch(prepared) -> Promise<{applied, changed}>, as batch().  A
+  // prepared batch is submitted once; its records belong to the ioctl then.
+  Napi::Value SubmitBatch(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsExternal() || !info[0].As<Napi::External<PreparedBatch>>().CheckTypeTag(&kPreparedBatchTag)) {
+      Napi::TypeError::New(env, "submitBatch: not a prepared batch").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    PreparedBatch* p = info[0].As<Napi::External<PreparedBatch>>().Data();
+    if (!p->rules) {
+      Napi::Error::New(env, "submitBatch: this batch was already submitted").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    if (!CheckOpen(env)) return env.Undefined();
+    auto b = std::make_unique<PreparedBatch>();
+    b->cmd = p->cmd;
+    b->count = p->count;
+    b->rules = std::move(p->rules);
+    return Submit(env, std::move(b));
+  }
+
+ private:
+  // The checked arguments of batch()/prepareBatch() as kernel records, or
+  // nullptr with a JavaScript exception pending.
+  std::unique_ptr<PreparedBatch> Prepare(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     static const unsigned long cmds[] = {FFWALL_IOC_ADD, FFWALL_IOC_DEL, FFWALL_IOC_ALLOW_ADD, FFWALL_IOC_ALLOW_DEL};
     uint32_t op = 0, n = 0;
-    if (!GetU32(info[0], &op, "batch: op") || !GetU32(info[1], &n, "batch: count")) return env.Undefined();
+    if (!GetU32(info[0], &op, "batch: op") || !GetU32(info[1], &n, "batch: count")) return nullptr;
     if (op > 3 || n > FFWALL_BATCH_MAX) {
       Napi::RangeError::New(env, "batch: bad op or count").ThrowAsJavaScriptException();
-      return env.Undefined();
+      return nullptr;
     }
     uint8_t *addrs = nullptr, *plen = nullptr, *nports = nullptr;
     uint16_t *flags = nullptr, *ports = nullptr;
     uint32_t* ttl = nullptr;
     if (!GetTyped(info[2], size_t(n) * 16, &addrs, "batch: addrs must be a Uint8Array of count*16 bytes") ||
         !GetTyped(info[3], n, &plen, "batch: prefixLen must be a Uint8Array of count bytes"))
-      return env.Undefined();
-    if (!info[4].IsUndefined() && !GetTyped(info[4], n, &nports, "batch: nports must be a Uint8Array")) return env.Undefined();
-    if (!info[5].IsUndefined() && !GetTyped(info[5], n, &flags, "batch: flags must be a Uint16Array")) return env.Undefined();
-    if (!info[6].IsUndefined() && !GetTyped(info[6], n, &ttl, "batch: ttl must be a Uint32Array")) return env.Undefined();
+      return nullptr;
+    if (!info[4].IsUndefined() && !GetTyped(info[4], n, &nports, "batch: nports must be a Uint8Array")) return nullptr;
+    if (!info[5].IsUndefined() && !GetTyped(info[5], n, &flags, "batch: flags must be a Uint16Array")) return nullptr;
+    if (!info[6].IsUndefined() && !GetTyped(info[6], n, &ttl, "batch: ttl must be a Uint32Array")) return nullptr;
     if (!info[7].IsUndefined() && !GetTyped(info[7], size_t(n) * FFWALL_MAX_PORTS, &ports, "batch: ports must be a Uint16Array of count*8"))
-      return env.Undefined();
-    if (!CheckOpen(env)) return env.Undefined();
-    std::vector<struct ffwall_rule> rules(n);  // value-initialized: all zero
+      return nullptr;
+    if (!CheckOpen(env)) return nullptr;
+    // Not value-initialized: the loop writes every field (the struct has no
+    // padding), so the chunk is not zeroed first (3 MiB for 65,536 records,
+    // a memset that cost as much as the copy under emulation).
+    static_assert(sizeof(struct ffwall_rule) == 16 + 1 + 1 + 2 + 4 + 2 * FFWALL_MAX_PORTS + 8, "ffwall_rule has padding");
+    std::unique_ptr<struct ffwall_rule[]> rules(new (std::nothrow) struct ffwall_rule[n]);
+    if (!rules) {
+      ErrnoError(env, ENOMEM, "batch", path_).ThrowAsJavaScriptException();
+      return nullptr;
+    }
     for (uint32_t i = 0; i < n; i++) {
       struct ffwall_rule& r = rules[i];
       std::memcpy(r.addr, addrs + size_t(i) * 16, 16);
       r.prefix_len = plen[i];
-      if (nports) r.nports = nports[i];
-      if (flags) r.flags = flags[i];
-      if (ttl) r.ttl = ttl[i];
-      if (ports) std::memcpy(r.ports, ports + size_t(i) * FFWALL_MAX_PORTS, sizeof(r.ports));
+      r.nports = nports ? nports[i] : 0;
+      r.flags = flags ? flags[i] : 0;
+      r.ttl = ttl ? ttl[i] : 0;
+      if (ports)
+        std::memcpy(r.ports, ports + size_t(i) * FFWALL_MAX_PORTS, sizeof(r.ports));
+      else
+        std::memset(r.ports, 0, sizeof(r.ports));
+      r.reserved = 0;
     }
-    auto* w = new BatchWorker(env, fd_, path_, cmds[op], std::move(rules));
+    auto b = std::make_unique<PreparedBatch>();
+    b->cmd = cmds[op];
+    b->count = n;
+    b->rules = std::move(rules);
+    return b;
+  }
+
+  Napi::Value Submit(Napi::Env env, std::unique_ptr<PreparedBatch> b) {
+    auto* w = new BatchWorker(env, fd_, path_, b->cmd, std::move(b->rules), b->count);
     Napi::Promise p = w->Promise();
     w->Queue();
     return p;
   }
+
+ public:
 
   // lookup(addr16, port, flags) -> {verdict, match, now, entry | undefined}
   Napi::Value Lookup(const Napi::CallbackInfo& info) {

@@ -20,11 +20,13 @@
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/mutex.h>
 #include <linux/netdevice.h>
 #include <linux/poll.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
+#include <linux/workqueue.h>
 
 #include "ffwall.h"
 #include "chardev.h"
@@ -197,6 +199,73 @@ static long ffwall_ioc_list_devices(void __user *arg)
  */
 #define FFWALL_APPLY_CHUNK	256
 
+/*
+ * The copy of a bulk batch is kept for the next one: a load of 1M entries
+ * in batches of 65,536 otherwise allocates, zeroes (init_on_alloc) and frees
+ * 3 MiB sixteen times, which was a sixth of the ADD's instructions under
+ * emulation.  Batches of at most FFWALL_BCACHE_MIN records (the daemon's
+ * usual size) use a plain allocation.  The buffer is freed
+ * FFWALL_BCACHE_IDLE after the last batch that used it.
+ *
+ * Locking: ffwall_bcache.lock is held by the one batch that uses the
+ * buffer, from its copy to the end of its apply, and by the reaper while it
+ * frees it.  A batch that finds it held (mutex_trylock) copies into its own
+ * allocation instead, so concurrent batches never wait on each other here.
+ * Order: ffwall_bcache.lock, then the allowlist's mutex, then the table's
+ * lock; nothing that holds either of those takes ffwall_bcache.lock.
+ */
+#define FFWALL_BCACHE_MIN	1024
+#define FFWALL_BCACHE_IDLE	(5 * HZ)
+
+static struct {
+	struct mutex lock;		/* the buffer's one user, or the reaper */
+	struct ffwall_rule *recs;	/* NULL or @cap records */
+	u32 cap;
+	struct delayed_work reap;
+} ffwall_bcache;
+
+static void ffwall_bcache_reap(struct work_struct *work)
+{
+	mutex_lock(&ffwall_bcache.lock);
+	kvfree(ffwall_bcache.recs);
+	ffwall_bcache.recs = NULL;
+	ffwall_bcache.cap = 0;
+	mutex_unlock(&ffwall_bcache.lock);
+}
+
+/*
+ * Room for @count records: the cached buffer when it is free (*@cached is
+ * then true and ffwall_bcache.lock held), else a new allocation.
+ */
+static struct ffwall_rule *ffwall_batch_buf_get(u32 count, bool *cached)
+{
+	*cached = false;
+	if (count > FFWALL_BCACHE_MIN && mutex_trylock(&ffwall_bcache.lock)) {
+		if (ffwall_bcache.cap < count) {
+			kvfree(ffwall_bcache.recs);
+			ffwall_bcache.recs = kvmalloc_array(count, sizeof(struct ffwall_rule),
+							    GFP_KERNEL);
+			ffwall_bcache.cap = ffwall_bcache.recs ? count : 0;
+		}
+		if (ffwall_bcache.recs) {
+			*cached = true;
+			return ffwall_bcache.recs;
+		}
+		mutex_unlock(&ffwall_bcache.lock);
+	}
+	return kvmalloc_array(count, sizeof(struct ffwall_rule), GFP_KERNEL);
+}
+
+static void ffwall_batch_buf_put(struct ffwall_rule *recs, bool cached)
+{
+	if (!cached) {
+		kvfree(recs);
+		return;
+	}
+	mod_delayed_work(system_wq, &ffwall_bcache.reap, FFWALL_BCACHE_IDLE);
+	mutex_unlock(&ffwall_bcache.lock);
+}
+
 union ffwall_parsed {
 	struct ffwall_add ex;		/* ADD, exact table */
 	struct ffwall_pfx_add px;	/* ADD, ban prefix; DEL: key and len */
@@ -222,6 +291,20 @@ static int ffwall_batch_parse(const struct ffwall_rule *r, bool del,
 }
 
 /*
+ * Check record @r of an ADD (@del false) or DEL batch, as
+ * ffwall_batch_parse() would; the exact table's ADD, a bulk load's record,
+ * skips the parsed output.
+ */
+static int ffwall_batch_check(const struct ffwall_rule *r, bool del)
+{
+	union ffwall_parsed p;
+
+	if (r->prefix_len == 128 && !del)
+		return ffwall_table_check_rule(r);
+	return ffwall_batch_parse(r, del, &p);
+}
+
+/*
  * Apply records [@i, @j) of one kind (all exact or all prefixes), which
  * passed validation, parsing them again @FFWALL_APPLY_CHUNK at a time into
  * @c.  Adds the records applied and changed to @b; stops at the first error.
@@ -238,18 +321,22 @@ static int ffwall_batch_apply(const struct ffwall_rule *recs, u32 i, u32 j,
 
 	for (; i < j && !err; i += n) {
 		n = min_t(u32, j - i, FFWALL_APPLY_CHUNK);
-		for (k = 0; k < n; k++) {
+		for (k = 0; k < n && !err; k++) {
 			/* recs is the kernel's copy: it parses as it did. */
+			if (exact && !del) {
+				err = ffwall_table_parse_rule(&recs[i + k], &c->ex[k]);
+				continue;
+			}
 			err = ffwall_batch_parse(&recs[i + k], del, &p);
 			if (err)
-				return err;
-			if (exact && del)
+				break;
+			if (exact)
 				c->keys[k] = p.key;
-			else if (exact)
-				c->ex[k] = p.ex;
 			else
 				c->px[k] = p.px;
 		}
+		if (err)
+			return err;
 		ap = n;
 		ch = 0;
 		if (exact && del)
@@ -279,11 +366,10 @@ static long ffwall_ioc_batch(void __user *arg, bool del)
 	struct ffwall_table *t = ffwall_cdev_table;
 	struct ffwall_rule *recs = NULL;
 	union ffwall_chunk *chunk = NULL;
-	union ffwall_parsed p;
 	u32 i, j, nexact = 0, now;
 	struct ffwall_batch b;
 	u64 buckets;
-	bool locked = false;
+	bool locked = false, cached = false;
 	long err = 0;
 
 	if (copy_from_user(&b, arg, sizeof(b)))
@@ -299,7 +385,7 @@ static long ffwall_ioc_batch(void __user *arg, bool del)
 	if (!b.count)
 		goto out;
 
-	recs = kvmalloc_array(b.count, sizeof(*recs), GFP_KERNEL);
+	recs = ffwall_batch_buf_get(b.count, &cached);
 	chunk = kmalloc(sizeof(*chunk), GFP_KERNEL);
 	if (!recs || !chunk) {
 		err = -ENOMEM;
@@ -310,7 +396,7 @@ static long ffwall_ioc_batch(void __user *arg, bool del)
 		goto out;
 	}
 	for (i = 0; i < b.count; i++) {
-		err = ffwall_batch_parse(&recs[i], del, &p);
+		err = ffwall_batch_check(&recs[i], del);
 		if (err) {
 			b.bad_index = i;
 			goto out;
@@ -350,7 +436,8 @@ out:
 	if (locked)
 		ffwall_pset_unlock(t->allow);
 	kfree(chunk);
-	kvfree(recs);
+	if (recs)
+		ffwall_batch_buf_put(recs, cached);
 	if (copy_to_user(arg, &b, sizeof(b)))
 		return -EFAULT;
 	return err;
@@ -778,10 +865,17 @@ int ffwall_chardev_init(struct ffwall_table *t, int hook_priority)
 {
 	ffwall_cdev_table = t;
 	ffwall_cdev_prio = hook_priority;
+	mutex_init(&ffwall_bcache.lock);
+	INIT_DELAYED_WORK(&ffwall_bcache.reap, ffwall_bcache_reap);
 	return misc_register(&ffwall_miscdev);
 }
 
 void ffwall_chardev_exit(void)
 {
+	/* No ioctl runs any more: the reaper is the last user of the cache. */
 	misc_deregister(&ffwall_miscdev);
+	cancel_delayed_work_sync(&ffwall_bcache.reap);
+	kvfree(ffwall_bcache.recs);
+	ffwall_bcache.recs = NULL;
+	ffwall_bcache.cap = 0;
 }

@@ -941,13 +941,12 @@ static bool ffwall_rule_ports_clear(const struct ffwall_rule *r, unsigned int fr
 }
 
 /*
- * Parse and check an ADD record of the exact table into @a.  It runs twice
- * per record of a bulk load (validation, then apply), so it keeps no local
- * array: the ports are sorted straight into @a.
+ * Check an ADD record of the exact table: what ffwall_table_parse_rule()
+ * accepts, without its output (a batch's validation pass).
  */
-int ffwall_table_parse_rule(const struct ffwall_rule *r, struct ffwall_add *a)
+int ffwall_table_check_rule(const struct ffwall_rule *r)
 {
-	unsigned int i, j, n = 0;
+	unsigned int i;
 
 	if (r->reserved || r->flags & ~(FFWALL_F_PINNED | FFWALL_F_MONITOR) ||
 	    r->ttl > FFWALL_TTL_MAX || r->nports > FFWALL_MAX_PORTS ||
@@ -961,6 +960,22 @@ int ffwall_table_parse_rule(const struct ffwall_rule *r, struct ffwall_add *a)
 		return -EINVAL;
 	if (r->prefix_len != 128)
 		return -EOPNOTSUPP;
+	return 0;
+}
+
+/*
+ * Parse and check an ADD record of the exact table into @a.  It keeps no
+ * local array (the ports are sorted straight into @a): it runs for every
+ * record of a bulk load.
+ */
+int ffwall_table_parse_rule(const struct ffwall_rule *r, struct ffwall_add *a)
+{
+	unsigned int i, j, n = 0;
+	int err;
+
+	err = ffwall_table_check_rule(r);
+	if (err)
+		return err;
 
 	memset(a, 0, sizeof(*a));
 	memcpy(&a->key, r->addr, sizeof(a->key));

@@ -258,6 +258,7 @@ bool ffwall_table_port_match(const struct ffwall_table *t, u16 portset,
 			     u16 port);
 void ffwall_table_hit(struct ffwall_entry *e, u32 now);
 
+int ffwall_table_check_rule(const struct ffwall_rule *r);
 int ffwall_table_parse_rule(const struct ffwall_rule *r, struct ffwall_add *a);
 int ffwall_table_parse_del(const struct ffwall_rule *r, struct ffwall_key *key);
 

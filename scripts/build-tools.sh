@@ -29,11 +29,11 @@ fi
 # side, loaded with -plugin) and the guest tool that marks a pktgen burst
 # for it.  See tools/qemu-plugin/icount.c and bench/README.md.
 qp=$top/tools/qemu-plugin
-if ! { [ "$out/icount.so" -nt "$qp/icount.c" ] && [ "$out/icount.so" -nt "$qp/qemu-plugin-api.h" ]; }; then
+if ! { [ "$out/icount.so" -nt "$qp/icount.c" ] && [ "$out/icount.so" -nt "$qp/qemu-plugin-api.h" ] && [ "$out/icount.so" -nt "$qp/plugin-util.h" ]; }; then
 	gcc -shared -fPIC -fvisibility=hidden -O2 -g -std=gnu11 -Wall -Wextra -Werror \
 		-o "$out/icount.so" "$qp/icount.c"
 fi
-if ! { [ "$out/kprofile.so" -nt "$qp/kprofile.c" ] && [ "$out/kprofile.so" -nt "$qp/qemu-plugin-api.h" ]; }; then
+if ! { [ "$out/kprofile.so" -nt "$qp/kprofile.c" ] && [ "$out/kprofile.so" -nt "$qp/qemu-plugin-api.h" ] && [ "$out/kprofile.so" -nt "$qp/plugin-util.h" ]; }; then
 	gcc -shared -fPIC -fvisibility=hidden -O2 -g -std=gnu11 -Wall -Wextra -Werror \
 		-o "$out/kprofile.so" "$qp/kprofile.c" -lpthread
 fi

@@ -14,7 +14,7 @@
 // is validated in a first pass with flat memory, and applied in a second.  A bad line is a
 // FeedError naming the line, its number, why, and the normalized CIDR when there is one.
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, open, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -170,65 +170,152 @@ export interface PackedFeed {
  * the first bad line throws its FeedError.
  */
 export function packPlainFeed(buf: Uint8Array, options: { native?: boolean } = {}): PackedFeed {
-  const n = buf.length;
+  const p = new PlainPacker(buf.length, options);
+  p.push(buf);
+  return p.finish();
+}
+
+/**
+ * packPlainFeed() of a file, read in pieces while the pieces before are
+ * parsed: the next read runs on the thread pool (a kernel copy, on another
+ * CPU when there is one) during the parse of the current piece, and the
+ * file is never in memory whole.  The entries, errors and line numbers are
+ * packPlainFeed()'s of the whole file.  @pieceSize (bytes, default 1 MiB) is
+ * for tests.
+ */
+export async function packPlainFile(file: string, options: { native?: boolean; pieceSize?: number } = {}): Promise<PackedFeed> {
+  const piece = options.pieceSize ?? 1 << 20;
+  if (!Number.isSafeInteger(piece) || piece < 1) throw new RangeError('packPlainFile: pieceSize must be a positive integer');
+  const fh = await open(file, 'r');
+  try {
+    const p = new PlainPacker((await fh.stat()).size, options);
+    // Two buffers in turn: one is parsed while the next piece is read into
+    // the other.  The bytes after a piece's last \n (a line cut in two) wait
+    // in `carry` and are parsed with the head of the next piece.
+    const bufs = [Buffer.allocUnsafe(piece), Buffer.allocUnsafe(piece)];
+    let carry: Buffer[] = [];
+    let k = 0;
+    let reading = fh.read(bufs[0] as Buffer, 0, piece, null);
+    for (;;) {
+      const { bytesRead } = await reading;
+      if (bytesRead === 0) break;
+      const buf = (bufs[k & 1] as Buffer).subarray(0, bytesRead);
+      k++;
+      reading = fh.read(bufs[k & 1] as Buffer, 0, piece, null);
+      let from = 0;
+      if (carry.length > 0) {
+        const nl = buf.indexOf(10);
+        if (nl < 0) {
+          // Still inside one line: keep it all (a copy: the buffer is reused).
+          carry.push(Buffer.from(buf));
+          continue;
+        }
+        p.push(Buffer.concat([...carry, buf.subarray(0, nl + 1)]));
+        carry = [];
+        from = nl + 1;
+      }
+      const last = buf.lastIndexOf(10);
+      if (last >= from) {
+        p.push(buf.subarray(from, last + 1));
+        from = last + 1;
+      }
+      if (from < buf.length) carry.push(Buffer.from(buf.subarray(from)));
+    }
+    // The last line, without its \n.
+    if (carry.length > 0) p.push(Buffer.concat(carry));
+    return p.finish();
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * The one-pass parser behind packPlainFeed(): push() takes the feed's bytes
+ * in order, each push ending at a line end or at the end of the feed.
+ */
+class PlainPacker {
   // The addon's loop takes the runs of IPv4 lines (a third of a 1M load
   // under emulation was this loop in JavaScript); each other line, and a
   // line that needs the columns to grow, is parsed here.  native: false (tests)
   // keeps to the JavaScript.
-  const native = options.native === false ? undefined : v4Lines();
-  const state = new Float64Array(3);
-  // Room for a feed of IPv4 addresses (8 bytes or more a line) at once;
-  // shorter lines (IPv6 "::", prefixes like "1.0.0.0/8" are not shorter)
-  // grow the columns.  No pass over the bytes just to count lines.
-  let cap = (n >>> 3) + 16;
-  let addrs = new Uint8Array(cap * 16);
-  let prefixLen = new Uint8Array(cap);
-  let lineOf = new Uint32Array(cap);
-  let count = 0;
-  let line = 0;
-  let start = 0;
-  while (start < n) {
-    if (native !== undefined) {
-      state[0] = start;
-      state[1] = count;
-      state[2] = line;
-      native(buf, addrs, prefixLen, lineOf, state);
-      start = state[0] as number;
-      count = state[1] as number;
-      line = state[2] as number;
-      if (start >= n) break;
-    }
-    let end = start;
-    while (end < n && buf[end] !== 10 && buf[end] !== 13) end++;
-    line++;
-    if (count === cap) {
-      cap *= 2;
-      const a = new Uint8Array(cap * 16);
-      a.set(addrs);
-      addrs = a;
-      const p = new Uint8Array(cap);
-      p.set(prefixLen);
-      prefixLen = p;
-      const l = new Uint32Array(cap);
-      l.set(lineOf);
-      lineOf = l;
-    }
-    let len = parseV4PrefixBytes(buf, start, end, addrs, count * 16);
-    if (len < 0) {
-      const text = Buffer.from(buf.buffer, buf.byteOffset + start, end - start).toString('utf8');
-      const e = parseFeedLine('plain', text, line);
-      if (e !== null) len = packPrefixInto(e.target, addrs, count * 16);
-    }
-    if (len >= 0) {
-      prefixLen[count] = len;
-      lineOf[count] = line;
-      count++;
-    }
-    // The line's end: \r\n is one.
-    if (end < n && buf[end] === 13 && end + 1 < n && buf[end + 1] === 10) end++;
-    start = end + 1;
+  readonly #native: NativeBinding['packV4Lines'] | undefined;
+  readonly #state = new Float64Array(3);
+  #cap: number;
+  #addrs: Uint8Array;
+  #prefixLen: Uint8Array;
+  #lineOf: Uint32Array;
+  #count = 0;
+  #line = 0;
+
+  constructor(bytes: number, options: { native?: boolean }) {
+    this.#native = options.native === false ? undefined : v4Lines();
+    // Room for a feed of IPv4 addresses (8 bytes or more a line) at once;
+    // shorter lines (IPv6 "::", prefixes like "1.0.0.0/8" are not shorter)
+    // grow the columns.  No pass over the bytes just to count lines.
+    this.#cap = (bytes >>> 3) + 16;
+    this.#addrs = new Uint8Array(this.#cap * 16);
+    this.#prefixLen = new Uint8Array(this.#cap);
+    this.#lineOf = new Uint32Array(this.#cap);
   }
-  return { count, addrs: addrs.subarray(0, count * 16), prefixLen: prefixLen.subarray(0, count), lines: line, lineOf: lineOf.subarray(0, count) };
+
+  push(buf: Uint8Array): void {
+    const n = buf.length;
+    const native = this.#native;
+    const state = this.#state;
+    let count = this.#count;
+    let line = this.#line;
+    let start = 0;
+    while (start < n) {
+      if (native !== undefined) {
+        state[0] = start;
+        state[1] = count;
+        state[2] = line;
+        native(buf, this.#addrs, this.#prefixLen, this.#lineOf, state);
+        start = state[0] as number;
+        count = state[1] as number;
+        line = state[2] as number;
+        if (start >= n) break;
+      }
+      let end = start;
+      while (end < n && buf[end] !== 10 && buf[end] !== 13) end++;
+      line++;
+      if (count === this.#cap) this.#grow();
+      let len = parseV4PrefixBytes(buf, start, end, this.#addrs, count * 16);
+      if (len < 0) {
+        const text = Buffer.from(buf.buffer, buf.byteOffset + start, end - start).toString('utf8');
+        const e = parseFeedLine('plain', text, line);
+        if (e !== null) len = packPrefixInto(e.target, this.#addrs, count * 16);
+      }
+      if (len >= 0) {
+        this.#prefixLen[count] = len;
+        this.#lineOf[count] = line;
+        count++;
+      }
+      // The line's end: \r\n is one.
+      if (end < n && buf[end] === 13 && end + 1 < n && buf[end + 1] === 10) end++;
+      start = end + 1;
+    }
+    this.#count = count;
+    this.#line = line;
+  }
+
+  #grow(): void {
+    this.#cap *= 2;
+    const a = new Uint8Array(this.#cap * 16);
+    a.set(this.#addrs);
+    this.#addrs = a;
+    const p = new Uint8Array(this.#cap);
+    p.set(this.#prefixLen);
+    this.#prefixLen = p;
+    const l = new Uint32Array(this.#cap);
+    l.set(this.#lineOf);
+    this.#lineOf = l;
+  }
+
+  finish(): PackedFeed {
+    const count = this.#count;
+    return { count, addrs: this.#addrs.subarray(0, count * 16), prefixLen: this.#prefixLen.subarray(0, count), lines: this.#line, lineOf: this.#lineOf.subarray(0, count) };
+  }
 }
 
 let packV4Lines: NativeBinding['packV4Lines'] | null | undefined;

@@ -13,11 +13,11 @@
 // only carries normalized requests (api.ts).
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
 import { IpPrefix, packPrefixInto, parseAddress, toPrefix } from './addr.js';
-import { packPlainFeed } from './feeds.js';
+import { packPlainFeed, packPlainFile, type PackedFeed } from './feeds.js';
 import type { PackedPrefixes } from './kernel-native.js';
 import type {
   ChunkOptions,
@@ -218,11 +218,11 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
    */
   async blockFeed(feed: string | Uint8Array, options: BlockOptions & ManyOptions = {}): Promise<BatchSummary> {
     this.#checkOpen();
-    let bytes: Uint8Array;
-    if (typeof feed === 'string') bytes = await readFile(feed);
-    else if (feed instanceof Uint8Array) bytes = feed;
+    let packed: PackedFeed;
+    // A file is read in pieces while the pieces before are parsed.
+    if (typeof feed === 'string') packed = await packPlainFile(feed);
+    else if (feed instanceof Uint8Array) packed = packPlainFeed(feed);
     else throw new TypeError('blockFeed: feed must be a file path or a Uint8Array of the feed text');
-    const packed = packPlainFeed(bytes);
     if (this.#kernelOnly() && packed.count > 0) return this.#blockPacked(packed, options);
     const items: IpPrefix[] = new Array<IpPrefix>(packed.count);
     for (let i = 0; i < packed.count; i++) items[i] = packedAt(packed, i);

@@ -96,6 +96,21 @@ export interface NativeStats {
   hookErrors: number;
 }
 
+/** The arguments of batch() and prepareBatch(): one chunk, columnar; absent columns are zeros. */
+export type NativeBatchArgs = [
+  op: number,
+  count: number,
+  addrs: Uint8Array,
+  prefixLen: Uint8Array,
+  nports?: Uint8Array,
+  flags?: Uint16Array,
+  ttl?: Uint32Array,
+  ports?: Uint16Array,
+];
+
+/** An opaque batch from prepareBatch(), converted to kernel records and not yet sent. */
+export type NativePreparedBatch = { readonly __brand: 'ffwall prepared batch' };
+
 /** A refused batch: the errno error plus applied/badIndex relative to the chunk. */
 export interface NativeBatchError extends Error {
   code: string;
@@ -116,16 +131,15 @@ export interface NativeDevice {
   detach(name: string): void;
   listDevices(): NativeDeviceRecord[];
   /** One chunk (<= BATCH_MAX records); op is constants.BATCH_*. */
-  batch(
-    op: number,
-    count: number,
-    addrs: Uint8Array,
-    prefixLen: Uint8Array,
-    nports?: Uint8Array,
-    flags?: Uint16Array,
-    ttl?: Uint32Array,
-    ports?: Uint16Array,
-  ): Promise<{ applied: number; changed: number }>;
+  batch(...args: NativeBatchArgs): Promise<{ applied: number; changed: number }>;
+  /**
+   * The records of batch() copied out of the columns now, for
+   * submitBatch() later: a bulk load converts its next chunk while the
+   * thread pool runs the ioctl of the one before.  Same arguments and errors.
+   */
+  prepareBatch(...args: NativeBatchArgs): NativePreparedBatch;
+  /** Sends a prepared batch (once), as batch() does. */
+  submitBatch(prepared: NativePreparedBatch): Promise<{ applied: number; changed: number }>;
   lookup(addr: Uint8Array, port: number, flags: number): NativeLookup;
   flush(scope: number, withFlags: number): number;
   /** RESERVE @entries (u32); resolves to the exact table's buckets after it. */

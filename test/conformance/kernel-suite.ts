@@ -272,9 +272,12 @@ export function registerKernelSuite(test: TestFn, target: ConformanceTarget): vo
 
   kt('an expired prefix is a miss and the next shorter live prefix decides', async (t, k) => {
     const { kernel } = k;
-    await kernel.add([{ prefix: pfx('203.0.113.0/24'), ports: [25] }, { prefix: pfx('203.0.113.0/28'), ttl: 1 }]);
+    // Expiry counts whole seconds: a TTL of 3 lasts 2 to 3 s, so the /28 is
+    // surely live at the first lookup even on a loaded guest (a TTL of 1,
+    // lasting 0 to 1 s, once expired before it) and surely gone after 3.
+    await kernel.add([{ prefix: pfx('203.0.113.0/24'), ports: [25] }, { prefix: pfx('203.0.113.0/28'), ttl: 3 }]);
     t.like(await kernel.lookup(host('203.0.113.1')), { verdict: 'drop', match: 'prefix' });
-    await k.advance(2);
+    await k.advance(3);
     const r = await kernel.lookup(host('203.0.113.1'));
     t.is(r.verdict, 'ports');
     t.is(r.entry?.prefix.toString(), '203.0.113.0/24');

@@ -10,7 +10,7 @@ import test from 'ava';
 import { Ffwall } from '../../src/lib/ffwall.js';
 import { FfwallError, IpPrefix, parsePrefix } from '../../src/lib/index.js';
 import { FakeKernel } from '../../src/lib/kernel-fake.js';
-import { checkPacked, NativeKernel } from '../../src/lib/kernel-native.js';
+import { checkPacked, firstNotHost, NativeKernel } from '../../src/lib/kernel-native.js';
 import { KERNEL_LIMITS } from '../../src/lib/kernel.js';
 import { loadBinding } from '../../src/lib/native.js';
 import { DirectTransport } from '../../src/lib/transport-direct.js';
@@ -31,13 +31,22 @@ function stubKernel(): { kernel: NativeKernel; calls: Call[]; reserves: number[]
   const calls: Call[] = [];
   const reserves: number[] = [];
   const arr = (a: ArrayLike<number> | undefined, n: number): number[] | undefined => (a === undefined ? undefined : Array.from(a).slice(0, n));
+  const prepare = (op: number, count: number, addrs: Uint8Array, prefixLen: Uint8Array, nports?: Uint8Array, flags?: Uint16Array, ttl?: Uint32Array, ports?: Uint16Array): Call => {
+    // Only the first and last record of big chunks, to keep it small.
+    const pick = <T extends ArrayLike<number>>(a: T | undefined, w: number): number[] | undefined =>
+      a === undefined ? undefined : count <= 4 ? arr(a, count * w) : [...Array.from(a).slice(0, w), ...Array.from(a).slice((count - 1) * w, count * w)];
+    return { op, count, addrs: pick(addrs, 16) ?? [], prefixLen: pick(prefixLen, 1) ?? [], nports: pick(nports, 1), flags: pick(flags, 1), ttl: pick(ttl, 1), ports: pick(ports, KERNEL_LIMITS.maxPorts) };
+  };
   const dev = {
-    batch: async (op: number, count: number, addrs: Uint8Array, prefixLen: Uint8Array, nports?: Uint8Array, flags?: Uint16Array, ttl?: Uint32Array, ports?: Uint16Array) => {
-      // Only the first and last record of big chunks, to keep it small.
-      const pick = <T extends ArrayLike<number>>(a: T | undefined, w: number): number[] | undefined =>
-        a === undefined ? undefined : count <= 4 ? arr(a, count * w) : [...Array.from(a).slice(0, w), ...Array.from(a).slice((count - 1) * w, count * w)];
-      calls.push({ op, count, addrs: pick(addrs, 16) ?? [], prefixLen: pick(prefixLen, 1) ?? [], nports: pick(nports, 1), flags: pick(flags, 1), ttl: pick(ttl, 1), ports: pick(ports, KERNEL_LIMITS.maxPorts) });
-      return { applied: count, changed: count };
+    batch: async (...args: Parameters<typeof prepare>) => {
+      const c = prepare(...args);
+      calls.push(c);
+      return { applied: c.count, changed: c.count };
+    },
+    prepareBatch: prepare,
+    submitBatch: async (c: Call) => {
+      calls.push(c);
+      return { applied: c.count, changed: c.count };
     },
     reserve: async (entries: number) => {
       reserves.push(entries);
@@ -170,6 +179,27 @@ test('checkPacked: sizes, lengths and host bits, naming the record', (t) => {
   t.is(new IpPrefix(zero, 128).toString(), '::1');
 });
 
+test('checkPacked finds a bad length anywhere, at every alignment of the lengths (the word scan)', (t) => {
+  for (let offset = 0; offset < 4; offset++) {
+    for (let count = 0; count <= 13; count++) {
+      const addrs = new Uint8Array(count * 16);
+      const backing = new Uint8Array(offset + count + 4).fill(128);
+      // Beyond count: a bad length that must not be looked at.
+      backing[offset + count] = 129;
+      const prefixLen = backing.subarray(offset, offset + count);
+      t.is(firstNotHost(prefixLen, count), count, `all hosts: offset ${offset}, count ${count}`);
+      t.notThrows(() => checkPacked({ count, addrs, prefixLen }));
+      for (let p = 0; p < count; p++) {
+        prefixLen[p] = 129;
+        const first = firstNotHost(prefixLen, count);
+        t.is(first, p, `offset ${offset}, count ${count}, bad at ${p}`);
+        t.throws(() => checkPacked({ count, addrs, prefixLen }), { message: `packed[${p}]: prefix length 129 is not in 0..128` });
+        prefixLen[p] = 128;
+      }
+    }
+  }
+});
+
 test('addPacked refuses bad records before any ioctl', async (t) => {
   const { kernel, calls } = stubKernel();
   const addrs = new Uint8Array(16);
@@ -179,4 +209,85 @@ test('addPacked refuses bad records before any ioctl', async (t) => {
   t.is(calls.length, 0);
   t.deepEqual(await kernel.addPacked({ count: 1, addrs, prefixLen: Uint8Array.of(128) }, { ttl: 60 }), { applied: 1, changed: 1 });
   t.is(calls.length, 1);
+});
+
+/**
+ * A NativeKernel over a device whose ioctls settle when the test says: the
+ * log shows when each chunk is converted (prepare), sent (submit) and done.
+ */
+function pipelineKernel(opts: { failChunk?: number; failPrepare?: number } = {}): {
+  kernel: NativeKernel;
+  log: string[];
+  settle: () => void;
+} {
+  const log: string[] = [];
+  const waiting: Array<() => void> = [];
+  const kernelError = (code: string, applied: number, badIndex?: number): Error =>
+    Object.assign(new Error(`ioctl ${code}`), { code, errno: 1, syscall: 'ioctl', applied, ...(badIndex === undefined ? {} : { badIndex }) });
+  let prepared = 0;
+  const dev = {
+    prepareBatch: (_op: number, count: number) => {
+      const k = prepared++;
+      if (k === opts.failPrepare) throw kernelError('ENOMEM', 0);
+      log.push(`prepare ${k}`);
+      return { k, count };
+    },
+    submitBatch: (b: { k: number; count: number }) => {
+      log.push(`submit ${b.k}`);
+      return new Promise<{ applied: number; changed: number }>((resolve, reject) => {
+        waiting.push(() => {
+          log.push(`done ${b.k}`);
+          if (b.k === opts.failChunk) reject(kernelError('EEXIST', 5, 5));
+          else resolve({ applied: b.count, changed: b.count });
+        });
+      });
+    },
+    reserve: async () => 1 << 20,
+    stats: () => ({ now: 1000, entries: 0 }),
+    close: () => undefined,
+  };
+  type Ctor = new (b: unknown, d: unknown, path: string, cap: number, slice: number) => NativeKernel;
+  const kernel = new (NativeKernel as unknown as Ctor)(loadBinding(), dev, '/dev/null', 4096, 4);
+  return { kernel, log, settle: () => waiting.shift()?.() };
+}
+
+/** Runs @p while settling the stub's ioctls one at a time, as they come. */
+async function drive<T>(p: Promise<T>, settle: () => void): Promise<T> {
+  let done = false;
+  const watched = p.finally(() => {
+    done = true;
+  });
+  while (!done) {
+    await new Promise((r) => setImmediate(r));
+    settle();
+  }
+  return watched;
+}
+
+const threeChunks = (): { count: number; addrs: Uint8Array; prefixLen: Uint8Array } => {
+  const count = 2 * KERNEL_LIMITS.batchMax + 10;
+  const addrs = new Uint8Array(count * 16);
+  for (let i = 0; i < count; i++) addrs.set([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff], i * 16);
+  return { count, addrs, prefixLen: new Uint8Array(count).fill(128) };
+};
+
+test('addPacked converts each next chunk while the one before is in the kernel, and sends it only after', async (t) => {
+  const { kernel, log, settle } = pipelineKernel();
+  const res = await drive(kernel.addPacked(threeChunks(), { ttl: 60 }), settle);
+  t.deepEqual(res, { applied: 2 * KERNEL_LIMITS.batchMax + 10, changed: 2 * KERNEL_LIMITS.batchMax + 10 });
+  t.deepEqual(log, ['prepare 0', 'submit 0', 'prepare 1', 'done 0', 'submit 1', 'prepare 2', 'done 1', 'submit 2', 'done 2']);
+});
+
+test('addPacked: a chunk the kernel refuses stops the load; the next, already converted, is never sent', async (t) => {
+  const { kernel, log, settle } = pipelineKernel({ failChunk: 1 });
+  const err = await t.throwsAsync(drive(kernel.addPacked(threeChunks(), { ttl: 60 }), settle));
+  t.like(err, { code: 'EEXIST', applied: KERNEL_LIMITS.batchMax + 5, badIndex: KERNEL_LIMITS.batchMax + 5 });
+  t.deepEqual(log, ['prepare 0', 'submit 0', 'prepare 1', 'done 0', 'submit 1', 'prepare 2', 'done 1']);
+});
+
+test('addPacked: a failure converting the next chunk is raised after the current one is done', async (t) => {
+  const { kernel, log, settle } = pipelineKernel({ failPrepare: 1 });
+  const err = await t.throwsAsync(drive(kernel.addPacked(threeChunks(), { ttl: 60 }), settle));
+  t.like(err, { code: 'ENOMEM', applied: KERNEL_LIMITS.batchMax });
+  t.deepEqual(log, ['prepare 0', 'submit 0', 'done 0']);
 });

@@ -11,6 +11,7 @@ import path from 'node:path';
 import test from 'ava';
 
 import { FeedError, IpPrefix, openFfwall, packPlainFeed, readFeed } from '../../src/lib/index.js';
+import { packPlainFile, type PackedFeed } from '../../src/lib/feeds.js';
 import { FakeKernel } from '../../src/lib/kernel-fake.js';
 import { tryLoadBinding } from '../../src/lib/native.js';
 
@@ -31,13 +32,17 @@ async function slow(text: string | Buffer): Promise<[number, string][] | string>
   return out;
 }
 
+/** A packed feed's entries as [line, target]. */
+function entriesOf(p: PackedFeed): [number, string][] {
+  const out: [number, string][] = [];
+  for (let i = 0; i < p.count; i++) out.push([p.lineOf[i] ?? 0, new IpPrefix(p.addrs.subarray(i * 16, i * 16 + 16), p.prefixLen[i] ?? 128).toString()]);
+  return out;
+}
+
 /** packPlainFeed()'s verdict, with the addon's IPv4 loop (native) or in JavaScript alone. */
 function fast(text: string | Buffer, native = true): [number, string][] | string {
   try {
-    const p = packPlainFeed(Buffer.from(text), { native });
-    const out: [number, string][] = [];
-    for (let i = 0; i < p.count; i++) out.push([p.lineOf[i] ?? 0, new IpPrefix(p.addrs.subarray(i * 16, i * 16 + 16), p.prefixLen[i] ?? 128).toString()]);
-    return out;
+    return entriesOf(packPlainFeed(Buffer.from(text), { native }));
   } catch (err) {
     if (!(err instanceof FeedError)) throw err;
     return err.message;
@@ -170,3 +175,53 @@ test('blockFeed: with a database, records with the options', async (t) => {
   t.deepEqual([st.entries, st.prefixes], [1, 1]);
   await fw.close();
 });
+
+/** packPlainFile()'s verdict over @text in pieces of @pieceSize, in the shape of fast(). */
+async function piecewise(text: string | Buffer, pieceSize: number, native = true): Promise<{ out: [number, string][] | string; lines?: number }> {
+  const file = path.join(dir, `p${fileNo++}`);
+  writeFileSync(file, text);
+  try {
+    const p = await packPlainFile(file, { pieceSize, native });
+    return { out: entriesOf(p), lines: p.lines };
+  } catch (err) {
+    if (!(err instanceof FeedError)) throw err;
+    return { out: err.message };
+  }
+}
+
+test('packPlainFile in pieces of every size gives packPlainFeed of the whole: entries, lines, the first error', async (t) => {
+  // Each feed cut at every position (pieces of 1 to 13 bytes, and one piece),
+  // so that every line, \r\n and bare \r is split somewhere.
+  for (const text of FEEDS) {
+    const whole = packPlainFeedVerdict(text);
+    for (const size of [1, 2, 3, 5, 7, 8, 13, 1 << 20]) {
+      const got = await piecewise(text, size);
+      t.deepEqual(got, whole, `feed ${JSON.stringify(text.toString())}, pieces of ${size}`);
+    }
+    t.deepEqual(await piecewise(text, 3, false), whole, `feed ${JSON.stringify(text.toString())}, pieces of 3, JavaScript alone`);
+  }
+  // A line longer than many pieces (a long comment), then more lines.
+  const long = `192.0.2.1\n# ${'x'.repeat(5000)}\n198.51.100.0/24\n2001:db8::1`;
+  t.deepEqual(await piecewise(long, 64), packPlainFeedVerdict(long));
+  t.deepEqual((await piecewise(long, 64)).out, [
+    [1, '192.0.2.1'],
+    [3, '198.51.100.0/24'],
+    [4, '2001:db8::1'],
+  ]);
+});
+
+test('packPlainFile of a missing file fails with ENOENT', async (t) => {
+  await t.throwsAsync(packPlainFile(path.join(dir, 'no-such-feed')), { code: 'ENOENT' });
+  await t.throwsAsync(packPlainFile(path.join(dir, 'no-such-feed'), { pieceSize: 0 }), { instanceOf: RangeError });
+});
+
+/** packPlainFeed() of the whole text, in piecewise()'s shape. */
+function packPlainFeedVerdict(text: string | Buffer): { out: [number, string][] | string; lines?: number } {
+  try {
+    const p = packPlainFeed(Buffer.from(text));
+    return { out: entriesOf(p), lines: p.lines };
+  } catch (err) {
+    if (!(err instanceof FeedError)) throw err;
+    return { out: err.message };
+  }
+}

@@ -33,12 +33,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "qemu-plugin-api.h"
+#include "plugin-util.h"
 
 QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
-
-#define KERNEL_BASE 0xffff800000000000ULL
-#define MARK_LEN 7
 
 struct block {
 	uint64_t vaddr;
@@ -54,7 +51,6 @@ static uint64_t user_insns;
 static unsigned int seq;
 static FILE *out;
 
-static const unsigned char mark_prefix[3] = { 0x0f, 0x1f, 0x80 };
 
 static size_t slot_of(uint64_t vaddr, uint32_t n, size_t size)
 {
@@ -128,17 +124,6 @@ static void on_mark(unsigned int vcpu, void *udata)
 	pthread_mutex_unlock(&lock);
 }
 
-/* The mark's kind (1..255), or 0 if the instruction is not a mark. */
-static unsigned int mark_kind(const struct qemu_plugin_insn *insn)
-{
-	const unsigned char *b = qemu_plugin_insn_data(insn);
-
-	if (qemu_plugin_insn_size(insn) != MARK_LEN || memcmp(b, mark_prefix, 3))
-		return 0;
-	if (b[4] != 0x00 || b[5] != 0x57 || b[6] != 0x46)
-		return 0;
-	return b[3];
-}
 
 static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 {
@@ -178,21 +163,13 @@ static void on_qemu_exit(qemu_plugin_id_t id, void *udata)
 QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info,
 					   int argc, char **argv)
 {
-	const char *path = NULL;
-	int i;
-
 	(void)info;
-	for (i = 0; i < argc; i++) {
-		if (!strncmp(argv[i], "out=", 4))
-			path = argv[i] + 4;
-	}
-	if (!path) {
-		fprintf(stderr, "kprofile: usage: -plugin kprofile.so,out=FILE\n");
+	out = plugin_open_out("kprofile", argc, argv);
+	if (!out)
 		return 1;
-	}
-	out = fopen(path, "w");
-	if (!out || grow()) {
-		perror("kprofile");
+	if (grow()) {
+		fprintf(stderr, "kprofile: out of memory\n");
+		fclose(out);
 		return 1;
 	}
 	qemu_plugin_register_vcpu_tb_trans_cb(id, on_translate);

@@ -68,6 +68,32 @@ test.serial('EINVAL through the native layer: a DUMP cursor no call returned, a 
   }
 });
 
+test.serial('prepareBatch/submitBatch: records made now, sent once, nothing else accepted', async (t) => {
+  const b = loadBinding();
+  const dev = new b.Device(DEV);
+  try {
+    dev.flush(b.constants.FLUSH_EXACT, 0);
+    const addrs = new Uint8Array(2 * 16);
+    addrs.set(parseAddress('192.0.2.41').bytes, 0);
+    addrs.set(parseAddress('192.0.2.42').bytes, 16);
+    const prefixLen = Uint8Array.of(128, 128);
+    const prepared = dev.prepareBatch(b.constants.BATCH_ADD, 2, addrs, prefixLen, undefined, undefined, Uint32Array.of(600, 600));
+    // The columns were copied at prepare: changing them now changes nothing.
+    addrs.fill(0);
+    prefixLen.fill(0);
+    t.is(dev.stats().entries, 0, 'nothing is sent before submitBatch');
+    t.deepEqual(await dev.submitBatch(prepared), { applied: 2, changed: 2 });
+    t.is(dev.lookup(parseAddress('192.0.2.42').bytes, 0, 0).verdict, b.constants.VERDICT_DROP);
+    t.is(dev.stats().entries, 2);
+    t.throws(() => dev.submitBatch(prepared), { message: 'submitBatch: this batch was already submitted' });
+    t.throws(() => dev.submitBatch({} as never), { instanceOf: TypeError, message: 'submitBatch: not a prepared batch' });
+    t.throws(() => dev.prepareBatch(9, 1, addrs, prefixLen), { instanceOf: RangeError, message: 'batch: bad op or count' });
+    t.is(dev.stats().entries, 2);
+  } finally {
+    dev.close();
+  }
+});
+
 test.serial('ENOENT and EEXIST from NativeKernel, EEXIST with a global badIndex', async (t) => {
   const k = NativeKernel.open(DEV);
   try {
