@@ -104,5 +104,8 @@ test('the CI check flags lost entries, a failed run and a run that missed the mo
   t.true(bad.some((b) => /ffwallctl add-seq: 90 entries in the table, expected 100/.test(b)));
   t.true(bad.some((b) => /library blockFeed \(database false\): failed \(exit 1\)/.test(b)));
   t.true(bad.some((b) => /library blockFeed \(database false\): no instructions in ffwall.ko/.test(b)));
-  t.true(bad.some((b) => /library blockFeed \(database false\): ffwall_table_add is not among the top symbols/.test(b)));
+  // The library's run is not asked for the insert among the top symbols (its start-up can hide it).
+  t.false(bad.some((b) => /library blockFeed \(database false\): ffwall_table_add/.test(b)));
+  const cut = { ...doc, results: doc.results.map((r) => ({ ...r, top: r.top.filter((x) => x.symbol !== 'ffwall_table_add [ffwall]') })) };
+  t.true(checkBenchResult('kprofile', cut, new Date(0), { guest: true }).some((b) => /ffwallctl add-seq: ffwall_table_add is not among the top symbols/.test(b)));
 });
