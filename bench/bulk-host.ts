@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 
 import { Ffwall, openFfwall } from '../src/lib/ffwall.js';
 import { NativeKernel } from '../src/lib/kernel-native.js';
-import { loadBinding } from '../src/lib/native.js';
+import { loadBinding, type NativeBatchArgs } from '../src/lib/native.js';
 import { DirectTransport } from '../src/lib/transport-direct.js';
 
 const argv = process.argv.slice(2);
@@ -24,10 +24,19 @@ const file = opt('--file');
 if (file === undefined) throw new Error('bench/bulk-host: --file is required');
 const batch = Number(opt('--batch') ?? (opt('--db') === undefined ? 100_000 : 10_000));
 let entries = 0;
+// The addon's own conversion of each chunk into kernel records (a Device on
+// /dev/null prepares batches like the real one); only the ioctl is a stub.
+const converter = loadBinding();
+const nullDevice = new converter.Device('/dev/null');
 const stubDevice = {
   batch: async (_op: number, count: number) => {
     entries += count;
     return { applied: count, changed: count };
+  },
+  prepareBatch: (...args: NativeBatchArgs) => ({ prepared: nullDevice.prepareBatch(...args), count: args[1] }),
+  submitBatch: async (b: { count: number }) => {
+    entries += b.count;
+    return { applied: b.count, changed: b.count };
   },
   reserve: async () => 1 << 20,
   stats: () => ({ now: 1000, entries }),
@@ -47,4 +56,5 @@ if (api === 'feed') {
 }
 const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
 await fw.close();
+nullDevice.close();
 console.log(JSON.stringify({ api, database: db !== undefined, seconds: Number(seconds.toFixed(3)), entries, bans_per_s: Math.round(entries / seconds) }));

@@ -10,7 +10,7 @@ import test from 'ava';
 import { Ffwall } from '../../src/lib/ffwall.js';
 import { FfwallError, IpPrefix, parsePrefix } from '../../src/lib/index.js';
 import { FakeKernel } from '../../src/lib/kernel-fake.js';
-import { checkPacked, firstNotHost, NativeKernel } from '../../src/lib/kernel-native.js';
+import { checkPacked, countHosts, firstNotHost, NativeKernel } from '../../src/lib/kernel-native.js';
 import { KERNEL_LIMITS } from '../../src/lib/kernel.js';
 import { loadBinding } from '../../src/lib/native.js';
 import { DirectTransport } from '../../src/lib/transport-direct.js';
@@ -198,6 +198,31 @@ test('checkPacked finds a bad length anywhere, at every alignment of the lengths
       }
     }
   }
+});
+
+test('firstNotHost and countHosts across the 64 KiB blocks they compare at once', (t) => {
+  const count = 3 * 65536 + 17;
+  const backing = new Uint8Array(count + 3).fill(128);
+  const lens = backing.subarray(3, 3 + count);
+  t.is(firstNotHost(lens, count), count);
+  t.is(countHosts(lens, count), count);
+  for (const at of [0, 1, 65535, 65536, 65537, 131071, 131072, 3 * 65536, count - 1]) {
+    lens[at] = 120;
+    t.is(firstNotHost(lens, count), at, `first other length at ${at}`);
+    t.is(countHosts(lens, count), count - 1, `one prefix at ${at}`);
+    lens[at] = 128;
+  }
+  // Several prefixes, counted as a loop over every record would.
+  let seed = 5;
+  const rnd = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    return (seed >>> 8) % n;
+  };
+  for (let k = 0; k < 20; k++) lens[rnd(count)] = rnd(129);
+  let naive = 0;
+  for (let i = 0; i < count; i++) if (lens[i] === 128) naive++;
+  t.is(countHosts(lens, count), naive);
+  t.is(countHosts(lens, 1000), lens.subarray(0, 1000).filter((v) => v === 128).length, 'only the first count lengths');
 });
 
 test('addPacked refuses bad records before any ioctl', async (t) => {

@@ -109,6 +109,10 @@ test("the addon's IPv4 line parser is built and takes what the JavaScript takes,
     }
     const feed = `192.0.2.1\n${text}\n10.0.0.0/8`;
     t.deepEqual(fast(feed), fast(feed, false), JSON.stringify(feed));
+    // The same line with room after it: the addon's one-pass path (21 bytes
+    // or more left) rather than its careful one near the end.
+    const roomy = `192.0.2.1\n${text}\r\n10.0.0.0/8\n198.51.100.255\n203.0.113.0/24\n`;
+    t.deepEqual(fast(roomy), fast(roomy, false), JSON.stringify(roomy));
     lines++;
   }
   // Short IPv6 lines, then a long run of IPv4 ones during which the columns (sized for
