@@ -1248,53 +1248,17 @@ inline void PutV4Key(uint32_t word, uint8_t* key) {
   std::memcpy(key + 8, hi, 8);
 }
 
-// The line b[0, n) as an IPv4 address or prefix in canonical form (no
-// leading zeros, host bits zero): writes its 16-byte v4-mapped key to @key
-// and returns its length in the 128-bit space, or -1.
-int ParseV4Line(const uint8_t* b, size_t n, uint8_t* key) {
-  size_t i = 0;
-  uint32_t word = 0;
-  for (int part = 0; part < 4; part++) {
-    if (i >= n || b[i] < '0' || b[i] > '9') return -1;
-    uint32_t v = b[i++] - '0';
-    if (v != 0) {
-      for (int d = 0; d < 2 && i < n && b[i] >= '0' && b[i] <= '9'; d++) v = v * 10 + (b[i++] - '0');
-      if (v > 255) return -1;
-    }
-    word = (word << 8) | v;
-    if (part < 3) {
-      if (i >= n || b[i] != '.') return -1;
-      i++;
-    }
-  }
-  uint32_t bits = 32;
-  if (i < n) {
-    if (b[i] != '/') return -1;
-    i++;
-    if (i >= n || b[i] < '0' || b[i] > '9') return -1;
-    bits = b[i++] - '0';
-    if (bits != 0 && i < n) {
-      if (b[i] < '0' || b[i] > '9') return -1;
-      bits = bits * 10 + (b[i++] - '0');
-    }
-    if (i != n || bits > 32) return -1;
-    const uint32_t host = bits == 0 ? 0xffffffffU : (1U << (32 - bits)) - 1;
-    if (bits < 32 && (word & host) != 0) return -1;
-  }
-  if (i != n) return -1;
-  PutV4Key(word, key);
-  return int(96 + bits);
-}
-
 // Bytes that a line starting at p must have after it for ParseV4Fast():
 // the longest IPv4 line, "255.255.255.255/32", its \r\n, and one more.
 constexpr size_t kV4FastRoom = 21;
 
-// ParseV4Line() of the line at @p and the line's end in one pass, for a line
-// with at least kV4FastRoom bytes after its start (no bounds check per
-// byte): the same lines accepted, the same key and length.  Sets *@next to
-// the start of the next line.  -1: not an IPv4 line (or one this path
-// leaves to ParseV4Line()).
+// The line at @p as an IPv4 address or prefix in canonical form (no
+// leading zeros, host bits zero), found and parsed in one pass with no
+// bounds check per byte: at least kV4FastRoom bytes must be readable from
+// @p.  Writes the 16-byte v4-mapped key to @key, sets *@next to the start of
+// the next line (a line ends at \n, \r\n or \r) and returns the length in
+// the 128-bit space, or -1.  src/lib/addr.ts parseV4PrefixBytes() accepts
+// the same lines.
 int ParseV4Fast(const uint8_t* p, uint8_t* key, const uint8_t** next) {
   const uint8_t* s = p;
   uint32_t word = 0;
@@ -1376,28 +1340,23 @@ Napi::Value PackV4Lines(const Napi::CallbackInfo& info) {
   }
   size_t pos = size_t(state[0]), count = size_t(state[1]);
   uint32_t line = uint32_t(state[2]);
-  // One pass per line while there is room to read without bounds checks;
-  // the last lines of the buffer (and a line the fast path does not take)
-  // go through the careful parser below.
-  while (n >= kV4FastRoom && pos <= n - kV4FastRoom && count < cap && line < 0xffffffffU) {
-    const uint8_t* next = nullptr;
-    int len = ParseV4Fast(buf + pos, addrs + count * 16, &next);
-    if (len < 0) break;
-    lens[count] = uint8_t(len);
-    lineOf[count] = ++line;
-    count++;
-    pos = size_t(next - buf);
-  }
+  // The last lines are copied with \n after the buffer's end, which ends a
+  // line as the end itself does, so that one parser reads every line.
+  uint8_t tail[kV4FastRoom];
   while (pos < n && count < cap && line < 0xffffffffU) {
-    size_t end = pos;
-    while (end < n && buf[end] != '\n' && buf[end] != '\r') end++;
-    int len = ParseV4Line(buf + pos, end - pos, addrs + count * 16);
+    const uint8_t* p = buf + pos;
+    if (n - pos < kV4FastRoom) {
+      std::memcpy(tail, p, n - pos);
+      std::memset(tail + (n - pos), '\n', kV4FastRoom - (n - pos));
+      p = tail;
+    }
+    const uint8_t* next = nullptr;
+    const int len = ParseV4Fast(p, addrs + count * 16, &next);
     if (len < 0) break;
     lens[count] = uint8_t(len);
     lineOf[count] = ++line;
     count++;
-    if (end < n && buf[end] == '\r' && end + 1 < n && buf[end + 1] == '\n') end++;
-    pos = end + 1;
+    pos = std::min(n, pos + size_t(next - p));
   }
   state[0] = double(pos);
   state[1] = double(count);

@@ -321,22 +321,19 @@ static int ffwall_batch_apply(const struct ffwall_rule *recs, u32 i, u32 j,
 
 	for (; i < j && !err; i += n) {
 		n = min_t(u32, j - i, FFWALL_APPLY_CHUNK);
-		for (k = 0; k < n && !err; k++) {
+		for (k = 0; k < n; k++) {
 			/* recs is the kernel's copy: it parses as it did. */
-			if (exact && !del) {
+			if (exact && !del)
 				err = ffwall_table_parse_rule(&recs[i + k], &c->ex[k]);
-				continue;
-			}
-			err = ffwall_batch_parse(&recs[i + k], del, &p);
-			if (err)
-				break;
-			if (exact)
-				c->keys[k] = p.key;
 			else
+				err = ffwall_batch_parse(&recs[i + k], del, &p);
+			if (err)
+				return err;
+			if (exact && del)
+				c->keys[k] = p.key;
+			else if (!exact)
 				c->px[k] = p.px;
 		}
-		if (err)
-			return err;
 		ap = n;
 		ch = 0;
 		if (exact && del)
@@ -872,10 +869,8 @@ int ffwall_chardev_init(struct ffwall_table *t, int hook_priority)
 
 void ffwall_chardev_exit(void)
 {
-	/* No ioctl runs any more: the reaper is the last user of the cache. */
 	misc_deregister(&ffwall_miscdev);
+	/* No ioctl runs any more: free the cache as its reaper would. */
 	cancel_delayed_work_sync(&ffwall_bcache.reap);
-	kvfree(ffwall_bcache.recs);
-	ffwall_bcache.recs = NULL;
-	ffwall_bcache.cap = 0;
+	ffwall_bcache_reap(&ffwall_bcache.reap.work);
 }

@@ -130,6 +130,18 @@ test("the addon's IPv4 line parser is built and takes what the JavaScript takes,
   t.is(lines, 4000);
 });
 
+test("the addon's parser takes IPv4 lines to the buffer's end itself, terminated or not", (t) => {
+  const pack = tryLoadBinding()?.packV4Lines;
+  if (pack === undefined) return t.fail('the addon is built on the test machine');
+  for (const text of ['1.2.3.4\n5.6.7.8', '1.2.3.4\n5.6.7.8\r', '1.2.3.4\r\n5.6.7.0/24\n', `${'9.9.9.9\n'.repeat(5)}255.255.255.255/32`]) {
+    const buf = Buffer.from(text);
+    const state = new Float64Array(3);
+    pack(buf, new Uint8Array(16 * 8), new Uint8Array(8), new Uint32Array(8), state);
+    t.true((state[0] ?? 0) >= buf.length, `${JSON.stringify(text)}: stopped at ${state[0]}`);
+    t.is(state[1], text.split(/\r\n|\r|\n/).filter((l) => l !== '').length, JSON.stringify(text));
+  }
+});
+
 test('packPlainFeed agrees with readFeed on random feeds', async (t) => {
   let seed = 99;
   const rnd = (n: number): number => {
