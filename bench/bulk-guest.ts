@@ -18,7 +18,9 @@
 // written to FILE, so a run stopped at its time cap still says how far it got.
 import { readFileSync, writeFileSync } from 'node:fs';
 
-import { openFfwall } from '../src/lib/ffwall.js';
+// The library as an application imports it: the package's entry (the
+// bundle in dist/lib, scripts/build-lib.mjs), not the files tsc writes.
+import { openFfwall } from 'ffwall';
 
 const argv = process.argv.slice(2);
 const opt = (name: string): string | undefined => {

@@ -15,7 +15,7 @@ let loading;
 
 /** The ESM library itself: resolves to the module namespace. */
 function load() {
-  if (loading === undefined) loading = import('../dist/src/lib/index.js');
+  if (loading === undefined) loading = import('../dist/lib/index.js');
   return loading;
 }
 

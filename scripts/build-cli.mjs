@@ -14,6 +14,8 @@ import { fileURLToPath } from 'node:url';
 
 import { build } from 'esbuild';
 
+import { ESBUILD_BASE } from './esbuild-base.mjs';
+
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const commandsDir = path.join(root, 'dist', 'src', 'commands');
 const outdir = path.join(root, 'dist', 'cli');
@@ -80,20 +82,13 @@ rmSync(outdir, { recursive: true, force: true });
 const result = await build({
   entryPoints,
   plugins: [virtualEntry],
-  bundle: true,
-  splitting: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
+  ...ESBUILD_BASE,
   outdir,
-  chunkNames: 'chunks/[name]-[hash]',
   external: EXTERNAL,
   // oclif's CommonJS modules call require() (node builtins, require.resolve): give the ESM output one.
   banner: { js: "import { createRequire as __ffwallCreateRequire } from 'node:module';\nconst require = __ffwallCreateRequire(import.meta.url);" },
   // oclif's own switch: its Node version check reads @oclif/core's package.json next to its files, which the bundle is not.
   define: { 'process.env.OCLIF_DISABLE_ENGINE_WARNING': '"1"' },
-  metafile: true,
-  logLevel: 'warning',
 });
 
 // The inputs of each output, for a look at what the bundle holds (esbuild's analyzer reads it).

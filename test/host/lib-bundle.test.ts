@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: MIT
+//
+// The library's bundle (dist/lib/, scripts/build-lib.mjs): the package's
+// entry, the same exports as the tsc output it is built from, working on its
+// own, built after that output, and still lazy (importing it loads neither
+// the addon nor the database).
+import { execFile } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+import test from 'ava';
+
+import * as unbundled from '../../src/lib/index.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const bundleFile = path.join(root, 'dist', 'lib', 'index.js');
+
+test('the package entry is the bundle, with every export of the library', async (t) => {
+  t.is(fileURLToPath(import.meta.resolve('ffwall')), bundleFile);
+  const bundled = (await import('ffwall')) as Record<string, unknown>;
+  t.deepEqual(Object.keys(bundled).sort(), Object.keys(unbundled).sort());
+  // Its own classes, not the tsc output's.
+  t.not(bundled.Ffwall, unbundled.Ffwall);
+});
+
+test('the bundle blocks and checks on its own, with a FakeKernel of ffwall/testing and its own error classes', async (t) => {
+  const lib = (await import('ffwall')) as typeof unbundled;
+  const { FakeKernel } = await import('ffwall/testing');
+  t.is(fileURLToPath(import.meta.resolve('ffwall/testing')), path.join(root, 'dist', 'lib', 'testing.js'));
+  // One IpPrefix for both entries: the fake's instanceof checks pass on the library's prefixes.
+  const fw = await lib.openFfwall({ kernel: new FakeKernel(), database: false });
+  try {
+    const r = await fw.blockFeed(Buffer.from('192.0.2.1\n# a comment\n198.51.100.0/24\n'), { ttl: '1h' });
+    t.like(r, { total: 2, applied: 2 });
+    t.true((await fw.check('198.51.100.7')).blocked);
+    t.true((await fw.check('192.0.2.1')).blocked);
+    t.false((await fw.check('192.0.2.2')).blocked);
+    t.throws(() => lib.parsePrefix('192.0.2.300'), { instanceOf: lib.AddressError });
+  } finally {
+    await fw.close();
+  }
+});
+
+test('the bundle is not older than the library files it is built from', (t) => {
+  const built = statSync(bundleFile).mtimeMs;
+  const libDir = path.join(root, 'dist', 'src', 'lib');
+  const newer = readdirSync(libDir, { recursive: true })
+    .map(String)
+    .filter((f) => f.endsWith('.js') && statSync(path.join(libDir, f)).mtimeMs > built);
+  t.deepEqual(newer, [], 'tsc ran after the bundle was built: run `npm run build:ts`');
+});
+
+test('importing the bundle loads neither the addon nor the ban database', async (t) => {
+  // The shared objects of the process after the import: no ffwall.node, no lmdb.
+  const script = `await import('ffwall'); console.log(JSON.stringify(process.report.getReport().sharedObjects));`;
+  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { cwd: root });
+  const objects = JSON.parse(stdout) as string[];
+  t.true(objects.length > 0);
+  t.deepEqual(
+    objects.filter((o) => /ffwall\.node|lmdb/.test(o)),
+    [],
+  );
+  // The same check sees the addon once something needs it (ENOTTY on /dev/null, after loading it).
+  const script2 = `const m = await import('ffwall'); try { m.NativeKernel.open('/dev/null'); } catch {} console.log(JSON.stringify(process.report.getReport().sharedObjects));`;
+  const r2 = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script2], { cwd: root });
+  t.true((JSON.parse(r2.stdout) as string[]).some((o) => o.endsWith('ffwall.node')));
+});
