@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 
 import { build } from 'esbuild';
 
-import { ESBUILD_BASE } from './esbuild-base.mjs';
+import { ESBUILD_BASE, REQUIRE_BANNER } from './esbuild-base.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const commandsDir = path.join(root, 'dist', 'src', 'commands');
@@ -81,12 +81,12 @@ for (const c of commands) entryPoints[path.join('commands', path.relative(comman
 rmSync(outdir, { recursive: true, force: true });
 const result = await build({
   entryPoints,
-  plugins: [virtualEntry],
   ...ESBUILD_BASE,
+  plugins: [virtualEntry],
   outdir,
   external: EXTERNAL,
   // oclif's CommonJS modules call require() (node builtins, require.resolve): give the ESM output one.
-  banner: { js: "import { createRequire as __ffwallCreateRequire } from 'node:module';\nconst require = __ffwallCreateRequire(import.meta.url);" },
+  banner: REQUIRE_BANNER,
   // oclif's own switch: its Node version check reads @oclif/core's package.json next to its files, which the bundle is not.
   define: { 'process.env.OCLIF_DISABLE_ENGINE_WARNING': '"1"' },
 });

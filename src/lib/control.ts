@@ -13,7 +13,7 @@
 // connection is closed; a line that is not a valid request is answered with
 // EPROTO and the connection goes on.  The server re-checks every argument
 // through the same Ffwall methods a direct caller uses: it trusts no client.
-import net from 'node:net';
+import type net from 'node:net';
 
 import type {
   AllowEntryInfo,
@@ -41,6 +41,7 @@ import type {
   Transport,
   UnblockResult,
 } from './api.js';
+import { nodeNet } from './builtins.js';
 import { FfwallError, fromWireError, toWireError, type WireError } from './errors.js';
 import { closeAt, listenAt } from './listen.js';
 import type { Ffwall } from './ffwall.js';
@@ -186,7 +187,7 @@ export class ControlServer {
   async start(): Promise<void> {
     if (this.#server !== undefined) throw new Error('ControlServer: already started');
     const { path } = this.#opts;
-    const server = net.createServer((sock) => this.#accept(sock));
+    const server = nodeNet().createServer((sock) => this.#accept(sock));
     server.maxConnections = this.#opts.maxConnections ?? 256;
     await listenAt(server, { type: 'unix', path }, this.#opts, `ffwall: another daemon already serves ${path}`);
     this.#server = server;
@@ -450,7 +451,7 @@ export class ClientTransport implements Transport {
 
   /** Connects and checks the server's protocol version. */
   static async connect(path: string = DEFAULT_SOCKET_PATH, timeoutMs = 5000): Promise<ClientTransport> {
-    const sock = net.createConnection(path);
+    const sock = nodeNet().createConnection(path);
     const client = new ClientTransport(sock, path);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => fail(new FfwallError('ENODAEMON', `ffwall: the daemon did not answer on ${path} within ${timeoutMs} ms`)), timeoutMs);

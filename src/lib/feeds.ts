@@ -17,12 +17,11 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 
 import { AddressError, packPrefixInto, parsePrefix, parseV4PrefixBytes } from './addr.js';
 import type { BanRecordInfo } from './api.js';
+import { nodeReadline, nodeStreamPromises } from './builtins.js';
 import { DURATION_MAX_SECONDS } from './duration.js';
 import { tryLoadBinding, type NativeBinding } from './native.js';
 
@@ -136,7 +135,7 @@ function cleanNote(s: string): string {
 
 /** Lines of a file, streamed, numbered from 1. */
 async function* lines(file: string): AsyncGenerator<[number, string]> {
-  const rl = createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
+  const rl = nodeReadline().createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
   let n = 0;
   for await (const l of rl) yield [++n, l];
 }
@@ -387,7 +386,7 @@ export async function spool(input: Readable): Promise<{ path: string; cleanup: (
   const file = path.join(dir, 'stdin');
   const cleanup = (): Promise<void> => rm(dir, { recursive: true, force: true });
   try {
-    await pipeline(input, createWriteStream(file, { mode: 0o600 }));
+    await nodeStreamPromises().pipeline(input, createWriteStream(file, { mode: 0o600 }));
   } catch (err) {
     await cleanup();
     throw err;

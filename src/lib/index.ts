@@ -40,6 +40,9 @@ export { DurationError, formatDuration, parseDuration } from './duration.js';
 export { FfwallError } from './errors.js';
 export { DEFAULT_TTL, Ffwall, openFfwall, type BlockItem, type FfwallEventMap, type ManyOptions, type OpenOptions } from './ffwall.js';
 export * from './kernel.js';
+// The in-memory Kernel with the module's semantics, for applications' own
+// tests of their integration: openFfwall({ kernel: new FakeKernel(), database: false }).
+export { FakeKernel, type FakeKernelOptions, type FakePacket } from './kernel-fake.js';
 export { checkPacked, MissingFeatureError, NativeKernel, type NativeKernelOptions, type PackedAdd, type PackedPrefixes, type SharedRule } from './kernel-native.js';
 export { DirectTransport } from './transport-direct.js';
 export {

@@ -5,8 +5,9 @@
 // is replaced unless something still answers on it, and the new file gets
 // its mode and group before anyone is expected to connect.
 import { chmod, chown, unlink } from 'node:fs/promises';
-import net from 'node:net';
+import type net from 'node:net';
 
+import { nodeNet } from './builtins.js';
 import { FfwallError } from './errors.js';
 
 export type ListenAt = { type: 'unix'; path: string } | { type: 'inet'; host: string; port: number };
@@ -21,7 +22,7 @@ export interface SocketAccess {
 /** True when something accepts connections on the unix socket @path. */
 export async function socketAnswers(path: string): Promise<boolean> {
   return new Promise((resolve) => {
-    const s = net.createConnection(path);
+    const s = nodeNet().createConnection(path);
     s.once('connect', () => {
       s.destroy();
       resolve(true);

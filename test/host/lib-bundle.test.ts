@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
 //
-// The library's bundle (dist/lib/, scripts/build-lib.mjs): the package's
-// entry, the same exports as the tsc output it is built from, working on its
-// own, built after that output, and still lazy (importing it loads neither
-// the addon nor the database).
+// The library's bundle (dist/lib/index.js, scripts/build-lib.mjs): the
+// package's entry, the same exports as the tsc output it is built from,
+// working on its own (its database too), built after that output, and still
+// lazy (importing it loads neither the addon, nor lmdb, nor Node's sockets
+// and streams).
 import { execFile } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -25,12 +27,11 @@ test('the package entry is the bundle, with every export of the library', async 
   t.not(bundled.Ffwall, unbundled.Ffwall);
 });
 
-test('the bundle blocks and checks on its own, with a FakeKernel of ffwall/testing and its own error classes', async (t) => {
+test('the bundle blocks and checks on its own, with its own FakeKernel and error classes', async (t) => {
   const lib = (await import('ffwall')) as typeof unbundled;
-  const { FakeKernel } = await import('ffwall/testing');
-  t.is(fileURLToPath(import.meta.resolve('ffwall/testing')), path.join(root, 'dist', 'lib', 'testing.js'));
-  // One IpPrefix for both entries: the fake's instanceof checks pass on the library's prefixes.
-  const fw = await lib.openFfwall({ kernel: new FakeKernel(), database: false });
+  // The bundle's FakeKernel: its instanceof checks accept the bundle's
+  // IpPrefix (the tsc tree's FakeKernel would refuse them).
+  const fw = await lib.openFfwall({ kernel: new lib.FakeKernel(), database: false });
   try {
     const r = await fw.blockFeed(Buffer.from('192.0.2.1\n# a comment\n198.51.100.0/24\n'), { ttl: '1h' });
     t.like(r, { total: 2, applied: 2 });
@@ -43,6 +44,25 @@ test('the bundle blocks and checks on its own, with a FakeKernel of ffwall/testi
   }
 });
 
+test("the bundle's ban database (inlined, with lmdb required when first opened) keeps a ban across a reopen", async (t) => {
+  const lib = (await import('ffwall')) as typeof unbundled;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ffwall-libdb-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const db = path.join(dir, 'bans.lmdb');
+  const first = await lib.openFfwall({ kernel: new lib.FakeKernel(), database: db });
+  await first.block('203.0.113.9', { ttl: '2h', reason: 'bundle test' });
+  await first.close();
+  // A fresh kernel: the record comes from the database.
+  const again = await lib.openFfwall({ kernel: new lib.FakeKernel(), database: db });
+  try {
+    const c = await again.check('203.0.113.9');
+    t.like(c.record, { target: '203.0.113.9', reason: 'bundle test' });
+    t.false(c.inKernel);
+  } finally {
+    await again.close();
+  }
+});
+
 test('the bundle is not older than the library files it is built from', (t) => {
   const built = statSync(bundleFile).mtimeMs;
   const libDir = path.join(root, 'dist', 'src', 'lib');
@@ -52,14 +72,26 @@ test('the bundle is not older than the library files it is built from', (t) => {
   t.deepEqual(newer, [], 'tsc ran after the bundle was built: run `npm run build:ts`');
 });
 
-test('importing the bundle loads neither the addon nor the ban database', async (t) => {
-  // The shared objects of the process after the import: no ffwall.node, no lmdb.
-  const script = `await import('ffwall'); console.log(JSON.stringify(process.report.getReport().sharedObjects));`;
+test('importing the bundle loads neither the addon, nor the ban database, nor Node\'s sockets and streams', async (t) => {
+  // The shared objects of the process after the import: no ffwall.node, no
+  // lmdb; and of Node's own modules, none of those that only some paths use
+  // (src/lib/builtins.ts), nor the streams that an ES import of node:fs
+  // would load (scripts/esbuild-base.mjs).
+  const script = `
+    const before = new Set(process.moduleLoadList);
+    await import('ffwall');
+    const loaded = process.moduleLoadList.filter((m) => !before.has(m));
+    console.log(JSON.stringify({ objects: process.report.getReport().sharedObjects, loaded }));`;
   const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { cwd: root });
-  const objects = JSON.parse(stdout) as string[];
+  const { objects, loaded } = JSON.parse(stdout) as { objects: string[]; loaded: string[] };
   t.true(objects.length > 0);
   t.deepEqual(
     objects.filter((o) => /ffwall\.node|lmdb/.test(o)),
+    [],
+  );
+  t.true(loaded.includes('NativeModule fs/promises'), 'the list of modules loaded by the import is read');
+  t.deepEqual(
+    loaded.filter((m) => /^NativeModule (net|readline|stream|stream\/promises|internal\/streams\/.*|crypto)$/.test(m)),
     [],
   );
   // The same check sees the addon once something needs it (ENOTTY on /dev/null, after loading it).
