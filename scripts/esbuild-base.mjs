@@ -49,5 +49,5 @@ export const ESBUILD_BASE = {
   logLevel: 'warning',
 };
 
-/** A require() for the ESM output: the built-ins' (builtinsByRequire), and that of the CommonJS modules bundled in (oclif's). */
+/** A require() for the ESM output: that of byRequire()'s modules, and of the CommonJS modules bundled in (oclif's). */
 export const REQUIRE_BANNER = { js: "import { createRequire as __ffwallCreateRequire } from 'node:module';\nconst require = __ffwallCreateRequire(import.meta.url);" };
