@@ -64,8 +64,10 @@ async function run(tree: string, args: string[], trace = false): Promise<Traced>
   const child = spawn(process.execPath, [path.join(tree, 'bin', 'run.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d: string) => (stderr += d));
   const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)));
   const loaded = trace
     ? [...new Set(readFileSync(log, 'utf8').split('\n').filter(Boolean).map((l) => l.slice(4)).map((u) => (u.startsWith('file:') ? fileURLToPath(u) : u)))]
@@ -218,8 +220,10 @@ test('the bundled daemon (a lazy chunk) finds the built-in Postfix patterns and 
   );
   const child = spawn(process.execPath, [path.join(root, 'bin', 'run.js'), 'daemon', '--config', config, '--fake-kernel'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (d: string) => (out += d));
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d: string) => (out += d));
   const until = async (re: RegExp): Promise<void> => {
     for (const end = Date.now() + 20_000; !re.test(out); await new Promise((r) => setTimeout(r, 20))) {
       if (Date.now() > end || child.exitCode !== null) throw new Error(`no ${re}: ${out}`);

@@ -24,8 +24,13 @@ export async function ffwall(args: string[], options: { input?: string; env?: Re
   const child = spawn(process.execPath, [bin, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  // Decoded across reads (a StringDecoder): a character split between two
+  // pipe reads stays whole; decoding each read on its own made U+FFFD of an
+  // emoji when a read ended inside it (a CI failure of record-json).
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d: string) => (stderr += d));
   child.stdin.on('error', () => undefined);
   child.stdin.end(options.input ?? '');
   const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)));

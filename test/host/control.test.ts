@@ -52,8 +52,10 @@ async function raw(sock: string): Promise<{ send(s: string | Buffer): void; next
   const lines: string[] = [];
   const waiters: Array<(l: string) => void> = [];
   let buf = '';
-  s.on('data', (d) => {
-    buf += d.toString('utf8');
+  // Decoded across reads: a character split between two reads stays whole.
+  s.setEncoding('utf8');
+  s.on('data', (d: string) => {
+    buf += d;
     for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
       const l = buf.slice(0, i);
       buf = buf.slice(i + 1);
