@@ -9,6 +9,7 @@ import {
   allowlistCheck,
   FeedError,
   IMPORT_FORMATS,
+  inKeyOrder,
   IpPrefix,
   packPlainFeed,
   parsePrefix,
@@ -163,5 +164,7 @@ function packedIfClean(bytes: Uint8Array, allow: readonly string[]): PackedFeed 
       if (prefixes.some((a) => a.contains(p) || p.contains(a))) return undefined;
     }
   }
-  return packed;
+  // Batches in the database's key order: a feed in random order dirtied a
+  // B-tree page per ban in every index (4x slower, feeds.ts inKeyOrder()).
+  return inKeyOrder(packed);
 }

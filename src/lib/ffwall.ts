@@ -17,7 +17,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
 import { IpPrefix, packPrefixInto, parseAddress, toPrefix } from './addr.js';
-import { packPlainFeed, packPlainFile, type PackedFeed } from './feeds.js';
+import { inKeyOrder, packPlainFeed, packPlainFile, type PackedFeed } from './feeds.js';
 import type { PackedPrefixes } from './kernel-native.js';
 import type {
   ChunkOptions,
@@ -224,6 +224,9 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
     else if (feed instanceof Uint8Array) packed = packPlainFeed(feed);
     else throw new TypeError('blockFeed: feed must be a file path or a Uint8Array of the feed text');
     if (this.#kernelOnly() && packed.count > 0) return this.#blockPacked(packed, options);
+    // Into the database in its key order (feeds.ts inKeyOrder(): a few
+    // B-tree pages per batch instead of one per ban).
+    packed = inKeyOrder(packed);
     const items: IpPrefix[] = new Array<IpPrefix>(packed.count);
     for (let i = 0; i < packed.count; i++) items[i] = packedAt(packed, i);
     return this.blockMany(items, options);

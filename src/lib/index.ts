@@ -67,6 +67,7 @@ export {
   EXPORT_FORMATS,
   FeedError,
   IMPORT_FORMATS,
+  inKeyOrder,
   packPlainFeed,
   parseFeedLine,
   readFeed,

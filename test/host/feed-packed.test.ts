@@ -10,7 +10,7 @@ import path from 'node:path';
 
 import test from 'ava';
 
-import { FeedError, IpPrefix, openFfwall, packPlainFeed, readFeed } from '../../src/lib/index.js';
+import { FeedError, inKeyOrder, IpPrefix, openFfwall, packPlainFeed, readFeed } from '../../src/lib/index.js';
 import { packPlainFile, type PackedFeed } from '../../src/lib/feeds.js';
 import { FakeKernel } from '../../src/lib/kernel-fake.js';
 import { tryLoadBinding } from '../../src/lib/native.js';
@@ -189,6 +189,70 @@ test('blockFeed: with a database, records with the options', async (t) => {
   t.is(rec?.reason, 'feed packed');
   const st = await kernel.stats();
   t.deepEqual([st.entries, st.prefixes], [1, 1]);
+  await fw.close();
+});
+
+/** The order the ban database keeps @p's records in: family, then the 16 address bytes, then the length. */
+function keyOrdered(p: PackedFeed): boolean {
+  const rank = (i: number): string => {
+    const b = p.addrs.subarray(i * 16, i * 16 + 16);
+    const v4 = b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff && (p.prefixLen[i] ?? 0) >= 96;
+    return `${v4 ? 1 : 0}${Buffer.from(b).toString('hex')}`;
+  };
+  for (let i = 1; i < p.count; i++) if (rank(i - 1) > rank(i)) return false;
+  return true;
+}
+
+test('inKeyOrder: the same entries in key order, duplicates in feed order; a sorted feed is returned as is', (t) => {
+  // Seeded: the same shuffle every run.
+  let seed = 7;
+  const rnd = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
+  const lines: string[] = [];
+  for (let i = 0; i < 3000; i++) {
+    const k = rnd(6);
+    if (k === 0) lines.push(`2001:db8:${rnd(4).toString(16)}::${rnd(65536).toString(16)}`);
+    else if (k === 1) lines.push(`10.${rnd(4)}.${rnd(256)}.0/24`);
+    else lines.push(`${1 + rnd(223)}.${rnd(256)}.${rnd(4)}.${rnd(256)}`);
+  }
+  // Duplicates far apart, and an address with a prefix of the same address.
+  lines.splice(10, 0, '198.51.100.7', '10.1.2.0/24', '10.1.2.0');
+  lines.push('198.51.100.7', '10.1.2.0/24');
+  const packed = packPlainFeed(Buffer.from(`${lines.join('\n')}\n`));
+  t.false(keyOrdered(packed), 'the test feed must start out of order');
+  const sorted = inKeyOrder(packed);
+  t.true(keyOrdered(sorted));
+  t.is(sorted.count, packed.count);
+  t.is(sorted.lines, packed.lines);
+  const before = entriesOf(packed);
+  const after = entriesOf(sorted);
+  // A permutation of [line, target] pairs: each entry keeps its own line number.
+  t.deepEqual([...after].sort(), [...before].sort());
+  // Entries with the same target stay in feed order (their line numbers rise).
+  const lastLine = new Map<string, number>();
+  for (const [line, target] of after) {
+    t.true((lastLine.get(target) ?? 0) < line, `${target} at line ${line} after line ${lastLine.get(target) ?? 0}`);
+    lastLine.set(target, line);
+  }
+  t.is(inKeyOrder(sorted), sorted);
+  const one = packPlainFeed(Buffer.from('192.0.2.1\n'));
+  t.is(inKeyOrder(one), one);
+});
+
+test('blockFeed: with a database, a feed out of order, duplicates refreshed', async (t) => {
+  const kernel = new FakeKernel({});
+  const fw = await openFfwall({ kernel, database: path.join(dir, 'db-order'), databaseOptions: { noSync: true } });
+  const feed = ['203.0.113.9', '2001:db8::1', '192.0.2.1', '198.51.100.0/24', '192.0.2.1', '10.0.0.1'];
+  const res = await fw.blockFeed(Buffer.from(`${feed.join('\n')}\n`), { ttl: '2h' });
+  t.deepEqual(res, { total: 6, applied: 6, changed: 5 });
+  t.is((await fw.show('192.0.2.1')).record?.banCount, 2);
+  const listed: string[] = [];
+  for await (const r of fw.list({})) listed.push(r.target);
+  t.deepEqual(listed.sort(), ['10.0.0.1', '192.0.2.1', '198.51.100.0/24', '2001:db8::1', '203.0.113.9']);
+  const st = await kernel.stats();
+  t.is(st.entries + st.prefixes, 5);
   await fw.close();
 });
 
