@@ -5,7 +5,10 @@
 # IPv4 addresses ($FFWALL_BENCH_N, default 1,000,000), in this order:
 #   1. listing of a database that holds them (built on the host by
 #      bench/scale-db.ts --plain, on $FFWALL_DATA_DISK: what `ffwall import`
-#      of them leaves): ffwall list --json, ffwall export (plain);
+#      of them leaves): ffwall list --json straight after the mount (cold
+#      page cache), then with the database file in the page cache (as an
+#      import or the daemon leaves it) ffwall list --json and ffwall export
+#      (plain);
 #   2. the kernel alone: ffwallctl add-seq (C, N sequential addresses in
 #      ioctls of 65,536; once more after one RESERVE of N) and the library
 #      with database: false (which sends RESERVE itself)
@@ -80,6 +83,13 @@ if want list && [ -n "${FFWALL_DATA_DISK:-}" ]; then
 	mount -t ext4 "$FFWALL_DATA_DISK" /mnt/bulkdb
 	insmod "$FFWALL_KO" max_entries=$((n + 1024))
 	warm node bin/run.js list --json --limit 1 --transport direct --db /mnt/bulkdb
+	# First, the database as the disk image brings it: no page of it in the
+	# page cache yet (the first listing after a boot).  Then the database in
+	# the page cache, as an import or a running daemon leaves it, the like of
+	# the sets ipset and nft list from kernel memory: the rows the targets judge.
+	step list "ffwall list --json, cold page cache" "$CAP" node bin/run.js list --json --transport direct --db /mnt/bulkdb
+	grep -c '"target"' "$work/last" | awk '{printf "{\"check\":\"ffwall list --json rows (cold)\",\"rows\":%d}\n", $1}' | tee -a "$out"
+	warm cat /mnt/bulkdb/data.mdb
 	step list "ffwall list --json" "$CAP" node bin/run.js list --json --transport direct --db /mnt/bulkdb
 	grep -c '"target"' "$work/last" | awk '{printf "{\"check\":\"ffwall list --json rows\",\"rows\":%d}\n", $1}' | tee -a "$out"
 	# A source and tag no record has: the export's own code, no rows.
