@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 
-import { AddressError, packPrefixInto, parsePrefix, parseV4PrefixBytes } from './addr.js';
+import { AddressError, packPrefixInto, parsePrefix, parseV4PrefixBytes, type IpPrefix } from './addr.js';
 import type { BanRecordInfo } from './api.js';
 import { nodeReadline, nodeStreamPromises } from './builtins.js';
 import { DURATION_MAX_SECONDS } from './duration.js';
@@ -397,6 +397,21 @@ export function inKeyOrder(packed: PackedFeed): PackedFeed {
     lineOf[j] = packed.lineOf[i] ?? 0;
   }
   return { count: n, addrs, prefixLen, lines: packed.lines, lineOf };
+}
+
+/** The permutation that puts @prefixes in key order (inKeyOrder() of them: stable). */
+export function keyOrderOf(prefixes: readonly IpPrefix[]): Uint32Array {
+  const n = prefixes.length;
+  const addrs = new Uint8Array(n * 16);
+  const prefixLen = new Uint8Array(n);
+  const lineOf = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    const p = prefixes[i] as IpPrefix;
+    p.writeTo(addrs, i * 16);
+    prefixLen[i] = p.length;
+    lineOf[i] = i;
+  }
+  return inKeyOrder({ count: n, addrs, prefixLen, lines: n, lineOf }).lineOf;
 }
 
 let packV4Lines: NativeBinding['packV4Lines'] | null | undefined;

@@ -35,6 +35,7 @@ import type {
 } from './api.js';
 import type { BanInput, BanRecord, BanResult, BanStore, ListFilter } from './db/index.js';
 import { FfwallError } from './errors.js';
+import { keyOrderOf } from './feeds.js';
 import { isKernelError, type Kernel, type KernelEntry, type KernelEvent, type KernelRule } from './kernel.js';
 // Types only: the native module is loaded on demand (openDirectKernel()).
 import type { PackedAdd, PackedPrefixes, SharedRule } from './kernel-native.js';
@@ -382,12 +383,17 @@ export class DirectTransport implements Transport {
     const total = requests.length;
     let applied = 0;
     let changed = 0;
+    // More than one batch: the batches in the database's key order (feeds.ts
+    // inKeyOrder(): a few B-tree pages per batch instead of one per ban;
+    // stable, so a duplicate still refreshes the ban of the item before it).
+    const order = total > MANY_CHUNK ? keyOrderOf(parsed) : undefined;
     for (let off = 0; off < total; off += MANY_CHUNK) {
       const end = Math.min(total, off + MANY_CHUNK);
       // Written as 'kernel' at once (one write per ban): the few the kernel
       // then refuses (a table full of pinned entries) are marked cold.
       const inputs: BanInput[] = [];
-      for (let i = off; i < end; i++) {
+      for (let k = off; k < end; k++) {
+        const i = order === undefined ? k : (order[k] as number);
         const input = this.#banInput(requests[i] as BlockRequest, parsed[i]);
         input.state = 'kernel';
         inputs.push(input);
@@ -396,9 +402,11 @@ export class DirectTransport implements Transport {
       const res = await store.bulkBan(inputs, { batchSize: MANY_CHUNK, onResult: (_i, r) => records.push(r.record) });
       if (res.refused.length > 0) {
         const first = res.refused[0];
-        throw Object.assign(new FfwallError('EREFUSED', `ffwall: item ${off + (first?.index ?? 0)} was refused: ${first?.error ?? '?'}`), {
+        const at = off + (first?.index ?? 0);
+        const bad = order === undefined ? at : (order[at] as number);
+        throw Object.assign(new FfwallError('EREFUSED', `ffwall: item ${bad} was refused: ${first?.error ?? '?'}`), {
           applied: applied + res.committed,
-          badIndex: off + (first?.index ?? 0),
+          badIndex: bad,
         });
       }
       changed += res.created + res.revived;

@@ -88,6 +88,36 @@ test('blockMany: an allowlisted item anywhere refuses the whole input before the
   rmSync(dir, { recursive: true, force: true });
 });
 
+test('blockMany: more than one batch is written in key order; every item banned, a duplicate refreshes, progress to the total', async (t) => {
+  const { fw, kernel, dir } = await setupDb();
+  // 12,000 distinct addresses in scrambled order (an odd multiplier permutes 0..2^24-1).
+  const items: Array<string | { target: string; reason: string }> = [];
+  for (let i = 0; i < 12_000; i++) {
+    const x = Math.imul(i, 2654435761) & 0xffffff;
+    items.push(`10.${x >>> 16}.${(x >>> 8) & 255}.${x & 255}`);
+  }
+  const dup = items[5] as string;
+  items.push({ target: dup, reason: 'second' });
+  const seen: number[] = [];
+  const res = await fw.blockMany(items, { reason: 'first', ttl: '1h', onProgress: (p) => seen.push(p.done) });
+  t.deepEqual(res, { total: 12_001, applied: 12_001, changed: 12_000 });
+  t.deepEqual(seen, [10_000, 12_001]);
+  const rec = (await fw.show(dup)).record;
+  t.is(rec?.reason, 'second', 'the later duplicate refreshed the earlier one');
+  t.is(rec?.banCount, 2);
+  t.is((await kernel.stats()).entries, 12_000);
+  await fw.close();
+  // The order of the writes: the history's ban events, in the order they were made.
+  const store = BanStore.open({ path: path.join(dir, 'db'), noSync: true });
+  const order = [...store.historyAll()].filter((e) => e.type === 'ban').map((e) => e.prefix.v4Host() ?? -1);
+  await store.close();
+  t.is(order.length, 12_001);
+  const firstBatch = order.slice(0, 10_000);
+  t.deepEqual(firstBatch, [...firstBatch].sort((a, b) => a - b), 'the first batch is in key order');
+  t.true((firstBatch[9_999] ?? 0) <= Math.min(...order.slice(10_000)), 'the second batch follows the first in key order');
+  rmSync(dir, { recursive: true, force: true });
+});
+
 test('BanStore.firstAllowed: the first refused index, none without an allowlist', async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ffwall-bulk-path-'));
   const store = BanStore.open({ path: dir, noSync: true });
