@@ -181,8 +181,40 @@ function qemuArgs(job: VmJob, initrd: string, scratch: string | undefined): stri
   return args;
 }
 
+/** Output directories whose lock this process holds (until it ends). */
+const heldDirs = new Set<string>();
+
+/**
+ * Takes flock(1) on @file for the rest of this process's life: a holder
+ * process keeps it until its stdin reaches EOF, which it does when this
+ * process ends, however it ends.  Resolves once the lock is held.  Neither
+ * the holder nor its pipes keep this process alive.
+ */
+export async function holdLockUntilExit(file: string, waitSec = 7200): Promise<void> {
+  const holder = spawn('flock', ['-w', String(waitSec), file, 'sh', '-c', 'echo held; exec cat >/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    holder.stdout.once('data', () => resolve());
+    holder.once('error', reject);
+    holder.once('exit', (code) => reject(new Error(`harness: flock ${file} exited ${code ?? 'on a signal'} before holding it`)));
+  });
+  holder.removeAllListeners('exit');
+  holder.stdout.destroy();
+  holder.unref();
+  (holder.stdin as unknown as { unref(): void }).unref();
+}
+
 /** Boots the kernel, runs the job and collects what happened. */
 export async function runVm(job: VmJob): Promise<VmResult> {
+  // The output directory is emptied first.  A second run of the same job
+  // from another process (two test runs in one tree) waits here, and not
+  // only for the guest lock, so that it cannot empty the directory that a
+  // running guest writes to or that its caller reads afterwards.
+  const dir = path.resolve(job.outDir);
+  if (!heldDirs.has(dir)) {
+    mkdirSync(path.dirname(dir), { recursive: true });
+    await holdLockUntilExit(`${dir}.lock`);
+    heldDirs.add(dir);
+  }
   rmSync(job.outDir, { recursive: true, force: true });
   mkdirSync(job.outDir, { recursive: true });
   writeFileSync(path.join(job.outDir, 'job.sh'), job.script, { mode: 0o755 });
