@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 
 import { build } from 'esbuild';
 
-import { ESBUILD_BASE, REQUIRE_BANNER } from './esbuild-base.mjs';
+import { byRequire, ESBUILD_BASE, REQUIRE_BANNER } from './esbuild-base.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const commandsDir = path.join(root, 'dist', 'src', 'commands');
@@ -102,7 +102,9 @@ rmSync(outdir, { recursive: true, force: true });
 const result = await build({
   entryPoints,
   ...ESBUILD_BASE,
-  plugins: [virtualEntry, ordinalCommandSort],
+  // lmdb by require(): its CommonJS build is one file (with msgpackr's, 25 files loaded
+  // against 40 as ES modules; 57 against 73 ms to load it and open a database on the host).
+  plugins: [virtualEntry, ordinalCommandSort, byRequire('lmdb', /^lmdb$/)],
   outdir,
   external: EXTERNAL,
   // oclif's CommonJS modules call require() (node builtins, require.resolve): give the ESM output one.

@@ -4,10 +4,10 @@
 // library's (scripts/build-lib.mjs) share: ESM for Node 20, split into
 // chunks so that what the code loads with import() stays a separate file,
 // loaded only when used, a metafile for the scripts' checks, and a require()
-// for the ESM output (REQUIRE_BANNER).  The library's bundle also loads Node's
-// built-ins with require() (byRequire()); the CLI's does not: oclif loads
-// most of them anyway, and there the plugin measured 1% more instructions
-// (`--version`, `export`, `block --help`).
+// for the ESM output (REQUIRE_BANNER).  Both bundles load lmdb with require()
+// (byRequire()); the library's loads Node's built-ins that way too, the
+// CLI's does not: oclif loads most of them anyway, and there the plugin
+// measured 1% more instructions (`--version`, `export`, `block --help`).
 
 /** The namespace (a prefix) of the small modules that stand for require()d modules in the bundles (byRequire()). */
 export const REQUIRE_NAMESPACE = 'ffwall-require';
