@@ -93,6 +93,31 @@ export class IpPrefix {
     target.set(this.#bytes, offset);
   }
 
+  /**
+   * The ban database's key order, as feeds.ts inKeyOrder() sorts: IPv6
+   * before IPv4 (a v4-mapped address with a length of 96 or more), then the
+   * address bytes, then the length.  Negative when this comes first, 0 when
+   * both are the same prefix.
+   */
+  compareKeyOrder(other: IpPrefix): number {
+    const a = this.#bytes;
+    const b = other.#bytes;
+    for (let i = 0; i < 16; i++) {
+      const d = (a[i] as number) - (b[i] as number);
+      if (d === 0) continue;
+      // The same first 12 bytes make the same family (a v4-mapped address
+      // has a length of at least 96: the mask keeps its ffff), so the
+      // families are looked at only when those differ.
+      if (i < 12) {
+        const fa = this.length >= 96 && isV4Mapped(a) ? 1 : 0;
+        const fb = other.length >= 96 && isV4Mapped(b) ? 1 : 0;
+        if (fa !== fb) return fa - fb;
+      }
+      return d;
+    }
+    return this.length - other.length;
+  }
+
   /** A stable string key: 32 hex digits, '/', the 128-space length. */
   key(): string {
     return prefixKeyOf(this.#bytes, this.length);
@@ -150,7 +175,12 @@ export function prefixKeyOf(b: Uint8Array, length: number): string {
 }
 
 function isV4Mapped(b: Uint8Array): boolean {
-  for (let i = 0; i < 12; i++) if (b[i] !== V4_MAPPED[i]) return false;
+  return isV4MappedAt(b, 0);
+}
+
+/** True when the 16 address bytes at @b[@offset] are v4-mapped (::ffff:0:0/96): for packed arrays, without a subarray. */
+export function isV4MappedAt(b: Uint8Array, offset: number): boolean {
+  for (let i = 0; i < 12; i++) if (b[offset + i] !== V4_MAPPED[i]) return false;
   return true;
 }
 

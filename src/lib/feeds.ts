@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 
-import { AddressError, packPrefixInto, parsePrefix, parseV4PrefixBytes, type IpPrefix } from './addr.js';
+import { AddressError, isV4MappedAt, packPrefixInto, parsePrefix, parseV4PrefixBytes, type IpPrefix } from './addr.js';
 import type { BanRecordInfo } from './api.js';
 import { nodeReadline, nodeStreamPromises } from './builtins.js';
 import { DURATION_MAX_SECONDS } from './duration.js';
@@ -344,33 +344,6 @@ export function inKeyOrder(packed: PackedFeed): PackedFeed {
   const idxScale = 2 ** idxBits;
   const a = packed.addrs;
   const keys = new Float64Array(n);
-  let sorted = true;
-  let prev = -1;
-  for (let i = 0; i < n; i++) {
-    const o = i * 16;
-    const hi = ((a[o] ?? 0) << 24) | ((a[o + 1] ?? 0) << 16) | ((a[o + 2] ?? 0) << 8) | (a[o + 3] ?? 0);
-    const mid = ((a[o + 4] ?? 0) << 24) | ((a[o + 5] ?? 0) << 16) | ((a[o + 6] ?? 0) << 8) | (a[o + 7] ?? 0);
-    const v4 = hi === 0 && mid === 0 && a[o + 8] === 0 && a[o + 9] === 0 && a[o + 10] === 0xff && a[o + 11] === 0xff && (packed.prefixLen[i] ?? 0) >= 96;
-    let rank: number;
-    if (v4) {
-      const v = (((a[o + 12] ?? 0) << 24) | ((a[o + 13] ?? 0) << 16) | ((a[o + 14] ?? 0) << 8) | (a[o + 15] ?? 0)) >>> 0;
-      rank = 2 ** rankBits + (rankBits >= 32 ? v : Math.floor(v / 2 ** (32 - rankBits)));
-    } else {
-      const h = hi >>> 0;
-      rank = rankBits > 32 ? h * 2 ** (rankBits - 32) + Math.floor((mid >>> 0) / 2 ** (64 - rankBits)) : Math.floor(h / 2 ** (32 - rankBits));
-    }
-    const key = rank * idxScale + i;
-    if (key < prev) sorted = false;
-    prev = key;
-    keys[i] = key;
-  }
-  if (sorted) return packed;
-  keys.sort();
-  const order = new Uint32Array(n);
-  for (let j = 0; j < n; j++) {
-    const k = keys[j] as number;
-    order[j] = k - Math.floor(k / idxScale) * idxScale;
-  }
   // Runs that share the leading bits (IPv6 in one network, a prefix and its
   // address, duplicates): by the whole address, then the length, then the index.
   const byBytes = (x: number, y: number): number => {
@@ -380,6 +353,33 @@ export function inKeyOrder(packed: PackedFeed): PackedFeed {
     }
     return (packed.prefixLen[x] ?? 0) - (packed.prefixLen[y] ?? 0) || x - y;
   };
+  let sorted = true;
+  let prevRank = -1;
+  for (let i = 0; i < n; i++) {
+    const o = i * 16;
+    const hi = ((a[o] ?? 0) << 24) | ((a[o + 1] ?? 0) << 16) | ((a[o + 2] ?? 0) << 8) | (a[o + 3] ?? 0);
+    const mid = ((a[o + 4] ?? 0) << 24) | ((a[o + 5] ?? 0) << 16) | ((a[o + 6] ?? 0) << 8) | (a[o + 7] ?? 0);
+    const v4 = (packed.prefixLen[i] ?? 0) >= 96 && isV4MappedAt(a, o);
+    let rank: number;
+    if (v4) {
+      const v = (((a[o + 12] ?? 0) << 24) | ((a[o + 13] ?? 0) << 16) | ((a[o + 14] ?? 0) << 8) | (a[o + 15] ?? 0)) >>> 0;
+      rank = 2 ** rankBits + (rankBits >= 32 ? v : Math.floor(v / 2 ** (32 - rankBits)));
+    } else {
+      const h = hi >>> 0;
+      rank = rankBits > 32 ? h * 2 ** (rankBits - 32) + Math.floor((mid >>> 0) / 2 ** (64 - rankBits)) : Math.floor(h / 2 ** (32 - rankBits));
+    }
+    // In order while each rank is at least the one before, and an equal one's whole address too.
+    if (sorted && (rank < prevRank || (rank === prevRank && byBytes(i - 1, i) > 0))) sorted = false;
+    prevRank = rank;
+    keys[i] = rank * idxScale + i;
+  }
+  if (sorted) return packed;
+  keys.sort();
+  const order = new Uint32Array(n);
+  for (let j = 0; j < n; j++) {
+    const k = keys[j] as number;
+    order[j] = k - Math.floor(k / idxScale) * idxScale;
+  }
   for (let s = 0; s < n; ) {
     const r = Math.floor((keys[s] as number) / idxScale);
     let e = s + 1;
@@ -402,19 +402,15 @@ export function inKeyOrder(packed: PackedFeed): PackedFeed {
 
 /**
  * The permutation that puts @prefixes in key order (inKeyOrder() of them:
- * stable); undefined when they already are (checked first on IPv4 hosts,
- * without copying an address: a feed blockFeed() has sorted comes here).
+ * stable); undefined when they already are, which is checked first without
+ * copying an address (IpPrefix.compareKeyOrder()): a feed that blockFeed()
+ * has sorted comes here.
  */
 export function keyOrderOf(prefixes: readonly IpPrefix[]): Uint32Array | undefined {
   const n = prefixes.length;
-  let prev = -1;
-  let i = 0;
-  for (; i < n; i++) {
-    const v = (prefixes[i] as IpPrefix).v4Host();
-    if (v === undefined || v < prev) break;
-    prev = v;
-  }
-  if (i === n) return undefined;
+  let at = 1;
+  while (at < n && (prefixes[at - 1] as IpPrefix).compareKeyOrder(prefixes[at] as IpPrefix) <= 0) at++;
+  if (at >= n) return undefined;
   const addrs = new Uint8Array(n * 16);
   const prefixLen = new Uint8Array(n);
   const lineOf = new Uint32Array(n);

@@ -38,7 +38,7 @@ import { FfwallError } from './errors.js';
 import { keyOrderOf } from './feeds.js';
 import { isKernelError, type Kernel, type KernelEntry, type KernelEvent, type KernelRule } from './kernel.js';
 // Types only: the native module is loaded on demand (openDirectKernel()).
-import type { PackedAdd, PackedPrefixes, SharedRule } from './kernel-native.js';
+import { NativeKernel, type PackedAdd, type PackedPrefixes, type SharedRule } from './kernel-native.js';
 import { defaultOffenceConfig, OffenceTracker, type OffenceConfig, type ReportRequest, type ReportResult } from './offences.js';
 import { isoFormatter, isoOrNull } from './record-json.js';
 import { ruleOf } from './window.js';
@@ -48,8 +48,6 @@ const MANY_CHUNK = 10_000;
 
 /** Opens /dev/ffwall; a missing module or a missing privilege becomes an FfwallError that says what to do. */
 export async function openDirectKernel(device: string, socket: string): Promise<Kernel> {
-  // Loaded lazily: a client-only embedder never loads the native addon.
-  const { NativeKernel } = await import('./kernel-native.js');
   try {
     return await NativeKernel.open(device);
   } catch (err) {

@@ -22,6 +22,7 @@ import { bloomInsert } from './bloom.js';
 import type { BanStore } from './db/store.js';
 import type { BanRecord } from './db/types.js';
 import { isKernelError, KERNEL_LIMITS, type Kernel, type KernelEntry, type KernelRule, type MembershipFilter } from './kernel.js';
+import { loadBinding } from './native.js';
 
 /** Target false-positive rate of the membership filter (kmod/DESIGN-filter.md: 10.37 bits per member, k 6). */
 export const FILTER_BITS_PER_MEMBER = 10.37;
@@ -498,7 +499,6 @@ export class KernelWindow {
     this.#native = undefined;
     if (mode === 'ts') return undefined;
     try {
-      const { loadBinding } = await import('./native.js');
       const b = loadBinding();
       this.#native = (addrs, count, size, k, s0, s1, into) => b.filterBuild(addrs, count, size, k, s0, s1, into);
     } catch (err) {

@@ -10,8 +10,8 @@ import path from 'node:path';
 
 import test from 'ava';
 
-import { FeedError, inKeyOrder, IpPrefix, openFfwall, packPlainFeed, readFeed } from '../../src/lib/index.js';
-import { packPlainFile, type PackedFeed } from '../../src/lib/feeds.js';
+import { FeedError, inKeyOrder, IpPrefix, openFfwall, packPlainFeed, parsePrefix, readFeed } from '../../src/lib/index.js';
+import { keyOrderOf, packPlainFile, type PackedFeed } from '../../src/lib/feeds.js';
 import { FakeKernel } from '../../src/lib/kernel-fake.js';
 import { tryLoadBinding } from '../../src/lib/native.js';
 
@@ -197,7 +197,7 @@ function keyOrdered(p: PackedFeed): boolean {
   const rank = (i: number): string => {
     const b = p.addrs.subarray(i * 16, i * 16 + 16);
     const v4 = b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff && (p.prefixLen[i] ?? 0) >= 96;
-    return `${v4 ? 1 : 0}${Buffer.from(b).toString('hex')}`;
+    return `${v4 ? 1 : 0}${Buffer.from(b).toString('hex')}${String(p.prefixLen[i] ?? 0).padStart(3, '0')}`;
   };
   for (let i = 1; i < p.count; i++) if (rank(i - 1) > rank(i)) return false;
   return true;
@@ -239,6 +239,43 @@ test('inKeyOrder: the same entries in key order, duplicates in feed order; a sor
   t.is(inKeyOrder(sorted), sorted);
   const one = packPlainFeed(Buffer.from('192.0.2.1\n'));
   t.is(inKeyOrder(one), one);
+});
+
+test('inKeyOrder: entries that tie in their leading bits but not in their whole address are sorted, not returned as is', (t) => {
+  // Six entries leave IPv6 its leading 49 bits in the sort key: these five tie there.
+  const lines = ['2001:db8::9', '2001:db8::1', '2001:db8:0:1::', '2001:db8::/48', '2001:db8::/33', '192.0.2.1'];
+  const packed = packPlainFeed(Buffer.from(`${lines.join('\n')}\n`));
+  const sorted = inKeyOrder(packed);
+  t.not(sorted, packed);
+  t.deepEqual(
+    entriesOf(sorted).map(([, target]) => target),
+    ['2001:db8::/33', '2001:db8::/48', '2001:db8::1', '2001:db8::9', '2001:db8:0:1::', '192.0.2.1'],
+  );
+  t.true(keyOrdered(sorted));
+  t.is(inKeyOrder(sorted), sorted);
+});
+
+test('IpPrefix.compareKeyOrder: IPv6 before IPv4, then the bytes, then the length', (t) => {
+  const order = ['::', '::1', '2001:db8::/32', '2001:db8::', '2001:db8::1', 'ff02::1', '0.0.0.0/0', '10.0.0.0/8', '10.0.0.0', '10.0.0.1', '255.255.255.255'];
+  const ps = order.map((s) => parsePrefix(s));
+  for (let i = 0; i < ps.length; i++) {
+    for (let j = 0; j < ps.length; j++) {
+      const c = (ps[i] as IpPrefix).compareKeyOrder(ps[j] as IpPrefix);
+      t.is(Math.sign(c), Math.sign(i - j), `${order[i]} against ${order[j]}`);
+    }
+  }
+});
+
+test('keyOrderOf: undefined for input in key order (every family and length), else the stable permutation inKeyOrder() gives', (t) => {
+  const inOrder = ['2001:db8::/32', '2001:db8::1', '2001:db8::1', '10.0.0.0/8', '10.0.0.1', '192.0.2.1'].map((s) => parsePrefix(s));
+  t.is(keyOrderOf(inOrder), undefined);
+  t.is(keyOrderOf([]), undefined);
+  const mixed = ['192.0.2.1', '2001:db8::1', '10.0.0.1', '10.0.0.0/8', '192.0.2.1', '2001:db8::/32'];
+  const order = keyOrderOf(mixed.map((s) => parsePrefix(s)));
+  t.deepEqual([...(order ?? [])], [5, 1, 3, 2, 0, 4]);
+  // The same as inKeyOrder() of the packed feed (whose lineOf is the line, 1-based).
+  const packed = inKeyOrder(packPlainFeed(Buffer.from(`${mixed.join('\n')}\n`)));
+  t.deepEqual([...packed.lineOf].map((l) => l - 1), [...(order ?? [])]);
 });
 
 test('blockFeed: with a database, a feed out of order, duplicates refreshed', async (t) => {
