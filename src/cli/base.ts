@@ -14,7 +14,7 @@ import { DEFAULT_SOCKET_PATH } from '../lib/control.js';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2, unavailable: 3 } as const;
 
-const UNAVAILABLE = new Set(['ENOMODULE', 'ENODAEMON', 'ENOTPRIVILEGED', 'EFFWALLABI', 'EFFWALLFEATURE']);
+const UNAVAILABLE = new Set(['ENOMODULE', 'ENOKERNEL', 'ENODAEMON', 'ENOTPRIVILEGED', 'EFFWALLABI', 'EFFWALLFEATURE']);
 /** Refusals of bad input (nothing changed): exit 2. */
 const USAGE = new Set(['EAUTOMATIC']);
 
@@ -63,8 +63,13 @@ export abstract class FfwallCommand extends Command {
     await super.init();
   }
 
-  protected async openFfwall(flags: { socket: string; device: string; db: string; transport: 'auto' | 'direct' | 'client' }): Promise<Ffwall> {
-    const options: OpenOptions = { transport: flags.transport, socket: flags.socket, device: flags.device, database: flags.db };
+  /**
+   * Opens the library as the connection flags say.  @databaseOnly: the
+   * command only reads the ban database (list, export), so the direct
+   * transport does not open the device: it works with the module unloaded.
+   */
+  protected async openFfwall(flags: { socket: string; device: string; db: string; transport: 'auto' | 'direct' | 'client' }, databaseOnly = false): Promise<Ffwall> {
+    const options: OpenOptions = { transport: flags.transport, socket: flags.socket, device: flags.device, database: flags.db, ...(databaseOnly ? { kernel: false } : {}) };
     this.#fw = await openFfwall(options);
     return this.#fw;
   }

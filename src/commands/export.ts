@@ -38,7 +38,8 @@ export default class ExportCommand extends FfwallCommand {
     if (flags.name !== undefined) opts.name = flags.name;
     if (flags.answer !== undefined) opts.answer = flags.answer;
     if (flags.text !== undefined) opts.text = flags.text;
-    const fw = await this.openFfwall(flags);
+    // The database alone: with no daemon, the module need not be loaded.
+    const fw = await this.openFfwall(flags, true);
     const out: Writable = flags.output === undefined ? process.stdout : createWriteStream(flags.output, { mode: 0o644 });
     let count = 0;
     try {
@@ -47,7 +48,8 @@ export default class ExportCommand extends FfwallCommand {
       } else {
         // A bar on a terminal when the export goes to a file (rbldnsd reads the table twice).
         const passes = flags.format === 'rbldnsd' ? 2 : 1;
-        const total = flags.output === undefined ? 0 : passes * (((await fw.stats()).database?.kernel ?? 0) + ((await fw.stats()).database?.cold ?? 0));
+        const counts = flags.output === undefined ? null : await fw.databaseCounts();
+        const total = passes * ((counts?.kernel ?? 0) + (counts?.cold ?? 0));
         const bar = new Progress('exporting', total, flags.output !== undefined && total >= 10_000);
         let seen = 0;
         if (flags.format === 'plain' && flags.name === undefined) {

@@ -37,7 +37,8 @@ export default class ListCommand extends FfwallCommand {
     if (flags.port !== undefined) filter.port = flags.port;
     if (flags.reason !== undefined) filter.reason = flags.reason;
     if (flags.limit !== undefined) filter.limit = flags.limit;
-    const fw = await this.openFfwall(flags);
+    // The database alone: with no daemon, the module need not be loaded.
+    const fw = await this.openFfwall(flags, true);
     const json = this.jsonEnabled();
     let count = 0;
     if (json) {
@@ -46,7 +47,7 @@ export default class ListCommand extends FfwallCommand {
       for await (const chunk of fw.listNdjson(filter, { reuse: true })) await writeOut(process.stdout, chunk);
       return undefined;
     }
-    const total = filter.limit ?? (await fw.stats()).database?.total ?? 0;
+    const total = filter.limit ?? (await fw.databaseCounts())?.total ?? 0;
     const bar = new Progress('listing', total, total >= 100_000 && process.stdout.isTTY !== true);
     let page: BanRecordInfo[] = [];
     const flush = async (): Promise<void> => {

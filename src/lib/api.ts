@@ -170,7 +170,15 @@ export interface StatusResult {
   allowEntries: number;
   dropped: number;
   /** Records of the ban database by state; null without a database. */
-  database: { kernel: number; cold: number; expired: number; total: number } | null;
+  database: DatabaseCounts | null;
+}
+
+/** The ban database's records by state (kept in every write: no walk). */
+export interface DatabaseCounts {
+  kernel: number;
+  cold: number;
+  expired: number;
+  total: number;
 }
 
 /** What fw.on('event') delivers. */
@@ -244,6 +252,8 @@ export interface Transport {
   /** One record of the database and its history. */
   show(target: string): Promise<ShowResult>;
   stats(): Promise<StatsResult>;
+  /** The database's counts without the kernel's figures. Optional: without it, Ffwall takes them from stats(). */
+  databaseCounts?(): Promise<DatabaseCounts | null>;
   allowList(): Promise<AllowEntryInfo[]>;
   attach(device: string): Promise<DeviceEntry[]>;
   detach(device: string): Promise<DeviceEntry[]>;
@@ -367,7 +377,7 @@ export interface StatsResult {
   config: ConfigInfo;
   devices: DeviceEntry[];
   /** Records of the ban database by state; null without a database. */
-  database: { kernel: number; cold: number; expired: number; total: number } | null;
+  database: DatabaseCounts | null;
 }
 
 export type FlushTable = 'exact' | 'prefix' | 'allow';

@@ -5,6 +5,7 @@
 // FfwallError with a stable `code`:
 //   ENOTPRIVILEGED  the direct transport needs CAP_NET_ADMIN (use the socket)
 //   ENOMODULE       /dev/ffwall is missing: the module is not loaded
+//   ENOKERNEL       a kernel call on an instance opened with the database alone (kernel: false)
 //   EALLOWLISTED    the ban lies inside an allowlist entry
 //   ENODAEMON       the daemon's control socket does not answer
 //   EPROTO          the control socket spoke something this library does not

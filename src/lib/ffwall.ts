@@ -34,6 +34,7 @@ import type {
   HitsResult,
   ListRequest,
   ShowResult,
+  DatabaseCounts,
   StatsResult,
   UnblockSourceResult,
   BatchProgress,
@@ -52,6 +53,7 @@ import type { BanStore, StoreOptions } from './db/index.js';
 import { parseDuration } from './duration.js';
 import { FfwallError } from './errors.js';
 import { KERNEL_LIMITS, type Kernel } from './kernel.js';
+import { NoKernel } from './kernel-none.js';
 import { OFFENCE_KINDS, isOffenceKind, type Offence, type OffenceConfig, type ReportRequest, type ReportResult } from './offences.js';
 import { DirectTransport, openDirectKernel } from './transport-direct.js';
 import { checkPort, normalizePorts } from './validate.js';
@@ -75,8 +77,16 @@ export interface OpenOptions {
   device?: string;
   /** Default '/run/ffwall/ffwall.sock'. */
   socket?: string;
-  /** Direct transport over this kernel instead of the device (e.g. a FakeKernel in tests). */
-  kernel?: Kernel;
+  /**
+   * Direct transport over this kernel instead of the device (e.g. a
+   * FakeKernel in tests); or false for the ban database alone, without the
+   * device: list(), listNdjson(), listTargets(), show()'s record and
+   * history() read the database, with no module loaded and no
+   * CAP_NET_ADMIN, and every call that needs the kernel fails with
+   * FfwallError ENOKERNEL (kernel-none.ts).  With 'auto', a running daemon
+   * still answers instead.
+   */
+  kernel?: Kernel | false;
   /**
    * Direct transport: the ban database (LMDB directory), or false for the
    * kernel alone.  Default: /var/lib/ffwall/bans.lmdb over the real device;
@@ -361,6 +371,17 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
   async stats(): Promise<StatsResult> {
     this.#checkOpen();
     return this.#transport.stats();
+  }
+
+  /**
+   * The ban database's records by state (null without a database): what
+   * stats() says of it, without asking the kernel, so also with the
+   * database alone (kernel: false).
+   */
+  async databaseCounts(): Promise<DatabaseCounts | null> {
+    this.#checkOpen();
+    const t = this.#transport;
+    return t.databaseCounts !== undefined ? t.databaseCounts() : (await t.stats()).database;
   }
 
   /** The allowlist: the database's entries (with reasons) and the kernel's. */
@@ -689,7 +710,8 @@ export async function openFfwall(options: OpenOptions = {}): Promise<Ffwall> {
   if (database !== undefined && database !== false && (typeof database !== 'string' || database === '')) {
     throw new TypeError('openFfwall: database must be a directory path or false');
   }
-  if (options.kernel !== undefined) {
+  if (options.kernel === false && database === false) throw new TypeError('openFfwall: kernel false and database false leave nothing to open');
+  if (options.kernel !== undefined && options.kernel !== false) {
     if (mode === 'client') throw new TypeError('openFfwall: a kernel was given, but transport is client');
     const store = typeof database === 'string' ? await openStore(database, options.databaseOptions) : undefined;
     return new Ffwall(new DirectTransport(options.kernel, { defaultTtl, ...(store === undefined ? {} : { store }), ...(options.offences === undefined ? {} : { offences: options.offences }) }));
@@ -705,7 +727,7 @@ export async function openFfwall(options: OpenOptions = {}): Promise<Ffwall> {
       if (mode === 'client' || (cause !== 'ECONNREFUSED' && cause !== 'ENOENT')) throw err;
     }
   }
-  const kernel = await openDirectKernel(device, socket);
+  const kernel = options.kernel === false ? new NoKernel() : await openDirectKernel(device, socket);
   let store;
   try {
     store = database === false ? undefined : await openStore(database ?? DEFAULT_DATABASE, options.databaseOptions);

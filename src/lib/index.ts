@@ -18,6 +18,7 @@ export type {
   HitsResult,
   ListRequest,
   ShowResult,
+  DatabaseCounts,
   StatsResult,
   UnblockSourceResult,
   AllowResult,

@@ -240,8 +240,8 @@ export interface KernelEventStream extends AsyncIterable<KernelEvent> {
  * and, when one record was refused, `badIndex` (its index in the input).
  */
 export interface Kernel {
-  /** 'native' or 'fake'. */
-  readonly kind: 'native' | 'fake';
+  /** 'native', 'fake', or 'none' (kernel-none.ts: opened with the database alone). */
+  readonly kind: 'native' | 'fake' | 'none';
 
   version(): Promise<ModuleVersion>;
 

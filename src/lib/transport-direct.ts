@@ -20,6 +20,7 @@ import type {
   HitsResult,
   ListRequest,
   ShowResult,
+  DatabaseCounts,
   StatsResult,
   UnblockSourceResult,
   BanRecordInfo,
@@ -38,6 +39,7 @@ import { FfwallError } from './errors.js';
 import { keyOrderOf } from './feeds.js';
 import { isKernelError, type Kernel, type KernelEntry, type KernelEvent, type KernelRule } from './kernel.js';
 // Types only: the native module is loaded on demand (openDirectKernel()).
+import { noKernelError } from './kernel-none.js';
 import { NativeKernel, type PackedAdd, type PackedPrefixes, type SharedRule } from './kernel-native.js';
 import { defaultOffenceConfig, OffenceTracker, type OffenceConfig, type ReportRequest, type ReportResult } from './offences.js';
 import { isoFormatter, isoOrNull } from './record-json.js';
@@ -210,8 +212,18 @@ export class DirectTransport implements Transport {
     return this.#offences;
   }
 
-  report(offence: ReportRequest): Promise<ReportResult> {
+  async report(offence: ReportRequest): Promise<ReportResult> {
+    this.#writable('report');
     return this.#offences.report(offence);
+  }
+
+  /**
+   * Before a call that changes bans: opened with the database alone
+   * (kernel-none.ts), it fails here, before the database is written, since
+   * the kernel half of the change could not follow.
+   */
+  #writable(call: string): void {
+    if (this.#kernel.kind === 'none') throw noKernelError(call);
   }
 
   /** Wall clock minus the kernel's clock, in ms: adds to a CLOCK_BOOTTIME time to date it. */
@@ -301,6 +313,7 @@ export class DirectTransport implements Transport {
   }
 
   async block(r: BlockRequest): Promise<BlockResult> {
+    this.#writable('block');
     const store = this.#store;
     if (store === undefined) {
       let res;
@@ -358,6 +371,7 @@ export class DirectTransport implements Transport {
   }
 
   async blockMany(requests: BlockRequest[], onProgress?: (p: BatchProgress) => void, prefixes?: readonly IpPrefix[]): Promise<BatchSummary> {
+    this.#writable('blockMany');
     const store = this.#store;
     // The caller's parsed targets when it gave them (Ffwall.blockMany does), else parsed here.
     const parsed = prefixes !== undefined && prefixes.length === requests.length ? prefixes : requests.map((r) => parsePrefix(r.target));
@@ -427,6 +441,7 @@ export class DirectTransport implements Transport {
    * allowlist refusing one).
    */
   async blockPacked(packed: PackedPrefixes, shared: BlockRequest, targetOf: (i: number) => string, onProgress?: (p: BatchProgress) => void): Promise<BatchSummary> {
+    this.#writable('blockFeed');
     if (this.#store !== undefined) throw new Error('ffwall: blockPacked() is for the kernel alone (database: false)');
     const ttl = shared.permanent ? 0 : (shared.ttl ?? this.#defaultTtl);
     const rule: SharedRule = { ports: shared.ports, ttl, pinned: shared.pin, monitor: shared.monitor };
@@ -448,6 +463,7 @@ export class DirectTransport implements Transport {
   }
 
   async unblock(target: string): Promise<UnblockResult> {
+    this.#writable('unblock');
     const p = parsePrefix(target);
     const rec = this.#store?.unban(p);
     const res = await this.#kernel.del([p]);
@@ -455,6 +471,7 @@ export class DirectTransport implements Transport {
   }
 
   async unblockMany(targets: string[], onProgress?: (p: BatchProgress) => void): Promise<BatchSummary> {
+    this.#writable('unblockMany');
     const prefixes = targets.map((t) => parsePrefix(t));
     let dbRemoved = 0;
     if (this.#store !== undefined) for (const p of prefixes) if (this.#store.unban(p) !== undefined) dbRemoved++;
@@ -483,6 +500,7 @@ export class DirectTransport implements Transport {
   }
 
   async allow(targets: string[], reason: string): Promise<AllowResult[]> {
+    this.#writable('allow');
     const out: AllowResult[] = [];
     for (const target of targets) {
       const p = parsePrefix(target);
@@ -495,6 +513,7 @@ export class DirectTransport implements Transport {
   }
 
   async disallow(targets: string[]): Promise<AllowResult[]> {
+    this.#writable('disallow');
     // The automatic safety entries are refused before anything changes: only the configuration takes them off.
     for (const target of targets) {
       const p = parsePrefix(target);
@@ -532,6 +551,10 @@ export class DirectTransport implements Transport {
       dropped: s.droppedExact + s.droppedPorts + s.droppedPrefix,
       database: this.#store === undefined ? null : this.#store.counts(),
     };
+  }
+
+  databaseCounts(): Promise<DatabaseCounts | null> {
+    return Promise.resolve(this.#store === undefined ? null : this.#store.counts());
   }
 
   #needStore(what: string): BanStore {
@@ -645,6 +668,7 @@ export class DirectTransport implements Transport {
   }
 
   async flush(request: FlushRequest): Promise<FlushResult> {
+    this.#writable('flush');
     const store = this.#store;
     const bans = request.scope.filter((s) => s !== 'allow');
     let database = 0;
@@ -676,6 +700,7 @@ export class DirectTransport implements Transport {
   }
 
   async unblockSource(source: BanSource, tag: string | null): Promise<UnblockSourceResult> {
+    this.#writable('unblockSource');
     const store = this.#needStore('unblock --source');
     const inKernel: IpPrefix[] = [];
     for (const r of store.list(tag === null ? { source } : { source, tag })) if (r.state === 'kernel') inKernel.push(r.prefix);
