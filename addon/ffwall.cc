@@ -774,6 +774,9 @@ class Device : public Napi::ObjectWrap<Device> {
     FFW_STAT("allowEntries", allow_entries);
     FFW_STAT("eventsLost", events_lost);
     FFW_STAT("hookErrors", hook_errors);
+    FFW_STAT("prefixBytes", prefix_bytes);
+    FFW_STAT("allowBytes", allow_bytes);
+    FFW_STAT("filterBytes", filter_bytes);
 #undef FFW_STAT
     return o;
   }

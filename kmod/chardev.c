@@ -60,7 +60,8 @@ static_assert(offsetof(struct ffwall_rule, reserved) == 40);
 			 FFWALL_FEAT_LOOKUP | FFWALL_FEAT_FLUSH | FFWALL_FEAT_DUMP |	\
 			 FFWALL_FEAT_STATS | FFWALL_FEAT_PORTS | FFWALL_FEAT_MONITOR |	\
 			 FFWALL_FEAT_FLUSH_FLAGS | FFWALL_FEAT_FILTER | FFWALL_FEAT_EVENTS | \
-			 FFWALL_FEAT_PREFIX | FFWALL_FEAT_ALLOW | FFWALL_FEAT_RESERVE)
+			 FFWALL_FEAT_PREFIX | FFWALL_FEAT_ALLOW | FFWALL_FEAT_RESERVE | \
+			 FFWALL_FEAT_STATS_MEM)
 
 /* Most records LIST_DEVICES returns per call. */
 #define FFWALL_LIST_MAX		4096
@@ -738,6 +739,9 @@ static long ffwall_ioc_stats(void __user *arg)
 	s.entry_size = ts.entry_size;
 	s.filter_probes = fs.probes;
 	s.filter_hits = fs.hits;
+	s.prefix_bytes = bs.bytes;
+	s.allow_bytes = as.bytes;
+	s.filter_bytes = fs.bytes;
 	s.events_lost = ffwall_events_lost();
 	if (copy_to_user(arg, &s, sizeof(s)))
 		return -EFAULT;

@@ -141,7 +141,9 @@ for n in $SIZES; do
 		dnf=false
 		insmod "$FFWALL_KO" max_entries=$((count + 1024))
 		timeout "$CAP" "$load" ttl=86400 <"$work/addrs" >/dev/null || dnf=true
-		finish ffwall "$fam" "$n" "$("$ctl" stats entries)" "$("$ctl" stats bytes)" $dnf
+		# Every table STATS counts: the exact table, both prefix sets, the filter (none here).
+		own=$(($("$ctl" stats bytes) + $("$ctl" stats prefix_bytes) + $("$ctl" stats allow_bytes) + $("$ctl" stats filter_bytes)))
+		finish ffwall "$fam" "$n" "$("$ctl" stats entries)" "$own" $dnf
 		"$ctl" lookup "$(head -n 1 "$work/addrs")" | grep -q 'verdict=drop' || echo "memory: ffwall does not drop $(head -n 1 "$work/addrs")" >&2
 		rmmod ffwall
 		sleep 2

@@ -99,6 +99,7 @@
 #define FFWALL_FEAT_FILTER	(1ULL << 12)	/* FILTER_LOAD, FILTER_ADD */
 #define FFWALL_FEAT_FLUSH_FLAGS	(1ULL << 13)	/* FLUSH with with_flags != 0 */
 #define FFWALL_FEAT_RESERVE	(1ULL << 14)	/* RESERVE */
+#define FFWALL_FEAT_STATS_MEM	(1ULL << 15)	/* STATS prefix_bytes, allow_bytes, filter_bytes */
 
 /**
  * struct ffwall_version - FFWALL_IOC_VERSION result
@@ -519,6 +520,13 @@ struct ffwall_dump {
  * @allow_entries: allowlist entries.
  * @events_lost: event records lost to full rings.
  * @hook_errors: devices that could not be hooked.
+ * @prefix_bytes: memory of the prefix table: its slab objects, bucket
+ *	array and per-length summary (FFWALL_FEAT_STATS_MEM).
+ * @allow_bytes: the same of the allowlist (FFWALL_FEAT_STATS_MEM).
+ * @filter_bytes: size of the loaded membership filter, 0 without one
+ *	(FFWALL_FEAT_STATS_MEM).  @bytes, @prefix_bytes, @allow_bytes and
+ *	@filter_bytes add up to the module's memory for its tables, slab
+ *	slack and the module's own code aside.
  * @reserved: zero.
  */
 struct ffwall_stats {
@@ -547,7 +555,10 @@ struct ffwall_stats {
 	__u64 allow_entries;
 	__u64 events_lost;
 	__u64 hook_errors;
-	__u64 reserved[7];
+	__u64 prefix_bytes;
+	__u64 allow_bytes;
+	__u64 filter_bytes;
+	__u64 reserved[4];
 };
 
 /*

@@ -20,7 +20,7 @@ export default class StatsCommand extends FfwallCommand {
         ['entries', `${num(k.entries)} of ${num(k.maxEntries)}${pct}, ${num(k.pinned)} pinned`],
         ['prefixes', num(k.prefixes)],
         ['allowlist', num(k.allowEntries)],
-        ['memory', bytes(k.bytes)],
+        ['memory', `${bytes(k.memory.total)} (exact ${bytes(k.memory.exact)}, prefixes ${bytes(k.memory.prefix)}, allowlist ${bytes(k.memory.allow)}, filter ${bytes(k.memory.filter)})`],
         ['packets seen', num(k.packetsSeen)],
         ['dropped', `${num(k.dropped.total)} (exact ${num(k.dropped.exact)}, ports ${num(k.dropped.ports)}, prefix ${num(k.dropped.prefix)})`],
         ['passed (allow)', num(k.passedAllow)],

@@ -74,6 +74,7 @@ export class DaemonMetrics {
   readonly kernelCapacity: Gauge;
   readonly kernelPinned: Gauge;
   readonly kernelBytes: Gauge;
+  readonly kernelMemory: Gauge<'table'>;
   readonly kernelDrops: Counter<'reason'>;
   readonly kernelPassedAllow: Counter;
   readonly kernelMonitorHits: Counter;
@@ -104,7 +105,8 @@ export class DaemonMetrics {
     this.kernelEntries = new Gauge({ name: 'ffwall_kernel_entries', help: 'Entries in the kernel table (exact and prefix).', registers });
     this.kernelCapacity = new Gauge({ name: 'ffwall_kernel_capacity', help: "The kernel table's max_entries.", registers });
     this.kernelPinned = new Gauge({ name: 'ffwall_kernel_pinned_entries', help: 'Pinned entries in the kernel table.', registers });
-    this.kernelBytes = new Gauge({ name: 'ffwall_kernel_bytes', help: 'Kernel memory of the table, bytes.', registers });
+    this.kernelBytes = new Gauge({ name: 'ffwall_kernel_bytes', help: 'Kernel memory of the exact table, bytes.', registers });
+    this.kernelMemory = new Gauge({ name: 'ffwall_kernel_memory_bytes', help: "The module's memory by table (exact, prefix, allow, filter), bytes.", labelNames: ['table'], registers });
     this.kernelDrops = new Counter({ name: 'ffwall_kernel_drops_total', help: 'Packets dropped by the kernel, by the kind of entry that matched.', labelNames: ['reason'], registers });
     this.kernelPassedAllow = new Counter({ name: 'ffwall_kernel_allow_passed_total', help: 'Packets passed by the allowlist.', registers });
     this.kernelMonitorHits = new Counter({ name: 'ffwall_kernel_monitor_hits_total', help: 'Matches counted but passed (monitor).', registers });
@@ -204,6 +206,10 @@ export class DaemonMetrics {
     this.kernelCapacity.set(config.maxEntries);
     this.kernelPinned.set(stats.pinned);
     this.kernelBytes.set(stats.bytes);
+    this.kernelMemory.set({ table: 'exact' }, stats.bytes);
+    this.kernelMemory.set({ table: 'prefix' }, stats.prefixBytes);
+    this.kernelMemory.set({ table: 'allow' }, stats.allowBytes);
+    this.kernelMemory.set({ table: 'filter' }, stats.filterBytes);
     mirror(this.kernelDrops, stats.droppedExact, { reason: 'exact' });
     mirror(this.kernelDrops, stats.droppedPorts, { reason: 'ports' });
     mirror(this.kernelDrops, stats.droppedPrefix, { reason: 'prefix' });

@@ -363,7 +363,10 @@ export interface StatsResult {
     pinned: number;
     prefixes: number;
     allowEntries: number;
+    /** Memory of the exact table, bytes (memory.exact). */
     bytes: number;
+    /** The module's memory by table, bytes: the exact and prefix tables, the allowlist, the membership filter, and their sum. */
+    memory: { exact: number; prefix: number; allow: number; filter: number; total: number };
     packetsSeen: number;
     dropped: { exact: number; ports: number; prefix: number; total: number };
     passedAllow: number;

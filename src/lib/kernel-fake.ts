@@ -574,6 +574,10 @@ export class FakeKernel implements Kernel {
       allowEntries: this.#allow.entries.size,
       eventsLost: s.eventsLost,
       hookErrors: 0,
+      // As the module counts them: 40-byte objects and a fixed bucket array of 2^15 pointers per set.
+      prefixBytes: this.#ban.entries.size * 40 + 8 * 32768,
+      allowBytes: this.#allow.entries.size * 40 + 8 * 32768,
+      filterBytes: this.#filter?.data.length ?? 0,
     };
   }
 

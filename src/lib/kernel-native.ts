@@ -70,6 +70,7 @@ const FEATURE_MACROS: Record<FeatureName, string> = {
   filter: 'FFWALL_FEAT_FILTER',
   flushFlags: 'FFWALL_FEAT_FLUSH_FLAGS',
   reserve: 'FFWALL_FEAT_RESERVE',
+  statsMemory: 'FFWALL_FEAT_STATS_MEM',
 };
 
 /** Thrown by NativeKernel.open() when the module lacks features this library needs. */

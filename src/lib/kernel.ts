@@ -46,6 +46,7 @@ export const FEATURES = {
   filter: 1n << 12n,
   flushFlags: 1n << 13n,
   reserve: 1n << 14n,
+  statsMemory: 1n << 15n,
 } as const;
 export type FeatureName = keyof typeof FEATURES;
 
@@ -159,12 +160,17 @@ export interface KernelStats {
   evicted: number;
   expired: number;
   resizes: number;
+  /** Memory of the exact table (slab objects, bucket array, port sets). */
   bytes: number;
   entrySize: number;
   prefixes: number;
   allowEntries: number;
   eventsLost: number;
   hookErrors: number;
+  /** Memory of the prefix table, of the allowlist, and the loaded membership filter's size (0: none). */
+  prefixBytes: number;
+  allowBytes: number;
+  filterBytes: number;
 }
 
 export interface DeviceInfo {

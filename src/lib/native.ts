@@ -94,6 +94,9 @@ export interface NativeStats {
   allowEntries: number;
   eventsLost: number;
   hookErrors: number;
+  prefixBytes: number;
+  allowBytes: number;
+  filterBytes: number;
 }
 
 /** The arguments of batch() and prepareBatch(): one chunk, columnar; absent columns are zeros. */

@@ -610,6 +610,7 @@ export class DirectTransport implements Transport {
         prefixes: s.prefixes,
         allowEntries: s.allowEntries,
         bytes: s.bytes,
+        memory: { exact: s.bytes, prefix: s.prefixBytes, allow: s.allowBytes, filter: s.filterBytes, total: s.bytes + s.prefixBytes + s.allowBytes + s.filterBytes },
         packetsSeen: s.packetsSeen,
         dropped: { exact: s.droppedExact, ports: s.droppedPorts, prefix: s.droppedPrefix, total: s.droppedExact + s.droppedPorts + s.droppedPrefix },
         passedAllow: s.passedAllow,

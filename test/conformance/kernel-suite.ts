@@ -607,6 +607,25 @@ export function registerKernelSuite(test: TestFn, target: ConformanceTarget): vo
     t.is(s.filterProbes, 0);
   });
 
+  kt('memory by table: each table counts its own entries; the filter its size', async (t, { kernel }) => {
+    const s0 = await kernel.stats();
+    // Both sets keep a bucket array, empty or not; no filter yet.
+    t.true(s0.prefixBytes > 0 && s0.allowBytes > 0, `prefix ${s0.prefixBytes}, allow ${s0.allowBytes}`);
+    t.is(s0.filterBytes, 0);
+    await kernel.add([{ prefix: pfx('198.51.100.0/24') }, { prefix: pfx('2001:db8::/48') }]);
+    const s1 = await kernel.stats();
+    t.true(s1.prefixBytes > s0.prefixBytes, 'prefixes count in prefixBytes');
+    t.is(s1.bytes, s0.bytes, 'and not in the exact table');
+    t.is(s1.allowBytes, s0.allowBytes);
+    await kernel.allowAdd([pfx('203.0.113.0/24')]);
+    t.true((await kernel.stats()).allowBytes > s1.allowBytes, 'an allowlist entry counts in allowBytes');
+    await kernel.filterLoad({ data: new Uint8Array(64 * 32), nhashes: 4, seed: [3n, 4n], members: 0 });
+    t.is((await kernel.stats()).filterBytes, 64 * 32, "filterBytes is the loaded filter's size");
+    await kernel.del([pfx('198.51.100.0/24'), pfx('2001:db8::/48')]);
+    // (The module keeps a per-length summary of IPv4 prefixes until a flush, so not back to s0.)
+    t.true((await kernel.stats()).prefixBytes < s1.prefixBytes, 'deleted prefixes give their entries back');
+  });
+
   kt('batches: progress per chunk of 65536, AbortSignal between chunks', async (t, { kernel }) => {
     const n = 65536 + 1000;
     const rules = Array.from({ length: n }, (_, i) => ({ prefix: host(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`) }));

@@ -89,7 +89,7 @@ test('human output of the main commands', async (t) => {
         'entries:         1 of 1,048,576 (0.0%), 0 pinned',
         'prefixes:        1',
         'allowlist:       1',
-        'memory:          24.2 KiB',
+        'memory:          536.2 KiB (exact 24.2 KiB, prefixes 256.0 KiB, allowlist 256.0 KiB, filter 0 B)',
         'packets seen:    3',
         'dropped:         3 (exact 0, ports 1, prefix 2)',
         'passed (allow):  0',

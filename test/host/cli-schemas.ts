@@ -46,6 +46,7 @@ export const SCHEMAS: Record<string, Spec> = {
       prefixes: 'integer',
       allowEntries: 'integer',
       bytes: 'integer',
+      memory: { exact: 'integer', prefix: 'integer', allow: 'integer', filter: 'integer', total: 'integer' },
       packetsSeen: 'integer',
       dropped: { exact: 'integer', ports: 'integer', prefix: 'integer', total: 'integer' },
       passedAllow: 'integer',

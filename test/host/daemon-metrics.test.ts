@@ -71,6 +71,15 @@ test('a scrape over HTTP shows the kernel, the database and the daemon counters'
   t.is(sample(x, 'ffwall_kernel_entries'), 3);
   t.is(sample(x, 'ffwall_kernel_capacity'), 1000);
   t.is(sample(x, 'ffwall_kernel_pinned_entries'), 1);
+  {
+    const st = await kernel.stats();
+    t.is(sample(x, 'ffwall_kernel_bytes'), st.bytes);
+    t.is(sample(x, 'ffwall_kernel_memory_bytes{table="exact"}'), st.bytes);
+    t.is(sample(x, 'ffwall_kernel_memory_bytes{table="prefix"}'), st.prefixBytes);
+    t.is(sample(x, 'ffwall_kernel_memory_bytes{table="allow"}'), st.allowBytes);
+    t.is(sample(x, 'ffwall_kernel_memory_bytes{table="filter"}'), 0, 'no filter loaded');
+    t.true(st.prefixBytes > 0);
+  }
   t.is(sample(x, 'ffwall_kernel_drops_total{reason="exact"}'), 3);
   t.is(sample(x, 'ffwall_kernel_drops_total{reason="ports"}'), 1);
   t.is(sample(x, 'ffwall_kernel_drops_total{reason="prefix"}'), 1);

@@ -107,7 +107,7 @@ static uint32_t lookup_verdict(uint32_t host)
 }
 
 /* Every feature bit this header defines. */
-#define FFWALL_FEAT_KNOWN ((FFWALL_FEAT_RESERVE << 1) - 1)
+#define FFWALL_FEAT_KNOWN ((FFWALL_FEAT_STATS_MEM << 1) - 1)
 
 /* The module's feature bits, from VERSION. */
 static uint64_t features;
@@ -495,13 +495,46 @@ static void test_stats(void)
 {
 	struct ffwall_stats s;
 
+	struct ffwall_stats after;
+	struct ffwall_rule r;
+	struct ffwall_batch b;
+
 	memset(&s, 0xaa, sizeof(s));
 	expect(FFWALL_IOC_STATS, &s, 0, "STATS");
-	check(s.now > 0 && s.entry_size >= 40 && s.buckets >= 16 && !s.reserved[6],
-	      "STATS: now %llu, entry_size %llu, buckets %llu",
+	check(s.now > 0 && s.entry_size >= 40 && s.buckets >= 16 &&
+	      !s.reserved[0] && !s.reserved[1] && !s.reserved[2] && !s.reserved[3],
+	      "STATS: now %llu, entry_size %llu, buckets %llu, reserved zero",
 	      (unsigned long long)s.now, (unsigned long long)s.entry_size,
 	      (unsigned long long)s.buckets);
 	expect(FFWALL_IOC_STATS, BAD, EFAULT, "STATS with a bad pointer");
+	if (!(features & FFWALL_FEAT_STATS_MEM)) {
+		check(!s.prefix_bytes && !s.allow_bytes && !s.filter_bytes,
+		      "STATS memory fields are zero without FEAT_STATS_MEM");
+		return;
+	}
+	/* Both sets keep a bucket array, loaded or not; no filter is loaded here. */
+	check(s.prefix_bytes >= 4096 && s.allow_bytes >= 4096 && !s.filter_bytes,
+	      "STATS: prefix_bytes %llu, allow_bytes %llu, filter_bytes %llu",
+	      (unsigned long long)s.prefix_bytes, (unsigned long long)s.allow_bytes,
+	      (unsigned long long)s.filter_bytes);
+	r = rule(0xc6336400);	/* 198.51.100.0/24 */
+	r.prefix_len = 96 + 24;
+	b = batch(&r, 1);
+	expect(FFWALL_IOC_ADD, &b, 0, "ADD of a prefix");
+	expect(FFWALL_IOC_STATS, &after, 0, "STATS after it");
+	check(after.prefix_bytes > s.prefix_bytes && after.allow_bytes == s.allow_bytes &&
+	      after.bytes == s.bytes,
+	      "  a prefix counts in prefix_bytes alone (%llu -> %llu)",
+	      (unsigned long long)s.prefix_bytes, (unsigned long long)after.prefix_bytes);
+	b = batch(&r, 1);
+	expect(FFWALL_IOC_ALLOW_ADD, &b, 0, "ALLOW_ADD of the same prefix");
+	expect(FFWALL_IOC_STATS, &s, 0, "STATS after it");
+	check(s.allow_bytes > after.allow_bytes, "  an allowlist entry counts in allow_bytes (%llu -> %llu)",
+	      (unsigned long long)after.allow_bytes, (unsigned long long)s.allow_bytes);
+	b = batch(&r, 1);
+	expect(FFWALL_IOC_ALLOW_DEL, &b, 0, "ALLOW_DEL of it");
+	b = batch(&r, 1);
+	expect(FFWALL_IOC_DEL, &b, 0, "DEL of the prefix");
 }
 
 static uint64_t stat_buckets(void)

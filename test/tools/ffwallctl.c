@@ -147,6 +147,7 @@ static const struct {
 	STAT(pinned), STAT(buckets), STAT(portsets), STAT(inserted), STAT(deleted),
 	STAT(evicted), STAT(expired), STAT(resizes), STAT(bytes), STAT(entry_size),
 	STAT(prefixes), STAT(allow_entries), STAT(events_lost), STAT(hook_errors),
+	STAT(prefix_bytes), STAT(allow_bytes), STAT(filter_bytes),
 };
 
 static int cmd_stats(const char *field)

@@ -5,7 +5,7 @@
 # DEBUG build's /sys/kernel/debug/ffwall-filter), the false-positive rate of
 # a kernel-built filter, and a clean unload with a filter loaded.
 source "$FFWALL_ROOT/test/guest/lib.sh"
-plan 54
+plan 56
 
 F=$FFWALL_TOOLS/ffwall-filter
 DBG=/sys/kernel/debug/ffwall-filter
@@ -54,6 +54,7 @@ expect EFAULT "FILTER_LOAD with an unmapped data pointer: EFAULT" -- "$F" try-lo
 expect EFAULT "FILTER_LOAD with an unmapped argument: EFAULT" -- "$F" try-load arg=bad
 expect EFAULT "FILTER_ADD with an unmapped argument: EFAULT" -- "$F" try-add arg=bad
 expect ENOENT "still no filter after the failed loads" -- "$F" try-add addr=10.0.0.1
+is "$("$FFWALL_TOOLS/ffwallctl" stats filter_bytes)" 0 "STATS filter_bytes: 0 without a filter"
 expect EPERM "FILTER_LOAD without CAP_NET_ADMIN: EPERM" -- \
 	setpriv --bounding-set=-net_admin "$F" try-load
 expect EPERM "FILTER_ADD without CAP_NET_ADMIN: EPERM" -- \
@@ -63,6 +64,7 @@ expect OK "FILTER_LOAD of one block, nhashes 1" -- "$F" try-load size=64 k=1
 expect OK "FILTER_LOAD of filter_max_bytes, nhashes 16" -- "$F" try-load size=$MAX k=16 fill=255
 cat "$DBG" >"$tmp/max.bin"
 is "$(stat -c %s "$tmp/max.bin")" $MAX "the kernel holds a 32 MiB filter"
+is "$("$FFWALL_TOOLS/ffwallctl" stats filter_bytes)" $MAX "STATS filter_bytes: the loaded filter's size"
 is "$(tr -d '\377' <"$tmp/max.bin" | wc -c)" 0 "loaded as given (all ones)"
 rm -f "$tmp/max.bin"
 expect OK "FILTER_ADD of 0 records" -- "$F" try-add count=0

@@ -14,7 +14,7 @@ is "$("$ctl" version | awk '/^abi_version/ {print $2}')" 1 "VERSION reports ABI 
 feat=$("$ctl" version | awk '/^features/ {print $2}')
 [ $((feat & 0x7f)) -eq $((0x7f)) ]
 ok $? "VERSION sets the issue-3 feature bits ($feat)"
-[ $((feat >> 15)) -eq 0 ]
+[ $((feat >> 16)) -eq 0 ]
 ok $? "VERSION sets no bit the header does not define"
 is "$("$ctl" config max_entries)" 1048576 "max_entries defaults to 1M"
 is "$("$ctl" devices | wc -l)" 0 "no device is attached by default"
