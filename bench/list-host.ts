@@ -9,10 +9,13 @@
 //
 // Each case runs in a child process under /usr/bin/time -v (wall seconds,
 // peak RSS), output to /dev/null:
-//   - direct: the command's own code path (Ffwall.listNdjson / the table
-//     pages / Ffwall.listTargets for the plain export) over a FakeKernel and the database, in one
-//     process (the host has no /dev/ffwall, so `ffwall --transport direct`
-//     cannot run here; oclif's start-up is measured apart);
+//   - direct: the real `ffwall` command (bin/run.js --transport direct),
+//     which reads the database alone (list and export do not open
+//     /dev/ffwall, which the host does not have);
+//   - library: the command's code path (Ffwall.listNdjson / the table pages
+//     / Ffwall.listTargets for the plain export) over a FakeKernel and the
+//     database, in one process, without oclif: it reports the split of its
+//     RSS (the heap against the mapped database);
 //   - socket: the real `ffwall` command (bin/run.js --transport client)
 //     against a ControlServer over a FakeKernel and the database, served by
 //     this process (the daemon's side), whose peak RSS is reported too.
@@ -131,7 +134,17 @@ async function main(): Promise<void> {
   const startup = await timed([process.execPath, bin, '--version']);
   console.error(`oclif start-up (ffwall --version): ${startup.seconds} s`);
 
-  for (const c of cases) record(c, 'direct', await best([process.execPath, self, '--db', db, '--child', c]));
+  const cli: Record<string, string[]> = {
+    'list-json': ['list', '--json'],
+    'list-human': ['list'],
+    'export-plain': ['export'],
+  };
+  const missing = path.join(tmpdir(), 'ffwall-list-bench-no-device');
+  for (const c of cases) {
+    const args = cli[c];
+    if (args !== undefined) record(c, 'direct', await best([process.execPath, bin, ...args, '--transport', 'direct', '--device', missing, '--db', db]));
+  }
+  for (const c of cases) record(c, 'library', await best([process.execPath, self, '--db', db, '--child', c]));
 
   // Through the socket: this process serves it.
   const dir = mkdtempSync(path.join(tmpdir(), 'ffwall-list-bench-'));
@@ -141,11 +154,6 @@ async function main(): Promise<void> {
   await server.start();
   try {
     const conn = ['--transport', 'client', '--socket', sock];
-    const cli: Record<string, string[]> = {
-      'list-json': ['list', '--json'],
-      'list-human': ['list'],
-      'export-plain': ['export'],
-    };
     for (const c of cases) {
       const args = cli[c];
       if (args === undefined) continue;
@@ -169,7 +177,7 @@ async function main(): Promise<void> {
       records: n,
       database: 'bench/scale-db.ts, 1,000,000 records (90% IPv4 hosts, 10% IPv6 /64s; 950,000 active), ~1 GB LMDB',
       method:
-        'bench/list-host.ts: each case in a child process under /usr/bin/time -v, stdout to /dev/null, page cache warm, run 3 times on a machine shared with other jobs (loadAverage: the 1-minute load when the case ended): seconds/cpuSeconds/maxRssMib are the fastest run, runs lists every wall time. direct: the command\'s code path (Ffwall.listNdjson, the 1000-row table pages, Ffwall.listTargets for the plain export) over a FakeKernel in one process (no /dev/ffwall on the host). socket: the real `ffwall` command with --transport client against a ControlServer over a FakeKernel served by the bench process (serverMaxRssMib: its peak RSS so far, which includes the database pages it mapped). records/s counts 1,000,000 rows for list and the 950,000 active for export.',
+        'bench/list-host.ts: each case in a child process under /usr/bin/time -v, stdout to /dev/null, page cache warm, run 3 times on a machine shared with other jobs (loadAverage: the 1-minute load when the case ended): seconds/cpuSeconds/maxRssMib are the fastest run, runs lists every wall time. direct: the real `ffwall` command with --transport direct, reading the database alone (list and export do not open /dev/ffwall, which the host does not have). library: the command\'s code path (Ffwall.listNdjson, the 1000-row table pages, Ffwall.listTargets for the plain export) over a FakeKernel in one process, without oclif (rssAnonMib: its heap; rssFileMib: the mapped database). socket: the real `ffwall` command with --transport client against a ControlServer over a FakeKernel served by the bench process (serverMaxRssMib: its peak RSS so far, which includes the database pages it mapped). records/s counts 1,000,000 rows for list and the 950,000 active for export.',
       oclifStartupSeconds: startup.seconds,
       results,
     };
