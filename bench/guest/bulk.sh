@@ -118,7 +118,13 @@ rmmod ffwall
 insmod "$FFWALL_KO" max_entries=$((n + 1024))
 step load "ffwall library, database false (kernel only)" "$CAP" node dist/bench/bulk-guest.js --file "$work/addrs" --no-db
 echo "{\"check\":\"library, kernel only\",\"report\":$(cat "$work/last" 2>/dev/null | grep '^{' || echo null),\"kernel_entries\":$(kentries)}" | tee -a "$out"
+# The module's own table, as ipset save and nft list set list theirs (not the
+# database: the listing target judges list --json and export above).
+warm node bin/run.js list --kernel --json --limit 1 --transport direct --db "$work/db-none"
+step list "ffwall list --kernel --json (the module's table)" "$CAP" node bin/run.js list --kernel --json --transport direct --db "$work/db-none"
+grep -c '"target"' "$work/last" | awk '{printf "{\"check\":\"ffwall list --kernel --json rows\",\"rows\":%d}\n", $1}' | tee -a "$out"
 rmmod ffwall
+rm -rf "$work/db-none"
 fi
 
 # ---- 3. ipset ----

@@ -28,6 +28,11 @@ export function keyValues(pairs: readonly (readonly [string, string])[]): string
   return pairs.map(([k, v]) => `${`${k}:`.padEnd(w + 1)}  ${v}`).join('\n');
 }
 
+/** A ban's ports: "25,465,587", or "all" for a whole-address ban. */
+export function portList(ports: readonly number[]): string {
+  return ports.length === 0 ? 'all' : ports.join(',');
+}
+
 /** "2026-11-29 12:00:00Z"; '-' for null. */
 export function date(iso: string | null): string {
   if (iso === null) return '-';

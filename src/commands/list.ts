@@ -2,9 +2,9 @@
 import { Flags } from '@oclif/core';
 
 import { FfwallCommand } from '../cli/base.js';
-import { expiry, num, Progress, table, writeOut } from '../cli/format.js';
+import { date, expiry, num, portList, Progress, table, writeOut } from '../cli/format.js';
 import { BAN_SOURCES } from '../lib/db/types.js';
-import type { BanRecordInfo, BanSource, ListRequest } from '../lib/index.js';
+import type { BanInfo, BanRecordInfo, BanSource, Ffwall, ListRequest } from '../lib/index.js';
 
 /** Rows of a human table gathered before they are printed (columns are aligned per page). */
 const PAGE = 1000;
@@ -18,6 +18,7 @@ export default class ListCommand extends FfwallCommand {
     '<%= config.bin %> list --state kernel --state cold --port 25 --limit 50',
     '<%= config.bin %> list --source feed --tag spamhaus-drop --json | wc -l',
     '<%= config.bin %> list --reason "unknown users"',
+    '<%= config.bin %> list --kernel --limit 20',
   ];
   static override flags = {
     state: Flags.option({ options: ['kernel', 'cold', 'expired', 'active'] as const, multiple: true, summary: 'Only these states (active = kernel and cold).' })(),
@@ -26,10 +27,15 @@ export default class ListCommand extends FfwallCommand {
     port: Flags.integer({ summary: 'Only bans that block this port.', min: 1, max: 65535 }),
     reason: Flags.string({ summary: 'Only bans whose reason contains this text.' }),
     limit: Flags.integer({ summary: 'At most this many.', min: 1 }),
+    kernel: Flags.boolean({
+      summary: 'The kernel table itself, what the module holds now (exact entries, then prefixes), not the database.',
+      exclusive: ['state', 'source', 'tag', 'port', 'reason'],
+    }),
   };
 
   async run(): Promise<{ transport: string; count: number } | undefined> {
     const { flags } = await this.parse(ListCommand);
+    if (flags.kernel) return this.#kernel(await this.openFfwall(flags), flags.limit);
     const filter: ListRequest = {};
     if (flags.state !== undefined) filter.state = [...new Set(flags.state.flatMap((s) => (s === 'active' ? (['kernel', 'cold'] as const) : [s])))];
     if (flags.source !== undefined) filter.source = flags.source as BanSource;
@@ -68,6 +74,45 @@ export default class ListCommand extends FfwallCommand {
     this.log(`${num(count)} ${count === 1 ? 'ban' : 'bans'} [${fw.transport}]`);
     return { transport: fw.transport, count };
   }
+
+  /** `list --kernel`: the module's table, streamed (NDJSON with --json), in pages of PAGE rows. */
+  async #kernel(fw: Ffwall, limit: number | undefined): Promise<{ transport: string; count: number } | undefined> {
+    const opts = limit === undefined ? {} : { limit };
+    if (this.jsonEnabled()) {
+      for await (const chunk of fw.kernelNdjson(opts)) await writeOut(process.stdout, chunk);
+      return undefined;
+    }
+    let count = 0;
+    let page: BanInfo[] = [];
+    for await (const e of fw.kernelList(opts)) {
+      page.push(e);
+      count++;
+      if (page.length >= PAGE) {
+        await writeOut(process.stdout, `${kernelRows(page)}\n`);
+        page = [];
+      }
+    }
+    if (page.length > 0) await writeOut(process.stdout, `${kernelRows(page)}\n`);
+    this.log(`${num(count)} kernel ${count === 1 ? 'entry' : 'entries'} [${fw.transport}]`);
+    return { transport: fw.transport, count };
+  }
+}
+
+/** The table of one page of kernel entries (`list --kernel`). */
+export function kernelRows(entries: readonly BanInfo[]): string {
+  return table(
+    ['TARGET', 'KIND', 'PORTS', 'EXPIRES', 'HITS', 'LAST HIT', 'FLAGS'],
+    entries.map((e) => [
+      e.target,
+      e.kind,
+      portList(e.ports),
+      expiry(e.expiresAt),
+      num(e.hits),
+      e.lastHitAt === null ? 'never' : date(e.lastHitAt),
+      [e.pinned ? 'pinned' : '', e.monitor ? 'monitor' : ''].filter((f) => f !== '').join(','),
+    ]),
+    [4],
+  );
 }
 
 /** The table of one page of records. */
@@ -77,7 +122,7 @@ export function rows(records: readonly BanRecordInfo[]): string {
     records.map((r) => [
       r.target,
       r.state,
-      r.ports.length === 0 ? 'all' : r.ports.join(','),
+      portList(r.ports),
       r.state === 'expired' ? 'expired' : expiry(r.expiresAt),
       num(r.hitCount),
       r.sourceTag === '' ? r.source : `${r.source}/${r.sourceTag}`,

@@ -2,7 +2,7 @@
 import { Args } from '@oclif/core';
 
 import { checkTargets, FfwallCommand } from '../cli/base.js';
-import { date, expiry, keyValues, num, table } from '../cli/format.js';
+import { date, expiry, keyValues, num, portList, table } from '../cli/format.js';
 import type { ShowResult } from '../lib/index.js';
 
 export default class ShowCommand extends FfwallCommand {
@@ -23,7 +23,7 @@ export default class ShowCommand extends FfwallCommand {
         keyValues([
           ['target', r.target],
           ['state', r.state],
-          ['ports', r.ports.length === 0 ? 'all' : r.ports.join(',')],
+          ['ports', portList(r.ports)],
           ['source', r.sourceTag === '' ? r.source : `${r.source}/${r.sourceTag}`],
           ['reason', r.reason === '' ? '-' : r.reason],
           ['first seen', date(r.firstSeenAt)],

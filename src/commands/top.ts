@@ -2,7 +2,7 @@
 import { Flags } from '@oclif/core';
 
 import { FfwallCommand } from '../cli/base.js';
-import { expiry, num, table } from '../cli/format.js';
+import { expiry, num, portList, table } from '../cli/format.js';
 import type { BanInfo, Ffwall } from '../lib/index.js';
 
 export interface TopRow {
@@ -146,7 +146,7 @@ export function render(rows: readonly TopRow[]): string {
   if (rows.length === 0) return 'no drops since the last sample';
   return table(
     ['SOURCE', 'PKTS/S', 'PKTS', 'SINCE START', 'PORTS', 'EXPIRES'],
-    rows.map((r) => [r.target, r.rate.toFixed(1), num(r.delta), num(r.total), r.ports.length === 0 ? 'all' : r.ports.join(','), expiry(r.expiresAt)]),
+    rows.map((r) => [r.target, r.rate.toFixed(1), num(r.delta), num(r.total), portList(r.ports), expiry(r.expiresAt)]),
     [1, 2, 3],
   );
 }

@@ -30,7 +30,7 @@ export const EVENT_TYPES: readonly KernelEventType[] = ['evicted', 'expired', 'm
 export const CONTROL_OPS = [
   'block', 'blockMany', 'unblock', 'unblockMany', 'check', 'allow', 'disallow', 'status', 'subscribe', 'unsubscribe',
   'list', 'show', 'stats', 'allowList', 'attach', 'detach', 'devices', 'getConfig', 'setConfig', 'flush', 'unblockSource', 'hits',
-  'report', 'invalid',
+  'report', 'kernelList', 'invalid',
 ] as const;
 /** Control results counted by name; any other error code is "error". */
 export const CONTROL_RESULTS = ['ok', 'EPROTO', 'EALLOWLISTED', 'ENOSPC', 'invalid', 'error'] as const;

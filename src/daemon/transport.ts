@@ -168,6 +168,11 @@ export class DaemonTransport implements Transport {
     return this.#inner.listNdjson(filter);
   }
 
+  kernelNdjson(limit: number): AsyncIterable<Uint8Array> {
+    this.#hooks.request?.('kernelList', 'ok');
+    return this.#inner.kernelNdjson(limit);
+  }
+
   show(target: string): Promise<ShowResult> {
     return this.#run('show', () => this.#inner.show(target));
   }

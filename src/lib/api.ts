@@ -265,6 +265,12 @@ export interface Transport {
   unblockSource(source: BanSource, tag: string | null): Promise<UnblockSourceResult>;
   /** Kernel bans hit since @hitSince (kernel seconds; 0: all), at most @limit. */
   hits(hitSince: number, limit: number): Promise<HitsResult>;
+  /**
+   * The kernel's ban table itself (exact entries, then prefixes; not the
+   * allowlist), at most @limit (Infinity: all), as NDJSON chunks of whole
+   * lines, one JSON.stringify(BanInfo) each.
+   */
+  kernelNdjson(limit: number): AsyncIterable<Uint8Array>;
   /** Counts an offence of a mail client (offences.ts); bans it when its kind's threshold trips. */
   report(offence: ReportRequest): Promise<ReportResult>;
   /** Starts delivering events to @listener until the returned function is called. */

@@ -78,6 +78,7 @@ const OPS = [
   'unblockSource',
   'hits',
   'report',
+  'kernelList',
 ] as const;
 /** Row payloads (list streams, about 256 KiB each) a client may hold unread before it pauses the socket. */
 const CLIENT_CHUNKS_HIGH = 8;
@@ -380,6 +381,16 @@ export class ControlServer {
         return fw.unblockSource(wireString(a.source, 'source') as BanSource, a.tag === null || a.tag === undefined ? undefined : wireString(a.tag, 'tag'));
       case 'hits':
         return fw.hits(a.hitSince as number, a.limit as number);
+      case 'kernelList': {
+        // Row payloads, as list's: {"id":N,"rows":BYTES}, then BYTES of BanInfo lines.
+        if (a.limit !== null && a.limit !== undefined && typeof a.limit !== 'number') throw new TypeError('limit must be a number or null');
+        let count = 0;
+        for await (const chunk of fw.kernelNdjson(typeof a.limit === 'number' ? { limit: a.limit } : {})) {
+          await emit(chunk.length, 'rows', chunk);
+          for (let i = chunk.indexOf(0x0a); i >= 0; i = chunk.indexOf(0x0a, i + 1)) count++;
+        }
+        return { count };
+      }
       case 'report': {
         if (typeof a.offence !== 'object' || a.offence === null) throw new TypeError('offence must be an object');
         const o = a.offence as Record<string, unknown>;
@@ -614,7 +625,7 @@ export class ClientTransport implements Transport {
    */
   async *list(filter: ListRequest): AsyncIterable<BanRecordInfo> {
     // Row payloads (the daemon serializes where the records are), parsed here line by line.
-    for await (const v of this.#stream<Uint8Array | BanRecordInfo>({ filter, rows: true }, CLIENT_CHUNKS_HIGH, (x) => x as Uint8Array | BanRecordInfo)) {
+    for await (const v of this.#stream<Uint8Array | BanRecordInfo>('list', { filter, rows: true }, CLIENT_CHUNKS_HIGH, (x) => x as Uint8Array | BanRecordInfo)) {
       if (!(v instanceof Uint8Array)) {
         yield v;
         continue;
@@ -635,10 +646,15 @@ export class ClientTransport implements Transport {
    * sends them instead are serialized here.
    */
   listNdjson(filter: ListRequest): AsyncIterable<Uint8Array> {
-    return this.#stream<Uint8Array>({ filter, rows: true }, CLIENT_CHUNKS_HIGH, (v) => (v instanceof Uint8Array ? v : Buffer.from(`${JSON.stringify(v)}\n`, 'utf8')));
+    return this.#stream<Uint8Array>('list', { filter, rows: true }, CLIENT_CHUNKS_HIGH, (v) => (v instanceof Uint8Array ? v : Buffer.from(`${JSON.stringify(v)}\n`, 'utf8')));
   }
 
-  async *#stream<T>(args: Record<string, unknown>, high: number, map: (v: unknown) => T): AsyncIterable<T> {
+  /** The kernel table as the daemon dumps it: row payloads passed through. */
+  kernelNdjson(limit: number): AsyncIterable<Uint8Array> {
+    return this.#stream<Uint8Array>('kernelList', { limit: limit === Infinity ? null : limit }, CLIENT_CHUNKS_HIGH, (v) => (v instanceof Uint8Array ? v : Buffer.from(`${JSON.stringify(v)}\n`, 'utf8')));
+  }
+
+  async *#stream<T>(op: 'list' | 'kernelList', args: Record<string, unknown>, high: number, map: (v: unknown) => T): AsyncIterable<T> {
     const queue: T[] = [];
     let done = false;
     let failure: Error | undefined;
@@ -649,7 +665,7 @@ export class ClientTransport implements Transport {
       wake = undefined;
       w?.();
     };
-    this.#call<{ count: number }>('list', args, undefined, (v) => {
+    this.#call<{ count: number }>(op, args, undefined, (v) => {
       queue.push(map(v));
       if (!paused && queue.length >= high) {
         paused = true;

@@ -23,6 +23,7 @@ import type {
   ChunkOptions,
   AllowEntryInfo,
   AllowResult,
+  BanInfo,
   BanRecordInfo,
   BanSource,
   ConfigInfo,
@@ -456,6 +457,32 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
     if (!Number.isSafeInteger(hitSince) || hitSince < 0) throw new RangeError('hits: hitSince must be a non-negative integer');
     if (!Number.isSafeInteger(limit) || limit < 1 || limit > HITS_MAX) throw new RangeError(`hits: limit must be 1..${HITS_MAX}`);
     return this.#transport.hits(hitSince, limit);
+  }
+
+  /**
+   * The kernel's ban table itself, what /dev/ffwall holds now (exact
+   * entries, then prefixes; the allowlist is allowList()'s), as NDJSON
+   * chunks of whole lines, one JSON.stringify(BanInfo) each: `ffwall list
+   * --kernel --json`.  Streamed with flat memory through either transport;
+   * @options.limit: at most this many entries.
+   */
+  kernelNdjson(options: { limit?: number } = {}): AsyncIterable<Uint8Array> {
+    this.#checkOpen();
+    const limit = options.limit ?? Infinity;
+    if (limit !== Infinity && (!Number.isSafeInteger(limit) || limit < 1)) throw new RangeError('kernelList: limit must be a positive integer');
+    return this.#transport.kernelNdjson(limit);
+  }
+
+  /** kernelNdjson() entry by entry. */
+  async *kernelList(options: { limit?: number } = {}): AsyncIterable<BanInfo> {
+    for await (const chunk of this.kernelNdjson(options)) {
+      const text = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('utf8');
+      let start = 0;
+      for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
+        yield JSON.parse(text.slice(start, nl)) as BanInfo;
+        start = nl + 1;
+      }
+    }
   }
 
   /** Stops events and releases the device or the socket.  Idempotent. */

@@ -710,6 +710,23 @@ export class DirectTransport implements Transport {
     return { source, tag, removed, kernel: res.changed };
   }
 
+  async *kernelNdjson(limit: number): AsyncIterable<Uint8Array> {
+    if (limit <= 0) return;
+    const offsetMs = offsetFrom((await this.#kernel.stats()).now);
+    let n = 0;
+    // One chunk per DUMP batch (up to 8192 entries): the dump's own pace, no second buffer.
+    for await (const batch of this.#kernel.dump()) {
+      let text = '';
+      for (const e of batch) {
+        if (e.kind === 'allow') continue;
+        text += `${JSON.stringify(banInfo(e, offsetMs))}\n`;
+        if (++n >= limit) break;
+      }
+      if (text !== '') yield Buffer.from(text, 'utf8');
+      if (n >= limit) return;
+    }
+  }
+
   async hits(hitSince: number, limit: number): Promise<HitsResult> {
     const s = await this.#kernel.stats();
     const offsetMs = offsetFrom(s.now);

@@ -12,7 +12,7 @@ import test from 'ava';
 
 import { parseAddress } from '../../src/lib/index.js';
 import { daemon, ffwall, shapeErrors, stop, type Spec } from './cli-helpers.js';
-import { RECORD, SCHEMAS } from './cli-schemas.js';
+import { KERNEL_ENTRY, RECORD, SCHEMAS } from './cli-schemas.js';
 
 /** Dates and relative times vary: replaced by placeholders before comparing. */
 function norm(s: string): string {
@@ -24,9 +24,10 @@ function norm(s: string): string {
 
 // The schemas the tests check are the ones documented.
 test('docs/cli-json/schemas.json is the schema the tests check', (t) => {
-  const doc = JSON.parse(readFileSync(new URL('../../../docs/cli-json/schemas.json', import.meta.url), 'utf8')) as { version: number; record: Spec; commands: Record<string, Spec> };
+  const doc = JSON.parse(readFileSync(new URL('../../../docs/cli-json/schemas.json', import.meta.url), 'utf8')) as { version: number; record: Spec; kernelEntry: Spec; commands: Record<string, Spec> };
   t.is(doc.version, 1);
   t.deepEqual(doc.record, RECORD);
+  t.deepEqual(doc.kernelEntry, KERNEL_ENTRY);
   t.deepEqual(doc.commands, SCHEMAS);
 });
 
@@ -144,6 +145,10 @@ test('--json shapes match their schemas; list streams NDJSON', async (t) => {
     const lines = l.stdout.trimEnd().split('\n');
     t.is(lines.length, 1);
     t.deepEqual(shapeErrors(JSON.parse(lines[0] ?? ''), RECORD), []);
+    const k = await ffwall(['list', '--kernel', '--json', ...c]);
+    const klines = k.stdout.trimEnd().split('\n');
+    t.is(klines.length, 1);
+    t.deepEqual(shapeErrors(JSON.parse(klines[0] ?? ''), KERNEL_ENTRY), []);
     await json(['flush', '--yes', '--scope', 'exact', ...c], 'flush');
     await json(['unblock', '--source', 'cli', ...c], 'unblockSource');
     const e = await ffwall(['detach', 'eth9', '--json', ...c]);

@@ -22,6 +22,17 @@ export const RECORD: Spec = {
   pinned: 'boolean',
   monitor: 'boolean',
 };
+/** A line of `list --kernel --json` (BanInfo). */
+export const KERNEL_ENTRY: Spec = {
+  target: 'string',
+  kind: 'string',
+  ports: ['integer'],
+  pinned: 'boolean',
+  monitor: 'boolean',
+  expiresAt: 'iso|null',
+  hits: 'integer',
+  lastHitAt: 'iso|null',
+};
 const DEVICE: Spec = { name: 'string', ifindex: 'integer', named: 'boolean', hooked: 'boolean' };
 const CONFIG: Record<string, Spec> = {
   maxEntries: 'integer',

@@ -64,6 +64,16 @@ test.serial('block from the CLI drops the peer, stats counts the drops, unblock 
   t.regex(human, /^dropped: +[1-9][0-9,]* \(exact [1-9]/m);
   const l = ffwall(['list', '--json']).stdout.trim().split('\n').map((x) => JSON.parse(x) as { target: string; state: string; hitCount: number });
   t.deepEqual(l.map((r) => [r.target, r.state]), [[PEER, 'kernel']]);
+  // The module's own table (a DUMP), with the drops counted as the entry's hits.
+  const k = ffwall(['list', '--kernel', '--json']);
+  t.is(k.code, 0, k.stderr);
+  const ke = k.stdout.trim().split('\n').map((x) => JSON.parse(x) as { target: string; kind: string; hits: number; lastHitAt: string | null; expiresAt: string | null });
+  t.deepEqual(ke.map((e) => [e.target, e.kind]), [[PEER, 'exact']]);
+  t.true((ke[0]?.hits ?? 0) >= 2, `hits ${ke[0]?.hits}`);
+  t.not(ke[0]?.lastHitAt, null);
+  const left = Date.parse(ke[0]?.expiresAt ?? '') - Date.now();
+  t.true(left > 3000e3 && left <= 3602e3, `expires in ${left} ms`);
+  t.regex(ffwall(['list', '--kernel']).stdout, /^10\.99\.0\.2 +exact +all +in [0-9dhms]+ +[1-9]\d* +\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ/m);
   const c = ffwall(['check', PEER]);
   t.regex(c.stdout, /^blocked: 10\.99\.0\.2: exact ban 10\.99\.0\.2 \(all ports; until .*; [1-9]\d* hits\)/m);
   const u = ffwall(['unblock', PEER]);
