@@ -26,6 +26,7 @@ import {
   type Kernel,
   type KernelConfig,
   type KernelConfigPatch,
+  type KernelColumns,
   type KernelEntry,
   type KernelEvent,
   type KernelEventStream,
@@ -479,6 +480,16 @@ export class NativeKernel implements Kernel {
       throw new RangeError(`dump: hitSince must be a non-negative integer (CLOCK_BOOTTIME seconds), got ${String(options?.hitSince)}`);
     }
     return this.#walk(false, hitSince);
+  }
+
+  async *dumpColumns(): AsyncIterable<KernelColumns> {
+    const k = this.#binding.constants;
+    let cursor = 0n;
+    do {
+      const r = await this.#dev.dump(false, cursor, KERNEL_LIMITS.dumpMax, 0);
+      cursor = r.cursor;
+      if (r.count > 0) yield { ...r, flagPinned: k.F_PINNED, flagMonitor: k.F_MONITOR };
+    } while (cursor !== k.DUMP_END);
   }
 
   allowDump(): AsyncIterable<KernelEntry[]> {

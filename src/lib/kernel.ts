@@ -93,6 +93,29 @@ export interface KernelEntry {
   hits: number;
 }
 
+/**
+ * A DUMP batch as columns, without an object per entry (Kernel.dumpColumns()):
+ * entry i is addrs[16i, 16i + 16) / prefixLen[i], its ports
+ * ports[8i, 8i + nports[i]), kind[i] 1 exact, 2 prefix, 3 allow; times in
+ * CLOCK_BOOTTIME seconds (0: never).  The arrays are the reader's until its
+ * next step.
+ */
+export interface KernelColumns {
+  count: number;
+  addrs: Uint8Array;
+  prefixLen: Uint8Array;
+  kind: Uint8Array;
+  nports: Uint8Array;
+  ports: Uint16Array;
+  flags: Uint16Array;
+  expires: Float64Array;
+  lastHit: Float64Array;
+  hits: Uint32Array;
+  /** The bits of flags[i]. */
+  flagPinned: number;
+  flagMonitor: number;
+}
+
 /** What a packet from an address would get. */
 export type Verdict = 'pass' | 'drop' | 'monitor' | 'ports';
 /** What decided the verdict. */
@@ -267,6 +290,8 @@ export interface Kernel {
   lookup(address: IpPrefix, port?: number): Promise<LookupResult>;
   /** Every entry: exact entries, then prefixes, then the allowlist; in batches. */
   dump(options?: DumpOptions): AsyncIterable<KernelEntry[]>;
+  /** dump() of every entry as columns (optional: the fast path of a whole-table listing; NativeKernel has it). */
+  dumpColumns?(): AsyncIterable<KernelColumns>;
   /** Removes entries; returns how many. */
   flush(options?: FlushOptions): Promise<number>;
   /**

@@ -37,8 +37,8 @@ import type {
 import type { BanInput, BanRecord, BanResult, BanStore, ListFilter } from './db/index.js';
 import { FfwallError } from './errors.js';
 import { keyOrderOf } from './feeds.js';
-import { isKernelError, type Kernel, type KernelEntry, type KernelEvent, type KernelRule } from './kernel.js';
-// Types only: the native module is loaded on demand (openDirectKernel()).
+import { isKernelError, type Kernel, type KernelEvent, type KernelRule } from './kernel.js';
+import { banInfo, KernelLineWriter } from './kernel-json.js';
 import { noKernelError } from './kernel-none.js';
 import { NativeKernel, type PackedAdd, type PackedPrefixes, type SharedRule } from './kernel-native.js';
 import { defaultOffenceConfig, OffenceTracker, type OffenceConfig, type ReportRequest, type ReportResult } from './offences.js';
@@ -80,23 +80,6 @@ export async function openDirectKernel(device: string, socket: string): Promise<
  */
 function offsetFrom(kernelNow: number): number {
   return Math.round(Date.now() / 1000 - kernelNow) * 1000;
-}
-
-function iso(bootSeconds: number, offsetMs: number): string | null {
-  return bootSeconds === 0 ? null : new Date(bootSeconds * 1000 + offsetMs).toISOString();
-}
-
-function banInfo(e: KernelEntry, offsetMs: number): BanInfo {
-  return {
-    target: e.prefix.toString(),
-    kind: e.kind === 'exact' ? 'exact' : 'prefix',
-    ports: [...e.ports],
-    pinned: e.pinned,
-    monitor: e.monitor,
-    expiresAt: iso(e.expires, offsetMs),
-    hits: e.hits,
-    lastHitAt: iso(e.lastHit, offsetMs),
-  };
 }
 
 const isoMs = isoOrNull;
@@ -715,6 +698,17 @@ export class DirectTransport implements Transport {
     const offsetMs = offsetFrom((await this.#kernel.stats()).now);
     let n = 0;
     // One chunk per DUMP batch (up to 8192 entries): the dump's own pace, no second buffer.
+    if (this.#kernel.dumpColumns !== undefined) {
+      // Written from the addon's columns (kernel-json.ts): no object per entry.
+      const w = new KernelLineWriter(offsetMs);
+      for await (const c of this.#kernel.dumpColumns()) {
+        const { text, count } = w.lines(c, limit - n);
+        n += count;
+        if (text !== '') yield Buffer.from(text, 'utf8');
+        if (n >= limit) return;
+      }
+      return;
+    }
     for await (const batch of this.#kernel.dump()) {
       let text = '';
       for (const e of batch) {
