@@ -473,16 +473,19 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
     return this.#transport.kernelNdjson(limit);
   }
 
-  /** kernelNdjson() entry by entry. */
-  async *kernelList(options: { limit?: number } = {}): AsyncIterable<BanInfo> {
-    for await (const chunk of this.kernelNdjson(options)) {
-      const text = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('utf8');
-      let start = 0;
-      for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
-        yield JSON.parse(text.slice(start, nl)) as BanInfo;
-        start = nl + 1;
+  /** kernelNdjson() entry by entry (the options are checked here, at the call). */
+  kernelList(options: { limit?: number } = {}): AsyncIterable<BanInfo> {
+    const chunks = this.kernelNdjson(options);
+    return (async function* () {
+      for await (const chunk of chunks) {
+        const text = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('utf8');
+        let start = 0;
+        for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
+          yield JSON.parse(text.slice(start, nl)) as BanInfo;
+          start = nl + 1;
+        }
       }
-    }
+    })();
   }
 
   /** Stops events and releases the device or the socket.  Idempotent. */

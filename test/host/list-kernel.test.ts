@@ -54,6 +54,7 @@ test('kernelList: exact entries then prefixes, their ports, flags, expiry and hi
     t.is(two.length, 2);
     t.throws(() => fw.kernelNdjson({ limit: 0 }), { instanceOf: RangeError });
     t.throws(() => fw.kernelNdjson({ limit: 1.5 }), { instanceOf: RangeError });
+    t.throws(() => fw.kernelList({ limit: -1 }), { instanceOf: RangeError }, 'checked at the call, not at the first step');
   } finally {
     await fw.close();
   }
