@@ -26,12 +26,14 @@ import { bloomTest, bloomInsert } from './bloom.js';
 import {
   FEATURES,
   KERNEL_LIMITS,
+  columnsOf,
   type BatchOptions,
   type BatchResult,
   type DeviceInfo,
   type DumpOptions,
   type FlushOptions,
   type Kernel,
+  type KernelColumns,
   type KernelConfig,
   type KernelConfigPatch,
   type KernelEntry,
@@ -488,6 +490,10 @@ export class FakeKernel implements Kernel {
       throw new RangeError(`dump: hitSince must be a non-negative integer (CLOCK_BOOTTIME seconds), got ${String(options?.hitSince)}`);
     }
     return this.#dumpIter(['exact', 'prefix', 'allow'], hitSince);
+  }
+
+  async *dumpColumns(): AsyncIterable<KernelColumns> {
+    for await (const batch of this.#dumpIter(['exact', 'prefix'], 0)) yield columnsOf(batch);
   }
 
   async reserve(entries: number): Promise<number> {

@@ -10,6 +10,7 @@ import type {
   BatchResult,
   DeviceInfo,
   Kernel,
+  KernelColumns,
   KernelConfig,
   KernelEntry,
   KernelEventStream,
@@ -64,6 +65,10 @@ export class NoKernel implements Kernel {
 
   async *dump(): AsyncIterable<KernelEntry[]> {
     throw noKernelError('dump');
+  }
+
+  async *dumpColumns(): AsyncIterable<KernelColumns> {
+    throw noKernelError('dumpColumns');
   }
 
   flush(): Promise<number> {

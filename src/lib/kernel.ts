@@ -116,6 +116,39 @@ export interface KernelColumns {
   flagMonitor: number;
 }
 
+const KIND_NUMBERS: Readonly<Record<EntryKind, number>> = { exact: 1, prefix: 2, allow: 3 };
+
+/** A dump() batch as KernelColumns, for a kernel whose DUMP gives objects (the fake). */
+export function columnsOf(batch: readonly KernelEntry[]): KernelColumns {
+  const n = batch.length;
+  const c: KernelColumns = {
+    count: n,
+    addrs: new Uint8Array(n * 16),
+    prefixLen: new Uint8Array(n),
+    kind: new Uint8Array(n),
+    nports: new Uint8Array(n),
+    ports: new Uint16Array(n * 8),
+    flags: new Uint16Array(n),
+    expires: new Float64Array(n),
+    lastHit: new Float64Array(n),
+    hits: new Uint32Array(n),
+    flagPinned: 1,
+    flagMonitor: 2,
+  };
+  batch.forEach((e, i) => {
+    e.prefix.writeTo(c.addrs, i * 16);
+    c.prefixLen[i] = e.prefix.length;
+    c.kind[i] = KIND_NUMBERS[e.kind];
+    c.nports[i] = e.ports.length;
+    c.ports.set(e.ports, i * 8);
+    c.flags[i] = (e.pinned ? c.flagPinned : 0) | (e.monitor ? c.flagMonitor : 0);
+    c.expires[i] = e.expires;
+    c.lastHit[i] = e.lastHit;
+    c.hits[i] = e.hits;
+  });
+  return c;
+}
+
 /** What a packet from an address would get. */
 export type Verdict = 'pass' | 'drop' | 'monitor' | 'ports';
 /** What decided the verdict. */
@@ -290,8 +323,8 @@ export interface Kernel {
   lookup(address: IpPrefix, port?: number): Promise<LookupResult>;
   /** Every entry: exact entries, then prefixes, then the allowlist; in batches. */
   dump(options?: DumpOptions): AsyncIterable<KernelEntry[]>;
-  /** dump() of every entry as columns (optional: the fast path of a whole-table listing; NativeKernel has it). */
-  dumpColumns?(): AsyncIterable<KernelColumns>;
+  /** The ban entries of dump() (exact, then prefixes; no allowlist) as columns: a whole-table listing without an object per entry. */
+  dumpColumns(): AsyncIterable<KernelColumns>;
   /** Removes entries; returns how many. */
   flush(options?: FlushOptions): Promise<number>;
   /**

@@ -697,25 +697,12 @@ export class DirectTransport implements Transport {
     if (limit <= 0) return;
     const offsetMs = offsetFrom((await this.#kernel.stats()).now);
     let n = 0;
-    // One chunk per DUMP batch (up to 8192 entries): the dump's own pace, no second buffer.
-    if (this.#kernel.dumpColumns !== undefined) {
-      // Written from the addon's columns (kernel-json.ts): no object per entry.
-      const w = new KernelLineWriter(offsetMs);
-      for await (const c of this.#kernel.dumpColumns()) {
-        const { text, count } = w.lines(c, limit - n);
-        n += count;
-        if (text !== '') yield Buffer.from(text, 'utf8');
-        if (n >= limit) return;
-      }
-      return;
-    }
-    for await (const batch of this.#kernel.dump()) {
-      let text = '';
-      for (const e of batch) {
-        if (e.kind === 'allow') continue;
-        text += `${JSON.stringify(banInfo(e, offsetMs))}\n`;
-        if (++n >= limit) break;
-      }
+    // One chunk per DUMP batch (up to 8192 entries): the dump's own pace, no
+    // second buffer; written from the columns (kernel-json.ts), no object per entry.
+    const w = new KernelLineWriter(offsetMs);
+    for await (const c of this.#kernel.dumpColumns()) {
+      const { text, count } = w.lines(c, limit - n);
+      n += count;
       if (text !== '') yield Buffer.from(text, 'utf8');
       if (n >= limit) return;
     }

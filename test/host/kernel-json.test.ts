@@ -2,15 +2,15 @@
 //
 // kernel-json.ts: the NDJSON lines written from DUMP columns are exactly
 // JSON.stringify(banInfo(entry)) of the same entries, allowlist entries
-// skipped, at most the limit.
+// skipped, at most the limit.  The columns are built by kernel.ts
+// columnsOf() (the fake's dumpColumns()); the expected text comes from the
+// entries themselves, so a column it got wrong shows here.
 import test from 'ava';
 
-import { IpPrefix } from '../../src/lib/addr.js';
+import { IpPrefix, parsePrefix } from '../../src/lib/addr.js';
+import { FakeKernel } from '../../src/lib/kernel-fake.js';
 import { banInfo, KernelLineWriter } from '../../src/lib/kernel-json.js';
-import type { EntryKind, KernelColumns, KernelEntry } from '../../src/lib/kernel.js';
-
-const PINNED = 1;
-const MONITOR = 2;
+import { columnsOf as columns, type EntryKind, type KernelEntry } from '../../src/lib/kernel.js';
 
 /** Seeded: the same entries every run. */
 function entries(n: number): KernelEntry[] {
@@ -42,36 +42,6 @@ function entries(n: number): KernelEntry[] {
   return out;
 }
 
-function columns(es: readonly KernelEntry[]): KernelColumns {
-  const n = es.length;
-  const c: KernelColumns = {
-    count: n,
-    addrs: new Uint8Array(n * 16),
-    prefixLen: new Uint8Array(n),
-    kind: new Uint8Array(n),
-    nports: new Uint8Array(n),
-    ports: new Uint16Array(n * 8),
-    flags: new Uint16Array(n),
-    expires: new Float64Array(n),
-    lastHit: new Float64Array(n),
-    hits: new Uint32Array(n),
-    flagPinned: PINNED,
-    flagMonitor: MONITOR,
-  };
-  es.forEach((e, i) => {
-    e.prefix.writeTo(c.addrs, i * 16);
-    c.prefixLen[i] = e.prefix.length;
-    c.kind[i] = e.kind === 'exact' ? 1 : e.kind === 'prefix' ? 2 : 3;
-    c.nports[i] = e.ports.length;
-    e.ports.forEach((p, j) => (c.ports[i * 8 + j] = p));
-    c.flags[i] = (e.pinned ? PINNED : 0) | (e.monitor ? MONITOR : 0);
-    c.expires[i] = e.expires;
-    c.lastHit[i] = e.lastHit;
-    c.hits[i] = e.hits;
-  });
-  return c;
-}
-
 test('lines from columns are JSON.stringify(banInfo()) of the same entries; the allowlist is skipped', (t) => {
   const es = entries(5000);
   // Kernel second 1,100,000 is midnight UTC: entries a second before and at it (the formatter caches the day).
@@ -98,4 +68,25 @@ test('lines stops at the limit', (t) => {
   t.is(r.count, 7);
   t.is(r.text.split('\n').length - 1, 7);
   t.is(r.text, es.slice(0, 7).map((e) => `${JSON.stringify(banInfo(e, 0))}\n`).join(''));
+});
+
+test("the fake's dumpColumns() holds the ban entries of its dump(), without the allowlist", async (t) => {
+  const k = new FakeKernel();
+  const p = (s: string): IpPrefix => parsePrefix(s);
+  await k.add([
+    { prefix: p('192.0.2.1'), ports: [25, 465], ttl: 600, pinned: true, monitor: false },
+    { prefix: p('2001:db8::/48'), ports: [], ttl: 0, pinned: false, monitor: true },
+    { prefix: p('198.51.100.7'), ports: [], ttl: 0, pinned: false, monitor: false },
+  ]);
+  await k.allowAdd([p('203.0.113.0/24')]);
+  const fromDump: string[] = [];
+  for await (const batch of k.dump()) for (const e of batch) if (e.kind !== 'allow') fromDump.push(JSON.stringify(banInfo(e, 0)));
+  const w = new KernelLineWriter(0);
+  let text = '';
+  for await (const c of k.dumpColumns()) text += w.lines(c, Infinity).text;
+  t.deepEqual(text.split('\n').filter((l) => l !== ''), fromDump);
+  t.is(fromDump.length, 3);
+  t.true(text.includes('"ports":[25,465],"pinned":true'));
+  t.false(text.includes('203.0.113.0'));
+  await k.close();
 });
