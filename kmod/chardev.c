@@ -323,11 +323,17 @@ static int ffwall_batch_apply(const struct ffwall_rule *recs, u32 i, u32 j,
 	for (; i < j && !err; i += n) {
 		n = min_t(u32, j - i, FFWALL_APPLY_CHUNK);
 		for (k = 0; k < n; k++) {
-			/* recs is the kernel's copy: it parses as it did. */
-			if (exact && !del)
-				err = ffwall_table_parse_rule(&recs[i + k], &c->ex[k]);
-			else
-				err = ffwall_batch_parse(&recs[i + k], del, &p);
+			/*
+			 * recs is the kernel's copy, which the check pass
+			 * accepted: it parses as it did.  The exact table's
+			 * ADD, every record of a bulk load, is not checked
+			 * again.
+			 */
+			if (exact && !del) {
+				ffwall_table_fill_rule(&recs[i + k], &c->ex[k]);
+				continue;
+			}
+			err = ffwall_batch_parse(&recs[i + k], del, &p);
 			if (err)
 				return err;
 			if (exact && del)

@@ -454,8 +454,48 @@ static u32 ffwall_expiry(u32 now, u32 ttl)
 	return exp >= U32_MAX ? U32_MAX : (u32)exp;
 }
 
+/*
+ * Entries allocated ahead for one ADD call.  kmem_cache_alloc_bulk() takes a
+ * run of objects off the slab in one go, for less than a kmem_cache_alloc()
+ * each (a bulk load creates an entry per record); the ones left over when the
+ * call ends go back with kmem_cache_free_bulk().  Only the caller sees them:
+ * no reader can reach an entry before it is linked.
+ */
+#define FFWALL_SPARE_MAX	16
+
+struct ffwall_spare {
+	unsigned int n;
+	void *e[FFWALL_SPARE_MAX];
+};
+
+/* An entry for a new record; @want: the records left in the call, at least 1. */
+static struct ffwall_entry *ffwall_spare_get(struct ffwall_spare *s, u32 want)
+{
+	if (!s->n) {
+		want = min_t(u32, want, FFWALL_SPARE_MAX);
+		s->n = kmem_cache_alloc_bulk(ffwall_entry_cache,
+					     GFP_KERNEL | __GFP_NOWARN, want, s->e);
+		if (!s->n)
+			return NULL;
+	}
+	return s->e[--s->n];
+}
+
+static void ffwall_spare_put(struct ffwall_spare *s, struct ffwall_entry *e)
+{
+	s->e[s->n++] = e;
+}
+
+static void ffwall_spare_release(struct ffwall_spare *s)
+{
+	if (s->n)
+		kmem_cache_free_bulk(ffwall_entry_cache, s->n, s->e);
+	s->n = 0;
+}
+
 static int ffwall_insert_one(struct ffwall_table *t, const struct ffwall_add *a,
-			     u32 now, struct ffwall_reaper *r, bool *created)
+			     u32 now, struct ffwall_reaper *r,
+			     struct ffwall_spare *spare, u32 left, bool *created)
 {
 	struct ffwall_buckets *bk = ffwall_deref(t, t->cur);
 	u64 h = ffwall_hash(t, &a->key);
@@ -494,7 +534,7 @@ static int ffwall_insert_one(struct ffwall_table *t, const struct ffwall_add *a,
 		return 0;
 	}
 
-	e = kmem_cache_alloc(ffwall_entry_cache, GFP_KERNEL | __GFP_NOWARN);
+	e = ffwall_spare_get(spare, left);
 	if (!e) {
 		ffwall_portset_put(t, ps);
 		return -ENOMEM;
@@ -502,7 +542,7 @@ static int ffwall_insert_one(struct ffwall_table *t, const struct ffwall_add *a,
 	if (t->count >= t->max_entries) {
 		err = ffwall_evict_one(t, now, r);
 		if (err) {
-			kmem_cache_free(ffwall_entry_cache, e);
+			ffwall_spare_put(spare, e);
 			ffwall_portset_put(t, ps);
 			return err;
 		}
@@ -533,6 +573,7 @@ int ffwall_table_add(struct ffwall_table *t, const struct ffwall_add *recs,
 		     u32 n, u32 *applied, u32 *changed)
 {
 	struct ffwall_reaper r = FFWALL_REAPER_INIT(ffwall_entry_cache);
+	struct ffwall_spare spare = { .n = 0 };
 	bool created;
 	int err = 0;
 	u32 i, now;
@@ -541,7 +582,8 @@ int ffwall_table_add(struct ffwall_table *t, const struct ffwall_add *recs,
 	mutex_lock(&t->lock);
 	now = ffwall_table_now(t);
 	for (i = 0; i < n; i++) {
-		err = ffwall_insert_one(t, &recs[i], now, &r, &created);
+		err = ffwall_insert_one(t, &recs[i], now, &r, &spare, n - i,
+					&created);
 		if (err)
 			break;
 		if (created)
@@ -551,6 +593,7 @@ int ffwall_table_add(struct ffwall_table *t, const struct ffwall_add *recs,
 	}
 	*applied = i;
 	mutex_unlock(&t->lock);
+	ffwall_spare_release(&spare);
 	ffwall_reap_flush(&r);
 	return err;
 }
@@ -970,12 +1013,22 @@ int ffwall_table_check_rule(const struct ffwall_rule *r)
  */
 int ffwall_table_parse_rule(const struct ffwall_rule *r, struct ffwall_add *a)
 {
-	unsigned int i, j, n = 0;
 	int err;
 
 	err = ffwall_table_check_rule(r);
-	if (err)
-		return err;
+	if (!err)
+		ffwall_table_fill_rule(r, a);
+	return err;
+}
+
+/*
+ * Fill @a from record @r, which ffwall_table_check_rule() accepted: the
+ * apply pass of a batch, over the kernel's own copy of the records, which
+ * the check pass has already seen.
+ */
+void ffwall_table_fill_rule(const struct ffwall_rule *r, struct ffwall_add *a)
+{
+	unsigned int i, j, n = 0;
 
 	memset(a, 0, sizeof(*a));
 	memcpy(&a->key, r->addr, sizeof(a->key));
@@ -994,7 +1047,6 @@ int ffwall_table_parse_rule(const struct ffwall_rule *r, struct ffwall_add *a)
 	a->nports = n;
 	a->flags = r->flags;
 	a->ttl = r->ttl;
-	return 0;
 }
 
 /* Validate a DEL record: only the address, prefix_len and reserved count. */

@@ -260,6 +260,7 @@ void ffwall_table_hit(struct ffwall_entry *e, u32 now);
 
 int ffwall_table_check_rule(const struct ffwall_rule *r);
 int ffwall_table_parse_rule(const struct ffwall_rule *r, struct ffwall_add *a);
+void ffwall_table_fill_rule(const struct ffwall_rule *r, struct ffwall_add *a);
 int ffwall_table_parse_del(const struct ffwall_rule *r, struct ffwall_key *key);
 
 /* Writers (process context, may sleep). */

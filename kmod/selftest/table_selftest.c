@@ -497,6 +497,62 @@ out:
 	return err;
 }
 
+/*
+ * One ADD of many records (the entries come from the call's spares, taken
+ * from the slab 16 at a time): refreshes among them take none, a full table
+ * evicts for each new one, and a table of pinned entries refuses the first
+ * new one with -ENOSPC, applying the records before it.
+ */
+#define ST_MANY	40
+
+static int ffwall_st_many(void)
+{
+	struct ffwall_add *add;
+	struct ffwall_table *t;
+	u32 i, applied, changed;
+	int err = -EINVAL, ret;
+	u64 removed = 0;
+
+	t = ffwall_table_create(32, 0);
+	add = kcalloc(ST_MANY, sizeof(*add), GFP_KERNEL);
+	if (!t || !add) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < ST_MANY; i++) {
+		add[i].key.w[0] = 0x4d41;
+		add[i].key.w[1] = i;
+	}
+	/* 0..9 first, then all 40: ten refreshes, thirty new, eight evicted. */
+	if (ffwall_table_add(t, add, 10, &applied, &changed) || changed != 10)
+		goto fail;
+	if (ffwall_table_add(t, add, ST_MANY, &applied, &changed) ||
+	    applied != ST_MANY || changed != 30 || t->count != 32 ||
+	    t->evicted != 8 || t->inserted != 40)
+		goto fail;
+	/* Pinned: the first 32 fill the table, the 33rd finds no room. */
+	if (ffwall_table_flush(t, 0, &removed) || removed != 32)
+		goto fail;
+	for (i = 0; i < ST_MANY; i++) {
+		add[i].key.w[0] = 0x5049;
+		add[i].flags = FFWALL_F_PINNED;
+	}
+	ret = ffwall_table_add(t, add, ST_MANY, &applied, &changed);
+	if (ret != -ENOSPC || applied != 32 || changed != 32 ||
+	    t->count != 32 || t->pinned != 32)
+		goto fail;
+	err = 0;
+	goto out;
+fail:
+	pr_err("selftest many: failed (count %u, evicted %llu)\n",
+	       t->count, t->evicted);
+out:
+	kfree(add);
+	if (t)
+		ffwall_table_destroy(t);
+	return err;
+}
+
 int ffwall_table_selftest(void)
 {
 	unsigned int i;
@@ -513,6 +569,9 @@ int ffwall_table_selftest(void)
 	err = ffwall_st_big();
 	if (err)
 		return err;
-	pr_info("table selftests passed (%zu cases)\n", ARRAY_SIZE(ffwall_st_cases) + 2);
+	err = ffwall_st_many();
+	if (err)
+		return err;
+	pr_info("table selftests passed (%zu cases)\n", ARRAY_SIZE(ffwall_st_cases) + 3);
 	return 0;
 }
