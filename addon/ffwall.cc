@@ -199,11 +199,62 @@ class PromiseWorker : public Napi::AsyncWorker {
 };
 
 // ADD, DEL, ALLOW_ADD, ALLOW_DEL of one chunk.
+// Record buffers of the batches of one bulk operation, reused.  A bulk load
+// converts chunk after chunk of up to FFWALL_BATCH_MAX records, and a fresh
+// 3 MiB buffer per chunk was a fresh page per 85 records to fault in and
+// zero: most of the memory a 1M load touched besides its input.  A batch of
+// at least kMinPooled records gets a buffer of the full capacity from here;
+// its worker gives it back when the ioctl is done.  At most kMaxKept are
+// kept (a bulk load has one chunk in the kernel and the next being
+// converted), and only until the operation ends: releaseBatchBuffers() (the
+// end of KernelNative's #runBatch) and close() free them and stop keeping
+// the ones still in flight.  Main thread only: Prepare() takes, and a worker
+// is destroyed on the main thread.
+class RecordPool {
+ public:
+  static constexpr uint32_t kMinPooled = 4096;
+  static constexpr size_t kMaxKept = 2;
+
+  // A buffer of FFWALL_BATCH_MAX records, or nullptr (out of memory).
+  std::unique_ptr<struct ffwall_rule[]> Take() {
+    active_ = true;
+    if (!kept_.empty()) {
+      std::unique_ptr<struct ffwall_rule[]> b = std::move(kept_.back());
+      kept_.pop_back();
+      return b;
+    }
+    return std::unique_ptr<struct ffwall_rule[]>(new (std::nothrow) struct ffwall_rule[FFWALL_BATCH_MAX]);
+  }
+
+  void Give(std::unique_ptr<struct ffwall_rule[]>&& b) {
+    if (active_ && kept_.size() < kMaxKept) kept_.push_back(std::move(b));
+  }
+
+  void Release() {
+    active_ = false;
+    kept_.clear();
+  }
+
+  size_t Kept() const { return kept_.size(); }
+
+ private:
+  bool active_ = false;
+  std::vector<std::unique_ptr<struct ffwall_rule[]>> kept_;
+};
+
 class BatchWorker : public PromiseWorker {
  public:
+  // @pool: where @rules came from (nullptr: a buffer of its own), to go back to when the worker is done.
   BatchWorker(Napi::Env env, std::shared_ptr<Fd> fd, std::string path, unsigned long cmd, std::unique_ptr<struct ffwall_rule[]>&& rules,
-              uint32_t count)
-      : PromiseWorker(env, "ffwall:batch", std::move(fd), std::move(path)), cmd_(cmd), rules_(std::move(rules)), count_(count) {}
+              uint32_t count, std::shared_ptr<RecordPool> pool)
+      : PromiseWorker(env, "ffwall:batch", std::move(fd), std::move(path)),
+        cmd_(cmd),
+        rules_(std::move(rules)),
+        count_(count),
+        pool_(std::move(pool)) {}
+  ~BatchWorker() override {
+    if (pool_ && rules_) pool_->Give(std::move(rules_));
+  }
 
  protected:
   void Execute() override {
@@ -226,6 +277,7 @@ class BatchWorker : public PromiseWorker {
   unsigned long cmd_;
   std::unique_ptr<struct ffwall_rule[]> rules_;
   uint32_t count_;
+  std::shared_ptr<RecordPool> pool_;
   struct ffwall_batch batch_ {};
 };
 
@@ -405,6 +457,8 @@ struct PreparedBatch {
   unsigned long cmd = 0;
   uint32_t count = 0;
   std::unique_ptr<struct ffwall_rule[]> rules;
+  // rules came from the Device's RecordPool (it goes back there after the ioctl).
+  bool pooled = false;
 };
 
 const napi_type_tag kPreparedBatchTag = {0x6666'7761'6c6c'6261ULL, 0x7463'6870'7265'7031ULL};
@@ -429,6 +483,7 @@ class Device : public Napi::ObjectWrap<Device> {
       InstanceMethod<&Device::Stats>("stats"),
       InstanceMethod<&Device::FilterLoad>("filterLoad"),
       InstanceMethod<&Device::FilterAdd>("filterAdd"),
+      InstanceMethod<&Device::ReleaseBatchBuffers>("releaseBatchBuffers"),
       InstanceMethod<&Device::Close>("close"),
       InstanceAccessor<&Device::GetFd>("fd"),
       InstanceAccessor<&Device::GetPath>("path"),
@@ -464,6 +519,7 @@ class Device : public Napi::ObjectWrap<Device> {
   // called by close(), the finalizer and the cleanup hook.
   void Release() {
     fd_.reset();
+    pool_->Release();
     if (data_) data_->devices.erase(this);
   }
 
@@ -571,7 +627,7 @@ class Device : public Napi::ObjectWrap<Device> {
   // op: 0 ADD, 1 DEL, 2 ALLOW_ADD, 3 ALLOW_DEL.  The optional columns may be
   // undefined (zeros).  The same as submitBatch(prepareBatch(...)).
   Napi::Value Batch(const Napi::CallbackInfo& info) {
-    std::unique_ptr<PreparedBatch> b = Prepare(info);
+    std::unique_ptr<PreparedBatch> b = Prepare(info, false);
     if (!b) return info.Env().Undefined();
     return Submit(info.Env(), std::move(b));
   }
@@ -582,7 +638,7 @@ class Device : public Napi::ObjectWrap<Device> {
   // one before.  Arguments as batch().
   Napi::Value PrepareBatch(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    std::unique_ptr<PreparedBatch> b = Prepare(info);
+    std::unique_ptr<PreparedBatch> b = Prepare(info, true);
     if (!b) return env.Undefined();
     auto ext = Napi::External<PreparedBatch>::New(env, b.release(), [](Napi::Env, PreparedBatch* p) { delete p; });
     ext.TypeTag(&kPreparedBatchTag);
@@ -607,13 +663,16 @@ class Device : public Napi::ObjectWrap<Device> {
     b->cmd = p->cmd;
     b->count = p->count;
     b->rules = std::move(p->rules);
+    b->pooled = p->pooled;
     return Submit(env, std::move(b));
   }
 
  private:
   // The checked arguments of batch()/prepareBatch() as kernel records, or
   // nullptr with a JavaScript exception pending.
-  std::unique_ptr<PreparedBatch> Prepare(const Napi::CallbackInfo& info) {
+  // @pool: a large batch may take a buffer of the RecordPool (prepareBatch(),
+  // the bulk path that calls releaseBatchBuffers() at its end; not batch()).
+  std::unique_ptr<PreparedBatch> Prepare(const Napi::CallbackInfo& info, bool pool) {
     Napi::Env env = info.Env();
     static const unsigned long cmds[] = {FFWALL_IOC_ADD, FFWALL_IOC_DEL, FFWALL_IOC_ALLOW_ADD, FFWALL_IOC_ALLOW_DEL};
     uint32_t op = 0, n = 0;
@@ -638,7 +697,8 @@ class Device : public Napi::ObjectWrap<Device> {
     // padding), so the chunk is not zeroed first (3 MiB for 65,536 records,
     // a memset that cost as much as the copy under emulation).
     static_assert(sizeof(struct ffwall_rule) == 16 + 1 + 1 + 2 + 4 + 2 * FFWALL_MAX_PORTS + 8, "ffwall_rule has padding");
-    std::unique_ptr<struct ffwall_rule[]> rules(new (std::nothrow) struct ffwall_rule[n]);
+    const bool pooled = pool && n >= RecordPool::kMinPooled;
+    std::unique_ptr<struct ffwall_rule[]> rules = pooled ? pool_->Take() : std::unique_ptr<struct ffwall_rule[]>(new (std::nothrow) struct ffwall_rule[n]);
     if (!rules) {
       ErrnoError(env, ENOMEM, "batch", path_).ThrowAsJavaScriptException();
       return nullptr;
@@ -660,11 +720,12 @@ class Device : public Napi::ObjectWrap<Device> {
     b->cmd = cmds[op];
     b->count = n;
     b->rules = std::move(rules);
+    b->pooled = pooled;
     return b;
   }
 
   Napi::Value Submit(Napi::Env env, std::unique_ptr<PreparedBatch> b) {
-    auto* w = new BatchWorker(env, fd_, path_, b->cmd, std::move(b->rules), b->count);
+    auto* w = new BatchWorker(env, fd_, path_, b->cmd, std::move(b->rules), b->count, b->pooled ? pool_ : nullptr);
     Napi::Promise p = w->Promise();
     w->Queue();
     return p;
@@ -823,10 +884,19 @@ class Device : public Napi::ObjectWrap<Device> {
     return info.Env().Undefined();
   }
 
+  // releaseBatchBuffers() -> the number of record buffers it freed: the end
+  // of a bulk operation (RecordPool).  Batches still in flight free theirs.
+  Napi::Value ReleaseBatchBuffers(const Napi::CallbackInfo& info) {
+    size_t n = pool_->Kept();
+    pool_->Release();
+    return Napi::Number::New(info.Env(), static_cast<double>(n));
+  }
+
   Napi::Value GetFd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_ ? fd_->fd : -1); }
   Napi::Value GetPath(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), path_); }
 
   AddonData* data_ = nullptr;
+  std::shared_ptr<RecordPool> pool_ = std::make_shared<RecordPool>();
   std::string path_;
   std::shared_ptr<Fd> fd_;
 };

@@ -39,6 +39,7 @@ const stubDevice = {
     return { applied: b.count, changed: b.count };
   },
   reserve: async () => 1 << 20,
+  releaseBatchBuffers: () => nullDevice.releaseBatchBuffers(),
   stats: () => ({ now: 1000, entries }),
   close: () => undefined,
 };

@@ -621,8 +621,6 @@ export class NativeKernel implements Kernel {
   }
 
   async #runBatch(op: number, chunks: readonly Chunk[], total: number, options: BatchOptions | undefined): Promise<BatchResult> {
-    let applied = 0;
-    let changed = 0;
     // More than one batch of ADDs: the hash grown once for all their exact
     // entries (the kernel grows it per batch otherwise: a 1M load took 25%
     // longer).  A failed allocation is not an error: the ADDs grow it.
@@ -649,6 +647,18 @@ export class NativeKernel implements Kernel {
         throw rebase(err, c.base);
       }
     };
+    try {
+      return await this.#submitAll(chunks, total, prepare, options);
+    } finally {
+      // The record buffers prepareBatch() reused from chunk to chunk.
+      this.#dev.releaseBatchBuffers();
+    }
+  }
+
+  /** #runBatch()'s chunks, each prepared while the one before is in the kernel. */
+  async #submitAll(chunks: readonly Chunk[], total: number, prepare: (c: Chunk) => NativePreparedBatch, options: BatchOptions | undefined): Promise<BatchResult> {
+    let applied = 0;
+    let changed = 0;
     let next = chunks[0] === undefined ? undefined : prepare(chunks[0]);
     for (let i = 0; i < chunks.length; i++) {
       const c = chunks[i] as Chunk;

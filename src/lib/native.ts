@@ -143,6 +143,12 @@ export interface NativeDevice {
   prepareBatch(...args: NativeBatchArgs): NativePreparedBatch;
   /** Sends a prepared batch (once), as batch() does. */
   submitBatch(prepared: NativePreparedBatch): Promise<{ applied: number; changed: number }>;
+  /**
+   * The end of a bulk operation: frees the record buffers that
+   * prepareBatch() reuses from chunk to chunk (a batch of 4096 records or
+   * more takes one); returns how many it freed.
+   */
+  releaseBatchBuffers(): number;
   lookup(addr: Uint8Array, port: number, flags: number): NativeLookup;
   flush(scope: number, withFlags: number): number;
   /** RESERVE @entries (u32); resolves to the exact table's buckets after it. */

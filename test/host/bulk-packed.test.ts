@@ -54,6 +54,7 @@ function stubKernel(): { kernel: NativeKernel; calls: Call[]; reserves: number[]
       calls.push({ op: -1, count: entries, addrs: [], prefixLen: [], nports: undefined, flags: undefined, ttl: undefined, ports: undefined });
       return 1 << 20;
     },
+    releaseBatchBuffers: () => 0,
     stats: () => ({ now: 1000, entries: 0 }),
     close: () => undefined,
   };
@@ -268,6 +269,10 @@ function pipelineKernel(opts: { failChunk?: number; failPrepare?: number } = {})
       });
     },
     reserve: async () => 1 << 20,
+    releaseBatchBuffers: () => {
+      log.push('release');
+      return 0;
+    },
     stats: () => ({ now: 1000, entries: 0 }),
     close: () => undefined,
   };
@@ -300,19 +305,19 @@ test('addPacked converts each next chunk while the one before is in the kernel, 
   const { kernel, log, settle } = pipelineKernel();
   const res = await drive(kernel.addPacked(threeChunks(), { ttl: 60 }), settle);
   t.deepEqual(res, { applied: 2 * KERNEL_LIMITS.batchMax + 10, changed: 2 * KERNEL_LIMITS.batchMax + 10 });
-  t.deepEqual(log, ['prepare 0', 'submit 0', 'prepare 1', 'done 0', 'submit 1', 'prepare 2', 'done 1', 'submit 2', 'done 2']);
+  t.deepEqual(log, ['prepare 0', 'submit 0', 'prepare 1', 'done 0', 'submit 1', 'prepare 2', 'done 1', 'submit 2', 'done 2', 'release']);
 });
 
 test('addPacked: a chunk the kernel refuses stops the load; the next, already converted, is never sent', async (t) => {
   const { kernel, log, settle } = pipelineKernel({ failChunk: 1 });
   const err = await t.throwsAsync(drive(kernel.addPacked(threeChunks(), { ttl: 60 }), settle));
   t.like(err, { code: 'EEXIST', applied: KERNEL_LIMITS.batchMax + 5, badIndex: KERNEL_LIMITS.batchMax + 5 });
-  t.deepEqual(log, ['prepare 0', 'submit 0', 'prepare 1', 'done 0', 'submit 1', 'prepare 2', 'done 1']);
+  t.deepEqual(log, ['prepare 0', 'submit 0', 'prepare 1', 'done 0', 'submit 1', 'prepare 2', 'done 1', 'release']);
 });
 
 test('addPacked: a failure converting the next chunk is raised after the current one is done', async (t) => {
   const { kernel, log, settle } = pipelineKernel({ failPrepare: 1 });
   const err = await t.throwsAsync(drive(kernel.addPacked(threeChunks(), { ttl: 60 }), settle));
   t.like(err, { code: 'ENOMEM', applied: KERNEL_LIMITS.batchMax });
-  t.deepEqual(log, ['prepare 0', 'submit 0', 'done 0']);
+  t.deepEqual(log, ['prepare 0', 'submit 0', 'done 0', 'release']);
 });

@@ -144,6 +144,38 @@ test('an aborted signal stops a batch before its first chunk', async (t) => {
   }
 });
 
+test('prepareBatch reuses the record buffers of large batches until releaseBatchBuffers(); batch() and small batches keep none', async (t) => {
+  const b = loadBinding();
+  // /dev/null: each ioctl fails (ENOTTY) after its worker ran, and the worker gives its buffer back either way.
+  const dev = new b.Device('/dev/null');
+  const big = 5000;
+  const addrs = new Uint8Array(big * 16);
+  const prefixLen = new Uint8Array(big).fill(128);
+  try {
+    const send = (n: number) => rejectsLike(t, dev.submitBatch(dev.prepareBatch(b.constants.BATCH_ADD, n, addrs, prefixLen)), { code: 'ENOTTY' });
+    await send(10);
+    t.is(dev.releaseBatchBuffers(), 0, 'a batch under 4096 records has a buffer of its own');
+    await rejectsLike(t, dev.batch(b.constants.BATCH_ADD, big, addrs, prefixLen), { code: 'ENOTTY' });
+    t.is(dev.releaseBatchBuffers(), 0, 'batch() does not keep its buffer');
+    await send(big);
+    await send(big);
+    t.is(dev.releaseBatchBuffers(), 1, 'one buffer served two batches in turn');
+    // Two in flight at once: both come back, and no more than two are kept.
+    const both = [dev.prepareBatch(b.constants.BATCH_ADD, big, addrs, prefixLen), dev.prepareBatch(b.constants.BATCH_ADD, big, addrs, prefixLen)];
+    const third = dev.prepareBatch(b.constants.BATCH_ADD, big, addrs, prefixLen);
+    await Promise.all([...both, third].map((p) => rejectsLike(t, dev.submitBatch(p), { code: 'ENOTTY' })));
+    t.is(dev.releaseBatchBuffers(), 2);
+    t.is(dev.releaseBatchBuffers(), 0, 'released');
+    // After the release, a batch still in flight frees its buffer instead of keeping it.
+    const late = dev.submitBatch(dev.prepareBatch(b.constants.BATCH_ADD, big, addrs, prefixLen));
+    t.is(dev.releaseBatchBuffers(), 0);
+    await rejectsLike(t, late, { code: 'ENOTTY' });
+    t.is(dev.releaseBatchBuffers(), 0, 'the late batch was not kept');
+  } finally {
+    dev.close();
+  }
+});
+
 test('a closed kernel refuses calls with EBADF', async (t) => {
   const k = nullKernel();
   await k.close();
