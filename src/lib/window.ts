@@ -570,8 +570,12 @@ export class KernelWindow {
     t = performance.now();
     const counts = this.store.counts();
     const activeTotal = counts.kernel + counts.cold;
-    // The table's hash sized once for the window (prefixes count too: an over-estimate by them).
-    await this.#reserve(Math.min(activeTotal, cfg.maxEntries));
+    // The exact table's hash sized once for the window: the active bans, but
+    // no more than the host records (of any state; prefixes go to the prefix
+    // sets, and counting them made a database of IPv6 /64 bans reserve for
+    // hosts it does not have).
+    const hostRecords = this.store.prefixLengths()?.find((l) => l.length === 128)?.records ?? activeTotal;
+    await this.#reserve(Math.min(activeTotal, hostRecords, cfg.maxEntries));
     const fb = await this.#filterBuilder(activeTotal, cfg.filterMaxBytes);
     const now = this.#now();
     let loadedSoFar = 0;

@@ -100,6 +100,27 @@ test('restore loads the hottest N up to the cap, marks the rest cold, and the fi
   await close();
 });
 
+test('restore reserves the exact table for the host bans only, not for the prefixes', async (t) => {
+  const c = clock();
+  const { store, close } = freshStore({ now: c.now });
+  const reserved: number[] = [];
+  class Reserving extends Recorder {
+    override async reserve(entries: number): Promise<number> {
+      reserved.push(entries);
+      return super.reserve(entries);
+    }
+  }
+  const k = new Reserving(c, 100_000, { maxPrefixes: 10_000 });
+  banMany(store, c, 50);
+  for (let i = 0; i < 3000; i++) store.ban({ prefix: `2001:db8:${(i >>> 16) & 0xffff}:${i & 0xffff}::/64`, source: 'cli', ttl: 3600 });
+  const r = await new KernelWindow(k, store, { now: c.now }).start();
+  t.is(r.loaded, 50);
+  t.is(r.loadedPrefixes, 3000);
+  t.deepEqual(reserved, [50]);
+  t.true((await k.stats()).buckets < 1024, 'the hash was not sized for the 3000 prefixes');
+  await close();
+});
+
 test('restore after a reboot: every record loaded is marked kernel with its kernel counter reset, whatever its family or length; the old window outside the new one goes cold', async (t) => {
   const c = clock();
   const { store, close } = freshStore({ now: c.now });
