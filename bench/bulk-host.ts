@@ -40,6 +40,8 @@ const stubDevice = {
   },
   reserve: async () => 1 << 20,
   releaseBatchBuffers: () => nullDevice.releaseBatchBuffers(),
+  // An empty table and allowlist (blockFeed() with a database reads the allowlist first).
+  dump: async () => ({ count: 0, cursor: converter.constants.DUMP_END }),
   stats: () => ({ now: 1000, entries }),
   close: () => undefined,
 };

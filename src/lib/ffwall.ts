@@ -56,7 +56,7 @@ import { FfwallError } from './errors.js';
 import { KERNEL_LIMITS, type Kernel } from './kernel.js';
 import { NoKernel } from './kernel-none.js';
 import { OFFENCE_KINDS, isOffenceKind, type Offence, type OffenceConfig, type ReportRequest, type ReportResult } from './offences.js';
-import { DirectTransport, openDirectKernel } from './transport-direct.js';
+import { allowlistedError, DirectTransport, openDirectKernel } from './transport-direct.js';
 import { checkPort, normalizePorts } from './validate.js';
 
 export const DEFAULT_DEVICE = '/dev/ffwall';
@@ -237,10 +237,53 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
     if (this.#kernelOnly() && packed.count > 0) return this.#blockPacked(packed, options);
     // Into the database in its key order (feeds.ts inKeyOrder(): a few
     // B-tree pages per batch instead of one per ban).
-    packed = inKeyOrder(packed);
-    const items: IpPrefix[] = new Array<IpPrefix>(packed.count);
-    for (let i = 0; i < packed.count; i++) items[i] = packedAt(packed, i);
-    return this.blockMany(items, options);
+    return this.#blockFeedChunks(inKeyOrder(packed), options);
+  }
+
+  /**
+   * blockMany() of a packed feed, FEED_CHUNK entries a call, as `ffwall
+   * import` sends it: only one chunk's IpPrefix objects and requests exist at
+   * a time.  (One blockMany() of the whole feed made an object of each per
+   * entry up front, alive to the end: a 1M feed kept millions of objects for
+   * the garbage collector to walk again and again.)  The allowlist is
+   * checked over the whole feed first, as one blockMany() checks its input,
+   * so an allowlisted entry still changes nothing; errors name an entry by
+   * its index in the feed's key order, as before.
+   */
+  async #blockFeedChunks(packed: PackedFeed, options: BlockOptions & ManyOptions): Promise<BatchSummary> {
+    const { onProgress, ...shared } = options;
+    const total = packed.count;
+    if (total === 0) return this.blockMany([], options);
+    const allow = (await this.allowList()).map((a) => toPrefix(a.target));
+    if (allow.length > 0) {
+      for (let i = 0; i < total; i++) {
+        const p = packedAt(packed, i);
+        const by = allow.find((a) => a.contains(p));
+        if (by !== undefined) throw allowlistedError(p.toString(), by.toString(), i, 0, undefined);
+      }
+    }
+    let applied = 0;
+    let changed = 0;
+    for (let off = 0; off < total; off += FEED_CHUNK) {
+      const end = Math.min(total, off + FEED_CHUNK);
+      const items: IpPrefix[] = new Array<IpPrefix>(end - off);
+      for (let i = off; i < end; i++) items[i - off] = packedAt(packed, i);
+      const base = off;
+      const chunkOptions = onProgress === undefined ? shared : { ...shared, onProgress: (p: BatchProgress) => onProgress({ done: base + p.done, total }) };
+      let r: BatchSummary;
+      try {
+        r = await this.blockMany(items, chunkOptions);
+      } catch (err) {
+        // Counted in the whole feed, not the chunk.
+        const e = err as { applied?: unknown; badIndex?: unknown };
+        if (typeof e.applied === 'number') e.applied += applied;
+        if (typeof e.badIndex === 'number') e.badIndex += base;
+        throw err;
+      }
+      applied += r.applied;
+      changed += r.changed;
+    }
+    return { total, applied, changed };
   }
 
   /** The direct transport without a ban database: packed ADDs may go straight to the kernel. */
@@ -683,6 +726,9 @@ function packTargets(items: readonly BlockItem[]): PackedPrefixes | undefined {
 
 /** Stands for the target while blockMany() checks its shared options. */
 const PLACEHOLDER = new IpPrefix(new Uint8Array(16), 128);
+
+/** Entries per blockMany() call of blockFeed() with a database (the batch of the database and of `ffwall import`). */
+const FEED_CHUNK = 10_000;
 
 /** Entry @i of @packed as a prefix (for error messages and the per-item results). */
 function packedAt(packed: PackedPrefixes, i: number): IpPrefix {

@@ -149,7 +149,7 @@ function isActiveRecord(r: BanRecord | undefined): r is BanRecord {
 }
 
 /** EALLOWLISTED: @target (item @index of a batch) lies inside the allowlist entry @by. */
-function allowlistedError(target: string, by: string | undefined, index: number | undefined, applied: number, cause: unknown): FfwallError {
+export function allowlistedError(target: string, by: string | undefined, index: number | undefined, applied: number, cause: unknown): FfwallError {
   const where = index === undefined ? '' : ` (item ${index})`;
   return Object.assign(
     new FfwallError(

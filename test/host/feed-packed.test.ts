@@ -293,6 +293,37 @@ test('blockFeed: with a database, a feed out of order, duplicates refreshed', as
   await fw.close();
 });
 
+test('blockFeed: with a database, a feed of several chunks is recorded whole, with progress over the whole feed; an allowlisted entry in its last chunk changes nothing', async (t) => {
+  const kernel = new FakeKernel({});
+  const fw = await openFfwall({ kernel, database: path.join(dir, 'db-chunks'), databaseOptions: { noSync: true } });
+  const n = 25_000;
+  const lines: string[] = [];
+  for (let i = 0; i < n; i++) lines.push(`10.${(i >>> 16) & 255}.${(i >>> 8) & 255}.${i & 255}`);
+  await fw.allow('198.51.100.0/24', { reason: 'ours' });
+  // The allowlisted entry sorts last: the chunks before it would be written by a chunk-by-chunk check.
+  const bad = await t.throwsAsync(fw.blockFeed(Buffer.from(`${lines.join('\n')}\n198.51.100.7\n`), { ttl: '2h' }));
+  t.like(bad, { code: 'EALLOWLISTED', badIndex: n, applied: 0 });
+  t.regex(bad?.message ?? '', /198\.51\.100\.7 \(item 25000\) is on the allowlist \(by 198\.51\.100\.0\/24\)/);
+  t.is((await fw.databaseCounts())?.total, 0, 'nothing was written');
+  t.is((await kernel.stats()).entries, 0);
+  const progress: number[] = [];
+  const res = await fw.blockFeed(Buffer.from(`${lines.join('\n')}\n`), {
+    ttl: '2h',
+    onProgress: (p) => {
+      t.is(p.total, n);
+      progress.push(p.done);
+    },
+  });
+  t.deepEqual(res, { total: n, applied: n, changed: n });
+  t.is(progress.at(-1), n);
+  t.true(progress.every((d, i) => i === 0 || d >= (progress[i - 1] ?? 0)), 'progress never goes back');
+  t.true(progress.some((d) => d > 10_000 && d < n), 'progress within the later chunks counts the chunks before');
+  t.is((await fw.databaseCounts())?.total, n);
+  t.is((await kernel.stats()).entries, n);
+  t.is((await fw.show('10.0.97.167')).record?.state, 'kernel');
+  await fw.close();
+});
+
 /** packPlainFile()'s verdict over @text in pieces of @pieceSize, in the shape of fast(). */
 async function piecewise(text: string | Buffer, pieceSize: number, native = true): Promise<{ out: [number, string][] | string; lines?: number }> {
   const file = path.join(dir, `p${fileNo++}`);
