@@ -124,7 +124,8 @@ int ffwall_prefix_parse_rule(const struct ffwall_rule *r, struct ffwall_pfx_add 
 		return -EINVAL;
 	memset(a, 0, sizeof(*a));
 	a->key = ea.key;
-	memcpy(a->ports, ea.ports, sizeof(a->ports));
+	/* ea.ports is only filled up to ea.nports (ffwall_table_fill_rule()). */
+	memcpy(a->ports, ea.ports, ea.nports * sizeof(*a->ports));
 	a->nports = ea.nports;
 	a->flags = ea.flags;
 	a->ttl = ea.ttl;

@@ -1030,8 +1030,15 @@ void ffwall_table_fill_rule(const struct ffwall_rule *r, struct ffwall_add *a)
 {
 	unsigned int i, j, n = 0;
 
-	memset(a, 0, sizeof(*a));
 	memcpy(&a->key, r->addr, sizeof(a->key));
+	a->flags = r->flags;
+	a->ttl = r->ttl;
+	/* A whole-address rule (a bulk load's): a->ports is not read. */
+	if (!r->nports) {
+		a->nports = 0;
+		return;
+	}
+	memset(a->ports, 0, sizeof(a->ports));
 	/* Insertion sort of at most 8 ports, dropping duplicates. */
 	for (i = 0; i < r->nports; i++) {
 		u16 p = r->ports[i];
@@ -1045,8 +1052,6 @@ void ffwall_table_fill_rule(const struct ffwall_rule *r, struct ffwall_add *a)
 		n++;
 	}
 	a->nports = n;
-	a->flags = r->flags;
-	a->ttl = r->ttl;
 }
 
 /* Validate a DEL record: only the address, prefix_len and reserved count. */

@@ -85,7 +85,7 @@ struct ffwall_portset {
 /* A validated ADD record. */
 struct ffwall_add {
 	struct ffwall_key key;
-	u16 ports[FFWALL_MAX_PORTS];	/* sorted, deduplicated */
+	u16 ports[FFWALL_MAX_PORTS];	/* sorted, deduplicated; [nports..] unset */
 	u8 nports;
 	u8 flags;
 	u32 ttl;
