@@ -14,7 +14,9 @@
 // constructor, before Execute runs; results are turned into JS values back
 // on the main thread.  The fd is shared with in-flight workers through a
 // shared_ptr, so close() never pulls it from under a running ioctl: the fd is
-// closed when the last user lets go.
+// closed when the last user lets go.  A bulk load's chunks reuse their
+// record buffers (RecordPool), which the load frees when it ends
+// (releaseBatchBuffers()).
 //
 // EventReader opens the device for reading (its own kernel ring) and watches
 // it with uv_poll on the loop of its environment: no thread ever blocks in
