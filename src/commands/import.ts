@@ -3,16 +3,13 @@ import { Args, Flags } from '@oclif/core';
 
 import { FfwallCommand } from '../cli/base.js';
 import { num, Progress } from '../cli/format.js';
-import { readFile } from 'node:fs/promises';
 
 import {
   allowlistCheck,
   FeedError,
+  firstAllowlistOverlap,
   IMPORT_FORMATS,
-  inKeyOrder,
-  IpPrefix,
-  packPlainFeed,
-  parsePrefix,
+  packPlainFile,
   readFeed,
   spool,
   validateFeed,
@@ -77,28 +74,18 @@ export default class ImportCommand extends FfwallCommand {
     try {
       const fw = await this.openFfwall(flags);
       const allow = (await fw.allowList()).map((a) => a.target);
-      // A plain feed: read once and parsed in one pass over its bytes
-      // (packPlainFeed(), no string or object per line), checked against the
-      // allowlist, then applied in batches.  A bad or allowlisted line falls
-      // back to the streaming check below, which names up to ten of them.
-      const packed = flags.format === 'plain' ? packedIfClean(await readFile(file), allow) : undefined;
+      // A plain feed: parsed in one pass over its bytes (packPlainFile(), no
+      // string or object per line), checked against the allowlist, then
+      // applied by blockFeed() (batches of 10,000 in the database's key
+      // order).  A bad or allowlisted line falls back to the streaming check
+      // below, which names up to ten of them.
+      const packed = flags.format === 'plain' ? await packedIfClean(file, allow) : undefined;
       if (packed !== undefined) {
         const bar = new Progress(`importing ${name}`, packed.count, !json);
-        const opts: BlockOptions = { ...base, reason };
-        let applied = 0;
-        let created = 0;
-        for (let off = 0; off < packed.count; off += BATCH) {
-          const end = Math.min(packed.count, off + BATCH);
-          const items: IpPrefix[] = [];
-          for (let i = off; i < end; i++) items.push(new IpPrefix(packed.addrs.subarray(i * 16, i * 16 + 16), packed.prefixLen[i] ?? 128));
-          const r = await fw.blockMany(items, opts);
-          applied += r.applied;
-          created += r.changed;
-          bar.update(applied);
-        }
+        const r = await fw.blockFeed(packed, { ...base, reason, onProgress: (p) => bar.update(p.done) });
         bar.stop();
-        this.log(`imported ${num(applied)} ${applied === 1 ? 'entry' : 'entries'} of ${name} (${num(created)} new) from ${num(packed.lines)} lines [${fw.transport}]`);
-        return { transport: fw.transport, name, format: flags.format, lines: packed.lines, entries: packed.count, created, applied };
+        this.log(`imported ${num(r.applied)} ${r.applied === 1 ? 'entry' : 'entries'} of ${name} (${num(r.changed)} new) from ${num(packed.lines)} lines [${fw.transport}]`);
+        return { transport: fw.transport, name, format: flags.format, lines: packed.lines, entries: packed.count, created: r.changed, applied: r.applied };
       }
       // Pass 1: the whole feed, nothing changes.
       const v = await validateFeed(file, flags.format, { check: allowlistCheck(allow) });
@@ -145,26 +132,19 @@ export default class ImportCommand extends FfwallCommand {
 }
 
 /**
- * The plain feed @bytes packed, when every line is good and no entry
- * touches the allowlist @allow (inside it, or covering one of its
- * entries: allowlistCheck()'s test); else undefined.
+ * The plain feed @file packed (packPlainFile(): read in pieces while the
+ * pieces before are parsed), when every line is good and no entry
+ * touches the allowlist @allow (firstAllowlistOverlap(): inside an entry,
+ * or covering one); else undefined, and the streaming check names the
+ * lines.
  */
-function packedIfClean(bytes: Uint8Array, allow: readonly string[]): PackedFeed | undefined {
+async function packedIfClean(file: string, allow: readonly string[]): Promise<PackedFeed | undefined> {
   let packed: PackedFeed;
   try {
-    packed = packPlainFeed(bytes);
+    packed = await packPlainFile(file);
   } catch (err) {
     if (err instanceof FeedError) return undefined;
     throw err;
   }
-  if (allow.length > 0) {
-    const prefixes = allow.map((a) => parsePrefix(a));
-    for (let i = 0; i < packed.count; i++) {
-      const p = new IpPrefix(packed.addrs.subarray(i * 16, i * 16 + 16), packed.prefixLen[i] ?? 128);
-      if (prefixes.some((a) => a.contains(p) || p.contains(a))) return undefined;
-    }
-  }
-  // Batches in the database's key order: a feed in random order dirtied a
-  // B-tree page per ban in every index (4x slower, feeds.ts inKeyOrder()).
-  return inKeyOrder(packed);
+  return firstAllowlistOverlap(packed, allow) < 0 ? packed : undefined;
 }

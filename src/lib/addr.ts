@@ -510,3 +510,11 @@ function writeV4Key(out: Uint8Array, offset: number, word: number, bits: number)
   out[offset + 15] = word & 0xff;
   return 96 + bits;
 }
+
+/**
+ * Entry @i of prefixes packed as the kernel takes them, 16 bytes and a
+ * length each (PackedPrefixes, PackedFeed), as an IpPrefix.
+ */
+export function packedPrefixAt(packed: { readonly addrs: Uint8Array; readonly prefixLen: Uint8Array }, i: number): IpPrefix {
+  return new IpPrefix(packed.addrs.subarray(i * 16, i * 16 + 16), packed.prefixLen[i] ?? 128);
+}

@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 
-import { AddressError, isV4MappedAt, packPrefixInto, parsePrefix, parseV4PrefixBytes, type IpPrefix } from './addr.js';
+import { AddressError, isV4MappedAt, packedPrefixAt, packPrefixInto, parsePrefix, parseV4PrefixBytes, type IpPrefix } from './addr.js';
 import type { BanRecordInfo } from './api.js';
 import { nodeReadline, nodeStreamPromises } from './builtins.js';
 import { DURATION_MAX_SECONDS } from './duration.js';
@@ -313,8 +313,25 @@ class PlainPacker {
 
   finish(): PackedFeed {
     const count = this.#count;
-    return { count, addrs: this.#addrs.subarray(0, count * 16), prefixLen: this.#prefixLen.subarray(0, count), lines: this.#line, lineOf: this.#lineOf.subarray(0, count) };
+    return made({ count, addrs: this.#addrs.subarray(0, count * 16), prefixLen: this.#prefixLen.subarray(0, count), lines: this.#line, lineOf: this.#lineOf.subarray(0, count) });
   }
+}
+
+/** The feeds made here (packPlainFeed(), packPlainFile(), inKeyOrder()): checked entries. */
+const madeHere = new WeakSet<PackedFeed>();
+
+function made(p: PackedFeed): PackedFeed {
+  madeHere.add(p);
+  return p;
+}
+
+/**
+ * True for a feed that packPlainFeed(), packPlainFile() or inKeyOrder()
+ * returned: every entry was parsed and checked there, so Ffwall.blockFeed()
+ * takes it as it is (an object of the same shape made elsewhere is not).
+ */
+export function isPackedFeed(x: unknown): x is PackedFeed {
+  return typeof x === 'object' && x !== null && madeHere.has(x as PackedFeed);
 }
 
 /**
@@ -397,7 +414,7 @@ export function inKeyOrder(packed: PackedFeed): PackedFeed {
     prefixLen[j] = packed.prefixLen[i] ?? 0;
     lineOf[j] = packed.lineOf[i] ?? 0;
   }
-  return { count: n, addrs, prefixLen, lines: packed.lines, lineOf };
+  return made({ count: n, addrs, prefixLen, lines: packed.lines, lineOf });
 }
 
 /**
@@ -501,13 +518,33 @@ export async function spool(input: Readable): Promise<{ path: string; cleanup: (
   return { path: file, cleanup };
 }
 
+/** An import refuses @p when it lies inside the allowlist entry @a or covers it. */
+function overlaps(a: IpPrefix, p: IpPrefix): boolean {
+  return a.contains(p) || p.contains(a);
+}
+
+/**
+ * The index of the first entry of @packed that an import refuses for the
+ * allowlist @allow (allowlistCheck()'s test: inside an entry, or covering
+ * one), or -1.
+ */
+export function firstAllowlistOverlap(packed: PackedFeed, allow: readonly string[]): number {
+  if (allow.length === 0) return -1;
+  const prefixes = allow.map((a) => parsePrefix(a));
+  for (let i = 0; i < packed.count; i++) {
+    const p = packedPrefixAt(packed, i);
+    if (prefixes.some((a) => overlaps(a, p))) return i;
+  }
+  return -1;
+}
+
 /** An allowlist check for validateFeed(): an entry inside, or containing, an allowlist entry is refused. */
 export function allowlistCheck(allow: readonly string[]): (e: FeedEntry) => string | undefined {
   const prefixes = allow.map((a) => parsePrefix(a));
   return (e) => {
     if (prefixes.length === 0) return undefined;
     const p = parsePrefix(e.target);
-    const hit = prefixes.find((a) => a.contains(p) || p.contains(a));
+    const hit = prefixes.find((a) => overlaps(a, p));
     return hit === undefined ? undefined : `${e.target} is on the allowlist (by ${hit.toString()}); remove it from the feed or from the allowlist (ffwall allow remove ${hit.toString()})`;
   };
 }

@@ -16,8 +16,8 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
-import { IpPrefix, packPrefixInto, parseAddress, toPrefix } from './addr.js';
-import { inKeyOrder, packPlainFeed, packPlainFile, type PackedFeed } from './feeds.js';
+import { IpPrefix, packedPrefixAt, packPrefixInto, parseAddress, toPrefix } from './addr.js';
+import { inKeyOrder, isPackedFeed, packPlainFeed, packPlainFile, type PackedFeed } from './feeds.js';
 import type { PackedPrefixes } from './kernel-native.js';
 import type {
   ChunkOptions,
@@ -56,7 +56,7 @@ import { FfwallError } from './errors.js';
 import { KERNEL_LIMITS, type Kernel } from './kernel.js';
 import { NoKernel } from './kernel-none.js';
 import { OFFENCE_KINDS, isOffenceKind, type Offence, type OffenceConfig, type ReportRequest, type ReportResult } from './offences.js';
-import { allowlistedError, DirectTransport, openDirectKernel } from './transport-direct.js';
+import { DirectTransport, openDirectKernel } from './transport-direct.js';
 import { checkPort, normalizePorts } from './validate.js';
 
 export const DEFAULT_DEVICE = '/dev/ffwall';
@@ -220,70 +220,37 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
 
   /**
    * Blocks every entry of a plain feed (one address or CIDR per line, '#'
-   * and ';' start comments): a file's path, or its bytes.  The whole feed is
-   * parsed first (feeds.ts packPlainFeed(): one pass over the bytes); a bad
-   * line throws its FeedError, naming the line, and nothing changes.  Over
-   * the direct transport without a database the entries go to the kernel as
-   * packed ADDs, without an object per entry (the bulk load of issue 11);
-   * otherwise they are one blockMany() with @options.
+   * and ';' start comments): a file's path, its bytes, or the feed packed
+   * by packPlainFeed() or packPlainFile().  The whole feed is parsed first
+   * (feeds.ts packPlainFeed(): one pass over the bytes); a bad line throws
+   * its FeedError, naming the line, and nothing changes.  Over the direct
+   * transport the entries go on packed, without an object or a request per
+   * entry up front (the bulk load of issue 11): to the kernel as packed
+   * ADDs, or into the database in its key order, 10,000 at a time, after
+   * the allowlist check of the whole feed.  Over the daemon's socket they
+   * are one blockMany() with @options, in that key order too.  Errors name
+   * an entry by its index in the feed, or in its key order when it goes
+   * to a database or the socket.
    */
-  async blockFeed(feed: string | Uint8Array, options: BlockOptions & ManyOptions = {}): Promise<BatchSummary> {
+  async blockFeed(feed: string | Uint8Array | PackedFeed, options: BlockOptions & ManyOptions = {}): Promise<BatchSummary> {
     this.#checkOpen();
     let packed: PackedFeed;
     // A file is read in pieces while the pieces before are parsed.
     if (typeof feed === 'string') packed = await packPlainFile(feed);
     else if (feed instanceof Uint8Array) packed = packPlainFeed(feed);
-    else throw new TypeError('blockFeed: feed must be a file path or a Uint8Array of the feed text');
-    if (this.#kernelOnly() && packed.count > 0) return this.#blockPacked(packed, options);
-    // Into the database in its key order (feeds.ts inKeyOrder(): a few
-    // B-tree pages per batch instead of one per ban).
-    return this.#blockFeedChunks(inKeyOrder(packed), options);
-  }
-
-  /**
-   * blockMany() of a packed feed, FEED_CHUNK entries a call, as `ffwall
-   * import` sends it: only one chunk's IpPrefix objects and requests exist at
-   * a time.  (One blockMany() of the whole feed made an object of each per
-   * entry up front, alive to the end: a 1M feed kept millions of objects for
-   * the garbage collector to walk again and again.)  The allowlist is
-   * checked over the whole feed first, as one blockMany() checks its input,
-   * so an allowlisted entry still changes nothing; errors name an entry by
-   * its index in the feed's key order, as before.
-   */
-  async #blockFeedChunks(packed: PackedFeed, options: BlockOptions & ManyOptions): Promise<BatchSummary> {
-    const { onProgress, ...shared } = options;
-    const total = packed.count;
-    if (total === 0) return this.blockMany([], options);
-    const allow = (await this.allowList()).map((a) => toPrefix(a.target));
-    if (allow.length > 0) {
-      for (let i = 0; i < total; i++) {
-        const p = packedAt(packed, i);
-        const by = allow.find((a) => a.contains(p));
-        if (by !== undefined) throw allowlistedError(p.toString(), by.toString(), i, 0, undefined);
-      }
-    }
-    let applied = 0;
-    let changed = 0;
-    for (let off = 0; off < total; off += FEED_CHUNK) {
-      const end = Math.min(total, off + FEED_CHUNK);
-      const items: IpPrefix[] = new Array<IpPrefix>(end - off);
-      for (let i = off; i < end; i++) items[i - off] = packedAt(packed, i);
-      const base = off;
-      const chunkOptions = onProgress === undefined ? shared : { ...shared, onProgress: (p: BatchProgress) => onProgress({ done: base + p.done, total }) };
-      let r: BatchSummary;
-      try {
-        r = await this.blockMany(items, chunkOptions);
-      } catch (err) {
-        // Counted in the whole feed, not the chunk.
-        const e = err as { applied?: unknown; badIndex?: unknown };
-        if (typeof e.applied === 'number') e.applied += applied;
-        if (typeof e.badIndex === 'number') e.badIndex += base;
-        throw err;
-      }
-      applied += r.applied;
-      changed += r.changed;
-    }
-    return { total, applied, changed };
+    else if (isPackedFeed(feed)) packed = feed;
+    else throw new TypeError('blockFeed: feed must be a file path, a Uint8Array of the feed text, or a feed from packPlainFeed() or packPlainFile()');
+    if (packed.count === 0) return this.blockMany([], options);
+    const t = this.#transport;
+    if (t instanceof DirectTransport && t.kernelOnly) return this.#blockPacked(packed, options);
+    // For a database, in its key order (a few B-tree pages per batch instead
+    // of one per ban); the daemon's socket takes batches of 10,000 that its
+    // database then writes as they come.
+    const sorted = inKeyOrder(packed);
+    if (t instanceof DirectTransport) return this.#blockPacked(sorted, options);
+    const items: IpPrefix[] = new Array<IpPrefix>(sorted.count);
+    for (let i = 0; i < sorted.count; i++) items[i] = packedPrefixAt(sorted, i);
+    return this.blockMany(items, options);
   }
 
   /** The direct transport without a ban database: packed ADDs may go straight to the kernel. */
@@ -291,13 +258,13 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
     return this.#transport instanceof DirectTransport && this.#transport.kernelOnly;
   }
 
-  /** One packed ADD of @packed with the shared @options (checked once, errors name items[0]); #kernelOnly() holds. */
+  /** DirectTransport.blockPacked() of @packed with the shared @options (checked once, errors name items[0]). */
   #blockPacked(packed: PackedPrefixes, options: BlockOptions & ManyOptions): Promise<BatchSummary> {
     const t = this.#transport;
     if (!(t instanceof DirectTransport)) throw new Error('ffwall: packed blocks need the direct transport');
     const { onProgress, ...defaults } = options;
     const shared = this.#request(PLACEHOLDER, defaults, 'items[0]');
-    return t.blockPacked(packed, shared, (i) => packedAt(packed, i).toString(), onProgress);
+    return t.blockPacked(packed, shared, (i) => packedPrefixAt(packed, i).toString(), onProgress);
   }
 
   /** Removes the ban of exactly this address or prefix. */
@@ -726,14 +693,6 @@ function packTargets(items: readonly BlockItem[]): PackedPrefixes | undefined {
 
 /** Stands for the target while blockMany() checks its shared options. */
 const PLACEHOLDER = new IpPrefix(new Uint8Array(16), 128);
-
-/** Entries per blockMany() call of blockFeed() with a database (the batch of the database and of `ffwall import`). */
-const FEED_CHUNK = 10_000;
-
-/** Entry @i of @packed as a prefix (for error messages and the per-item results). */
-function packedAt(packed: PackedPrefixes, i: number): IpPrefix {
-  return new IpPrefix(packed.addrs.subarray(i * 16, i * 16 + 16), packed.prefixLen[i] ?? 128);
-}
 
 /** Two items' own options are the same: the same keys, the same values (arrays element by element). */
 function sameOptions(a: Record<string, unknown>, b: Record<string, unknown>): boolean {

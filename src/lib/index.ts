@@ -4,7 +4,7 @@
 //
 // Embedders need openFfwall() and the types; the Kernel interface and its
 // implementations are exported for the daemon, the CLI and tests.
-export { AddressError, IpPrefix, packPrefixInto, parseAddress, parsePrefix, parseV4PrefixInto, toAddress, toPrefix, tryParsePrefix } from './addr.js';
+export { AddressError, IpPrefix, packedPrefixAt, packPrefixInto, parseAddress, parsePrefix, parseV4PrefixInto, toAddress, toPrefix, tryParsePrefix } from './addr.js';
 export type {
   AllowEntryInfo,
   BanRecordInfo,
@@ -68,8 +68,11 @@ export {
   EXPORT_FORMATS,
   FeedError,
   IMPORT_FORMATS,
+  firstAllowlistOverlap,
   inKeyOrder,
+  isPackedFeed,
   packPlainFeed,
+  packPlainFile,
   parseFeedLine,
   readFeed,
   spool,

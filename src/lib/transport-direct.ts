@@ -4,7 +4,7 @@
 // through the addon, or the fake).  It turns the kernel's CLOCK_BOOTTIME
 // seconds into wall-clock ISO times, and the kernel's bare errnos into
 // messages an operator can act on.
-import { IpPrefix, parseAddress, parsePrefix } from './addr.js';
+import { IpPrefix, packedPrefixAt, parseAddress, parsePrefix } from './addr.js';
 import type {
   ChunkOptions,
   AllowEntryInfo,
@@ -375,21 +375,30 @@ export class DirectTransport implements Transport {
     if (refused !== undefined) {
       this.#allowlistedDb(Object.assign(new Error('allowlisted'), { code: 'EFFWALLALLOWED', allowed: refused.entry }), requests[refused.index]?.target ?? '?', refused.index);
     }
-    const total = requests.length;
-    let applied = 0;
-    let changed = 0;
     // More than one batch: the batches in the database's key order (feeds.ts
     // inKeyOrder(): a few B-tree pages per batch instead of one per ban;
     // stable, so a duplicate still refreshes the ban of the item before it).
-    const order = total > MANY_CHUNK ? keyOrderOf(parsed) : undefined;
+    const order = requests.length > MANY_CHUNK ? keyOrderOf(parsed) : undefined;
+    return this.#banChunks(store, requests.length, (i) => this.#banInput(requests[i] as BlockRequest, parsed[i]), order, onProgress);
+  }
+
+  /**
+   * Writes @total bans (@inputAt(i) makes item i's) to the database and the
+   * kernel, MANY_CHUNK at a time, items taken in @order when given: only one
+   * chunk's inputs and records exist at a time.  The caller has checked the
+   * allowlist over all of them.  Errors name the item by its index in the
+   * caller's input.
+   */
+  async #banChunks(store: BanStore, total: number, inputAt: (i: number) => BanInput, order: Uint32Array | undefined, onProgress?: (p: BatchProgress) => void): Promise<BatchSummary> {
+    let applied = 0;
+    let changed = 0;
     for (let off = 0; off < total; off += MANY_CHUNK) {
       const end = Math.min(total, off + MANY_CHUNK);
       // Written as 'kernel' at once (one write per ban): the few the kernel
       // then refuses (a table full of pinned entries) are marked cold.
       const inputs: BanInput[] = [];
       for (let k = off; k < end; k++) {
-        const i = order === undefined ? k : (order[k] as number);
-        const input = this.#banInput(requests[i] as BlockRequest, parsed[i]);
+        const input = inputAt(order === undefined ? k : (order[k] as number));
         input.state = 'kernel';
         inputs.push(input);
       }
@@ -418,14 +427,25 @@ export class DirectTransport implements Transport {
   }
 
   /**
-   * blockMany() without a database of targets packed by the caller, every
-   * one with the options of @shared (its target unused): one packed ADD, no
-   * object per target.  @targetOf names an item in an error (the kernel's
-   * allowlist refusing one).
+   * blockMany() of targets packed by the caller, every one with the options
+   * of @shared (its target unused), without a BlockRequest per target.
+   * Without a database: one packed ADD, no object per target.  With one:
+   * the allowlist is checked over them all first (nothing changes when one
+   * is on it), then they are written MANY_CHUNK at a time, in the order
+   * given (the database's key order, feeds.ts inKeyOrder(), is the fast
+   * one).  @targetOf names an item in an error; indexes are @packed's.
    */
   async blockPacked(packed: PackedPrefixes, shared: BlockRequest, targetOf: (i: number) => string, onProgress?: (p: BatchProgress) => void): Promise<BatchSummary> {
     this.#writable('blockFeed');
-    if (this.#store !== undefined) throw new Error('ffwall: blockPacked() is for the kernel alone (database: false)');
+    const store = this.#store;
+    const at = (i: number): IpPrefix => packedPrefixAt(packed, i);
+    if (store !== undefined) {
+      const refused = store.firstAllowed({ count: packed.count, at });
+      if (refused !== undefined) {
+        this.#allowlistedDb(Object.assign(new Error('allowlisted'), { code: 'EFFWALLALLOWED', allowed: refused.entry }), targetOf(refused.index), refused.index);
+      }
+      return this.#banChunks(store, packed.count, (i) => this.#banInput(shared, at(i)), undefined, onProgress);
+    }
     const ttl = shared.permanent ? 0 : (shared.ttl ?? this.#defaultTtl);
     const rule: SharedRule = { ports: shared.ports, ttl, pinned: shared.pin, monitor: shared.monitor };
     const opts = onProgress === undefined ? {} : { onProgress: (done: number, total: number) => onProgress({ done, total }) };
@@ -436,7 +456,7 @@ export class DirectTransport implements Transport {
         res = await k.addPacked(packed, rule, opts);
       } else {
         const rules: KernelRule[] = new Array<KernelRule>(packed.count);
-        for (let i = 0; i < packed.count; i++) rules[i] = { ...rule, prefix: new IpPrefix(packed.addrs.subarray(i * 16, i * 16 + 16), packed.prefixLen[i] ?? 128) };
+        for (let i = 0; i < packed.count; i++) rules[i] = { ...rule, prefix: at(i) };
         res = await this.#kernel.add(rules, opts);
       }
       return { total: packed.count, applied: res.applied, changed: res.changed };

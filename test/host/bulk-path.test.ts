@@ -13,7 +13,7 @@ import test from 'ava';
 
 import { BanStore } from '../../src/lib/db/index.js';
 import { recordKey, supernetKey } from '../../src/lib/db/keys.js';
-import { FfwallError, openFfwall, parsePrefix, type Ffwall } from '../../src/lib/index.js';
+import { FfwallError, openFfwall, parsePrefix, type Ffwall, type IpPrefix } from '../../src/lib/index.js';
 import { FakeKernel } from '../../src/lib/kernel-fake.js';
 
 async function setupDb(): Promise<{ fw: Ffwall; kernel: FakeKernel; dir: string }> {
@@ -130,6 +130,12 @@ test('BanStore.firstAllowed: the first refused index, none without an allowlist'
   t.is(hit?.entry.prefix.toString(), '10.9.0.0/16');
   t.is(hit?.entry.reason, 'lab');
   t.is(store.firstAllowed([parsePrefix('2001:db8:5::/64')])?.entry.prefix.toString(), '2001:db8::/32');
+  // The same over a count and a function (a packed feed).
+  const asked: number[] = [];
+  const viaAt = store.firstAllowed({ count: ps.length, at: (i) => (asked.push(i), ps[i] as IpPrefix) });
+  t.deepEqual([viaAt?.index, viaAt?.entry.prefix.toString()], [2, '10.9.0.0/16']);
+  t.deepEqual(asked, [0, 1, 2], 'stops at the first refused');
+  t.is(store.firstAllowed({ count: 2, at: (i) => ps[i] as IpPrefix }), undefined);
   await store.close();
   rmSync(dir, { recursive: true, force: true });
 });

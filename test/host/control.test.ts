@@ -216,6 +216,25 @@ test('blockMany through the socket is chunked, with progress and global error in
   await teardown(c);
 });
 
+test('blockFeed through the socket: the packed feed goes as one chunked blockMany, with progress and the options', async (t) => {
+  const c = await serve({ maxEntries: 100_000 });
+  const fw = await openFfwall({ transport: 'client', socket: c.sock });
+  const lines: string[] = [];
+  for (let i = 0; i < 12_000; i++) lines.push(`10.1.${i >> 8}.${i & 255}`);
+  lines.push('2001:db8::/48');
+  const seen: number[] = [];
+  const res = await fw.blockFeed(Buffer.from(`# feed\n${lines.join('\n')}\n`), { ttl: '1h', onProgress: (p) => seen.push(p.done) });
+  t.deepEqual(res, { total: 12_001, applied: 12_001, changed: 12_001 });
+  t.deepEqual(seen, [10_000, 12_001]);
+  const st = await c.kernel.stats();
+  t.deepEqual([st.entries, st.prefixes], [12_000, 1]);
+  const ttls = new Set<number>();
+  for await (const b of c.kernel.dump()) for (const e of b) ttls.add(e.ttl);
+  t.deepEqual([...ttls], [3600], 'the shared ttl reached every entry');
+  await fw.close();
+  await teardown(c);
+});
+
 test('events reach a client that listens', async (t) => {
   const c = await serve({ maxEntries: 2 });
   const fw = await openFfwall({ transport: 'client', socket: c.sock });

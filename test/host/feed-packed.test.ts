@@ -10,7 +10,7 @@ import path from 'node:path';
 
 import test from 'ava';
 
-import { FeedError, inKeyOrder, IpPrefix, openFfwall, packPlainFeed, parsePrefix, readFeed } from '../../src/lib/index.js';
+import { FeedError, firstAllowlistOverlap, inKeyOrder, IpPrefix, isPackedFeed, openFfwall, packPlainFeed, parsePrefix, readFeed } from '../../src/lib/index.js';
 import { keyOrderOf, packPlainFile, type PackedFeed } from '../../src/lib/feeds.js';
 import { FakeKernel } from '../../src/lib/kernel-fake.js';
 import { tryLoadBinding } from '../../src/lib/native.js';
@@ -373,3 +373,47 @@ function packPlainFeedVerdict(text: string | Buffer): { out: [number, string][] 
     return { out: err.message };
   }
 }
+
+test('blockFeed takes a feed from packPlainFeed() or packPlainFile(), with a database or without; a look-alike object is refused and nothing changes', async (t) => {
+  const file = path.join(dir, 'packed-arg.txt');
+  writeFileSync(file, '192.0.2.1\n198.51.100.0/24\n2001:db8::1\n');
+  for (const database of [false, path.join(dir, 'db-packed-arg')] as const) {
+    const kernel = new FakeKernel({});
+    const fw = await openFfwall({ kernel, database, databaseOptions: { noSync: true } });
+    const packed = await packPlainFile(file);
+    t.true(isPackedFeed(packed));
+    const fake = { count: 1, addrs: new Uint8Array(16), prefixLen: Uint8Array.of(128), lines: 1, lineOf: Uint32Array.of(1) };
+    t.false(isPackedFeed(fake));
+    await t.throwsAsync(fw.blockFeed(fake as PackedFeed), { instanceOf: TypeError, message: /packPlainFeed\(\) or packPlainFile\(\)/ });
+    t.is((await kernel.stats()).entries, 0, 'the look-alike changed nothing');
+    t.deepEqual(await fw.blockFeed(packed, { ttl: '1h' }), { total: 3, applied: 3, changed: 3 });
+    t.deepEqual(await fw.blockFeed(packPlainFeed(Buffer.from('192.0.2.1\n192.0.2.2\n')), { ttl: '1h' }), { total: 2, applied: 2, changed: 1 });
+    const st = await kernel.stats();
+    t.deepEqual([st.entries, st.prefixes], [3, 1], String(database));
+    if (database !== false) t.is((await fw.databaseCounts())?.total, 4);
+    await fw.close();
+  }
+});
+
+test('blockFeed with a database: an allowlisted entry is named with its index in key order, and nothing is written', async (t) => {
+  const kernel = new FakeKernel({});
+  const fw = await openFfwall({ kernel, database: path.join(dir, 'db-allow-named'), databaseOptions: { noSync: true } });
+  await fw.allow('203.0.113.0/24');
+  // Key order: 10.0.0.1, 192.0.2.1, 203.0.113.5.
+  const err = await t.throwsAsync(fw.blockFeed(Buffer.from('203.0.113.5\n192.0.2.1\n10.0.0.1\n')));
+  t.like(err, { code: 'EALLOWLISTED', badIndex: 2, applied: 0 });
+  t.regex(err?.message ?? '', /^ffwall: 203\.0\.113\.5 \(item 2\) is on the allowlist \(by 203\.0\.113\.0\/24\)/);
+  t.is((await fw.databaseCounts())?.total, 0);
+  t.is((await kernel.stats()).entries, 0);
+  await fw.close();
+});
+
+test('firstAllowlistOverlap: the first entry inside an allowlist entry or covering one, -1 for none', (t) => {
+  const packed = packPlainFeed(Buffer.from('192.0.2.1\n10.0.0.0/8\n10.9.8.7\n2001:db8::1\n'));
+  t.is(firstAllowlistOverlap(packed, []), -1);
+  t.is(firstAllowlistOverlap(packed, ['172.16.0.0/12', '2001:db9::/32']), -1);
+  t.is(firstAllowlistOverlap(packed, ['10.9.0.0/16']), 1, '10.0.0.0/8 covers the allowlisted /16');
+  t.is(firstAllowlistOverlap(packed, ['10.9.8.7', '2001:db8::/32']), 1);
+  t.is(firstAllowlistOverlap(packed, ['2001:db8::/32']), 3);
+  t.is(firstAllowlistOverlap(packed, ['192.0.2.1']), 0);
+});

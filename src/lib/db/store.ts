@@ -439,13 +439,15 @@ export class BanStore {
   /**
    * The first of @prefixes that an allowlist entry would refuse (its index
    * and the entry), if any: allowedBy() of each, the allowlist's prefix
-   * lengths read once.
+   * lengths read once.  @prefixes may also be their number and a function
+   * giving each (a packed feed, without an object per entry up front).
    */
-  firstAllowed(prefixes: readonly IpPrefix[]): { index: number; entry: AllowEntry } | undefined {
+  firstAllowed(prefixes: readonly IpPrefix[] | { count: number; at: (i: number) => IpPrefix }): { index: number; entry: AllowEntry } | undefined {
     const lengths = (this.#meta.get(META.allowLengths) as number[] | undefined) ?? [];
     if (lengths.length === 0) return undefined;
-    for (let i = 0; i < prefixes.length; i++) {
-      const entry = this.#allowCoveringIn(lengths, prefixes[i] as IpPrefix);
+    const { count, at } = 'count' in prefixes ? prefixes : { count: prefixes.length, at: (i: number) => prefixes[i] as IpPrefix };
+    for (let i = 0; i < count; i++) {
+      const entry = this.#allowCoveringIn(lengths, at(i));
       if (entry !== undefined) return { index: i, entry };
     }
     return undefined;
