@@ -8,8 +8,8 @@
 // JSON.stringify(recordInfo(record)); test/host/record-json.test.ts holds
 // them side by side.
 //
-// parseRecord() reads the msgpack map into module-level slots (offsets of
-// the strings, the numbers, the flags); LineWriter writes them.  Free
+// raw-record.ts's parseRecord() reads the msgpack map into its slots
+// (offsets of the strings, the numbers, the flags); LineWriter writes them.  Free
 // text is copied as it is when it is printable ASCII with nothing to escape,
 // otherwise decoded and given to JSON.stringify; the last text of each field
 // is remembered with its JSON (reasons and tags repeat).  ISO times come from
@@ -18,240 +18,39 @@
 // makes it return false; the caller then decodes the record the ordinary
 // way.
 import { isoFormatter, keyTarget } from '../record-json.js';
-
-const FIELDS = ['ports', 'reason', 'source', 'tag', 'firstSeen', 'lastSeen', 'lastHit', 'hitCount', 'banCount', 'episodes', 'expires', 'permanent', 'pinned', 'monitor', 'state', 'kernelHits'] as const;
-const KEY_BYTES = FIELDS.map((f) => Buffer.from(f, 'latin1'));
-const ALL = (1 << FIELDS.length) - 1;
-const F_PORTS = 0;
-const F_REASON = 1;
-const F_SOURCE = 2;
-const F_TAG = 3;
-const F_FIRST = 4;
-const F_LAST = 5;
-const F_HIT = 6;
-const F_HITS = 7;
-const F_BANS = 8;
-const F_EXPIRES = 10;
-const F_PERMANENT = 11;
-const F_PINNED = 12;
-const F_MONITOR = 13;
-const F_STATE = 14;
-
-// ---- the parsed record (overwritten by each parseRecord) ----
-let b: Uint8Array = new Uint8Array(0);
-let end = 0;
-let pos = 0;
-let ok = true;
-/** Start and end offsets of the strings: reason, source, tag, state. */
-const strStart = new Int32Array(FIELDS.length);
-const strEnd = new Int32Array(FIELDS.length);
-/** Numbers by field (expires: NaN for nil). */
-const nums = new Float64Array(FIELDS.length);
-const flags = new Uint8Array(FIELDS.length);
-const ports = new Float64Array(16);
-let portCount = 0;
-
-const f64 = new Float64Array(1);
-const f64b = new Uint8Array(f64.buffer);
-const LITTLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-function u32(at: number): number {
-  return (((b[at] as number) << 24) >>> 0) + ((b[at + 1] as number) << 16) + ((b[at + 2] as number) << 8) + (b[at + 3] as number);
-}
-
-/** The length of the string at pos (pos moves past its header), or -1. */
-function strLen(): number {
-  const t = b[pos] as number;
-  if (t >= 0xa0 && t <= 0xbf) {
-    pos++;
-    return t & 0x1f;
-  }
-  if (t === 0xd9) {
-    pos += 2;
-    return b[pos - 1] as number;
-  }
-  if (t === 0xda) {
-    pos += 3;
-    return ((b[pos - 2] as number) << 8) | (b[pos - 1] as number);
-  }
-  if (t === 0xdb) {
-    pos += 5;
-    return u32(pos - 4);
-  }
-  return -1;
-}
-
-function str(f: number): void {
-  const n = strLen();
-  if (n < 0 || pos + n > end) {
-    ok = false;
-    return;
-  }
-  strStart[f] = pos;
-  pos += n;
-  strEnd[f] = pos;
-}
-
-/** A number (any integer form, float64); anything else fails. */
-function num(): number {
-  const t = b[pos] as number;
-  if (t <= 0x7f) {
-    pos++;
-    return t;
-  }
-  if (t >= 0xe0) {
-    pos++;
-    return t - 256;
-  }
-  switch (t) {
-    case 0xcc:
-      pos += 2;
-      return b[pos - 1] as number;
-    case 0xcd:
-      pos += 3;
-      return ((b[pos - 2] as number) << 8) | (b[pos - 1] as number);
-    case 0xce:
-      pos += 5;
-      return u32(pos - 4);
-    case 0xcf: {
-      pos += 9;
-      const v = u32(pos - 8) * 0x1_0000_0000 + u32(pos - 4);
-      if (!Number.isSafeInteger(v)) ok = false;
-      return v;
-    }
-    case 0xd0:
-      pos += 2;
-      return ((b[pos - 1] as number) << 24) >> 24;
-    case 0xd1:
-      pos += 3;
-      return ((((b[pos - 2] as number) << 8) | (b[pos - 1] as number)) << 16) >> 16;
-    case 0xd2:
-      pos += 5;
-      return u32(pos - 4) | 0;
-    case 0xd3: {
-      pos += 9;
-      const v = (u32(pos - 8) | 0) * 0x1_0000_0000 + u32(pos - 4);
-      if (!Number.isSafeInteger(v)) ok = false;
-      return v;
-    }
-    case 0xcb: {
-      pos += 9;
-      const s = pos - 8;
-      if (LITTLE) for (let i = 0; i < 8; i++) f64b[i] = b[s + 7 - i] as number;
-      else for (let i = 0; i < 8; i++) f64b[i] = b[s + i] as number;
-      return f64[0] as number;
-    }
-    default:
-      ok = false;
-      return 0;
-  }
-}
-
-function bool(): number {
-  const t = b[pos++];
-  if (t === 0xc3) return 1;
-  if (t !== 0xc2) ok = false;
-  return 0;
-}
-
-function keyIs(f: number, start: number, n: number): boolean {
-  const k = KEY_BYTES[f] as Buffer;
-  if (k.length !== n) return false;
-  for (let i = 0; i < n; i++) if (k[i] !== b[start + i]) return false;
-  return true;
-}
-
-/** Which field the key at pos names (pos moves past it), or -1; @hint is tried first (the writer keeps one order). */
-function key(hint: number): number {
-  const n = strLen();
-  if (n < 0) return -1;
-  const start = pos;
-  pos += n;
-  if (hint < FIELDS.length && keyIs(hint, start, n)) return hint;
-  for (let f = 0; f < FIELDS.length; f++) if (keyIs(f, start, n)) return f;
-  return -1;
-}
-
-/**
- * Reads the msgpack record @bytes[0, @length) into the module's slots.
- * False when it is not a record of the forms this file knows (the bytes
- * are then to be decoded the ordinary way).
- */
-function parseRecord(bytes: Uint8Array, length: number): boolean {
-  b = bytes;
-  end = length;
-  ok = true;
-  const t = b[0];
-  let n: number;
-  if (length < 1) return false;
-  if (t !== undefined && t >= 0x80 && t <= 0x8f) {
-    n = t & 0x0f;
-    pos = 1;
-  } else if (t === 0xde && length >= 3) {
-    n = ((b[1] as number) << 8) | (b[2] as number);
-    pos = 3;
-  } else return false;
-  let seen = 0;
-  for (let i = 0; i < n && ok; i++) {
-    if (pos >= end) return false;
-    const f = key(i);
-    if (f < 0 || pos >= end) return false;
-    seen |= 1 << f;
-    switch (f) {
-      case F_PORTS: {
-        const a = b[pos] as number;
-        if (a < 0x90 || a > 0x9f) return false;
-        pos++;
-        portCount = a & 0x0f;
-        for (let j = 0; j < portCount; j++) ports[j] = num();
-        break;
-      }
-      case F_REASON:
-      case F_SOURCE:
-      case F_TAG:
-      case F_STATE:
-        str(f);
-        break;
-      case F_EXPIRES:
-        if (b[pos] === 0xc0) {
-          pos++;
-          nums[f] = Number.NaN;
-        } else nums[f] = num();
-        break;
-      case F_PERMANENT:
-      case F_PINNED:
-      case F_MONITOR:
-        flags[f] = bool();
-        break;
-      default:
-        nums[f] = num();
-    }
-  }
-  return ok && seen === ALL && pos === end;
-}
+import {
+  F_BANS,
+  F_EXPIRES,
+  F_FIRST,
+  F_HIT,
+  F_HITS,
+  F_LAST,
+  F_MONITOR,
+  F_PERMANENT,
+  F_PINNED,
+  F_REASON,
+  F_SOURCE,
+  F_STATE,
+  F_TAG,
+  fieldText,
+  flags,
+  nums,
+  parsed,
+  parseRecord,
+  ports,
+  strEnd,
+  strStart,
+} from './raw-record.js';
 
 // ---- filters on the parsed record ----
 
 function bytesAre(f: number, want: Uint8Array): boolean {
+  const b = parsed.bytes;
   const s = strStart[f] as number;
   const n = (strEnd[f] as number) - s;
   if (n !== want.length) return false;
   for (let i = 0; i < n; i++) if (b[s + i] !== want[i]) return false;
   return true;
-}
-
-/** A string field of the parsed record, decoded (for filters and the slow JSON path). */
-function text(f: number): string {
-  const s = strStart[f] as number;
-  const e = strEnd[f] as number;
-  let ascii = true;
-  for (let i = s; i < e; i++) if ((b[i] as number) >= 0x80) ascii = false;
-  if (ascii && e - s < 32) {
-    let r = '';
-    for (let i = s; i < e; i++) r += String.fromCharCode(b[i] as number);
-    return r;
-  }
-  return Buffer.from(b.buffer, b.byteOffset + s, e - s).toString('utf8');
 }
 
 /** What a ListFilter asks of a record, prepared for parsed records. */
@@ -281,15 +80,15 @@ function parsedMatches(f: RawFilter): boolean {
     for (const s of f.states) if (bytesAre(F_STATE, s)) any = true;
     if (!any) return false;
   }
-  if (f.source !== undefined && text(F_SOURCE) !== f.source) return false;
-  if (f.tag !== undefined && text(F_TAG) !== f.tag) return false;
-  if (f.port !== undefined && portCount > 0) {
+  if (f.source !== undefined && fieldText(F_SOURCE) !== f.source) return false;
+  if (f.tag !== undefined && fieldText(F_TAG) !== f.tag) return false;
+  if (f.port !== undefined && parsed.portCount > 0) {
     let has = false;
-    for (let j = 0; j < portCount; j++) if (ports[j] === f.port) has = true;
+    for (let j = 0; j < parsed.portCount; j++) if (ports[j] === f.port) has = true;
     if (!has) return false;
   }
   if (f.reason !== undefined) {
-    const r = text(F_REASON);
+    const r = fieldText(F_REASON);
     if (typeof f.reason === 'string' ? !r.includes(f.reason) : !f.reason.test(r)) return false;
   }
   return true;
@@ -376,6 +175,7 @@ class TextSlot {
   #json = Buffer.alloc(1600);
   #jsonLen = 0;
   put(f: number): void {
+    const b = parsed.bytes;
     const s = strStart[f] as number;
     const e = strEnd[f] as number;
     const n = e - s;
@@ -407,7 +207,7 @@ class TextSlot {
       o[op++] = 0x22;
       for (let i = s; i < e; i++) o[op++] = b[i] as number;
       o[op++] = 0x22;
-    } else op += o.write(JSON.stringify(text(f)), op, 'utf8');
+    } else op += o.write(JSON.stringify(fieldText(f)), op, 'utf8');
     if (n <= this.#raw.length && op - start <= this.#json.length) {
       for (let i = 0; i < n; i++) this.#raw[i] = b[s + i] as number;
       this.#rawLen = n;
@@ -461,7 +261,7 @@ function writeRest(out: Buffer, at: number): number {
   put(L_STATE);
   stateText.put(F_STATE);
   put(L_PORTS);
-  for (let j = 0; j < portCount; j++) {
+  for (let j = 0, n = parsed.portCount; j < n; j++) {
     if (j > 0) o[op++] = 0x2c;
     putNum(ports[j] as number);
   }
