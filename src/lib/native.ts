@@ -7,6 +7,8 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import type { KernelStats } from './kernel.js';
+
 export interface NativeVersion {
   abiVersion: number;
   features: bigint;
@@ -68,36 +70,8 @@ export interface NativeDumpResult extends NativeEntryColumns {
   cursor: bigint;
 }
 
-export interface NativeStats {
-  now: number;
-  packetsSeen: number;
-  packetsNotIp: number;
-  droppedExact: number;
-  droppedPorts: number;
-  droppedPrefix: number;
-  passedAllow: number;
-  monitorHits: number;
-  filterProbes: number;
-  filterHits: number;
-  entries: number;
-  pinned: number;
-  buckets: number;
-  portsets: number;
-  inserted: number;
-  deleted: number;
-  evicted: number;
-  expired: number;
-  resizes: number;
-  bytes: number;
-  entrySize: number;
-  prefixes: number;
-  allowEntries: number;
-  eventsLost: number;
-  hookErrors: number;
-  prefixBytes: number;
-  allowBytes: number;
-  filterBytes: number;
-}
+/** The addon's stats(): the kernel's STATS record under the names of the Kernel interface (addon/ffwall.cc Stats()). */
+export type NativeStats = KernelStats;
 
 /** The arguments of batch() and prepareBatch(): one chunk, columnar; absent columns are zeros. */
 export type NativeBatchArgs = [

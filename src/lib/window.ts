@@ -21,7 +21,7 @@ import { IpPrefix, prefixKeyOf, v4HostOf } from './addr.js';
 import { bloomInsert } from './bloom.js';
 import type { BanStore } from './db/store.js';
 import type { BanRecord } from './db/types.js';
-import { isKernelError, KERNEL_LIMITS, type Kernel, type KernelEntry, type KernelRule, type MembershipFilter } from './kernel.js';
+import { isKernelError, KERNEL_LIMITS, type Kernel, type KernelConfig, type KernelEntry, type KernelRule, type MembershipFilter } from './kernel.js';
 import { loadBinding } from './native.js';
 
 /** Target false-positive rate of the membership filter (kmod/DESIGN-filter.md: 10.37 bits per member, k 6). */
@@ -548,26 +548,33 @@ export class KernelWindow {
   }
 
   /**
+   * The start of restore() and reconcile(): the kernel's configuration,
+   * their report with the table's limits, the expiry sweep, then the
+   * allowlist mirror.
+   */
+  async #begin(kind: 'restore' | 'reconcile'): Promise<{ report: WindowReport; cfg: KernelConfig }> {
+    const report = emptyReport(kind);
+    const cfg = await this.kernel.getConfig();
+    report.maxEntries = cfg.maxEntries;
+    report.maxPrefixes = cfg.maxPrefixes;
+    let t = performance.now();
+    report.expired = this.#sweep();
+    report.timings.sweep = performance.now() - t;
+    t = performance.now();
+    await this.#mirrorAllowlist(report);
+    report.timings.allowlist = performance.now() - t;
+    return { report, cfg };
+  }
+
+  /**
    * For an empty kernel table: the allowlist mirror, the hottest active bans
    * up to the capacity (streamed in ADD batches, marked 'kernel'; the rest
    * 'cold'), then the membership filter over every active host ban.
    */
   async restore(): Promise<WindowReport> {
     const t0 = performance.now();
-    const report = emptyReport('restore');
-    const cfg = await this.kernel.getConfig();
-    report.maxEntries = cfg.maxEntries;
-    report.maxPrefixes = cfg.maxPrefixes;
-
+    const { report, cfg } = await this.#begin('restore');
     let t = performance.now();
-    report.expired = this.#sweep();
-    report.timings.sweep = performance.now() - t;
-
-    t = performance.now();
-    await this.#mirrorAllowlist(report);
-    report.timings.allowlist = performance.now() - t;
-
-    t = performance.now();
     const counts = this.store.counts();
     const activeTotal = counts.kernel + counts.cold;
     // The exact table's hash sized once for the window: the active bans, but
@@ -703,20 +710,8 @@ export class KernelWindow {
    */
   async reconcile(): Promise<WindowReport> {
     const t0 = performance.now();
-    const report = emptyReport('reconcile');
-    const cfg = await this.kernel.getConfig();
-    report.maxEntries = cfg.maxEntries;
-    report.maxPrefixes = cfg.maxPrefixes;
-
+    const { report, cfg } = await this.#begin('reconcile');
     let t = performance.now();
-    report.expired = this.#sweep();
-    report.timings.sweep = performance.now() - t;
-
-    t = performance.now();
-    await this.#mirrorAllowlist(report);
-    report.timings.allowlist = performance.now() - t;
-
-    t = performance.now();
     const now = this.#now();
     const kernelNow = (await this.kernel.stats()).now;
     // The kernel's entries: key -> entry with its record's rule and state,

@@ -21,29 +21,16 @@
 // record already in the new shape is left alone, so a migration cut short
 // (a crash, a second process migrating at the same time) resumes by simply
 // running again.  The schema version is raised only after the last batch.
-import type { BanSource, BanState } from './types.js';
+import type { BanRecord, BanSource, BanState } from './types.js';
 
 export const SCHEMA_VERSION = 4;
 
-/** A record as stored (schema 2): BanRecord without the prefix, which is the key. */
-export interface StoredRecord {
-  ports: number[];
-  reason: string;
-  source: BanSource;
-  tag: string;
-  firstSeen: number;
-  lastSeen: number;
-  lastHit: number;
-  hitCount: number;
-  banCount: number;
-  episodes: number;
-  expires: number | null;
-  permanent: boolean;
-  pinned: boolean;
-  monitor: boolean;
-  state: BanState;
-  kernelHits: number;
-}
+/**
+ * A record as stored (schema 2): BanRecord without the prefix, which is the
+ * key.  The fields are stored in the order #banExact() writes them, which
+ * raw-record.ts's reader expects first (FIELDS).
+ */
+export type StoredRecord = Omit<BanRecord, 'prefix'>;
 
 /** A record of schema 1. */
 export interface StoredRecordV1 {
