@@ -461,6 +461,13 @@ static struct ffwall_pfx_sum *pset_sum_build(struct ffwall_pset *s)
 	unsigned long b;
 	bool any = false;
 
+#ifdef DEBUG
+	/* The selftests' stand-in for a failed allocation. */
+	if (s->sum_fail) {
+		s->sum_fail--;
+		return NULL;
+	}
+#endif
 	sum = kvzalloc(sizeof(*sum), GFP_KERNEL | __GFP_NOWARN);
 	if (!sum)
 		return NULL;

@@ -174,6 +174,7 @@ struct ffwall_pset {
 	u64 sum_rebuilds;		/* summaries built (DEBUG: tests) */
 #ifdef DEBUG
 	unsigned long probes;		/* selftests: hash probes of lookups */
+	unsigned int sum_fail;		/* selftests: summary builds to fail */
 #endif
 };
 

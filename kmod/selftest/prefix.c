@@ -241,6 +241,7 @@ enum pst_op {
 	PS_CHURN,	/* val: add and delete that many IPv4 /24s (172.16.0.0 on) */
 	PS_SUM,		/* val: 1 the set has an IPv4 summary (counted in bytes) */
 	PS_REBUILDS,	/* val: summaries built so far */
+	PS_SUM_FAIL,	/* val: the next builds of a summary fail (no memory) */
 };
 
 struct pst_step {
@@ -558,6 +559,51 @@ static const struct pst_step pst_summary[] = {
 	{ PS_END }
 };
 
+/*
+ * Without memory for a summary: the set works without one (every length
+ * in use probed), tries again only after as many inserts as a rebuild
+ * tolerates stale bits, and a failed rebuild keeps the old summary (its
+ * bits are a superset).
+ */
+static const struct pst_step pst_summary_nomem[] = {
+	{ PS_SUM_FAIL, .val = 1 },
+	{ PS_ADD, .a = "10.1.2.0/24", .val = 1 },
+	{ PS_SUM, .val = 0 },
+	{ PS_REBUILDS, .val = 0 },
+	{ PS_LOOKUP, .a = "10.1.2.7", .val = 120 },
+	{ PS_LOOKUP, .a = "10.1.3.7", .val = -1 },
+	{ PS_PROBES, .val = 1 },			/* no summary to rule out */
+	{ PS_ADD, .a = "10.1.4.0/24", .val = 1 },
+	{ PS_SUM, .val = 0 },				/* not retried yet */
+	{ PS_LOOKUP, .a = "10.1.4.9", .val = 120 },
+	/* The 4096th insert retries, and the build succeeds. */
+	{ PS_CHURN, .val = 4100 },
+	{ PS_SUM, .val = 1 },
+	{ PS_REBUILDS, .val = 1 },
+	{ PS_LOOKUP, .a = "10.1.3.7", .val = -1 },
+	{ PS_PROBES, .val = 0 },
+	{ PS_LOOKUP, .a = "10.1.2.7", .val = 120 },
+	{ PS_LOOKUP, .a = "10.1.4.9", .val = 120 },
+	/* A rebuild after stale removals fails: the old summary stays. */
+	{ PS_SUM_FAIL, .val = 1 },
+	{ PS_CHURN, .val = 4200 },
+	{ PS_SUM, .val = 1 },
+	{ PS_REBUILDS, .val = 1 },
+	{ PS_LOOKUP, .a = "10.1.2.7", .val = 120 },
+	{ PS_LOOKUP, .a = "10.1.3.7", .val = -1 },
+	{ PS_PROBES, .val = 0 },
+	{ PS_LOOKUP, .a = "172.16.0.1", .val = -1 },
+	{ PS_PROBES, .val = 1 },			/* a stale bit */
+	/* The next rebuild has memory again. */
+	{ PS_CHURN, .val = 4200 },
+	{ PS_REBUILDS, .val = 2 },
+	{ PS_LOOKUP, .a = "172.16.0.1", .val = -1 },
+	{ PS_PROBES, .val = 0 },
+	{ PS_FLUSH, .val = 2 },
+	{ PS_SUM, .val = 0 },
+	{ PS_END }
+};
+
 /* The allowlist's exact IPv4 addresses (/32, key length 128). */
 static const struct pst_step pst_allow_summary[] = {
 	{ PS_ADD, .a = "10.9.9.9", .val = 1 },
@@ -591,6 +637,7 @@ static const struct pst_case pst_cases[] = {
 	{ "expiry", FFWALL_MATCH_PREFIX, 64, pst_expiry },
 	{ "flush", FFWALL_MATCH_PREFIX, 64, pst_flush },
 	{ "summary", FFWALL_MATCH_PREFIX, 64, pst_summary },
+	{ "summary-nomem", FFWALL_MATCH_PREFIX, 64, pst_summary_nomem },
 	{ "allow-summary", FFWALL_MATCH_ALLOW, 64, pst_allow_summary },
 };
 
@@ -716,6 +763,9 @@ static int pst_step(struct ffwall_pset *s, struct pst_owner *o,
 	case PS_REBUILDS:
 		got = s->sum_rebuilds;
 		break;
+	case PS_SUM_FAIL:
+		s->sum_fail = st->val;
+		return 0;
 	}
 	if (got != st->val) {
 		pr_err("prefix selftest: %s: got %ld, want %d\n",
