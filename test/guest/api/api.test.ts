@@ -15,25 +15,14 @@ import path from 'node:path';
 
 import test from 'ava';
 
+import { ko, PEER, PEER_B, reaches, root, sh } from '../fixture.js';
+
 import { ControlServer, NativeKernel, openFfwall, type Ffwall } from '../../../src/lib/index.js';
 
-const ko = process.env.FFWALL_KO ?? '';
-const root = process.env.FFWALL_ROOT ?? process.cwd();
-const tools = process.env.FFWALL_TOOLS ?? path.join(root, 'build', 'tools');
-const lib = path.join(root, 'test', 'guest', 'lib.sh');
-const PEER = '10.99.0.2';
-const PEER_B = '10.99.0.3';
-const LOCAL = '10.99.0.1';
 const SOCK_DIR = '/run/ffwall-api-test';
 const SOCK = path.join(SOCK_DIR, 'ffwall.sock');
 const NOBODY = 65534;
 const OTHER_GID = 4242;
-
-/** True when a TCP SYN from @src reaches this host's port @port (an answer came back). */
-function reaches(src: string, port: number): boolean {
-  const r = spawnSync('ip', ['netns', 'exec', 'peer', path.join(tools, 'netprobe'), '-s', src, '-t', '700', 'tcp', LOCAL, String(port)]);
-  return r.status === 0;
-}
 
 /**
  * Runs an ESM snippet as an unprivileged user and returns its JSON output.
@@ -63,7 +52,7 @@ let server: ControlServer;
 
 test.before(async () => {
   execFileSync('insmod', [ko]);
-  execFileSync('bash', ['-c', `source ${lib} && peer_setup`]);
+  sh('peer_setup');
   const k = await NativeKernel.open('/dev/ffwall');
   await k.attach('ffw0');
   await k.close();
@@ -76,7 +65,7 @@ test.before(async () => {
 test.after.always(async () => {
   await server?.stop();
   await fw?.close();
-  execFileSync('bash', ['-c', `source ${lib} && peer_teardown`]);
+  sh('peer_teardown');
   spawnSync('rmmod', ['ffwall']);
 });
 

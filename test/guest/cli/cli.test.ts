@@ -12,35 +12,22 @@ import path from 'node:path';
 
 import test from 'ava';
 
-const ko = process.env.FFWALL_KO ?? '';
-const root = process.env.FFWALL_ROOT ?? process.cwd();
-const tools = process.env.FFWALL_TOOLS ?? path.join(root, 'build', 'tools');
-const lib = path.join(root, 'test', 'guest', 'lib.sh');
-const bin = path.join(root, 'bin', 'run.js');
-const PEER = '10.99.0.2';
-const PEER_B = '10.99.0.3';
-const LOCAL = '10.99.0.1';
+import { ffwallDirect, ko, PEER, PEER_B, reaches, sh, type CliResult } from '../fixture.js';
+
 
 let dir = '';
 
-function reaches(src: string, port: number): boolean {
-  const r = spawnSync('ip', ['netns', 'exec', 'peer', path.join(tools, 'netprobe'), '-s', src, '-t', '700', 'tcp', LOCAL, String(port)]);
-  return r.status === 0;
-}
+const ffwall = (args: string[], input = ''): CliResult => ffwallDirect(path.join(dir, 'db'), args, input);
 
-function ffwall(args: string[], input = ''): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [bin, ...args, '--transport', 'direct', '--db', path.join(dir, 'db')], { input, encoding: 'utf8' });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
 
 test.before(() => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'ffwall-cli-guest-'));
   execFileSync('insmod', [ko]);
-  execFileSync('bash', ['-c', `source ${lib} && peer_setup`]);
+  sh('peer_setup');
 });
 
 test.after.always(() => {
-  execFileSync('bash', ['-c', `source ${lib} && peer_teardown`]);
+  sh('peer_teardown');
   spawnSync('rmmod', ['ffwall']);
   rmSync(dir, { recursive: true, force: true });
 });

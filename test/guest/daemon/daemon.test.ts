@@ -19,28 +19,22 @@
 //   - the figures: the sustained event-handling rate (an EVICTED storm into
 //     a 1024-entry table) and the daemon's RSS with a 1M window (a 1.2M
 //     record database from the host's disk image, restored and synced).
-import { execFileSync, spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 
 import test from 'ava';
 
+import { bin as run, ko, LOCAL, PEER, PEER_B, reaches, root, sh, sleep, startDaemon, type RunningDaemon } from '../fixture.js';
+
 import { NotifyReceiver } from '../../../src/daemon/notify.js';
 import { parseAddress } from '../../../src/lib/addr.js';
 import { BanStore } from '../../../src/lib/db/index.js';
 import { NativeKernel, openFfwall } from '../../../src/lib/index.js';
 
-const ko = process.env.FFWALL_KO ?? '';
 const koFast = process.env.FFWALL_KO_NODEBUG ?? ko;
 const disk = process.env.FFWALL_DATA_DISK ?? '';
-const root = process.env.FFWALL_ROOT ?? process.cwd();
-const tools = process.env.FFWALL_TOOLS ?? path.join(root, 'build', 'tools');
-const lib = path.join(root, 'test', 'guest', 'lib.sh');
-const run = path.join(root, 'bin', 'run.js');
-const LOCAL = '10.99.0.1';
-const PEER = '10.99.0.2';
-const PEER_B = '10.99.0.3';
 const WORK = '/tmp/ffwall-daemon-guest';
 const SOCK_DIR = '/run/ffwall-daemon-test';
 const SOCK = path.join(SOCK_DIR, 'ffwall.sock');
@@ -50,15 +44,6 @@ const NOBODY = 65534;
 const OTHER_GID = 4242;
 const MNT = '/mnt/daemon';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function sh(fn: string): void {
-  execFileSync('bash', ['-c', `source ${lib} && ${fn}`]);
-}
-
-function reaches(src: string, port: number): boolean {
-  return spawnSync('ip', ['netns', 'exec', 'peer', path.join(tools, 'netprobe'), '-s', src, '-t', '700', 'tcp', LOCAL, String(port)]).status === 0;
-}
 
 /** `ffwall ARGS` as uid/gid (no other groups, no capabilities). */
 function ffwallAs(uid: number, gid: number, args: string[]): { status: number | null; stdout: string; stderr: string } {
@@ -66,53 +51,6 @@ function ffwallAs(uid: number, gid: number, args: string[]): { status: number | 
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-interface Running {
-  child: ChildProcessWithoutNullStreams;
-  logs: Record<string, unknown>[];
-  waitLog(pred: (l: Record<string, unknown>) => boolean, ms: number, what: string): Promise<Record<string, unknown>>;
-  stop(): Promise<number | null>;
-}
-
-function startDaemon(config: string, env: Record<string, string> = {}): Running {
-  const child = spawn(process.execPath, [run, 'daemon', '--config', config], { cwd: root, env: { ...process.env, ...env } });
-  const logs: Record<string, unknown>[] = [];
-  let buf = '';
-  child.stdout.on('data', (d: Buffer) => {
-    buf += d.toString();
-    const parts = buf.split('\n');
-    buf = parts.pop() ?? '';
-    for (const l of parts) {
-      try {
-        const j = JSON.parse(l) as Record<string, unknown>;
-        logs.push(j);
-        if (j.msg !== 'hit sync' && j.msg !== 'sweep') console.log(`daemon: ${String(j.level)} ${String(j.msg)}${j.err === undefined ? '' : `: ${String(j.err)}`}${j.suppressed === undefined ? '' : ` (${String(j.suppressed)} suppressed)`}`);
-      } catch {
-        console.log(`daemon (not JSON): ${l}`);
-      }
-    }
-  });
-  child.stderr.on('data', (d: Buffer) => process.stderr.write(`daemon stderr: ${d.toString()}`));
-  return {
-    child,
-    logs,
-    async waitLog(pred, ms, what) {
-      const end = Date.now() + ms;
-      while (Date.now() < end) {
-        const l = logs.find(pred);
-        if (l !== undefined) return l;
-        if (child.exitCode !== null) throw new Error(`the daemon exited (${child.exitCode}) before ${what}`);
-        await sleep(50);
-      }
-      throw new Error(`no ${what} within ${ms} ms; logs: ${logs.map((l) => String(l.msg)).join(' | ')}`);
-    },
-    async stop() {
-      if (child.exitCode !== null) return child.exitCode;
-      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-      child.kill('SIGTERM');
-      return exited;
-    },
-  };
-}
 
 /** The group's name for gid 65534 when /etc/group has one (the config then names it), else the number. */
 /** Unloads the module, waiting for the last holder (a process that just exited) to let go. */
@@ -167,7 +105,7 @@ function metric(text: string, name: string, labels = ''): number {
   return m === null ? 0 : Number(m[1]);
 }
 
-let daemon: Running;
+let daemon: RunningDaemon;
 let receiver: NotifyReceiver;
 const CONFIG = path.join(WORK, 'ffwall.jsonc');
 
@@ -182,7 +120,7 @@ test.before(async () => {
   receiver = new NotifyReceiver(NOTIFY);
   receiver.bind();
   writeConfig(CONFIG, {});
-  daemon = startDaemon(CONFIG, { NOTIFY_SOCKET: NOTIFY });
+  daemon = startDaemon(CONFIG, { env: { NOTIFY_SOCKET: NOTIFY }, echo: true });
 });
 
 test.after.always(async () => {
@@ -323,7 +261,7 @@ test.serial('figure: sustained event handling rate (EVICTED storms into a 1024-e
   const dir = path.join(WORK, 'storm');
   const cfg = path.join(WORK, 'storm.jsonc');
   writeConfig(cfg, { database: { path: path.join(dir, 'db') }, kernel: { devices: [], capacity: 1024 }, sync: { interval: 5, sweepInterval: 3600 } });
-  const d = startDaemon(cfg);
+  const d = startDaemon(cfg, { echo: true });
   let k: NativeKernel | undefined;
   let store: BanStore | undefined;
   try {
@@ -394,7 +332,7 @@ test.serial('figure: the daemon RSS with a 1M window (restore of a 1.2M-record d
   execFileSync('mount', ['-t', 'ext4', disk, MNT]);
   const cfg = path.join(WORK, 'big.jsonc');
   writeConfig(cfg, { database: { path: MNT }, kernel: { devices: ['ffw0'], capacity: 1048576 }, sync: { interval: 2, sweepInterval: 3600 }, log: { level: 'debug' } });
-  const d = startDaemon(cfg);
+  const d = startDaemon(cfg, { echo: true });
   try {
     const rep = await d.waitLog((l) => l.msg !== undefined && /^restore: /.test(String(l.msg)), 900_000, 'the restore');
     await d.waitLog((l) => l.msg === 'ready', 60_000, 'ready');

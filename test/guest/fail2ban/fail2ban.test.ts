@@ -12,29 +12,16 @@ import path from 'node:path';
 
 import test from 'ava';
 
+import { bin, ffwallDirect, ko, PEER, PEER_B, reaches, root, sh, type CliResult } from '../fixture.js';
+
 import { fail2banAvailable, setupFail2ban, until, type F2b } from './f2b.js';
 
-const ko = process.env.FFWALL_KO ?? '';
-const root = process.env.FFWALL_ROOT ?? process.cwd();
-const tools = process.env.FFWALL_TOOLS ?? path.join(root, 'build', 'tools');
-const lib = path.join(root, 'test', 'guest', 'lib.sh');
-const bin = path.join(root, 'bin', 'run.js');
-const PEER = '10.99.0.2';
-const PEER_B = '10.99.0.3';
-const LOCAL = '10.99.0.1';
 
 let dir = '';
+
+const ffwall = (args: string[]): CliResult => ffwallDirect(path.join(dir, 'db'), args);
 let f2b: F2b | undefined;
 
-function reaches(src: string, port: number): boolean {
-  const r = spawnSync('ip', ['netns', 'exec', 'peer', path.join(tools, 'netprobe'), '-s', src, '-t', '700', 'tcp', LOCAL, String(port)]);
-  return r.status === 0;
-}
-
-function ffwall(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [bin, ...args, '--transport', 'direct', '--db', path.join(dir, 'db')], { encoding: 'utf8' });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
 
 interface Rec {
   target: string;
@@ -60,12 +47,12 @@ function bans(): Rec[] {
 test.before(() => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'ffwall-f2b-guest-'));
   execFileSync('insmod', [ko]);
-  execFileSync('bash', ['-c', `source ${lib} && peer_setup`]);
+  sh('peer_setup');
 });
 
 test.after.always(async () => {
   if (f2b !== undefined) await f2b.client('stop');
-  execFileSync('bash', ['-c', `source ${lib} && peer_teardown`]);
+  sh('peer_teardown');
   spawnSync('rmmod', ['ffwall']);
   rmSync(dir, { recursive: true, force: true });
 });

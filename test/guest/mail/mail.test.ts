@@ -25,12 +25,14 @@
 //      the kernel, and the next SYN is dropped again.
 // On failure the Postfix log and configuration and the daemon's log are
 // copied to $FFWALL_OUT/artifacts/mail/.
-import { execFileSync, spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 
 import test from 'ava';
+
+import { startDaemon, type RunningDaemon } from '../fixture.js';
 
 import { openFfwall, type Ffwall } from '../../../src/lib/index.js';
 
@@ -104,58 +106,9 @@ function delivered(user: string): number {
   return Number(sh(`mail_delivered ${user}`).trim());
 }
 
-interface Daemon {
-  child: ChildProcessWithoutNullStreams;
-  logs: Record<string, unknown>[];
-  waitLog(pred: (l: Record<string, unknown>) => boolean, ms: number, what: string): Promise<Record<string, unknown>>;
-  stop(): Promise<number | null>;
-}
-
-function startDaemon(): Daemon {
-  const child = spawn(process.execPath, [run, 'daemon', '--config', CONFIG], { cwd: root });
-  const logs: Record<string, unknown>[] = [];
-  let buf = '';
-  child.stdout.on('data', (d: Buffer) => {
-    appendFileSync(DAEMON_LOG, d);
-    buf += d.toString();
-    const parts = buf.split('\n');
-    buf = parts.pop() ?? '';
-    for (const l of parts) {
-      try {
-        logs.push(JSON.parse(l) as Record<string, unknown>);
-      } catch {
-        console.log(`daemon (not JSON): ${l}`);
-      }
-    }
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    appendFileSync(DAEMON_LOG, d);
-    process.stderr.write(`daemon stderr: ${d.toString()}`);
-  });
-  return {
-    child,
-    logs,
-    async waitLog(pred, ms, what) {
-      const end = Date.now() + ms;
-      while (Date.now() < end) {
-        const l = logs.find(pred);
-        if (l !== undefined) return l;
-        if (child.exitCode !== null) throw new Error(`the daemon exited (${child.exitCode}) before ${what}`);
-        await sleep(50);
-      }
-      throw new Error(`no ${what} within ${ms} ms`);
-    },
-    async stop() {
-      if (child.exitCode !== null) return child.exitCode;
-      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-      child.kill('SIGTERM');
-      return exited;
-    },
-  };
-}
 
 /** Waits until the daemon is ready and its policy service accepts connections. */
-async function daemonReady(d: Daemon): Promise<void> {
+async function daemonReady(d: RunningDaemon): Promise<void> {
   await d.waitLog((l) => l.msg === 'ready', 120_000, 'ready');
   const end = Date.now() + 30_000;
   for (;;) {
@@ -192,7 +145,7 @@ async function unload(): Promise<void> {
   throw new Error('rmmod ffwall: still in use');
 }
 
-let daemon: Daemon | undefined;
+let daemon: RunningDaemon | undefined;
 let fw: Ffwall | undefined;
 let failed = false;
 
@@ -233,7 +186,7 @@ test.before(async () => {
     },
   };
   writeFileSync(CONFIG, `// ffwall's mail guest test\n${JSON.stringify(config, null, 2)}\n`);
-  daemon = startDaemon();
+  daemon = startDaemon(CONFIG, { logFile: DAEMON_LOG });
   await daemonReady(daemon);
 });
 
@@ -378,7 +331,7 @@ test.serial('6. after a module reload the daemon restores the ban; a ban the ker
   t.true(empty.blocked, 'the database still has the ban');
   await direct.close();
 
-  daemon = startDaemon();
+  daemon = startDaemon(CONFIG, { logFile: DAEMON_LOG });
   await daemonReady(daemon);
   const f = await client();
   t.true((await f.check(addr(A), { port: 25 })).inKernel, "the daemon's restore put A back into the kernel");

@@ -20,26 +20,21 @@ import { fileURLToPath } from 'node:url';
 
 import test from 'ava';
 
+import { ko, PEER, PEER_B, reaches as reachesPort, root, sh as shLib } from '../fixture.js';
+
 import { IpPrefix, parseAddress } from '../../../src/lib/addr.js';
 import { BanStore } from '../../../src/lib/db/store.js';
 import type { KernelEntry } from '../../../src/lib/kernel.js';
 import { NativeKernel } from '../../../src/lib/kernel-native.js';
 import { KernelWindow } from '../../../src/lib/window.js';
 
-const ko = process.env.FFWALL_KO ?? '';
-const root = process.env.FFWALL_ROOT ?? process.cwd();
-const tools = process.env.FFWALL_TOOLS ?? path.join(root, 'build', 'tools');
-const lib = path.join(root, 'test', 'guest', 'lib.sh');
-const LOCAL = '10.99.0.1';
-const PEER = '10.99.0.2';
-const PEER_B = '10.99.0.3';
 const EXTRA = ['10.99.0.10', '10.99.0.11', '10.99.0.12', '10.99.0.13'];
 const CAP = 1000;
 const MANY = 3000;
 
-function sh(cmd: string): void {
-  execFileSync('bash', ['-c', `source ${lib} && ${cmd}`], { stdio: 'inherit' });
-}
+const sh = (cmd: string): void => shLib(cmd, 'inherit');
+/** netprobe from the peer to port 80: true when the SYN got an answer. */
+const reaches = (src: string, timeoutMs = 700): boolean => reachesPort(src, 80, timeoutMs);
 
 function load(params: string[]): void {
   execFileSync('insmod', [ko, ...params, 'devices=ffw0']);
@@ -47,11 +42,6 @@ function load(params: string[]): void {
 
 function unload(): void {
   spawnSync('rmmod', ['ffwall']);
-}
-
-/** netprobe from the peer: true when the SYN got an answer. */
-function reaches(src: string, timeoutMs = 700): boolean {
-  return spawnSync('ip', ['netns', 'exec', 'peer', path.join(tools, 'netprobe'), '-s', src, '-t', String(timeoutMs), 'tcp', LOCAL, '80']).status === 0;
 }
 
 function ip(i: number): string {
