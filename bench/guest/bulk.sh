@@ -8,7 +8,7 @@
 #      of them leaves): ffwall list --json straight after the mount (cold
 #      page cache), then with the database file in the page cache (as an
 #      import or the daemon leaves it) ffwall list --json and ffwall export
-#      (plain);
+#      (plain), and an export that selects no ban (the CLI's fixed cost);
 #   2. the kernel alone: ffwallctl add-seq (C, N sequential addresses in
 #      ioctls of 65,536; once more after one RESERVE of N) and the library
 #      with database: false (which sends RESERVE itself)
@@ -94,6 +94,9 @@ if want list && [ -n "${FFWALL_DATA_DISK:-}" ]; then
 	grep -c '"target"' "$work/last" | awk '{printf "{\"check\":\"ffwall list --json rows\",\"rows\":%d}\n", $1}' | tee -a "$out"
 	# A source and tag no record has: the export's own code, no rows.
 	warm node bin/run.js export --format plain --source feed --tag bench-warm-up --transport direct --db /mnt/bulkdb
+	# The same, timed: what every export pays before its first row (Node, the
+	# CLI, lmdb-js, opening the database), not a row the targets judge.
+	step list "ffwall export of no ban (the CLI's fixed cost)" "$CAP" node bin/run.js export --format plain --source feed --tag bench-warm-up --transport direct --db /mnt/bulkdb
 	step list "ffwall export (plain)" "$CAP" node bin/run.js export --format plain --transport direct --db /mnt/bulkdb
 	echo "{\"check\":\"ffwall export lines\",\"lines\":$(wc -l <"$work/last")}" | tee -a "$out"
 	rmmod ffwall
