@@ -241,13 +241,12 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
     else if (isPackedFeed(feed)) packed = feed;
     else throw new TypeError('blockFeed: feed must be a file path, a Uint8Array of the feed text, or a feed from packPlainFeed() or packPlainFile()');
     if (packed.count === 0) return this.blockMany([], options);
-    const t = this.#transport;
-    if (t instanceof DirectTransport && t.kernelOnly) return this.#blockPacked(packed, options);
+    if (this.#kernelOnly()) return this.#blockPacked(packed, options);
     // For a database, in its key order (a few B-tree pages per batch instead
     // of one per ban); the daemon's socket takes batches of 10,000 that its
     // database then writes as they come.
     const sorted = inKeyOrder(packed);
-    if (t instanceof DirectTransport) return this.#blockPacked(sorted, options);
+    if (this.#transport instanceof DirectTransport) return this.#blockPacked(sorted, options);
     const items: IpPrefix[] = new Array<IpPrefix>(sorted.count);
     for (let i = 0; i < sorted.count; i++) items[i] = packedPrefixAt(sorted, i);
     return this.blockMany(items, options);

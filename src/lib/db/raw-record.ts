@@ -68,7 +68,6 @@ export const strEnd = new Int32Array(FIELDS.length);
 export const nums = new Float64Array(FIELDS.length);
 export const flags = new Uint8Array(FIELDS.length);
 export const ports = new Float64Array(16);
-let portCount = 0;
 /** The bytes of the record parseRecord() read last, and its number of ports (ports[0, portCount)). */
 export const parsed: { bytes: Uint8Array; portCount: number } = { bytes: new Uint8Array(0), portCount: 0 };
 
@@ -223,8 +222,9 @@ export function parseRecord(bytes: Uint8Array, length: number): boolean {
         const a = b[pos] as number;
         if (a < 0x90 || a > 0x9f) return false;
         pos++;
-        portCount = a & 0x0f;
-        for (let j = 0; j < portCount; j++) ports[j] = num();
+        const count = a & 0x0f;
+        parsed.portCount = count;
+        for (let j = 0; j < count; j++) ports[j] = num();
         break;
       }
       case F_REASON:
@@ -249,7 +249,6 @@ export function parseRecord(bytes: Uint8Array, length: number): boolean {
     }
   }
   parsed.bytes = b;
-  parsed.portCount = portCount;
   return ok && seen === ALL && pos === end;
 }
 
@@ -277,7 +276,7 @@ export function decodeRecord(b: Uint8Array, into: StoredRecord): boolean {
   if (!parseRecord(b, b.length)) return false;
   const r = into as { -readonly [K in keyof StoredRecord]: StoredRecord[K] };
   r.ports.length = 0;
-  for (let j = 0; j < portCount; j++) r.ports.push(ports[j] as number);
+  for (let j = 0; j < parsed.portCount; j++) r.ports.push(ports[j] as number);
   r.reason = fieldText(F_REASON);
   r.source = fieldText(F_SOURCE) as BanSource;
   r.tag = fieldText(F_TAG);
