@@ -97,6 +97,10 @@ const ordinalCommandSort = {
 };
 const entryPoints = { ffwall: 'ffwall-cli-entry' };
 for (const c of commands) entryPoints[path.join('commands', path.relative(commandsDir, c.file)).slice(0, -3)] = c.file;
+// The worker of a listing walked by several threads (src/lib/db/scan-parallel.ts): found next
+// to the chunk that starts it, so it is a chunk of a name the code knows.
+const SCAN_WORKER = path.join('chunks', 'scan-worker');
+entryPoints[SCAN_WORKER] = path.join(root, 'dist', 'src', 'lib', 'db', 'scan-worker.js');
 
 rmSync(outdir, { recursive: true, force: true });
 const result = await build({
@@ -122,5 +126,10 @@ if (bytes > MAX_BYTES) throw new Error(`build-cli: the bundle is ${bytes} bytes 
 const coreDir = 'node_modules/@oclif/core/';
 const coreCopies = new Set(Object.keys(result.metafile.inputs).flatMap((f) => (f.includes(coreDir) ? [f.slice(0, f.indexOf(coreDir))] : [])));
 if (coreCopies.size !== 1) throw new Error(`build-cli: ${coreCopies.size} copies of @oclif/core in the bundle: ${[...coreCopies].join(', ')}`);
+// The code that starts the listing workers must sit beside scan-worker.js (it looks there).
+const starter = outputs.filter(([, o]) => Object.keys(o.inputs).some((f) => f.endsWith('dist/src/lib/db/scan-parallel.js')) && !('entryPoint' in o && o.entryPoint.endsWith('scan-worker.js')));
+const workerOut = path.join('dist', 'cli', `${SCAN_WORKER}.js`);
+if (!outputs.some(([f]) => f === workerOut)) throw new Error(`build-cli: ${workerOut} is missing`);
+for (const [f] of starter) if (path.dirname(f) !== path.dirname(workerOut)) throw new Error(`build-cli: ${f} starts listing workers but is not beside ${workerOut}`);
 const main = statSync(path.join(outdir, 'ffwall.js')).size;
 console.error(`build-cli: ${commands.length} commands + help, ${outputs.length} files in dist/cli (${(bytes / 1024).toFixed(0)} KB; ffwall.js ${(main / 1024).toFixed(0)} KB)`);

@@ -33,7 +33,8 @@ try {
 }
 rmSync(outdir, { recursive: true, force: true });
 const result = await build({
-  entryPoints: { index: entry },
+  // scan-worker.js: the worker of a listing walked by several threads, found beside index.js.
+  entryPoints: { index: entry, 'scan-worker': path.join(root, 'dist', 'src', 'lib', 'db', 'scan-worker.js') },
   ...ESBUILD_BASE,
   // One file: what the library loads with import() (the ban database) is
   // inlined, evaluated only when first imported.  Under emulation each file

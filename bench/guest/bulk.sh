@@ -9,6 +9,7 @@
 #      page cache), then with the database file in the page cache (as an
 #      import or the daemon leaves it) ffwall list --json and ffwall export
 #      (plain), and an export that selects no ban (the CLI's fixed cost);
+#      then the export and list --json again with --threads 1;
 #   2. the kernel alone: ffwallctl add-seq (C, N sequential addresses in
 #      ioctls of 65,536; once more after one RESERVE of N) and the library
 #      with database: false (which sends RESERVE itself)
@@ -99,6 +100,10 @@ if want list && [ -n "${FFWALL_DATA_DISK:-}" ]; then
 	step list "ffwall export of no ban (the CLI's fixed cost)" "$CAP" node bin/run.js export --format plain --source feed --tag bench-warm-up --transport direct --db /mnt/bulkdb
 	step list "ffwall export (plain)" "$CAP" node bin/run.js export --format plain --transport direct --db /mnt/bulkdb
 	echo "{\"check\":\"ffwall export lines\",\"lines\":$(wc -l <"$work/last")}" | tee -a "$out"
+	# The same two walks by one thread (--threads 1; the ones above take a
+	# thread per core, up to 4, from 200,000 bans): what the threads save.
+	step list "ffwall export (plain), one thread" "$CAP" node bin/run.js export --format plain --transport direct --db /mnt/bulkdb --threads 1
+	step list "ffwall list --json, one thread" "$CAP" node bin/run.js list --json --transport direct --db /mnt/bulkdb --threads 1
 	rmmod ffwall
 	umount /mnt/bulkdb
 fi

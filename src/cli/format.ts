@@ -6,6 +6,7 @@
 import type { Writable } from 'node:stream';
 
 import { formatDuration } from '../lib/duration.js';
+import type { ChunkOptions } from '../lib/index.js';
 
 /** Aligned columns; the last column is not padded.  Right-aligns columns named in @right. */
 export function table(headers: readonly string[], rows: readonly (readonly string[])[], right: readonly number[] = []): string {
@@ -137,6 +138,14 @@ export class Progress {
   stop(): void {
     if (this.#on) process.stderr.write('\r\u001b[K');
   }
+}
+
+/**
+ * The chunk options of a listing written with writeOut(): each chunk is
+ * written before the next is asked for (reuse), and --threads when given.
+ */
+export function chunkOptions(threads: number | undefined): ChunkOptions {
+  return threads === undefined ? { reuse: true } : { reuse: true, threads };
 }
 
 /** Writes to a stream, waiting for 'drain' when it is full (flat memory at any size). */

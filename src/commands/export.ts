@@ -5,7 +5,7 @@ import type { Writable } from 'node:stream';
 import { Flags } from '@oclif/core';
 
 import { FfwallCommand } from '../cli/base.js';
-import { Progress, writeOut } from '../cli/format.js';
+import { chunkOptions, Progress, writeOut } from '../cli/format.js';
 import { BAN_SOURCES } from '../lib/db/types.js';
 import { EXPORT_FORMATS, writeExport, type BanRecordInfo, type BanSource, type ExportOptions, type Ffwall, type ListRequest } from '../lib/index.js';
 
@@ -27,6 +27,7 @@ export default class ExportCommand extends FfwallCommand {
     tag: Flags.string({ summary: 'Only bans of this source tag (a feed name).' }),
     answer: Flags.string({ summary: 'rbldnsd: the A record of a listed address (default 127.0.0.2).' }),
     text: Flags.string({ summary: 'rbldnsd: the TXT answer; $ is the address (default "Listed by ffwall: $").' }),
+    threads: Flags.integer({ summary: 'The plain format and --json: threads that read the database (default one per core, up to 4, from 200,000 bans). The output is the same.', min: 1, max: 64 }),
   };
 
   async run(): Promise<{ transport: string; format: string; count: number } | undefined> {
@@ -44,7 +45,7 @@ export default class ExportCommand extends FfwallCommand {
     let count = 0;
     try {
       if (this.jsonEnabled()) {
-        for await (const chunk of fw.listNdjson(filter, { reuse: true })) await writeOut(out, chunk);
+        for await (const chunk of fw.listNdjson(filter, chunkOptions(flags.threads))) await writeOut(out, chunk);
       } else {
         // A bar on a terminal when the export goes to a file (rbldnsd reads the table twice).
         const passes = flags.format === 'rbldnsd' ? 2 : 1;
@@ -55,7 +56,7 @@ export default class ExportCommand extends FfwallCommand {
         if (flags.format === 'plain' && flags.name === undefined) {
           // The plain format is the targets alone: written from the stored keys, in chunks (Ffwall.listTargets).
           await writeOut(out, `# ffwall export, ${new Date().toISOString()}\n`);
-          for await (const chunk of fw.listTargets(filter, { reuse: true })) {
+          for await (const chunk of fw.listTargets(filter, chunkOptions(flags.threads))) {
             count += lineCount(chunk);
             bar.update(count);
             await writeOut(out, chunk);

@@ -219,6 +219,14 @@ export interface ChunkOptions {
    * A transport may ignore it.
    */
   reuse?: boolean;
+  /**
+   * Threads that walk the database, this one included, when the listing
+   * reads the whole table (no source filter, no limit).  Default: one
+   * below 200,000 records, otherwise one per core up to 4; the output is
+   * the same either way.  Only the direct transport uses it (the daemon
+   * picks its own).
+   */
+  threads?: number;
 }
 
 export interface Transport {

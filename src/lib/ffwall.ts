@@ -323,6 +323,7 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
   listNdjson(filter: ListRequest = {}, options: ChunkOptions = {}): AsyncIterable<Uint8Array> {
     this.#checkOpen();
     const f = checkListRequest(filter);
+    checkChunkOptions(options);
     const t = this.#transport;
     if (t.listNdjson !== undefined) return t.listNdjson(f, options);
     return (async function* () {
@@ -347,6 +348,7 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
   listTargets(filter: ListRequest = {}, options: ChunkOptions = {}): AsyncIterable<Uint8Array> {
     this.#checkOpen();
     const f = checkListRequest(filter);
+    checkChunkOptions(options);
     const t = this.#transport;
     if (t.listTargets !== undefined) return t.listTargets(f, options);
     const lines = this.listNdjson(f);
@@ -618,6 +620,23 @@ export function checkListRequest(f: ListRequest): ListRequest {
   return out;
 }
 
+/** An injected kernel: an object with the methods every caller of it uses (a typo'd option fails at open, not at the first call). */
+function isKernelLike(k: unknown): boolean {
+  if (typeof k !== 'object' || k === null) return false;
+  const o = k as Record<string, unknown>;
+  return ['add', 'del', 'lookup', 'dump', 'stats', 'close'].every((m) => typeof o[m] === 'function');
+}
+
+/** The most threads a listing may ask for. */
+const LIST_THREADS_MAX = 64;
+
+/** Checks listNdjson()/listTargets()'s options. */
+function checkChunkOptions(o: ChunkOptions): void {
+  if (typeof o !== 'object' || o === null) throw new TypeError('list: options must be an object');
+  if (o.reuse !== undefined && typeof o.reuse !== 'boolean') throw new TypeError('list: reuse must be a boolean');
+  if (o.threads !== undefined && (!Number.isSafeInteger(o.threads) || o.threads < 1 || o.threads > LIST_THREADS_MAX)) throw new RangeError(`list: threads must be an integer 1..${LIST_THREADS_MAX}`);
+}
+
 const ORIGIN = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 
 /** Checks an offence and returns its wire form. */
@@ -743,6 +762,9 @@ export async function openFfwall(options: OpenOptions = {}): Promise<Ffwall> {
   const database = options.database;
   if (database !== undefined && database !== false && (typeof database !== 'string' || database === '')) {
     throw new TypeError('openFfwall: database must be a directory path or false');
+  }
+  if (options.kernel !== undefined && options.kernel !== false && !isKernelLike(options.kernel)) {
+    throw new TypeError('openFfwall: kernel must be a Kernel (an object with add, del, lookup, dump and close, such as FakeKernel) or false');
   }
   if (options.kernel === false && database === false) throw new TypeError('openFfwall: kernel false and database false leave nothing to open');
   if (options.kernel !== undefined && options.kernel !== false) {

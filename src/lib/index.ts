@@ -30,6 +30,7 @@ export type {
   BlockRequest,
   BlockResult,
   CheckResult,
+  ChunkOptions,
   FfwallEvent,
   StatusResult,
   Transport,

@@ -34,7 +34,7 @@ import type {
   Transport,
   UnblockResult,
 } from './api.js';
-import type { BanInput, BanRecord, BanResult, BanStore, ListFilter } from './db/index.js';
+import type { BanInput, BanRecord, BanResult, BanStore, ListChunkOptions, ListFilter } from './db/index.js';
 import { FfwallError } from './errors.js';
 import { keyOrderOf } from './feeds.js';
 import { isKernelError, type Kernel, type KernelEvent, type KernelRule } from './kernel.js';
@@ -99,11 +99,18 @@ export function automaticKind(reason: string): string | null {
 export const NDJSON_CHUNK = 1024 * 1024;
 
 /** The chunks of @chunks, letting the event loop breathe (and a socket drain) between them. */
-async function* breathe(chunks: Iterable<Buffer>): AsyncIterable<Uint8Array> {
-  for (const c of chunks) {
+async function* breathe(chunks: Iterable<Buffer> | AsyncIterable<Buffer>): AsyncIterable<Uint8Array> {
+  for await (const c of chunks) {
     yield c;
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
+}
+
+/** BanStore.listChunks()'s options for listNdjson() (@targets false) or listTargets(). */
+function chunkOptions(options: ChunkOptions, targets: boolean): ListChunkOptions {
+  const o: ListChunkOptions = { targets, chunkBytes: NDJSON_CHUNK, reuse: options.reuse === true };
+  if (options.threads !== undefined) o.threads = options.threads;
+  return o;
 }
 
 function listFilterOf(filter: ListRequest): ListFilter {
@@ -578,12 +585,12 @@ export class DirectTransport implements Transport {
 
   /** list() as NDJSON: UTF-8 chunks of whole lines (about @chunkBytes each), written from the stored bytes (BanStore.listNdjson). */
   async *listNdjson(filter: ListRequest, options: ChunkOptions = {}): AsyncIterable<Uint8Array> {
-    yield* breathe(this.#needStore('list').listNdjson(listFilterOf(filter), NDJSON_CHUNK, options.reuse === true));
+    yield* breathe(this.#needStore('list').listChunks(listFilterOf(filter), chunkOptions(options, false)));
   }
 
   /** The targets of list(), one per line (BanStore.listTargets). */
   async *listTargets(filter: ListRequest, options: ChunkOptions = {}): AsyncIterable<Uint8Array> {
-    yield* breathe(this.#needStore('export').listTargets(listFilterOf(filter), NDJSON_CHUNK, options.reuse === true));
+    yield* breathe(this.#needStore('export').listChunks(listFilterOf(filter), chunkOptions(options, true)));
   }
 
   async show(target: string): Promise<ShowResult> {

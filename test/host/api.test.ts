@@ -183,6 +183,10 @@ test('openFfwall checks its options', async (t) => {
   await t.throwsAsync(openFfwall({ transport: 'carrier-pigeon' as never }), { instanceOf: TypeError });
   await t.throwsAsync(openFfwall({ defaultTtl: 0 }), { instanceOf: TypeError });
   await t.throwsAsync(openFfwall({ kernel: new FakeKernel(), transport: 'client' }), { instanceOf: TypeError });
+  // Not a kernel (a string, a plain object): refused at open, not at the first call or at close().
+  for (const kernel of ['none', {}, { add() {} }, null]) {
+    await t.throwsAsync(openFfwall({ kernel: kernel as never, database: false }), { instanceOf: TypeError, message: /kernel must be a Kernel/ });
+  }
 });
 
 test('without the module, the direct transport says the module is not loaded', async (t) => {

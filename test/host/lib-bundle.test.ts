@@ -63,6 +63,28 @@ test("the bundle's ban database (inlined, with lmdb required when first opened) 
   }
 });
 
+test("the bundle's listing by several threads (its worker, dist/lib/scan-worker.js, beside it) lists what one thread does", async (t) => {
+  t.true(statSync(path.join(root, 'dist', 'lib', 'scan-worker.js')).isFile());
+  const lib = (await import('ffwall')) as typeof unbundled;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ffwall-libdb-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const fw = await lib.openFfwall({ kernel: new lib.FakeKernel({ maxEntries: 10_000 }), database: path.join(dir, 'bans.lmdb'), databaseOptions: { noSync: true } });
+  try {
+    await fw.blockMany(Array.from({ length: 1500 }, (_, i) => (i % 5 === 0 ? `2001:db8:${i.toString(16)}::/64` : `10.${i % 200}.${i >> 8}.${i & 255}`)), { ttl: '1h', reason: 'bundle' });
+    const read = async (it: AsyncIterable<Uint8Array>): Promise<string> => {
+      const parts: Buffer[] = [];
+      for await (const c of it) parts.push(Buffer.from(c));
+      return Buffer.concat(parts).toString('utf8');
+    };
+    const one = await read(fw.listNdjson({}, { threads: 1 }));
+    t.is(one.split('\n').length - 1, 1500);
+    t.is(await read(fw.listNdjson({}, { threads: 3 })), one);
+    t.is(await read(fw.listTargets({}, { threads: 2 })), await read(fw.listTargets({}, { threads: 1 })));
+  } finally {
+    await fw.close();
+  }
+});
+
 test('the bundle is not older than the library files it is built from', (t) => {
   const built = statSync(bundleFile).mtimeMs;
   const libDir = path.join(root, 'dist', 'src', 'lib');

@@ -14,9 +14,9 @@ import { IpPrefix, toPrefix } from '../addr.js';
 import { normalizePorts } from '../validate.js';
 import { afterPrefix, supernetKey, expiryBound, expiryKey, historyByRecordKey, historyKey, hotKey, keyRangeInside, KEY_BYTES, prefixOfKey, readU64, recordKey, sourceKey, sourcePrefix } from './keys.js';
 import { openEnv, type Env, type Table } from './lmdb.js';
-import { LineWriter, lineRoom, rawFilter } from './raw-json.js';
 import { decodeRecord, scratchRecord } from './raw-record.js';
-import { keyTarget, recordJson } from '../record-json.js';
+import { Chunker, filterStates, recordMatcher, slowLine, walkLines } from './scan.js';
+import { defaultThreads, parallelLines, scanWorkerFile } from './scan-parallel.js';
 import { isV2Record, recordV1toV2, SCHEMA_VERSION, SchemaError, type StoredRecord, type StoredRecordV1 } from './schema.js';
 import {
   BAN_SOURCES,
@@ -37,6 +37,7 @@ import {
   type HistoryRetention,
   type HitSyncResult,
   type HitUpdate,
+  type ListChunkOptions,
   type ListFilter,
   type StoreOptions,
   type SweepResult,
@@ -1038,11 +1039,6 @@ export class BanStore {
     return undefined;
   }
 
-  #checkFilter(filter: ListFilter): Set<BanState> | undefined {
-    if (filter.port !== undefined && (!Number.isInteger(filter.port) || filter.port < 1 || filter.port > 65535)) throw new RangeError('port must be 1..65535');
-    return filter.state === undefined ? undefined : new Set<BanState>(typeof filter.state === 'string' ? [filter.state] : filter.state);
-  }
-
   /**
    * list() as the stored form: the record key (KEY_BYTES: 16 address bytes
    * and the prefix length) and the decoded value, neither copied nor to be
@@ -1050,7 +1046,7 @@ export class BanStore {
    * (`ffwall list --json`), which need no BanRecord objects.
    */
   *listRaw(filter: ListFilter = {}): Generator<{ key: Uint8Array; value: Readonly<StoredRecord> }> {
-    const states = this.#checkFilter(filter);
+    const states = filterStates(filter);
     const matches = recordMatcher(filter, states);
     let n = 0;
     const limit = filter.limit ?? Infinity;
@@ -1094,67 +1090,45 @@ export class BanStore {
     yield* this.#chunks(filter, chunkBytes, true, reuse);
   }
 
+  /**
+   * listNdjson(), or listTargets() with @targets, asynchronously: the same
+   * lines in the same order, walked by several threads when the walk is
+   * of the whole table (no source filter, no limit) and the table is large
+   * (scan-parallel.ts).  @threads: the threads in all, default 1 below
+   * PARALLEL_MIN_RECORDS records and otherwise the cores, at most
+   * MAX_THREADS; more than one asks for the threads whatever the size.
+   * With several threads every chunk is a fresh buffer (@reuse is ignored).
+   */
+  async *listChunks(filter: ListFilter, options: ListChunkOptions): AsyncGenerator<Buffer> {
+    const chunkBytes = options.chunkBytes ?? 1 << 20;
+    const whole = filter.limit === undefined && this.#listKeys(filter, filterStates(filter)) === undefined;
+    const threads = whole ? (options.threads ?? defaultThreads(this.#bans.entries())) : 1;
+    const workerFile = threads > 1 ? scanWorkerFile() : undefined;
+    if (workerFile === undefined) {
+      yield* this.#chunks(filter, chunkBytes, options.targets, options.reuse === true);
+      return;
+    }
+    yield* parallelLines({ env: this.#env, bans: this.#bans, path: this.path, filter, targets: options.targets, chunkBytes, threads, workerFile });
+  }
+
   *#chunks(filter: ListFilter, chunkBytes: number, targets: boolean, reuse: boolean): Generator<Buffer> {
-    const states = this.#checkFilter(filter);
+    const states = filterStates(filter);
     const limit = filter.limit ?? Infinity;
     if (limit <= 0) return;
-    let out: Buffer = Buffer.allocUnsafe(chunkBytes + 4096);
-    let at = 0;
-    // @reuse: the caller is done with a chunk when it asks for the next one, so the chunk
-    // handed out before the last is free again (two buffers take turns).
-    let spare: Buffer | undefined;
-    /** Room for @need more bytes: when the chunk has not, it is handed out (returned) and a fresh one begun. */
-    const room = (need: number): Buffer | undefined => {
-      if (at + need <= out.length) return undefined;
-      const full = at > 0 ? out.subarray(0, at) : undefined;
-      const size = Math.max(chunkBytes, need) + 4096;
-      const old = out;
-      out = spare !== undefined && spare.length >= size ? spare : Buffer.allocUnsafe(size);
-      // A short chunk may sit in a stream's queue without back-pressure: its buffer is not taken again.
-      spare = reuse && at >= Math.min(256 * 1024, chunkBytes / 2) ? old : undefined;
-      at = 0;
-      return full;
-    };
-    /** The line of a decoded record, through recordJson() (index paths; values raw-json.ts does not know). */
-    const slow = (key: Uint8Array, r: Readonly<StoredRecord>): Buffer | undefined => {
-      const line = targets ? `${keyTarget(key)}\n` : `${recordJson(key, r)}\n`;
-      const full = room(Buffer.byteLength(line, 'utf8'));
-      at += out.write(line, at, 'utf8');
-      return full;
-    };
-    let n = 0;
+    const chunker = new Chunker(chunkBytes, reuse);
     if (this.#listKeys(filter, states) !== undefined) {
+      let n = 0;
       for (const { key, value } of this.listRaw(filter)) {
-        const full = slow(key, value);
+        const full = chunker.line(slowLine(key, value, targets));
         if (full !== undefined) yield full;
         if (++n >= limit) break;
       }
     } else {
       // The whole table in key order, each record from LMDB's bytes into the chunk.
-      const matches = recordMatcher(filter, states);
-      const writer = new LineWriter(rawFilter(filter), targets);
-      const c = this.#env.cursor('bans', {});
-      try {
-        while (c.next()) {
-          const full = room(lineRoom(c.valueLength));
-          const next = writer.write(c.key, c.keyLength, c.value, c.valueLength, out, at);
-          if (full !== undefined) yield full;
-          if (next === -1) continue;
-          if (next >= 0) at = next;
-          else {
-            const key = Buffer.from(c.key.subarray(0, c.keyLength));
-            const r = this.#bans.get(key);
-            if (r === undefined || !matches(r)) continue;
-            const more = slow(key, r);
-            if (more !== undefined) yield more;
-          }
-          if (++n >= limit) break;
-        }
-      } finally {
-        c.close();
-      }
+      yield* walkLines(this.#env, this.#bans, filter, targets, {}, chunker, limit);
     }
-    if (at > 0) yield out.subarray(0, at);
+    const last = chunker.drain();
+    if (last !== undefined) yield last;
   }
 
   /** list() as an object-mode Readable stream (back-pressure respected). */
@@ -1172,16 +1146,6 @@ export class BanStore {
     this.#closed = true;
     await this.#env.close();
   }
-}
-
-/** store.list()'s test of a decoded record against @filter. */
-function recordMatcher(filter: ListFilter, states: Set<BanState> | undefined): (r: StoredRecord) => boolean {
-  return (r) =>
-    (states === undefined || states.has(r.state)) &&
-    (filter.source === undefined || r.source === filter.source) &&
-    (filter.tag === undefined || r.tag === filter.tag) &&
-    (filter.port === undefined || r.ports.length === 0 || r.ports.includes(filter.port)) &&
-    (filter.reason === undefined || (typeof filter.reason === 'string' ? r.reason.includes(filter.reason) : filter.reason.test(r.reason)));
 }
 
 function* chunks<T>(items: Iterable<T>, size: number): Generator<T[]> {

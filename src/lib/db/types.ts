@@ -210,6 +210,18 @@ export interface ListFilter {
   limit?: number;
 }
 
+/** BanStore.listChunks(): what each line holds and how the walk runs. */
+export interface ListChunkOptions {
+  /** Each record's target alone ("192.0.2.1"), else its BanRecordInfo as JSON. */
+  targets: boolean;
+  /** Bytes per chunk (about; whole lines). Default 1 MiB. */
+  chunkBytes?: number;
+  /** The caller is done with a chunk when it asks for the next (single thread only: chunks may share buffers). */
+  reuse?: boolean;
+  /** Threads walking the table, this one included (default: by the table's size and the cores). */
+  threads?: number;
+}
+
 export interface SweepResult {
   /** Bans that expired, with their state before (the window deletes the 'kernel' ones). */
   expired: { prefix: IpPrefix; wasInKernel: boolean }[];
