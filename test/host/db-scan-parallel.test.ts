@@ -112,6 +112,9 @@ test('listChunks with 2 and 3 threads: the single-thread lines, byte for byte, f
       for (const threads of [2, 3]) {
         const many = await text(store.listChunks(f, { targets, threads, chunkBytes: 4096 }));
         t.is(many.text, one.text, `${JSON.stringify(f)} targets=${targets} threads=${threads}`);
+        // reuse: the lines that go straight out share buffers; text() copies each chunk before asking for the next.
+        const reused = await text(store.listChunks(f, { targets, threads, chunkBytes: 4096, reuse: true }));
+        t.is(reused.text, one.text, `reuse ${JSON.stringify(f)} targets=${targets} threads=${threads}`);
       }
     }
   }

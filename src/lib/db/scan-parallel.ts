@@ -162,11 +162,17 @@ export interface ParallelWalk {
   bounds?: Uint8Array[];
   /** False: this thread walks no bucket, it only hands the workers' out (tests of the workers alone). */
   walkHere?: boolean;
+  /**
+   * The caller is done with a chunk when it asks for the next (ChunkOptions.reuse): the lines
+   * of a bucket that go straight out then take turns in two buffers.  The lines held for later
+   * are fresh buffers either way.
+   */
+  reuse?: boolean;
 }
 
 /**
  * The lines of the records that pass the filter, in key order, in chunks of
- * whole lines (each a fresh buffer), walked by @threads threads.  A worker's
+ * whole lines (fresh buffers, unless @reuse), walked by @threads threads.  A worker's
  * error is thrown here; returning early (or an error) stops the workers, and
  * the walk ends when they have.
  */
@@ -221,6 +227,8 @@ export async function* parallelLines(w: ParallelWalk): AsyncGenerator<Buffer> {
     );
   }
 
+  // Lines that go straight out, and lines held for later (each chunk its own buffer).
+  const straight = new Chunker(w.chunkBytes, w.reuse === true);
   const chunker = new Chunker(w.chunkBytes, false);
   let next = 0;
   try {
@@ -244,8 +252,10 @@ export async function* parallelLines(w: ParallelWalk): AsyncGenerator<Buffer> {
         if (b >= buckets) continue;
         if (b === next) {
           // Nothing before it is waiting: its lines go straight out.
-          for (const full of walkLines(w.env, w.bans, w.filter, w.targets, bucketRange(bounds, b), chunker)) yield full;
-          const last = chunker.drain();
+          for (const full of walkLines(w.env, w.bans, w.filter, w.targets, bucketRange(bounds, b), straight)) yield full;
+          // The bucket's last lines are copied: a short chunk may sit in a stream's queue
+          // without back-pressure, so its buffer must not be written again (Chunker.room()).
+          const last = straight.drain();
           if (last !== undefined) yield Buffer.from(last);
           next++;
         } else {

@@ -1097,7 +1097,8 @@ export class BanStore {
    * (scan-parallel.ts).  @threads: the threads in all, default 1 below
    * PARALLEL_MIN_RECORDS records and otherwise the cores, at most
    * MAX_THREADS; more than one asks for the threads whatever the size.
-   * With several threads every chunk is a fresh buffer (@reuse is ignored).
+   * With several threads @reuse holds for the lines that go straight out;
+   * lines walked ahead and held are fresh buffers.
    */
   async *listChunks(filter: ListFilter, options: ListChunkOptions): AsyncGenerator<Buffer> {
     const chunkBytes = options.chunkBytes ?? 1 << 20;
@@ -1108,7 +1109,7 @@ export class BanStore {
       yield* this.#chunks(filter, chunkBytes, options.targets, options.reuse === true);
       return;
     }
-    yield* parallelLines({ env: this.#env, bans: this.#bans, path: this.path, filter, targets: options.targets, chunkBytes, threads, workerFile });
+    yield* parallelLines({ env: this.#env, bans: this.#bans, path: this.path, filter, targets: options.targets, chunkBytes, threads, workerFile, reuse: options.reuse === true });
   }
 
   *#chunks(filter: ListFilter, chunkBytes: number, targets: boolean, reuse: boolean): Generator<Buffer> {

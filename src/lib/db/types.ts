@@ -216,7 +216,7 @@ export interface ListChunkOptions {
   targets: boolean;
   /** Bytes per chunk (about; whole lines). Default 1 MiB. */
   chunkBytes?: number;
-  /** The caller is done with a chunk when it asks for the next (single thread only: chunks may share buffers). */
+  /** The caller is done with a chunk when it asks for the next: chunks may share buffers. */
   reuse?: boolean;
   /** Threads walking the table, this one included (default: by the table's size and the cores). */
   threads?: number;
