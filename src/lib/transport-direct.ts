@@ -99,7 +99,7 @@ export function automaticKind(reason: string): string | null {
 export const NDJSON_CHUNK = 1024 * 1024;
 
 /** The chunks of @chunks, letting the event loop breathe (and a socket drain) between them. */
-async function* breathe(chunks: Iterable<Buffer> | AsyncIterable<Buffer>): AsyncIterable<Uint8Array> {
+async function* breathe(chunks: AsyncIterable<Buffer>): AsyncIterable<Uint8Array> {
   for await (const c of chunks) {
     yield c;
     await new Promise<void>((resolve) => setImmediate(resolve));

@@ -26,6 +26,13 @@ import { recordInfo } from '../../src/lib/transport-direct.js';
 import { ffwall } from './cli-helpers.js';
 import { clock, freshStore } from './db-helpers.js';
 
+/** Every chunk of @it, each as it came (not copied). */
+async function gather(it: AsyncIterable<Buffer>): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  for await (const c of it) out.push(c);
+  return out;
+}
+
 function* mapRaw<T>(it: Iterable<{ key: Uint8Array; value: Readonly<StoredRecord> }>, fn: (key: Uint8Array, value: Readonly<StoredRecord>) => T): Generator<T> {
   for (const { key, value } of it) yield fn(key, value);
 }
@@ -271,7 +278,7 @@ test('raw-json: the line written from the stored bytes is recordJson() of the de
   }
 });
 
-test('store.listNdjson and listTargets: the lines of list() for every filter, chunked, with runs of identical values', (t) => {
+test('store.listChunks on one thread, NDJSON and targets: the lines of list() for every filter, chunked, with runs of identical values', async (t) => {
   const c = clock(Date.UTC(2026, 1, 28, 23, 59, 59));
   const s = freshStore({ now: c.now, aggregation: { enabled: false } });
   t.teardown(() => s.close());
@@ -320,13 +327,13 @@ test('store.listNdjson and listTargets: the lines of list() for every filter, ch
   for (const f of filters) {
     const want = [...store.list(f)].map((r) => `${JSON.stringify(recordInfo(r))}\n`).join('');
     for (const chunk of [600, 1 << 20]) {
-      const parts = [...store.listNdjson(f, chunk)];
+      const parts = await gather(store.listChunks(f, { targets: false, chunkBytes: chunk, threads: 1 }));
       t.is(Buffer.concat(parts).toString('utf8'), want, `${JSON.stringify(f)} ${chunk}`);
       t.true(parts.every((p) => p.length > 0 && p[p.length - 1] === 10));
       // reuse: the chunks share two buffers; each is copied before the next is asked for, as a writer that drains does.
       const copied: Buffer[] = [];
       const buffers = new Set<ArrayBufferLike>();
-      for (const p of store.listNdjson(f, chunk, true)) {
+      for await (const p of store.listChunks(f, { targets: false, chunkBytes: chunk, threads: 1, reuse: true })) {
         copied.push(Buffer.from(p));
         buffers.add(p.buffer);
       }
@@ -334,7 +341,7 @@ test('store.listNdjson and listTargets: the lines of list() for every filter, ch
       if (copied.length > 4) t.true(buffers.size < copied.length, `${buffers.size} buffers for ${copied.length} chunks`);
       if (chunk === 600 && want.length > 5000) t.true(parts.length > 3);
       const targets = [...store.list(f)].map((r) => `${r.prefix.toString()}\n`).join('');
-      t.is(Buffer.concat([...store.listTargets(f, chunk)]).toString('utf8'), targets, `targets ${JSON.stringify(f)}`);
+      t.is(Buffer.concat(await gather(store.listChunks(f, { targets: true, chunkBytes: chunk, threads: 1 }))).toString('utf8'), targets, `targets ${JSON.stringify(f)}`);
     }
   }
   }

@@ -171,6 +171,18 @@ export interface ParallelWalk {
 }
 
 /**
+ * Bucket @b walked here, through @chunker.  The bucket's last lines are
+ * copied into a buffer of their size: a short chunk may sit in a stream's
+ * queue without back-pressure, so a reused buffer must not be written again
+ * (Chunker.room()), and a held one need not keep a chunk-sized buffer alive.
+ */
+function* bucketChunks(w: ParallelWalk, bounds: readonly Uint8Array[], b: number, chunker: Chunker): Generator<Buffer> {
+  yield* walkLines(w.env, w.bans, w.filter, w.targets, bucketRange(bounds, b), chunker);
+  const last = chunker.drain();
+  if (last !== undefined) yield Buffer.from(last);
+}
+
+/**
  * The lines of the records that pass the filter, in key order, in chunks of
  * whole lines (fresh buffers, unless @reuse), walked by @threads threads.  A worker's
  * error is thrown here; returning early (or an error) stops the workers, and
@@ -252,22 +264,13 @@ export async function* parallelLines(w: ParallelWalk): AsyncGenerator<Buffer> {
         if (b >= buckets) continue;
         if (b === next) {
           // Nothing before it is waiting: its lines go straight out.
-          for (const full of walkLines(w.env, w.bans, w.filter, w.targets, bucketRange(bounds, b), straight)) yield full;
-          // The bucket's last lines are copied: a short chunk may sit in a stream's queue
-          // without back-pressure, so its buffer must not be written again (Chunker.room()).
-          const last = straight.drain();
-          if (last !== undefined) yield Buffer.from(last);
+          yield* bucketChunks(w, bounds, b, straight);
           next++;
         } else {
           const mine = bucket(b);
-          for (const full of walkLines(w.env, w.bans, w.filter, w.targets, bucketRange(bounds, b), chunker)) {
-            mine.chunks.push(full);
-            hold(full.length);
-          }
-          const last = chunker.drain();
-          if (last !== undefined) {
-            mine.chunks.push(Buffer.from(last)); // a copy of its size: the rest may be a few lines in a chunk-sized buffer
-            hold(last.length);
+          for (const c of bucketChunks(w, bounds, b, chunker)) {
+            mine.chunks.push(c);
+            hold(c.length);
           }
           mine.done = true;
         }

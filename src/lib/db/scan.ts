@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 //
-// The walk of the records table in key order behind BanStore.listNdjson()
-// and listTargets(): each record's line written from LMDB's bytes into a
+// The walk of the records table in key order behind BanStore.listChunks()
+// (NDJSON or targets): each record's line written from LMDB's bytes into a
 // chunk (raw-json.ts), records of a form raw-json.ts does not know decoded
 // and written through record-json.ts.  One range of keys at a time, so that
 // several threads can each walk a part of one table (scan-parallel.ts).

@@ -1039,6 +1039,14 @@ export class BanStore {
     return undefined;
   }
 
+  /** The records at @keys (an index's answer from #listKeys()) that @matches. */
+  *#rawOf(keys: Iterable<Uint8Array>, matches: (r: Readonly<StoredRecord>) => boolean): Generator<{ key: Uint8Array; value: Readonly<StoredRecord> }> {
+    for (const key of keys) {
+      const r = this.#bans.get(key);
+      if (r !== undefined && matches(r)) yield { key, value: r };
+    }
+  }
+
   /**
    * list() as the stored form: the record key (KEY_BYTES: 16 address bytes
    * and the prefix length) and the decoded value, neither copied nor to be
@@ -1053,10 +1061,8 @@ export class BanStore {
     if (limit <= 0) return;
     const keys = this.#listKeys(filter, states);
     if (keys !== undefined) {
-      for (const key of keys) {
-        const r = this.#bans.get(key);
-        if (r === undefined || !matches(r)) continue;
-        yield { key, value: r };
+      for (const raw of this.#rawOf(keys, matches)) {
+        yield raw;
         if (++n >= limit) return;
       }
       return;
@@ -1075,58 +1081,47 @@ export class BanStore {
 
   /**
    * list() as NDJSON (what `ffwall list --json` prints: one
-   * JSON.stringify(BanRecordInfo) per line), in chunks of whole lines of
-   * about @chunkBytes each.  A walk in key order writes each record from
-   * LMDB's bytes straight into the chunk (raw-json.ts); the index paths,
-   * and records of a form raw-json.ts does not know, go through
-   * recordJson().  Each chunk is a fresh buffer, the caller's to keep.
-   */
-  *listNdjson(filter: ListFilter = {}, chunkBytes = 1 << 20, reuse = false): Generator<Buffer> {
-    yield* this.#chunks(filter, chunkBytes, false, reuse);
-  }
-
-  /** listNdjson() with only each record's target per line ("192.0.2.1\n"): the plain export. */
-  *listTargets(filter: ListFilter = {}, chunkBytes = 1 << 20, reuse = false): Generator<Buffer> {
-    yield* this.#chunks(filter, chunkBytes, true, reuse);
-  }
-
-  /**
-   * listNdjson(), or listTargets() with @targets, asynchronously: the same
-   * lines in the same order, walked by several threads when the walk is
-   * of the whole table (no source filter, no limit) and the table is large
-   * (scan-parallel.ts).  @threads: the threads in all, default 1 below
-   * PARALLEL_MIN_RECORDS records and otherwise the cores, at most
-   * MAX_THREADS; more than one asks for the threads whatever the size.
-   * With several threads @reuse holds for the lines that go straight out;
-   * lines walked ahead and held are fresh buffers.
+   * JSON.stringify(BanRecordInfo) per line), or with @targets only each
+   * record's target per line ("192.0.2.1\n", the plain export), in chunks
+   * of whole lines of about @chunkBytes each.  A walk of the whole table
+   * (no source filter, no limit, not through the hot index) writes each
+   * record from LMDB's bytes straight into the chunk (raw-json.ts), and
+   * runs on several threads when the table is large (scan-parallel.ts):
+   * the same lines in the same order.  The index paths, and records of a
+   * form raw-json.ts does not know, go through recordJson().
+   * @threads: the threads in all, default 1 below PARALLEL_MIN_RECORDS
+   * records and otherwise the cores, at most MAX_THREADS; more than one
+   * asks for the threads whatever the size.  Each chunk is a fresh buffer,
+   * the caller's to keep, unless @reuse: then the chunks that go straight
+   * out take turns in two buffers (lines walked ahead by a thread and held
+   * are fresh buffers).
    */
   async *listChunks(filter: ListFilter, options: ListChunkOptions): AsyncGenerator<Buffer> {
     const chunkBytes = options.chunkBytes ?? 1 << 20;
-    const whole = filter.limit === undefined && this.#listKeys(filter, filterStates(filter)) === undefined;
-    const threads = whole ? (options.threads ?? defaultThreads(this.#bans.entries())) : 1;
-    const workerFile = threads > 1 ? scanWorkerFile() : undefined;
-    if (workerFile === undefined) {
-      yield* this.#chunks(filter, chunkBytes, options.targets, options.reuse === true);
-      return;
-    }
-    yield* parallelLines({ env: this.#env, bans: this.#bans, path: this.path, filter, targets: options.targets, chunkBytes, threads, workerFile, reuse: options.reuse === true });
-  }
-
-  *#chunks(filter: ListFilter, chunkBytes: number, targets: boolean, reuse: boolean): Generator<Buffer> {
+    const reuse = options.reuse === true;
     const states = filterStates(filter);
+    const keys = this.#listKeys(filter, states);
+    if (keys === undefined && filter.limit === undefined) {
+      const threads = options.threads ?? defaultThreads(this.#bans.entries());
+      const workerFile = threads > 1 ? scanWorkerFile() : undefined;
+      if (workerFile !== undefined) {
+        yield* parallelLines({ env: this.#env, bans: this.#bans, path: this.path, filter, targets: options.targets, chunkBytes, threads, workerFile, reuse });
+        return;
+      }
+    }
     const limit = filter.limit ?? Infinity;
     if (limit <= 0) return;
     const chunker = new Chunker(chunkBytes, reuse);
-    if (this.#listKeys(filter, states) !== undefined) {
+    if (keys !== undefined) {
       let n = 0;
-      for (const { key, value } of this.listRaw(filter)) {
-        const full = chunker.line(slowLine(key, value, targets));
+      for (const { key, value } of this.#rawOf(keys, recordMatcher(filter, states))) {
+        const full = chunker.line(slowLine(key, value, options.targets));
         if (full !== undefined) yield full;
         if (++n >= limit) break;
       }
     } else {
       // The whole table in key order, each record from LMDB's bytes into the chunk.
-      yield* walkLines(this.#env, this.#bans, filter, targets, {}, chunker, limit);
+      yield* walkLines(this.#env, this.#bans, filter, options.targets, {}, chunker, limit);
     }
     const last = chunker.drain();
     if (last !== undefined) yield last;
