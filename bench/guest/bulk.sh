@@ -18,7 +18,8 @@
 #   4. nft -f (one file: a table, a set and the elements in statements of
 #      50,000; one transaction), nft list set;
 #   5. ffwall durable: the CLI import (a plain file; module and a fresh
-#      database) and the library (blockMany of 10,000, bench/bulk-guest.ts).
+#      database), with when the kernel held (dropped) all of them, and the
+#      library (blockMany of 10,000, bench/bulk-guest.ts).
 # Every timed command runs once before, untimed, on a one-entry input (the
 # same for every peer: warm()), so that no row pays for the first read of its
 # program's files: over 9p under emulation, the first run of the library
@@ -74,6 +75,26 @@ step() {
 	return 0
 }
 kentries() { "$ctl" stats entries; }
+# watch_blocked FILE: in the background (pid in $watcher), polls the kernel
+# every 0.5 s and writes to FILE the seconds from now until it holds all $n
+# entries: when the addresses are dropped, before the command that loads
+# them has finished.
+watch_blocked() {
+	local t0 f=$1
+	rm -f "$f"
+	t0=$(now)
+	(
+		while :; do
+			e=$(kentries 2>/dev/null || echo 0)
+			if [ "${e:-0}" -ge "$n" ]; then
+				echo "$t0 $(now)" | awk '{printf "%.1f", $2 - $1}' >"$f"
+				exit 0
+			fi
+			sleep 0.5
+		done
+	) &
+	watcher=$!
+}
 # warm COMMAND...: runs it once, untimed, its output and status dropped.
 warm() { "$@" >/dev/null 2>&1 || true; }
 head -n 1 "$work/addrs" >"$work/one"
@@ -187,8 +208,13 @@ warm node dist/bench/bulk-guest.js --file "$work/one" --db "$work/db-warm2"
 rmmod ffwall
 rm -rf "$work/db-warm" "$work/db-warm2"
 insmod "$FFWALL_KO" max_entries=$((n + 1024))
+sync
+watch_blocked "$work/blocked"
 step load "ffwall import (CLI)" "$CAP" node bin/run.js import "$work/addrs" --name bulk --ttl 30d --transport direct --db "$work/db-cli"
+kill "$watcher" 2>/dev/null
+wait "$watcher" 2>/dev/null
 echo "{\"check\":\"kernel entries after the CLI import\",\"entries\":$(kentries)}" | tee -a "$out"
+echo "{\"check\":\"the CLI import: all in the kernel (dropped) after\",\"seconds\":$(cat "$work/blocked" 2>/dev/null || echo null)}" | tee -a "$out"
 rmmod ffwall
 rm -rf "$work/db-cli"
 insmod "$FFWALL_KO" max_entries=$((n + 1024))

@@ -37,7 +37,7 @@ import type {
 import type { BanInput, BanRecord, BanResult, BanStore, ListChunkOptions, ListFilter } from './db/index.js';
 import { FfwallError } from './errors.js';
 import { keyOrderOf } from './feeds.js';
-import { isKernelError, type Kernel, type KernelEvent, type KernelRule } from './kernel.js';
+import { isKernelError, type BatchOptions, type BatchResult, type Kernel, type KernelEvent, type KernelRule } from './kernel.js';
 import { banInfo, KernelLineWriter } from './kernel-json.js';
 import { noKernelError } from './kernel-none.js';
 import { NativeKernel, type PackedAdd, type PackedPrefixes, type SharedRule } from './kernel-native.js';
@@ -438,38 +438,50 @@ export class DirectTransport implements Transport {
    * of @shared (its target unused), without a BlockRequest per target.
    * Without a database: one packed ADD, no object per target.  With one:
    * the allowlist is checked over them all first (nothing changes when one
-   * is on it), then they are written MANY_CHUNK at a time, in the order
-   * given (the database's key order, feeds.ts inKeyOrder(), is the fast
-   * one).  @targetOf names an item in an error; indexes are @packed's.
+   * is on it); then the kernel takes them all in one packed ADD, so they
+   * are dropped within seconds; then they are written MANY_CHUNK at a time,
+   * in the order given (the database's key order, feeds.ts inKeyOrder(), is
+   * the fast one), each chunk loaded again with its records' own rules (an
+   * escalated duration, a pin kept), which updates the entries in place.  A
+   * crash before the last chunk leaves kernel entries without a record: the
+   * daemon's reconcile deletes them, and the import can be run again.
+   * @targetOf names an item in an error; indexes are @packed's.
    */
   async blockPacked(packed: PackedPrefixes, shared: BlockRequest, targetOf: (i: number) => string, onProgress?: (p: BatchProgress) => void): Promise<BatchSummary> {
     this.#writable('blockFeed');
     const store = this.#store;
     const at = (i: number): IpPrefix => packedPrefixAt(packed, i);
+    const ttl = shared.permanent ? 0 : (shared.ttl ?? this.#defaultTtl);
+    const rule: SharedRule = { ports: shared.ports, ttl, pinned: shared.pin, monitor: shared.monitor };
     if (store !== undefined) {
       const refused = store.firstAllowed({ count: packed.count, at });
       if (refused !== undefined) {
         this.#allowlistedDb(Object.assign(new Error('allowlisted'), { code: 'EFFWALLALLOWED', allowed: refused.entry }), targetOf(refused.index), refused.index);
       }
+      try {
+        await this.#addPacked(packed, rule, {});
+      } catch (err) {
+        // No room (every entry pinned): the chunks' loads below mark what the kernel refuses cold.
+        if (!isKernelError(err) || (err.code !== 'ENOSPC' && err.code !== 'ENOMEM')) await this.#allowlistedAt(err, targetOf, packed.count);
+      }
       return this.#banChunks(store, packed.count, (i) => this.#banInput(shared, at(i)), undefined, onProgress);
     }
-    const ttl = shared.permanent ? 0 : (shared.ttl ?? this.#defaultTtl);
-    const rule: SharedRule = { ports: shared.ports, ttl, pinned: shared.pin, monitor: shared.monitor };
     const opts = onProgress === undefined ? {} : { onProgress: (done: number, total: number) => onProgress({ done, total }) };
     try {
-      let res;
-      const k = this.#kernel as Kernel & Partial<PackedAdd>;
-      if (typeof k.addPacked === 'function') {
-        res = await k.addPacked(packed, rule, opts);
-      } else {
-        const rules: KernelRule[] = new Array<KernelRule>(packed.count);
-        for (let i = 0; i < packed.count; i++) rules[i] = { ...rule, prefix: at(i) };
-        res = await this.#kernel.add(rules, opts);
-      }
+      const res = await this.#addPacked(packed, rule, opts);
       return { total: packed.count, applied: res.applied, changed: res.changed };
     } catch (err) {
       return this.#allowlistedAt(err, targetOf, packed.count);
     }
+  }
+
+  /** Every prefix of @packed into the kernel with @rule: one packed ADD where the kernel takes it. */
+  async #addPacked(packed: PackedPrefixes, rule: SharedRule, opts: BatchOptions): Promise<BatchResult> {
+    const k = this.#kernel as Kernel & Partial<PackedAdd>;
+    if (typeof k.addPacked === 'function') return k.addPacked(packed, rule, opts);
+    const rules: KernelRule[] = new Array<KernelRule>(packed.count);
+    for (let i = 0; i < packed.count; i++) rules[i] = { ...rule, prefix: packedPrefixAt(packed, i) };
+    return this.#kernel.add(rules, opts);
   }
 
   async unblock(target: string): Promise<UnblockResult> {

@@ -324,6 +324,45 @@ test('blockFeed: with a database, a feed of several chunks is recorded whole, wi
   await fw.close();
 });
 
+test('blockFeed with a database: the kernel drops the whole feed before the first chunk is written; each chunk then loads its records\' own rules', async (t) => {
+  const kernel = new FakeKernel({});
+  const fw = await openFfwall({ kernel, database: path.join(dir, 'db-kernel-first'), databaseOptions: { noSync: true } });
+  const n = 25_000;
+  const lines: string[] = [];
+  for (let i = 0; i < n; i++) lines.push(`10.${(i >>> 16) & 255}.${(i >>> 8) & 255}.${i & 255}`);
+  // A permanent ban the feed refreshes: the feed's own rule (no --ttl: the default) must not end it.
+  await fw.block('10.0.0.5', { permanent: true, reason: 'by hand' });
+  const atProgress: Promise<number>[] = [];
+  const res = await fw.blockFeed(Buffer.from(`${lines.join('\n')}\n`), {
+    onProgress: () => {
+      atProgress.push(kernel.stats().then((s) => s.entries));
+    },
+  });
+  t.deepEqual(res, { total: n, applied: n, changed: n - 1 });
+  const seen = await Promise.all(atProgress);
+  t.true(seen.length >= 3, `${seen.length} progress reports`);
+  t.is(seen[0], n, 'every entry was in the kernel when the first chunk had been written');
+  t.is((await fw.databaseCounts())?.kernel, n);
+  const kept = await kernel.lookup(parsePrefix('10.0.0.5'));
+  t.like(kept.entry, { ttl: 0, expires: 0 }, 'the permanent ban is permanent in the kernel again');
+  t.is((await fw.show('10.0.0.5')).record?.permanent, true);
+  const other = await kernel.lookup(parsePrefix('10.0.97.167'));
+  t.true((other.entry?.ttl ?? 0) > 0, 'a feed entry has the default duration');
+  await fw.close();
+});
+
+test('blockFeed with a database: an entry only the kernel\'s allowlist holds refuses the feed before anything is written', async (t) => {
+  const kernel = new FakeKernel({});
+  const fw = await openFfwall({ kernel, database: path.join(dir, 'db-kernel-allow'), databaseOptions: { noSync: true } });
+  // The kernel's allowlist out of step with the database's (as a crash could leave it).
+  await kernel.allowAdd([parsePrefix('192.0.2.0/24')]);
+  const err = await t.throwsAsync(fw.blockFeed(Buffer.from('10.0.0.1\n192.0.2.9\n10.0.0.2\n')));
+  t.like(err, { code: 'EALLOWLISTED' });
+  t.regex(err?.message ?? '', /192\.0\.2\.9/);
+  t.is((await fw.databaseCounts())?.total, 0, 'no record was written');
+  await fw.close();
+});
+
 /** packPlainFile()'s verdict over @text in pieces of @pieceSize, in the shape of fast(). */
 async function piecewise(text: string | Buffer, pieceSize: number, native = true): Promise<{ out: [number, string][] | string; lines?: number }> {
   const file = path.join(dir, `p${fileNo++}`);
