@@ -430,14 +430,24 @@ export function keyOrderOf(prefixes: readonly IpPrefix[]): Uint32Array | undefin
   if (at >= n) return undefined;
   const addrs = new Uint8Array(n * 16);
   const prefixLen = new Uint8Array(n);
-  const lineOf = new Uint32Array(n);
   for (let i = 0; i < n; i++) {
     const p = prefixes[i] as IpPrefix;
     p.writeTo(addrs, i * 16);
     prefixLen[i] = p.length;
-    lineOf[i] = i;
   }
-  const sorted = inKeyOrder({ count: n, addrs, prefixLen, lines: n, lineOf });
+  return packedKeyOrder({ count: n, addrs, prefixLen });
+}
+
+/**
+ * The permutation that puts packed prefixes in key order (inKeyOrder() of
+ * them: stable): position k of the key order holds entry order[k];
+ * undefined when they already are in key order.
+ */
+export function packedKeyOrder(packed: Pick<PackedFeed, 'count' | 'addrs' | 'prefixLen'>): Uint32Array | undefined {
+  const n = packed.count;
+  const lineOf = new Uint32Array(n);
+  for (let i = 0; i < n; i++) lineOf[i] = i;
+  const sorted = inKeyOrder({ count: n, addrs: packed.addrs, prefixLen: packed.prefixLen, lines: n, lineOf });
   return sorted.lineOf === lineOf ? undefined : sorted.lineOf;
 }
 

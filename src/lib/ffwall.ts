@@ -226,11 +226,11 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
    * its FeedError, naming the line, and nothing changes.  Over the direct
    * transport the entries go on packed, without an object or a request per
    * entry up front (the bulk load of issue 11): to the kernel as packed
-   * ADDs, or into the database in its key order, 10,000 at a time, after
-   * the allowlist check of the whole feed.  Over the daemon's socket they
-   * are one blockMany() with @options, in that key order too.  Errors name
-   * an entry by its index in the feed, or in its key order when it goes
-   * to a database or the socket.
+   * ADDs; with a database, after the allowlist check of the whole feed,
+   * to the kernel at once, then into the database in its key order, 10,000
+   * at a time.  Over the daemon's socket they are one blockMany() with
+   * @options, in that key order.  Errors name an entry by its index in the
+   * feed, or in its key order when it goes through the socket.
    */
   async blockFeed(feed: string | Uint8Array | PackedFeed, options: BlockOptions & ManyOptions = {}): Promise<BatchSummary> {
     this.#checkOpen();
@@ -241,12 +241,13 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
     else if (isPackedFeed(feed)) packed = feed;
     else throw new TypeError('blockFeed: feed must be a file path, a Uint8Array of the feed text, or a feed from packPlainFeed() or packPlainFile()');
     if (packed.count === 0) return this.blockMany([], options);
-    if (this.#kernelOnly()) return this.#blockPacked(packed, options);
-    // For a database, in its key order (a few B-tree pages per batch instead
-    // of one per ban); the daemon's socket takes batches of 10,000 that its
-    // database then writes as they come.
+    // The direct transport puts the feed into the kernel as it is, then
+    // into a database in its key order.
+    if (this.#transport instanceof DirectTransport) return this.#blockPacked(packed, options);
+    // For the daemon's database, in its key order (a few B-tree pages per
+    // batch instead of one per ban): the socket takes batches of 10,000 that
+    // the daemon writes as they come.
     const sorted = inKeyOrder(packed);
-    if (this.#transport instanceof DirectTransport) return this.#blockPacked(sorted, options);
     const items: IpPrefix[] = new Array<IpPrefix>(sorted.count);
     for (let i = 0; i < sorted.count; i++) items[i] = packedPrefixAt(sorted, i);
     return this.blockMany(items, options);

@@ -36,7 +36,7 @@ import type {
 } from './api.js';
 import type { BanInput, BanRecord, BanResult, BanStore, ListChunkOptions, ListFilter } from './db/index.js';
 import { FfwallError } from './errors.js';
-import { keyOrderOf } from './feeds.js';
+import { keyOrderOf, packedKeyOrder } from './feeds.js';
 import { isKernelError, type BatchOptions, type BatchResult, type Kernel, type KernelEvent, type KernelRule } from './kernel.js';
 import { banInfo, KernelLineWriter } from './kernel-json.js';
 import { noKernelError } from './kernel-none.js';
@@ -440,8 +440,8 @@ export class DirectTransport implements Transport {
    * the allowlist is checked over them all first (nothing changes when one
    * is on it); then the kernel takes them all in one packed ADD, so they
    * are dropped within seconds; then they are written MANY_CHUNK at a time,
-   * in the order given (the database's key order, feeds.ts inKeyOrder(), is
-   * the fast one), each chunk loaded again with its records' own rules (an
+   * in the database's key order (feeds.ts packedKeyOrder(): the fast order
+   * for its B-trees), each chunk loaded again with its records' own rules (an
    * escalated duration, a pin kept), which updates the entries in place.  A
    * crash before the last chunk leaves kernel entries without a record: the
    * daemon's reconcile deletes them, and the import can be run again.
@@ -464,7 +464,8 @@ export class DirectTransport implements Transport {
         // No room (every entry pinned): the chunks' loads below mark what the kernel refuses cold.
         if (!isKernelError(err) || (err.code !== 'ENOSPC' && err.code !== 'ENOMEM')) await this.#allowlistedAt(err, targetOf, packed.count);
       }
-      return this.#banChunks(store, packed.count, (i) => this.#banInput(shared, at(i)), undefined, onProgress);
+      // The database's key order (a few B-tree pages per chunk instead of one per ban), as a permutation: errors name the caller's index.
+      return this.#banChunks(store, packed.count, (i) => this.#banInput(shared, at(i)), packedKeyOrder(packed), onProgress);
     }
     const opts = onProgress === undefined ? {} : { onProgress: (done: number, total: number) => onProgress({ done, total }) };
     try {
