@@ -297,8 +297,7 @@ test('blockFeed: with a database, a feed of several chunks is recorded whole, wi
   const kernel = new FakeKernel({});
   const fw = await openFfwall({ kernel, database: path.join(dir, 'db-chunks'), databaseOptions: { noSync: true } });
   const n = 25_000;
-  const lines: string[] = [];
-  for (let i = 0; i < n; i++) lines.push(`10.${(i >>> 16) & 255}.${(i >>> 8) & 255}.${i & 255}`);
+  const lines = tenNet(n);
   await fw.allow('198.51.100.0/24', { reason: 'ours' });
   // The allowlisted entry sorts last: the chunks before it would be written by a chunk-by-chunk check.
   const bad = await t.throwsAsync(fw.blockFeed(Buffer.from(`${lines.join('\n')}\n198.51.100.7\n`), { ttl: '2h' }));
@@ -328,8 +327,7 @@ test('blockFeed with a database: the kernel drops the whole feed before the firs
   const kernel = new FakeKernel({});
   const fw = await openFfwall({ kernel, database: path.join(dir, 'db-kernel-first'), databaseOptions: { noSync: true } });
   const n = 25_000;
-  const lines: string[] = [];
-  for (let i = 0; i < n; i++) lines.push(`10.${(i >>> 16) & 255}.${(i >>> 8) & 255}.${i & 255}`);
+  const lines = tenNet(n);
   // A permanent ban the feed refreshes: the feed's own rule (no --ttl: the default) must not end it.
   await fw.block('10.0.0.5', { permanent: true, reason: 'by hand' });
   const atProgress: Promise<number>[] = [];
