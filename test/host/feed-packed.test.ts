@@ -293,6 +293,13 @@ test('blockFeed: with a database, a feed out of order, duplicates refreshed', as
   await fw.close();
 });
 
+/** @n addresses of 10.0.0.0/8 in key order: 10.0.0.0, 10.0.0.1, ... */
+function tenNet(n: number): string[] {
+  const lines: string[] = [];
+  for (let i = 0; i < n; i++) lines.push(`10.${(i >>> 16) & 255}.${(i >>> 8) & 255}.${i & 255}`);
+  return lines;
+}
+
 test('blockFeed: with a database, a feed of several chunks is recorded whole, with progress over the whole feed; an allowlisted entry in its last chunk changes nothing', async (t) => {
   const kernel = new FakeKernel({});
   const fw = await openFfwall({ kernel, database: path.join(dir, 'db-chunks'), databaseOptions: { noSync: true } });
