@@ -79,6 +79,31 @@ test.serial('a feed from standard input blocks, and unblock --source removes exa
   t.true(reaches(PEER_B, 80));
 });
 
+test.serial('a plain feed with the database: every entry in the kernel, a permanent ban it refreshes without a duration stays permanent', (t) => {
+  // 198.18.0.0/24 is a benchmarking network no test sends to; PEER_B is the one that is reached.
+  t.is(ffwall(['block', '198.18.0.7', '--permanent', '--reason', 'by hand']).code, 0);
+  const feed = `${PEER_B}\n198.18.0.7\n198.18.0.0/28\n198.18.0.9\n`;
+  // No --ttl: an explicit one would end the permanent ban (an explicit duration wins); the default does not.
+  const i = ffwall(['import', '-', '--name', 'plain-feed'], feed);
+  t.is(i.code, 0, i.stderr);
+  t.is(i.stdout, 'imported 4 entries of plain-feed (3 new) from 4 lines [direct]\n');
+  t.false(reaches(PEER_B, 80), 'the feed\'s address is dropped');
+  const k = ffwall(['list', '--kernel', '--json']);
+  t.is(k.code, 0, k.stderr);
+  const rows = k.stdout.trim().split('\n').map((x) => JSON.parse(x) as { target: string; expiresAt: string | null });
+  const by = new Map(rows.map((r) => [r.target, r.expiresAt]));
+  for (const target of [PEER_B, '198.18.0.9', '198.18.0.0/28']) {
+    const left = Date.parse(by.get(target) ?? '') - Date.now();
+    t.true(left > 500e3, `${target} expires in ${left} ms`);
+  }
+  t.true(by.has('198.18.0.7'), 'the permanent ban is in the kernel');
+  t.is(by.get('198.18.0.7'), null, 'and still permanent there');
+  const u = ffwall(['unblock', '--source', 'plain-feed']);
+  t.is(u.code, 0, u.stderr);
+  t.true(reaches(PEER_B, 80));
+  t.is(ffwall(['unblock', '198.18.0.7']).code, 0);
+});
+
 test.serial('status and devices report the module and the hooked device; detach stops filtering', (t) => {
   const s = ffwall(['status']);
   t.is(s.code, 0, s.stderr);
