@@ -26,7 +26,6 @@ const batch = Number(opt('--batch') ?? (opt('--db') === undefined ? 100_000 : 10
 let entries = 0;
 /** [records the stub kernel had taken, seconds since t0] after each batch. */
 const marks: [number, number][] = [];
-let t0 = process.hrtime.bigint();
 const mark = (): void => {
   marks.push([entries, Number(process.hrtime.bigint() - t0) / 1e9]);
 };
@@ -56,7 +55,7 @@ const stubDevice = {
 type Ctor = new (b: unknown, d: unknown, path: string, cap: number, slice: number) => NativeKernel;
 const kernel = new (NativeKernel as unknown as Ctor)(loadBinding(), stubDevice, '/dev/null', 4096, 4);
 const api = opt('--api') ?? 'feed';
-t0 = process.hrtime.bigint();
+const t0 = process.hrtime.bigint();
 const db = opt('--db');
 const fw = db === undefined ? new Ffwall(new DirectTransport(kernel, { defaultTtl: 86400 })) : await openFfwall({ kernel, database: db });
 let bans = 0;

@@ -37,7 +37,7 @@ import type {
 import type { BanInput, BanRecord, BanResult, BanStore, ListChunkOptions, ListFilter } from './db/index.js';
 import { FfwallError } from './errors.js';
 import { keyOrderOf, packedKeyOrder } from './feeds.js';
-import { isKernelError, type BatchOptions, type BatchResult, type Kernel, type KernelEvent, type KernelRule } from './kernel.js';
+import { isKernelError, type BatchOptions, type BatchResult, type Kernel, type KernelError, type KernelEvent, type KernelRule } from './kernel.js';
 import { banInfo, KernelLineWriter } from './kernel-json.js';
 import { noKernelError } from './kernel-none.js';
 import { NativeKernel, type PackedAdd, type PackedPrefixes, type SharedRule } from './kernel-native.js';
@@ -97,6 +97,11 @@ export function automaticKind(reason: string): string | null {
 
 /** Bytes of NDJSON per chunk of listNdjson() (large chunks: fewer writes and event-loop turns). */
 export const NDJSON_CHUNK = 1024 * 1024;
+
+/** The kernel refused an ADD for lack of room (a table of pinned entries, or memory): what it took stays, the rest stays cold. */
+function isNoRoom(err: unknown): err is KernelError {
+  return isKernelError(err) && (err.code === 'ENOSPC' || err.code === 'ENOMEM');
+}
 
 /** The chunks of @chunks, letting the event loop breathe (and a socket drain) between them. */
 async function* breathe(chunks: AsyncIterable<Buffer>): AsyncIterable<Uint8Array> {
@@ -287,7 +292,7 @@ export class DirectTransport implements Transport {
     try {
       applied = (await this.#kernel.add(rules)).applied;
     } catch (err) {
-      if (!isKernelError(err) || (err.code !== 'ENOSPC' && err.code !== 'ENOMEM')) throw err;
+      if (!isNoRoom(err)) throw err;
       applied = err.applied ?? 0;
     }
     if (markedKernel) {
@@ -462,7 +467,7 @@ export class DirectTransport implements Transport {
         await this.#addPacked(packed, rule, {});
       } catch (err) {
         // No room (every entry pinned): the chunks' loads below mark what the kernel refuses cold.
-        if (!isKernelError(err) || (err.code !== 'ENOSPC' && err.code !== 'ENOMEM')) await this.#allowlistedAt(err, targetOf, packed.count);
+        if (!isNoRoom(err)) await this.#allowlistedAt(err, targetOf, packed.count);
       }
       // The database's key order (a few B-tree pages per chunk instead of one per ban), as a permutation: errors name the caller's index.
       return this.#banChunks(store, packed.count, (i) => this.#banInput(shared, at(i)), packedKeyOrder(packed), onProgress);
