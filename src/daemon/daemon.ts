@@ -26,8 +26,7 @@ import { mkdirSync } from 'node:fs';
 import { chmod, chown } from 'node:fs/promises';
 import path from 'node:path';
 
-import { parsePrefix, type IpPrefix } from '../lib/addr.js';
-import type { BlockRequest } from '../lib/api.js';
+import type { IpPrefix } from '../lib/addr.js';
 import { ControlServer } from '../lib/control.js';
 import { BanStore } from '../lib/db/store.js';
 import { BAN_SOURCES, type BanSource, type StoreOptions } from '../lib/db/types.js';
@@ -50,7 +49,7 @@ import { PolicyServer, type PolicyJudgement, type PolicyRequestEvent, type Polic
 import { formatReport } from './report.js';
 import { SafetyList } from './safety.js';
 import { syncHits, type HitSyncReport } from './sync.js';
-import { DaemonTransport, type SafetyEntryLike, type SafetySource } from './transport.js';
+import { DaemonTransport, type BanTargets, type SafetyEntryLike, type SafetySource } from './transport.js';
 
 /** Reason prefix of the allowlist entries the daemon manages (the automatic safety list). */
 export const SAFETY_REASON_PREFIX = AUTO_REASON_PREFIX;
@@ -594,24 +593,29 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
    * target that covers safety entries goes ahead once they are on the
    * allowlist (it wins in the kernel); a short prefix needs force.
    */
-  async #beforeBan(requests: readonly BlockRequest[]): Promise<void> {
+  async #beforeBan(targets: BanTargets): Promise<void> {
     const safety = this.#safety;
     if (safety === undefined) return;
+    // A feed of a million: the host's state is read once, each target checked without a wait.
+    const checkOne = safety.checker === undefined ? undefined : await safety.checker();
     const join: SafetyEntryLike[] = [];
     let refusal: { target: string; code: string; reasons: string[] } | undefined;
-    for (const r of requests) {
-      const target = parsePrefix(r.target);
-      const c = await safety.check(target, r.force === true ? { force: true } : {});
+    for (let i = 0; i < targets.count; i++) {
+      const target = targets.at(i);
+      const options = targets.force(i) ? { force: true } : {};
+      const c = checkOne === undefined ? await safety.check(target, options) : checkOne(target, options);
+      if (c.collisions.length === 0 && c.force === undefined) continue;
       join.push(...c.collisions);
       const inside = c.collisions.filter((e) => e.prefix.contains(target));
+      const name = targets.name(i);
       if (refusal === undefined && inside.length > 0) {
         refusal = {
-          target: r.target,
+          target: name,
           code: 'EALLOWLISTED',
-          reasons: inside.map((e) => `${r.target} is inside ${e.prefix.toString()} (${e.kind}: ${e.reason})`),
+          reasons: inside.map((e) => `${name} is inside ${e.prefix.toString()} (${e.kind}: ${e.reason})`),
         };
       } else if (refusal === undefined && c.force !== undefined) {
-        refusal = { target: r.target, code: 'EFORCE', reasons: [c.force] };
+        refusal = { target: name, code: 'EFORCE', reasons: [c.force] };
       }
     }
     if (join.length > 0) await this.#exclusive(() => this.#allowSafety(join));
@@ -623,10 +627,10 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
   }
 
   /** New host bans through the socket go into the membership filter now. */
-  async #afterBan(targets: readonly string[]): Promise<void> {
+  async #afterBan(targets: Pick<BanTargets, 'count' | 'at'>): Promise<void> {
     const hosts: IpPrefix[] = [];
-    for (const t of targets) {
-      const p = parsePrefix(t);
+    for (let i = 0; i < targets.count; i++) {
+      const p = targets.at(i);
       if (!p.isHost) continue;
       const key = p.key();
       if (this.#recentlyAdded.has(key)) continue;

@@ -194,7 +194,7 @@ const STATIC: ReadonlyArray<{ text: string; kind: SafetyKind; reason: string; fl
 
 /** Two prefixes overlap when one contains the other. */
 export function overlaps(a: IpPrefix, b: IpPrefix): boolean {
-  return a.contains(b) || b.contains(a);
+  return a.overlaps(b);
 }
 
 /** Why a ban of @target needs force (a prefix shorter than the configured minimum), or undefined. */
@@ -381,7 +381,28 @@ export class SafetyList {
 
   /** Whether a ban of @target may go ahead, and why not. */
   async check(target: IpPrefix, options: { force?: boolean } = {}): Promise<SafetyCheck> {
-    const collisions = await this.collisions(target);
+    return (await this.checker())(target, options);
+  }
+
+  /**
+   * check() for many targets (a feed): the SSH sessions read and the
+   * entries merged once, then each target checked without a wait.
+   */
+  async checker(): Promise<(target: IpPrefix, options?: { force?: boolean }) => SafetyCheck> {
+    await this.sshSessions();
+    const entries = this.entries();
+    return (target, options = {}) => this.#checkIn(entries, target, options);
+  }
+
+  #checkIn(entries: readonly SafetyEntry[], target: IpPrefix, options: { force?: boolean }): SafetyCheck {
+    let collisions: SafetyEntry[] | undefined;
+    for (const e of entries) if (e.prefix.overlaps(target)) (collisions ??= []).push(e);
+    // The common case of a feed's million entries: no collision, long enough (or forced).
+    if (collisions === undefined && (options.force === true || needsForce(target, this.#config) === undefined)) return { ok: true, collisions: [], reasons: [] };
+    return this.#explain(collisions ?? [], target, options);
+  }
+
+  #explain(collisions: SafetyEntry[], target: IpPrefix, options: { force?: boolean }): SafetyCheck {
     const reasons = collisions.map((e) =>
       e.prefix.contains(target) ? `${target.toString()} is inside ${e.prefix.toString()} (${e.reason})` : `${target.toString()} covers ${e.prefix.toString()} (${e.reason})`,
     );

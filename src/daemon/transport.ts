@@ -8,7 +8,7 @@
 //   - after: the new host bans go into the membership filter (FILTER_ADD),
 //     so that they come back on a MISS once evicted.
 // It also reports every request (op, result code) for the metrics.
-import type { IpPrefix } from '../lib/addr.js';
+import { packedPrefixAt, parsePrefix, type IpPrefix } from '../lib/addr.js';
 import type {
   AllowEntryInfo,
   AllowResult,
@@ -35,6 +35,7 @@ import type {
   UnblockSourceResult,
 } from '../lib/api.js';
 import { defaultOffenceConfig, OffenceTracker, type OffenceConfig, type ReportRequest, type ReportResult } from '../lib/offences.js';
+import type { PackedPrefixes } from '../lib/kernel-native.js';
 import { AUTO_REASON_PREFIX, type DirectTransport } from '../lib/transport-direct.js';
 
 /** One entry of the automatic safety list (src/daemon/safety.ts computes them). */
@@ -53,6 +54,17 @@ export interface SafetyCheckLike {
   reasons: string[];
 }
 
+/** The targets of a ban request, one at a time (a feed has no object per target). */
+export interface BanTargets {
+  readonly count: number;
+  /** Target @i, parsed. */
+  at(i: number): IpPrefix;
+  /** Whether target @i was given force. */
+  force(i: number): boolean;
+  /** Target @i as its request wrote it (for messages). */
+  name(i: number): string;
+}
+
 /** What the daemon needs of the safety list: SafetyList (safety.ts) has this shape. */
 export interface SafetySource {
   /** Re-reads the host's addresses, gateways, resolvers; returns every entry in force. */
@@ -61,21 +73,38 @@ export interface SafetySource {
   entries(): SafetyEntryLike[];
   /** Whether a ban of @target may go ahead (reads the SSH sessions open now). */
   check(target: IpPrefix, options: { force?: boolean }): Promise<SafetyCheckLike>;
+  /**
+   * check() for many targets: the host's state read once, then the returned
+   * function checks one target, synchronously.  Optional: without it, the
+   * daemon awaits check() per target.
+   */
+  checker?(): Promise<(target: IpPrefix, options: { force?: boolean }) => SafetyCheckLike>;
   /** The entries safety.override takes off the list, with the override (its prefix and reason). */
   overridden?(): Array<SafetyEntryLike & { override: string }>;
 }
 
 export interface DaemonTransportHooks {
   /** Throws (nothing changed) when a request may not go ahead. */
-  beforeBan(requests: readonly BlockRequest[]): Promise<void>;
+  beforeBan(targets: BanTargets): Promise<void>;
   /** After bans were written: the targets (as written) of the records. */
-  afterBan(targets: readonly string[]): Promise<void>;
+  afterBan(targets: Pick<BanTargets, 'count' | 'at'>): Promise<void>;
   /** Every request and its result: 'ok' or the error's code. */
   request?(op: string, result: string): void;
   /** Every offence reported and what came of it. */
   offence?(offence: ReportRequest, result: ReportResult): void;
   /** The automatic safety entries the configuration overrides (listed by allowList(), marked). */
   overridden?(): Array<SafetyEntryLike & { override: string }>;
+}
+
+/** The targets of @requests (@prefixes: the same, parsed already). */
+function requestTargets(requests: readonly BlockRequest[], prefixes?: readonly IpPrefix[]): BanTargets {
+  const req = (i: number): BlockRequest => requests[i] as BlockRequest;
+  return {
+    count: requests.length,
+    at: (i) => prefixes?.[i] ?? parsePrefix(req(i).target),
+    force: (i) => req(i).force === true,
+    name: (i) => req(i).target,
+  };
 }
 
 function codeOf(err: unknown): string {
@@ -116,19 +145,33 @@ export class DaemonTransport implements Transport {
 
   block(r: BlockRequest): Promise<BlockResult> {
     return this.#run('block', async () => {
-      await this.#hooks.beforeBan([r]);
+      await this.#hooks.beforeBan(requestTargets([r]));
       const res = await this.#inner.block(r);
-      await this.#hooks.afterBan([res.target, ...res.also]);
+      const written = [res.target, ...res.also];
+      await this.#hooks.afterBan({ count: written.length, at: (i) => parsePrefix(written[i] as string) });
       return res;
     });
   }
 
   blockMany(requests: BlockRequest[], onProgress?: (p: BatchProgress) => void, prefixes?: readonly IpPrefix[]): Promise<BatchSummary> {
     return this.#run('blockMany', async () => {
-      await this.#hooks.beforeBan(requests);
+      const targets = requestTargets(requests, prefixes);
+      await this.#hooks.beforeBan(targets);
       const res = await this.#inner.blockMany(requests, onProgress, prefixes);
       // The records may be wider (IPv6 aggregation): only host targets go into the filter, and those are written as given.
-      await this.#hooks.afterBan(requests.map((r) => r.target));
+      await this.#hooks.afterBan(targets);
+      return res;
+    });
+  }
+
+  /** A feed (Ffwall.blockFeed()): the safety checks of every entry, then the inner transport's kernel-first load. */
+  blockPacked(packed: PackedPrefixes, shared: BlockRequest, targetOf: (i: number) => string, onProgress?: (p: BatchProgress) => void): Promise<BatchSummary> {
+    return this.#run('blockFeed', async () => {
+      const force = shared.force === true;
+      const targets: BanTargets = { count: packed.count, at: (i) => packedPrefixAt(packed, i), force: () => force, name: targetOf };
+      await this.#hooks.beforeBan(targets);
+      const res = await this.#inner.blockPacked(packed, shared, targetOf, onProgress);
+      await this.#hooks.afterBan(targets);
       return res;
     });
   }

@@ -44,7 +44,7 @@ export class IpPrefix {
   constructor(bytes: Uint8Array, length: number) {
     if (!(bytes instanceof Uint8Array) || bytes.length !== 16) throw new TypeError('IpPrefix: bytes must be a Uint8Array of 16 bytes');
     if (!Number.isInteger(length) || length < 0 || length > 128) throw new TypeError(`IpPrefix: length ${String(length)} is not an integer in 0..128`);
-    const copy = Uint8Array.from(bytes);
+    const copy = new Uint8Array(bytes);
     this.#bytes = copy;
     this.length = length;
     if (hasHostBits(copy, length)) {
@@ -133,6 +133,11 @@ export class IpPrefix {
     return !differsWithin(this.#bytes, other.#bytes, this.length);
   }
 
+  /** True when one of the two contains the other: they share an address. */
+  overlaps(other: IpPrefix): boolean {
+    return !differsWithin(this.#bytes, other.#bytes, Math.min(this.length, other.length));
+  }
+
   /** The enclosing prefix of @length (128-space), which must not exceed this one's. */
   supernet(length: number): IpPrefix {
     if (length > this.length) throw new RangeError(`supernet: /${length} is longer than ${this.toString()}`);
@@ -185,21 +190,24 @@ export function isV4MappedAt(b: Uint8Array, offset: number): boolean {
 }
 
 function hasHostBits(b: Uint8Array, length: number): boolean {
-  for (let i = 0; i < 16; i++) {
-    const keep = Math.max(0, Math.min(8, length - i * 8));
-    if (((b[i] ?? 0) & ~(0xff << (8 - keep)) & 0xff) !== 0) return true;
-  }
+  return hasHostBitsAt(b, 0, length);
+}
+
+/** True when the 16 address bytes at @b[@offset] have bits set beyond @length (128-space). */
+export function hasHostBitsAt(b: Uint8Array, offset: number, length: number): boolean {
+  let i = length >>> 3;
+  const rest = length & 7;
+  if (rest !== 0 && ((b[offset + i++] ?? 0) & (0xff >>> rest)) !== 0) return true;
+  for (; i < 16; i++) if ((b[offset + i] ?? 0) !== 0) return true;
   return false;
 }
 
 function differsWithin(a: Uint8Array, b: Uint8Array, length: number): boolean {
-  for (let i = 0; i < 16; i++) {
-    const keep = Math.max(0, Math.min(8, length - i * 8));
-    if (keep === 0) break;
-    const mask = (0xff << (8 - keep)) & 0xff;
-    if (((a[i] ?? 0) & mask) !== ((b[i] ?? 0) & mask)) return true;
-  }
-  return false;
+  const whole = length >>> 3;
+  for (let i = 0; i < whole; i++) if (a[i] !== b[i]) return true;
+  const rest = length & 7;
+  if (rest === 0) return false;
+  return (((a[whole] ?? 0) ^ (b[whole] ?? 0)) & (0xff << (8 - rest)) & 0xff) !== 0;
 }
 
 // RFC 5952: lower case, no leading zeros, the longest run (>= 2) of zero

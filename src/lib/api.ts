@@ -13,6 +13,7 @@
 // direct transport behind these same types.
 import type { IpPrefix } from './addr.js';
 import type { KernelConfig, KernelMode, MatchKind, Verdict } from './kernel.js';
+import type { PackedPrefixes } from './kernel-native.js';
 import type { ReportRequest, ReportResult } from './offences.js';
 
 /** Who asked for a ban: recorded with it, used to remove one source's bans. */
@@ -237,6 +238,14 @@ export interface Transport {
    * (same order); a transport may use it instead of parsing the text again.
    */
   blockMany(requests: BlockRequest[], onProgress?: (p: BatchProgress) => void, prefixes?: readonly IpPrefix[]): Promise<BatchSummary>;
+  /**
+   * blockMany() of targets packed as the kernel takes them (16 address
+   * bytes and a length each), every one with the options of @shared (its
+   * target unused), without a request or an object per target: a feed.
+   * @targetOf(i) names entry i in an error, and `badIndex` counts in
+   * @packed.  Optional: without it, Ffwall.blockFeed() sends blockMany().
+   */
+  blockPacked?(packed: PackedPrefixes, shared: BlockRequest, targetOf: (i: number) => string, onProgress?: (p: BatchProgress) => void): Promise<BatchSummary>;
   unblock(target: string): Promise<UnblockResult>;
   unblockMany(targets: string[], onProgress?: (p: BatchProgress) => void): Promise<BatchSummary>;
   check(address: string, port: number | null): Promise<CheckResult>;

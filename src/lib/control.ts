@@ -8,6 +8,9 @@
 //   - requests {"id":N,"op":OP,"args":{...}}; answers {"id":N,"ok":true,
 //     "result":R} or {"id":N,"ok":false,"error":{code,message,kind,...}};
 //     long batches also send {"id":N,"progress":{"done":D,"total":T}};
+//   - op "blockFeed" (hello feature "blockFeed") carries a feed packed: its
+//     request line {"id":N,"op":"blockFeed","args":{"count":C,"request":R}}
+//     is followed by C*17 bytes (feeds.ts packedToWire()), not a line;
 //   - after op "subscribe", events arrive as {"event":{...}}.
 // A line longer than CONTROL_MAX_LINE bytes is answered with EPROTO and the
 // connection is closed; a line that is not a valid request is answered with
@@ -43,6 +46,8 @@ import type {
 } from './api.js';
 import { nodeNet } from './builtins.js';
 import { FfwallError, fromWireError, toWireError, type WireError } from './errors.js';
+import { feedFromWire, PACKED_WIRE_ENTRY, packedToWire } from './feeds.js';
+import type { PackedPrefixes } from './kernel-native.js';
 import { closeAt, listenAt } from './listen.js';
 import type { Ffwall } from './ffwall.js';
 import type { Offence, ReportRequest, ReportResult } from './offences.js';
@@ -53,6 +58,16 @@ export const DEFAULT_SOCKET_PATH = '/run/ffwall/ffwall.sock';
 export const CONTROL_MAX_LINE = 4 * 1024 * 1024;
 /** Requests per blockMany/unblockMany message sent by the client. */
 export const CONTROL_CHUNK = 10000;
+/** Entries per blockFeed message (17 bytes each: 17 MiB at most). */
+export const CONTROL_FEED_CHUNK = 1 << 20;
+/**
+ * Bytes of blockFeed payloads the server holds at once, every connection
+ * together (a feed is whole before it is checked); a blockFeed past it is
+ * answered EBUSY, its payload read and dropped.
+ */
+export const CONTROL_FEED_BUDGET = 64 * 1024 * 1024;
+/** What this server offers beyond protocol 1's first ops, announced in its hello. */
+const FEATURES = ['blockFeed'] as const;
 
 const OPS = [
   'block',
@@ -79,6 +94,7 @@ const OPS = [
   'hits',
   'report',
   'kernelList',
+  'blockFeed',
 ] as const;
 /** Row payloads (list streams, about 256 KiB each) a client may hold unread before it pauses the socket. */
 const CLIENT_CHUNKS_HIGH = 8;
@@ -88,6 +104,8 @@ interface Hello {
   ffwall: 'control';
   protocol: number;
   server: string;
+  /** Ops added to protocol 1 that this server has (an older one sends none). */
+  features?: string[];
 }
 
 /**
@@ -98,18 +116,21 @@ interface Hello {
 class LineReader {
   #parts: Buffer[] = [];
   #size = 0;
-  #raw: { left: number; parts: Buffer[]; fn: (payload: Buffer) => void } | undefined;
+  #raw: { left: number; parts: Buffer[] | undefined; fn: (payload: Buffer) => void } | undefined;
   constructor(
     private readonly max: number,
     private readonly onLine: (line: string) => void,
     private readonly onTooLong: () => void,
   ) {}
 
-  /** The next @n bytes (at most max) go to @fn as one payload. */
-  raw(n: number, fn: (payload: Buffer) => void): void {
-    if (!(Number.isSafeInteger(n) && n >= 0 && n <= this.max)) return this.onTooLong();
+  /**
+   * The next @n bytes (at most @max) go to @fn as one payload; with @keep
+   * false they are read and dropped, and @fn gets an empty buffer.
+   */
+  raw(n: number, fn: (payload: Buffer) => void, max = this.max, keep = true): void {
+    if (!(Number.isSafeInteger(n) && n >= 0 && n <= max)) return this.onTooLong();
     if (n === 0) return fn(Buffer.alloc(0));
-    this.#raw = { left: n, parts: [], fn };
+    this.#raw = { left: n, parts: keep ? [] : undefined, fn };
   }
 
   push(chunk: Buffer): void {
@@ -118,12 +139,13 @@ class LineReader {
       const r = this.#raw;
       if (r !== undefined) {
         const take = Math.min(r.left, chunk.length - start);
-        r.parts.push(chunk.subarray(start, start + take));
+        r.parts?.push(chunk.subarray(start, start + take));
         r.left -= take;
         start += take;
         if (r.left > 0) return;
         this.#raw = undefined;
-        r.fn(r.parts.length === 1 ? (r.parts[0] as Buffer) : Buffer.concat(r.parts));
+        const parts = r.parts ?? [];
+        r.fn(parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts));
         continue;
       }
       const nl = chunk.indexOf(0x0a, start);
@@ -173,6 +195,8 @@ export class ControlServer {
   readonly #opts: ControlServerOptions;
   #server: net.Server | undefined;
   readonly #sockets = new Set<net.Socket>();
+  /** Bytes of blockFeed payloads held now (being read or handled), every connection together. */
+  #feedBytes = 0;
   /** Called on each protocol error (for logging); optional. */
   onProtocolError: ((reason: string) => void) | undefined;
 
@@ -183,6 +207,11 @@ export class ControlServer {
 
   get connections(): number {
     return this.#sockets.size;
+  }
+
+  /** Bytes of blockFeed payloads held now (CONTROL_FEED_BUDGET caps them). */
+  get feedBytes(): number {
+    return this.#feedBytes;
   }
 
   async start(): Promise<void> {
@@ -206,64 +235,99 @@ export class ControlServer {
     this.#sockets.add(sock);
     let unsubscribe: (() => void) | undefined;
     let queue = Promise.resolve();
+    // The feed payloads this connection holds: released once handled, or when it closes.
+    const holds = new Set<{ bytes: number }>();
+    const release = (h: { bytes: number }): void => {
+      if (holds.delete(h)) this.#feedBytes -= h.bytes;
+    };
     const onEvent = (e: FfwallEvent): void => send(sock, { event: e });
     const cleanup = (): void => {
       this.#sockets.delete(sock);
+      for (const h of [...holds]) release(h);
       if (unsubscribe !== undefined) unsubscribe();
       unsubscribe = undefined;
     };
     sock.on('close', cleanup);
     sock.on('error', () => sock.destroy());
-    const hello: Hello = { ffwall: 'control', protocol: CONTROL_PROTOCOL, server: this.#opts.serverVersion ?? '0' };
+    const hello: Hello = { ffwall: 'control', protocol: CONTROL_PROTOCOL, server: this.#opts.serverVersion ?? '0', features: [...FEATURES] };
     send(sock, hello);
+    const subs = {
+      subscribe: (): void => {
+        if (unsubscribe === undefined) {
+          this.#fw.on('event', onEvent);
+          unsubscribe = () => this.#fw.off('event', onEvent);
+        }
+      },
+      unsubscribe: (): void => {
+        unsubscribe?.();
+        unsubscribe = undefined;
+      },
+    };
+    // Requests of one connection run in order.
+    const enqueue = (msg: Parsed, payload?: Buffer): void => {
+      queue = queue.then(() => this.#handle(sock, msg, subs, payload));
+    };
+    const close = (reason: string, message: string): void => {
+      this.onProtocolError?.(reason);
+      send(sock, { id: null, ok: false, error: protoError(`${message}; closing the connection`) });
+      sock.end();
+      sock.pause();
+    };
     const reader = new LineReader(
       CONTROL_MAX_LINE,
       (line) => {
-        // Requests of one connection run in order.
-        queue = queue.then(() =>
-          this.#handle(sock, line, {
-            subscribe: () => {
-              if (unsubscribe === undefined) {
-                this.#fw.on('event', onEvent);
-                unsubscribe = () => this.#fw.off('event', onEvent);
-              }
-            },
-            unsubscribe: () => {
-              unsubscribe?.();
-              unsubscribe = undefined;
-            },
-          }),
+        const msg = parseLine(line);
+        if (msg.op !== 'blockFeed') return enqueue(msg);
+        // The payload follows the line: it is read here, whole, before the next request.
+        const count = msg.args.count;
+        if (!(typeof count === 'number' && Number.isSafeInteger(count) && count >= 0 && count <= CONTROL_FEED_CHUNK)) {
+          return close('bad blockFeed count', `blockFeed: args.count must be an integer in 0..${CONTROL_FEED_CHUNK} (the payload's entries)`);
+        }
+        const bytes = count * PACKED_WIRE_ENTRY;
+        if (this.#feedBytes + bytes > CONTROL_FEED_BUDGET) {
+          const busy = new FfwallError('EBUSY', `ffwall: the daemon holds ${CONTROL_FEED_BUDGET} bytes of feeds already; nothing was blocked, try again when the imports running now are done`);
+          return reader.raw(bytes, () => enqueue({ ...msg, refusal: busy }), bytes, false);
+        }
+        const hold = { bytes };
+        holds.add(hold);
+        this.#feedBytes += bytes;
+        reader.raw(
+          bytes,
+          (payload) => {
+            enqueue({ ...msg, done: () => release(hold) }, payload);
+          },
+          bytes,
         );
       },
-      () => {
-        this.onProtocolError?.('request too large');
-        send(sock, { id: null, ok: false, error: protoError(`request longer than ${CONTROL_MAX_LINE} bytes; closing the connection`) });
-        sock.end();
-        sock.pause();
-      },
+      () => close('request too large', `request longer than ${CONTROL_MAX_LINE} bytes`),
     );
     sock.on('data', (chunk: Buffer) => reader.push(chunk));
   }
 
-  async #handle(sock: net.Socket, line: string, subs: { subscribe(): void; unsubscribe(): void }): Promise<void> {
-    if (line.trim() === '') return;
-    let msg: unknown;
+  async #handle(sock: net.Socket, m: Parsed, subs: { subscribe(): void; unsubscribe(): void }, payload?: Buffer): Promise<void> {
     try {
-      msg = JSON.parse(line);
-    } catch {
+      await this.#answer(sock, m, subs, payload);
+    } finally {
+      m.done?.();
+    }
+  }
+
+  async #answer(sock: net.Socket, m: Parsed, subs: { subscribe(): void; unsubscribe(): void }, payload?: Buffer): Promise<void> {
+    if (m.blank === true) return;
+    if (m.malformed === true) {
       this.onProtocolError?.('malformed JSON');
       send(sock, { id: null, ok: false, error: protoError('malformed JSON') });
       return;
     }
-    const m = msg as { id?: unknown; op?: unknown; args?: unknown };
-    const id = typeof m.id === 'number' && Number.isSafeInteger(m.id) ? m.id : null;
-    if (typeof msg !== 'object' || msg === null || id === null || typeof m.op !== 'string' || !(OPS as readonly string[]).includes(m.op)) {
+    const id = m.id;
+    if (id === null || m.op === undefined) {
       this.onProtocolError?.('not a request');
       send(sock, { id, ok: false, error: protoError(`not a request: expected {"id":<integer>,"op":<one of ${OPS.join(', ')}>,"args":{...}}`) });
       return;
     }
-    const args = (typeof m.args === 'object' && m.args !== null ? m.args : {}) as Record<string, unknown>;
+    const args = m.args;
     try {
+      if (m.refusal !== undefined) throw m.refusal;
       const emit = async (item: unknown, as: 'item' | 'rows' = 'item', payload?: Uint8Array): Promise<void> => {
         if (sock.destroyed) throw new FfwallError('ECONNRESET', 'ffwall: the client went away');
         let ok = sock.write(`${JSON.stringify({ id, [as]: item })}\n`);
@@ -278,7 +342,7 @@ export class ControlServer {
           sock.once('close', done);
         });
       };
-      const result = await this.#dispatch(m.op as Op, args, (p) => send(sock, { id, progress: p }), subs, emit);
+      const result = await this.#dispatch(m.op, args, (p) => send(sock, { id, progress: p }), subs, emit, payload);
       send(sock, { id, ok: true, result });
     } catch (err) {
       send(sock, { id, ok: false, error: toWireError(err) });
@@ -291,6 +355,7 @@ export class ControlServer {
     progress: (p: BatchProgress) => void,
     subs: { subscribe(): void; unsubscribe(): void },
     emit: (item: unknown, as?: 'item' | 'rows', payload?: Uint8Array) => Promise<void>,
+    payload?: Buffer,
   ): Promise<unknown> {
     const fw = this.#fw;
     switch (op) {
@@ -306,6 +371,12 @@ export class ControlServer {
           return { target: r.target, ...requestOptions(r) };
         });
         return fw.blockMany(items, { onProgress: progress });
+      }
+      case 'blockFeed': {
+        // The payload was read with the line (count checked there): the daemon checks every entry again.
+        const r = wireRequest(a.request, 'request');
+        const feed = feedFromWire(payload ?? Buffer.alloc(0), a.count as number);
+        return fw.blockFeed(feed, { ...requestOptions(r), onProgress: progress });
       }
       case 'unblock':
         return fw.unblock(wireString(a.target, 'target'));
@@ -403,6 +474,36 @@ export class ControlServer {
   }
 }
 
+/** A request line as parsed before its turn (a blockFeed's payload is read with it). */
+interface Parsed {
+  /** The request's id; null when it has none (then it is not a request). */
+  id: number | null;
+  /** Undefined when the line names no known op (then it is not a request). */
+  op?: Op;
+  args: Record<string, unknown>;
+  blank?: boolean;
+  malformed?: boolean;
+  /** An answer decided when the line was read (EBUSY). */
+  refusal?: Error;
+  /** Called once the request is handled (releases its payload). */
+  done?: () => void;
+}
+
+function parseLine(line: string): Parsed {
+  if (line.trim() === '') return { id: null, args: {}, blank: true };
+  let msg: unknown;
+  try {
+    msg = JSON.parse(line);
+  } catch {
+    return { id: null, args: {}, malformed: true };
+  }
+  const m = (typeof msg === 'object' && msg !== null ? msg : {}) as { id?: unknown; op?: unknown; args?: unknown };
+  const id = typeof m.id === 'number' && Number.isSafeInteger(m.id) ? m.id : null;
+  const args = (typeof m.args === 'object' && m.args !== null ? m.args : {}) as Record<string, unknown>;
+  const op = typeof m.op === 'string' && (OPS as readonly string[]).includes(m.op) ? (m.op as Op) : undefined;
+  return op === undefined ? { id, args } : { id, op, args };
+}
+
 function wireString(v: unknown, what: string): string {
   if (typeof v !== 'string') throw new TypeError(`${what} must be a string`);
   return v;
@@ -454,16 +555,29 @@ export class ClientTransport implements Transport {
   #nextId = 1;
   #closedError: Error | undefined;
   #reader: LineReader | undefined;
+  /**
+   * Set when the daemon takes packed feeds (hello feature "blockFeed");
+   * without it Ffwall.blockFeed() sends blockMany(), as to a daemon before it.
+   */
+  declare blockPacked?: NonNullable<Transport['blockPacked']>;
 
-  private constructor(sock: net.Socket, path: string) {
+  readonly #feedChunk: number;
+
+  private constructor(sock: net.Socket, path: string, feedChunk: number) {
     this.#sock = sock;
     this.#path = path;
+    this.#feedChunk = feedChunk;
   }
 
-  /** Connects and checks the server's protocol version. */
-  static async connect(path: string = DEFAULT_SOCKET_PATH, timeoutMs = 5000): Promise<ClientTransport> {
+  /**
+   * Connects and checks the server's protocol version.  @options.feedChunk
+   * (entries per blockFeed message, at most CONTROL_FEED_CHUNK) is for tests.
+   */
+  static async connect(path: string = DEFAULT_SOCKET_PATH, timeoutMs = 5000, options: { feedChunk?: number } = {}): Promise<ClientTransport> {
+    const feedChunk = options.feedChunk ?? CONTROL_FEED_CHUNK;
+    if (!(Number.isSafeInteger(feedChunk) && feedChunk >= 1 && feedChunk <= CONTROL_FEED_CHUNK)) throw new RangeError(`feedChunk must be an integer in 1..${CONTROL_FEED_CHUNK}`);
     const sock = nodeNet().createConnection(path);
-    const client = new ClientTransport(sock, path);
+    const client = new ClientTransport(sock, path, feedChunk);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => fail(new FfwallError('ENODAEMON', `ffwall: the daemon did not answer on ${path} within ${timeoutMs} ms`)), timeoutMs);
       const fail = (err: Error): void => {
@@ -500,6 +614,9 @@ export class ClientTransport implements Transport {
                   `ffwall: the daemon speaks control protocol ${String(hello.protocol)}, this library speaks ${CONTROL_PROTOCOL}; upgrade the older of the two`,
                 ),
               );
+            }
+            if (Array.isArray(hello.features) && hello.features.includes('blockFeed')) {
+              client.blockPacked = (packed, shared, _targetOf, onProgress) => client.#blockFeed(packed, shared, onProgress);
             }
             clearTimeout(timer);
             sock.removeAllListeners('error');
@@ -551,7 +668,7 @@ export class ClientTransport implements Transport {
     else p.reject(fromWireError(msg.error ?? protoError('an answer without a result or an error')));
   }
 
-  async #call<T>(op: Op, args: Record<string, unknown>, progress?: (p: BatchProgress) => void, item?: (v: unknown) => void): Promise<T> {
+  async #call<T>(op: Op, args: Record<string, unknown>, progress?: (p: BatchProgress) => void, item?: (v: unknown) => void, payload?: Uint8Array): Promise<T> {
     if (this.#closedError !== undefined) throw this.#closedError;
     const id = this.#nextId++;
     return new Promise<T>((resolve, reject) => {
@@ -560,6 +677,7 @@ export class ClientTransport implements Transport {
       if (item !== undefined) pending.item = item;
       this.#pending.set(id, pending);
       this.#sock.write(`${JSON.stringify({ id, op, args })}\n`);
+      if (payload !== undefined) this.#sock.write(payload);
     });
   }
 
@@ -569,6 +687,25 @@ export class ClientTransport implements Transport {
 
   async blockMany(requests: BlockRequest[], onProgress?: (p: BatchProgress) => void): Promise<BatchSummary> {
     return this.#chunked('blockMany', 'requests', requests, onProgress);
+  }
+
+  /**
+   * A packed feed to the daemon, CONTROL_FEED_CHUNK entries a message (op
+   * blockFeed): the daemon checks each entry (syntax, its safety rules, the
+   * allowlist), puts the message's entries into the kernel at once, then
+   * records them.  Errors count `badIndex` in the whole feed.
+   */
+  async #blockFeed(packed: PackedPrefixes, shared: BlockRequest, onProgress?: (p: BatchProgress) => void): Promise<BatchSummary> {
+    const total = packed.count;
+    let told = -1;
+    const tell = (done: number): void => {
+      if (onProgress === undefined || done === told) return;
+      told = done;
+      onProgress({ done, total });
+    };
+    return this.#inParts(total, this.#feedChunk, (off, end, before) =>
+      this.#call<BatchSummary>('blockFeed', { count: end - off, request: shared }, (p) => tell(before + p.done), undefined, packedToWire(packed, off, end)),
+    tell);
   }
 
   unblock(target: string): Promise<UnblockResult> {
@@ -581,12 +718,24 @@ export class ClientTransport implements Transport {
 
   async #chunked(op: Op, key: string, items: unknown[], onProgress?: (p: BatchProgress) => void): Promise<BatchSummary> {
     const total = items.length;
+    return this.#inParts(total, CONTROL_CHUNK, (off, end) => this.#call<BatchSummary>(op, { [key]: items.slice(off, end) }),
+      (done) => onProgress?.({ done, total }));
+  }
+
+  /**
+   * Sends `total` items as messages of at most `step`: `send(off, end,
+   * appliedBefore)` sends one.  An error's `applied` and `badIndex` are
+   * made to count in the whole batch.  An empty batch still sends one
+   * (empty) message, so the daemon's answer (and its errors) come back.
+   */
+  async #inParts(total: number, step: number, send: (off: number, end: number, before: number) => Promise<BatchSummary>,
+    after: (applied: number) => void): Promise<BatchSummary> {
     let applied = 0;
     let changed = 0;
-    for (let off = 0; off < total || (total === 0 && off === 0); off += CONTROL_CHUNK) {
-      const chunk = items.slice(off, off + CONTROL_CHUNK);
+    for (let off = 0; off < total || (total === 0 && off === 0); off += step) {
+      const end = Math.min(total, off + step);
       try {
-        const r = await this.#call<BatchSummary>(op, { [key]: chunk });
+        const r = await send(off, end, applied);
         applied += r.applied;
         changed += r.changed;
       } catch (err) {
@@ -595,7 +744,7 @@ export class ClientTransport implements Transport {
         if (e.badIndex !== undefined) e.badIndex += off;
         throw e;
       }
-      onProgress?.({ done: applied, total });
+      after(applied);
       if (total === 0) break;
     }
     return { total, applied, changed };

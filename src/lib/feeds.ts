@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 
-import { AddressError, isV4MappedAt, packedPrefixAt, packPrefixInto, parsePrefix, parseV4PrefixBytes, type IpPrefix } from './addr.js';
+import { AddressError, hasHostBitsAt, isV4MappedAt, packedPrefixAt, packPrefixInto, parsePrefix, parseV4PrefixBytes, type IpPrefix } from './addr.js';
 import type { BanRecordInfo } from './api.js';
 import { nodeReadline, nodeStreamPromises } from './builtins.js';
 import { DURATION_MAX_SECONDS } from './duration.js';
@@ -449,6 +449,47 @@ export function packedKeyOrder(packed: Pick<PackedFeed, 'count' | 'addrs' | 'pre
   for (let i = 0; i < n; i++) lineOf[i] = i;
   const sorted = inKeyOrder({ count: n, addrs: packed.addrs, prefixLen: packed.prefixLen, lines: n, lineOf });
   return sorted.lineOf === lineOf ? undefined : sorted.lineOf;
+}
+
+/** Bytes per entry of a packed feed on the control socket (control.ts op blockFeed): 16 address bytes and a length. */
+export const PACKED_WIRE_ENTRY = 17;
+
+/**
+ * Entries @start..@end of @packed as the control socket carries them
+ * (feedFromWire() reads it back): their addresses, 16 bytes each, then
+ * their lengths (128-space), a byte each.
+ */
+export function packedToWire(packed: Pick<PackedFeed, 'addrs' | 'prefixLen'>, start: number, end: number): Uint8Array {
+  const n = end - start;
+  const out = new Uint8Array(n * PACKED_WIRE_ENTRY);
+  out.set(packed.addrs.subarray(start * 16, end * 16), 0);
+  out.set(packed.prefixLen.subarray(start, end), n * 16);
+  return out;
+}
+
+/**
+ * The feed of @count entries that @bytes carries (packedToWire()'s layout),
+ * every entry checked as a parsed one is: a length over 128, or bits set
+ * beyond it, throw a TypeError naming the entry (its index in `badIndex`).
+ * The entries are copied: @bytes may be reused.  Its lineOf numbers the
+ * entries from 1 (the wire has no lines).
+ */
+export function feedFromWire(bytes: Uint8Array, count: number): PackedFeed {
+  if (!Number.isSafeInteger(count) || count < 0 || bytes.length !== count * PACKED_WIRE_ENTRY) {
+    throw new TypeError(`a packed feed of ${String(count)} entries is ${String(count * PACKED_WIRE_ENTRY)} bytes, got ${bytes.length}`);
+  }
+  const addrs = bytes.slice(0, count * 16);
+  const prefixLen = bytes.slice(count * 16);
+  const lineOf = new Uint32Array(count);
+  for (let i = 0; i < count; i++) {
+    const len = prefixLen[i] as number;
+    if (len > 128 || hasHostBitsAt(addrs, i * 16, len)) {
+      const why = len > 128 ? `length ${len} is over 128` : 'bits are set beyond the prefix length';
+      throw Object.assign(new TypeError(`entry ${i} of the packed feed: ${why}; nothing was blocked`), { badIndex: i });
+    }
+    lineOf[i] = i + 1;
+  }
+  return made({ count, addrs, prefixLen, lines: count, lineOf });
 }
 
 let packV4Lines: NativeBinding['packV4Lines'] | null | undefined;

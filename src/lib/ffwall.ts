@@ -228,9 +228,10 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
    * entry up front (the bulk load of issue 11): to the kernel as packed
    * ADDs; with a database, after the allowlist check of the whole feed,
    * to the kernel at once, then into the database in its key order, 10,000
-   * at a time.  Over the daemon's socket they are one blockMany() with
-   * @options, in that key order.  Errors name an entry by its index in the
-   * feed, or in its key order when it goes through the socket.
+   * at a time.  Over the daemon's socket the same, done by the daemon: the
+   * feed crosses the socket packed (op blockFeed, up to CONTROL_FEED_CHUNK
+   * entries a message), after the daemon's safety checks of every entry.
+   * Errors name an entry by its index in the feed.
    */
   async blockFeed(feed: string | Uint8Array | PackedFeed, options: BlockOptions & ManyOptions = {}): Promise<BatchSummary> {
     this.#checkOpen();
@@ -242,11 +243,11 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
     else throw new TypeError('blockFeed: feed must be a file path, a Uint8Array of the feed text, or a feed from packPlainFeed() or packPlainFile()');
     if (packed.count === 0) return this.blockMany([], options);
     // The direct transport puts the feed into the kernel as it is, then
-    // into a database in its key order.
-    if (this.#transport instanceof DirectTransport) return this.#blockPacked(packed, options);
-    // For the daemon's database, in its key order (a few B-tree pages per
-    // batch instead of one per ban): the socket takes batches of 10,000 that
-    // the daemon writes as they come.
+    // into a database in its key order; the daemon's socket carries it
+    // packed, and the daemon does the same.
+    if (typeof this.#transport.blockPacked === 'function') return this.#blockPacked(packed, options);
+    // A transport without packed feeds: blockMany() in the database's key
+    // order (a few B-tree pages per batch instead of one per ban).
     const sorted = inKeyOrder(packed);
     const items: IpPrefix[] = new Array<IpPrefix>(sorted.count);
     for (let i = 0; i < sorted.count; i++) items[i] = packedPrefixAt(sorted, i);
@@ -258,10 +259,10 @@ export class Ffwall extends EventEmitter<FfwallEventMap> {
     return this.#transport instanceof DirectTransport && this.#transport.kernelOnly;
   }
 
-  /** DirectTransport.blockPacked() of @packed with the shared @options (checked once, errors name items[0]). */
+  /** The transport's blockPacked() of @packed with the shared @options (checked once, errors name items[0]). */
   #blockPacked(packed: PackedPrefixes, options: BlockOptions & ManyOptions): Promise<BatchSummary> {
     const t = this.#transport;
-    if (!(t instanceof DirectTransport)) throw new Error('ffwall: packed blocks need the direct transport');
+    if (t.blockPacked === undefined) throw new Error('ffwall: this transport takes no packed blocks');
     const { onProgress, ...defaults } = options;
     const shared = this.#request(PLACEHOLDER, defaults, 'items[0]');
     return t.blockPacked(packed, shared, (i) => packedPrefixAt(packed, i).toString(), onProgress);

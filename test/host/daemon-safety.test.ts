@@ -257,3 +257,23 @@ test('SSH sessions are read when a ban is checked, at most once per cache period
   t.false(c.ok, 'the new session protects its client');
   t.is(reads.filter((r) => r === '/proc/net/tcp').length, 2);
 });
+
+test('checker(): one read of the host for many targets, and the same answer as check() for each', async (t) => {
+  const fs = files();
+  const { s, reads } = list({}, fs);
+  await s.refresh();
+  const before = reads.length;
+  const one = await s.checker();
+  t.is(reads.length - before, 2, 'the SSH sessions read once (tcp and tcp6)');
+  const targets = ['192.168.2.1', '203.0.113.0/24', '127.0.0.5', '100.64.0.0/10', '198.51.100.99', 'fe80::1234', '2001:db8:5::/48'];
+  for (let i = 0; i < 1000; i++) one(parsePrefix(`198.51.${i >> 8}.${i & 255}`));
+  t.is(reads.length - before, 2, 'and not again per target');
+  for (const target of targets) {
+    for (const force of [false, true]) {
+      const p = parsePrefix(target);
+      t.deepEqual(one(p, force ? { force } : {}), await s.check(p, force ? { force } : {}), `${target} force=${String(force)}`);
+    }
+  }
+  t.false(one(parsePrefix('203.0.113.9')).ok, 'an SSH client');
+  t.true(one(parsePrefix('198.51.100.99')).ok);
+});

@@ -386,6 +386,74 @@ class FixedSafety implements SafetySource {
   }
 }
 
+/** FixedSafety with checker(), as SafetyList has it: the host's state read once per request. */
+class CheckerSafety extends FixedSafety {
+  checkers = 0;
+  checks = 0;
+  override async check(target: IpPrefix, options: { force?: boolean }): Promise<SafetyCheckLike> {
+    this.checks++;
+    return super.check(target, options);
+  }
+  async checker(): Promise<(target: IpPrefix, options: { force?: boolean }) => SafetyCheckLike> {
+    this.checkers++;
+    const list = [...this.list];
+    const minV4 = this.minV4;
+    return (target, options) => {
+      const collisions = list.filter((e) => e.prefix.contains(target) || target.contains(e.prefix));
+      const res: SafetyCheckLike = { ok: collisions.length === 0, collisions, reasons: collisions.map((e) => e.reason) };
+      if (target.family === 4 && target.length - 96 < minV4 && options.force !== true) {
+        res.force = `${target.toString()} is shorter than /${minV4}`;
+        res.ok = false;
+      }
+      return res;
+    };
+  }
+}
+
+for (const [name, make] of [
+  ['checker()', () => new CheckerSafety([{ prefix: parsePrefix('192.0.2.254'), kind: 'gateway', reason: 'default gateway on eth0' }])],
+  ['check() per entry', () => new FixedSafety([{ prefix: parsePrefix('192.0.2.254'), kind: 'gateway', reason: 'default gateway on eth0' }])],
+] as const) {
+  test(`a feed through the daemon (safety by ${name}): every entry checked, a refusal changes nothing; then the whole feed in the kernel before the records, recorded, its hosts in the filter`, async (t) => {
+    const safety = make();
+    const r = await rig({ maxEntries: 50_000, daemon: { safety } });
+    const { k, store, d } = r;
+    const refused: string[] = [];
+    d.on('refused', (x) => refused.push(`${x.target} ${x.code}`));
+    const fw = await openFfwall({ transport: 'client', socket: r.sock });
+    const n = 20_000;
+    const lines: string[] = [];
+    for (let i = 0; i < n; i++) lines.push(ip(i));
+    const feed = (extra: string): Buffer => Buffer.from(`${[...lines.slice(0, 7000), extra, ...lines.slice(7000)].join('\n')}\n`);
+    // The gateway in the feed: refused, nothing blocked or recorded.
+    const e1 = await t.throwsAsync(fw.blockFeed(feed('192.0.2.254')), { code: 'EALLOWLISTED', message: /192\.0\.2\.254 is inside 192\.0\.2\.254 \(gateway/ });
+    t.regex(e1.message, /nothing was blocked/);
+    // A prefix too short for the force rule: refused too.
+    await t.throwsAsync(fw.blockFeed(feed('11.0.0.0/8')), { code: 'EFORCE' });
+    t.is((await entries(k)).size, 0);
+    t.is(store.get(ip(0)), undefined);
+    t.deepEqual(refused, ['192.0.2.254 EALLOWLISTED', '11.0.0.0/8 EFORCE']);
+    // A /24 around the gateway: the gateway joins the allowlist, the ban goes ahead.
+    const added = d.filter.added;
+    const atProgress: Promise<number>[] = [];
+    const res = await fw.blockFeed(feed('192.0.2.0/24'), { ttl: '1h', onProgress: () => atProgress.push(k.stats().then((st) => st.entries)) });
+    t.deepEqual(res, { total: n + 1, applied: n + 1, changed: n + 1 });
+    const seen = await Promise.all(atProgress);
+    t.true(seen.length >= 2, `${seen.length} progress reports`);
+    t.is(seen[0], n, 'every host was in the kernel at the first report');
+    t.is(store.get(ip(n - 1))?.source, 'api');
+    t.is((await fw.databaseCounts())?.kernel, n + 1);
+    t.true((await allowed(k)).includes('192.0.2.254'));
+    t.is(k.packet({ src: parseAddress('192.0.2.254'), proto: 'tcp', dport: 22 }), 'pass', 'the gateway still passes');
+    t.is(k.packet({ src: parseAddress('192.0.2.7'), proto: 'tcp', dport: 22 }), 'drop');
+    t.is(k.packet({ src: parseAddress(ip(12345)), proto: 'tcp', dport: 25 }), 'drop');
+    t.is(d.filter.added - added, n, 'the hosts went into the membership filter');
+    if (safety instanceof CheckerSafety) t.deepEqual([safety.checkers, safety.checks], [3, 0], 'one checker per feed, no check() per entry');
+    await fw.close();
+    await r.done();
+  });
+}
+
 test('safety: the automatic allowlist (database and kernel) protects its addresses; short prefixes need force; entries follow the list', async (t) => {
   const safety = new FixedSafety([
     { prefix: parsePrefix('127.0.0.0/8'), kind: 'loopback', reason: 'loopback' },
