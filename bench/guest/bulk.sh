@@ -18,8 +18,9 @@
 #   4. nft -f (one file: a table, a set and the elements in statements of
 #      50,000; one transaction), nft list set;
 #   5. ffwall durable: the CLI import (a plain file; module and a fresh
-#      database), with when the kernel held (dropped) all of them, and the
-#      library (blockMany of 10,000, bench/bulk-guest.ts).
+#      database), with when the kernel held (dropped) all of them, the same
+#      import through a running daemon (its socket), and the library
+#      (blockMany of 10,000, bench/bulk-guest.ts).
 # Every timed command runs once before, untimed, on a one-entry input (the
 # same for every peer: warm()), so that no row pays for the first read of its
 # program's files: over 9p under emulation, the first run of the library
@@ -217,6 +218,30 @@ echo "{\"check\":\"kernel entries after the CLI import\",\"entries\":$(kentries)
 echo "{\"check\":\"the CLI import: all in the kernel (dropped) after\",\"seconds\":$(cat "$work/blocked" 2>/dev/null || echo null)}" | tee -a "$out"
 rmmod ffwall
 rm -rf "$work/db-cli"
+# The same import through a running daemon (--transport client): the client
+# uploads the packed feed over the socket (op blockFeed), the daemon checks
+# its safety rules and loads the kernel before it writes the records.  The
+# addresses span 1.0.0.0-255.255.255.255, 127/8 and 169.254/16 included:
+# those two safety rules are off, the others (host addresses, gateways,
+# resolvers, SSH sessions) run as they do in service.
+insmod "$FFWALL_KO" max_entries=$((n + 1024))
+printf '{ "database": { "path": "%s" }, "socket": { "path": "%s" }, "safety": { "loopback": false, "linkLocal": false }, "log": { "level": "warn" } }\n' \
+	"$work/db-daemon" "$work/ffwall.sock" >"$work/daemon.jsonc"
+node bin/run.js daemon --config "$work/daemon.jsonc" >"$work/daemon.log" 2>&1 &
+daemon=$!
+for _ in $(seq 1 600); do [ -S "$work/ffwall.sock" ] && break; sleep 0.2; done
+warm node bin/run.js import "$work/one" --name bulk --ttl 30d --transport client --socket "$work/ffwall.sock"
+sync
+watch_blocked "$work/blocked"
+step load "ffwall import through the daemon (CLI, socket)" "$CAP" node bin/run.js import "$work/addrs" --name bulk --ttl 30d --transport client --socket "$work/ffwall.sock"
+kill "$watcher" 2>/dev/null
+wait "$watcher" 2>/dev/null
+echo "{\"check\":\"the import through the daemon\",\"output\":\"$(tr -d '\n"\\' <"$work/last" | tail -c 200)\",\"kernel_entries\":$(kentries)}" | tee -a "$out"
+echo "{\"check\":\"the import through the daemon: all in the kernel (dropped) after\",\"seconds\":$(cat "$work/blocked" 2>/dev/null || echo null)}" | tee -a "$out"
+kill -TERM "$daemon" 2>/dev/null
+wait "$daemon" 2>/dev/null
+rmmod ffwall
+rm -rf "$work/db-daemon"
 insmod "$FFWALL_KO" max_entries=$((n + 1024))
 step load "ffwall library (blockMany 10k)" "$CAP" node dist/bench/bulk-guest.js --file "$work/addrs" --db "$work/db-lib" --progress "$work/progress"
 echo "{\"check\":\"library\",\"report\":$(grep '^{' "$work/last" || echo null),\"progress\":$(cat "$work/progress" 2>/dev/null || echo null),\"kernel_entries\":$(kentries)}" | tee -a "$out"

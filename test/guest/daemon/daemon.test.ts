@@ -7,7 +7,9 @@
 //     in the configured group;
 //   - an unprivileged user in that group blocks the peer through the socket
 //     (`ffwall block --transport client`) and the peer's traffic is dropped;
-//     a user outside the group is refused;
+//     a user outside the group is refused; it imports a plain feed through
+//     the socket (op blockFeed): every entry is in the module and recorded,
+//     and a feed the daemon's safety rules refuse blocks nothing;
 //   - the automatic allowlist protects an SSH client: with a TCP connection
 //     open from the peer to port 22, a ban of the peer's address is refused
 //     and the address passes; a prefix shorter than /16 needs --force;
@@ -157,6 +159,51 @@ test.serial('an unprivileged user in the socket group blocks the peer through th
   const c = ffwallAs(NOBODY, NOBODY, ['check', PEER, '--transport', 'client', '--socket', SOCK, '--json']);
   t.regex(c.stdout, /"blocked": ?true/);
   const u = ffwallAs(NOBODY, NOBODY, ['unblock', PEER, '--transport', 'client', '--socket', SOCK]);
+  t.is(u.status, 0, u.stderr);
+  t.true(reaches(PEER, 80), 'unblocked, it passes');
+});
+
+test.serial('an unprivileged user imports a plain feed through the socket: the daemon loads it into the module and records it; a feed its safety rules refuse blocks nothing', async (t) => {
+  // 198.18.0.0/15 is a benchmarking network no test sends to; PEER is the address that is reached.
+  const feed = path.join(WORK, 'socket-feed.txt');
+  writeFileSync(feed, `# socket feed\n${PEER}\n198.18.1.0/28\n198.18.1.9\n2001:db8:ffee::/48\n`);
+  chmodSync(feed, 0o644);
+  t.true(reaches(PEER, 80), 'the peer passes before');
+  const i = ffwallAs(NOBODY, NOBODY, ['import', feed, '--name', 'socket-feed', '--ttl', '1h', '--transport', 'client', '--socket', SOCK]);
+  t.is(i.status, 0, i.stderr);
+  t.is(i.stdout, 'imported 4 entries of socket-feed (4 new) from 5 lines [client]\n');
+  t.false(reaches(PEER, 80), 'the feed\'s address is dropped');
+  const kernel = NativeKernel.open('/dev/ffwall');
+  try {
+    const inKernel = new Set<string>();
+    for await (const batch of kernel.dump()) for (const e of batch) inKernel.add(e.prefix.toString());
+    for (const target of [PEER, '198.18.1.0/28', '198.18.1.9', '2001:db8:ffee::/48']) t.true(inKernel.has(target), `${target} in the module`);
+  } finally {
+    await kernel.close();
+  }
+  const fw = await openFfwall({ transport: 'client', socket: SOCK });
+  try {
+    const records = [];
+    for await (const r of fw.list({ source: 'feed', tag: 'socket-feed' })) records.push(r);
+    t.deepEqual(records.map((r) => r.target).sort(), ['198.18.1.0/28', '198.18.1.9', '2001:db8:ffee::/48', PEER].sort(), 'every entry recorded');
+    t.true(records.every((r) => r.state === 'kernel' && r.reason === 'feed socket-feed'));
+  } finally {
+    await fw.close();
+  }
+  // A /8 needs --force under the daemon's safety rules (the client cannot tell): the whole feed is refused.
+  const wide = path.join(WORK, 'socket-feed-wide.txt');
+  writeFileSync(wide, '198.19.7.7\n198.0.0.0/8\n');
+  chmodSync(wide, 0o644);
+  const w = ffwallAs(NOBODY, NOBODY, ['import', wide, '--name', 'socket-wide', '--ttl', '1h', '--transport', 'client', '--socket', SOCK]);
+  t.not(w.status, 0);
+  t.regex(w.stderr, /force/, w.stderr);
+  const c = await openFfwall({ transport: 'client', socket: SOCK });
+  try {
+    t.false((await c.check('198.19.7.7')).blocked, 'nothing of the refused feed is in the kernel');
+  } finally {
+    await c.close();
+  }
+  const u = ffwallAs(NOBODY, NOBODY, ['unblock', '--source', 'socket-feed', '--transport', 'client', '--socket', SOCK]);
   t.is(u.status, 0, u.stderr);
   t.true(reaches(PEER, 80), 'unblocked, it passes');
 });
