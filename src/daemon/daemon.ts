@@ -162,6 +162,12 @@ export interface SweepReport {
   /** Bans (created or revived) and unbans since the last sweep, by source, from the history (every process). */
   bans: Record<string, number>;
   unbans: Record<string, number>;
+  /**
+   * Set when a batch of bans was running (an import through the socket):
+   * the filter upkeep waited for the next sweep, which then finds the
+   * batch's hosts in the filter already.
+   */
+  filterDeferred?: boolean;
   ms: number;
 }
 
@@ -262,6 +268,8 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
   #historyCursor = 0;
   /** Host bans the socket path FILTER_ADDed since the last sweep (the sweep skips them). */
   readonly #recentlyAdded = new Set<string>();
+  /** Batches of bans running (DaemonTransportHooks.batch): the sweep's filter upkeep waits while there are any. */
+  #batches = 0;
   #evictPending: IpPrefix[] = [];
   #evictScheduled = false;
   #controlMode: number | undefined;
@@ -374,6 +382,7 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
         {
           beforeBan: (reqs) => this.#beforeBan(reqs),
           afterBan: (targets) => this.#afterBan(targets),
+          batch: (run) => this.#batch(run),
           request: (op, result) => this.emit('request', { op, result }),
           offence: (offence, result) => this.emit('offence', { offence, result }),
           overridden: () => this.#safety?.overridden?.() ?? [],
@@ -467,6 +476,13 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
       const del = r.expired.filter((e) => e.wasInKernel).map((e) => e.prefix);
       if (del.length > 0) report.deletedFromKernel += (await kernel.del(del)).changed;
       if (!r.more) break;
+    }
+    // A batch running writes history that its own afterBan() adds to the
+    // filter when it ends: read that history after it, once.
+    if (this.#batches > 0) {
+      report.filterDeferred = true;
+      report.ms = performance.now() - t0;
+      return report;
     }
     // New host bans and gone ones, from the history (every process writes it).
     const until = this.#now();
@@ -627,6 +643,15 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
   }
 
   /** New host bans through the socket go into the membership filter now. */
+  async #batch<T>(run: () => Promise<T>): Promise<T> {
+    this.#batches++;
+    try {
+      return await run();
+    } finally {
+      this.#batches--;
+    }
+  }
+
   async #afterBan(targets: Pick<BanTargets, 'count' | 'at'>): Promise<void> {
     const hosts: IpPrefix[] = [];
     for (let i = 0; i < targets.count; i++) {

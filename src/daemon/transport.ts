@@ -88,6 +88,12 @@ export interface DaemonTransportHooks {
   beforeBan(targets: BanTargets): Promise<void>;
   /** After bans were written: the targets (as written) of the records. */
   afterBan(targets: Pick<BanTargets, 'count' | 'at'>): Promise<void>;
+  /**
+   * Runs a batch of bans (its writes and afterBan()) once beforeBan() let
+   * it go ahead: the daemon holds back its sweep's filter upkeep meanwhile,
+   * so that a long import is not added to the filter twice (default: runs it).
+   */
+  batch?<T>(run: () => Promise<T>): Promise<T>;
   /** Every request and its result: 'ok' or the error's code. */
   request?(op: string, result: string): void;
   /** Every offence reported and what came of it. */
@@ -157,10 +163,12 @@ export class DaemonTransport implements Transport {
     return this.#run('blockMany', async () => {
       const targets = requestTargets(requests, prefixes);
       await this.#hooks.beforeBan(targets);
-      const res = await this.#inner.blockMany(requests, onProgress, prefixes);
-      // The records may be wider (IPv6 aggregation): only host targets go into the filter, and those are written as given.
-      await this.#hooks.afterBan(targets);
-      return res;
+      return this.#batch(async () => {
+        const res = await this.#inner.blockMany(requests, onProgress, prefixes);
+        // The records may be wider (IPv6 aggregation): only host targets go into the filter, and those are written as given.
+        await this.#hooks.afterBan(targets);
+        return res;
+      });
     });
   }
 
@@ -170,10 +178,16 @@ export class DaemonTransport implements Transport {
       const force = shared.force === true;
       const targets: BanTargets = { count: packed.count, at: (i) => packedPrefixAt(packed, i), force: () => force, name: targetOf };
       await this.#hooks.beforeBan(targets);
-      const res = await this.#inner.blockPacked(packed, shared, targetOf, onProgress);
-      await this.#hooks.afterBan(targets);
-      return res;
+      return this.#batch(async () => {
+        const res = await this.#inner.blockPacked(packed, shared, targetOf, onProgress);
+        await this.#hooks.afterBan(targets);
+        return res;
+      });
     });
+  }
+
+  #batch<T>(run: () => Promise<T>): Promise<T> {
+    return this.#hooks.batch === undefined ? run() : this.#hooks.batch(run);
   }
 
   unblock(target: string): Promise<UnblockResult> {

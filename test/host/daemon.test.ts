@@ -12,7 +12,7 @@ import path from 'node:path';
 
 import test from 'ava';
 
-import { Daemon, SAFETY_REASON_PREFIX, type DaemonOptions } from '../../src/daemon/daemon.js';
+import { Daemon, SAFETY_REASON_PREFIX, type DaemonOptions, type SweepReport } from '../../src/daemon/daemon.js';
 import type { SafetyCheckLike, SafetyEntryLike, SafetySource } from '../../src/daemon/transport.js';
 import { parseAddress, parsePrefix, type IpPrefix } from '../../src/lib/addr.js';
 import { CONTROL_MAX_LINE } from '../../src/lib/control.js';
@@ -453,6 +453,36 @@ for (const [name, make] of [
     await r.done();
   });
 }
+
+test('a sweep during a feed through the daemon leaves the filter upkeep to the feed: its hosts go into the filter once, and the next sweep adds none of them again', async (t) => {
+  const r = await rig({ maxEntries: 50_000 });
+  const { k, d } = r;
+  const n = 25_000;
+  const lines: string[] = [];
+  for (let i = 0; i < n; i++) lines.push(ip(i));
+  // A sweep while the feed runs: after the kernel took the feed and the first chunk's records were written.
+  const sweeps: SweepReport[] = [];
+  const add = k.add.bind(k);
+  k.add = async (...a: Parameters<FakeKernel['add']>) => {
+    if (sweeps.length === 0) sweeps.push(await d.sweep());
+    return add(...a);
+  };
+  const before = d.filter.added;
+  const fw = await openFfwall({ transport: 'client', socket: r.sock });
+  const res = await fw.blockFeed(Buffer.from(`${lines.join('\n')}\n`), { ttl: '1h' });
+  t.is(res.applied, n);
+  t.is(sweeps.length, 1, 'a sweep ran during the feed');
+  t.true(sweeps[0]?.filterDeferred, 'it left the filter upkeep for later');
+  t.is(sweeps[0]?.filterAdded, 0);
+  t.is(d.filter.added - before, n, 'every host into the filter once, by the feed');
+  const next = await d.sweep();
+  t.falsy(next.filterDeferred);
+  t.is(next.filterAdded, 0, 'the next sweep reads the feed\'s history and adds none of it again');
+  t.is(next.bans.api, n, 'and counts its bans');
+  t.is(d.filter.added - before, n);
+  await fw.close();
+  await r.done();
+});
 
 test('safety: the automatic allowlist (database and kernel) protects its addresses; short prefixes need force; entries follow the list', async (t) => {
   const safety = new FixedSafety([
