@@ -210,7 +210,7 @@ for (const bench of benches) {
     writeFileSync(path.join(resultsDir, 'drop-time.svg'), dropTimeSvg(doc));
     // benchmem: the prefix table's plot (ipset hash:net, nft interval set, ffwall prefixes).
     if (doc.cells.some((c) => c.table === 'prefix')) writeFileSync(path.join(resultsDir, 'drop-prefix.svg'), dropSvg(doc, 'prefix'));
-    console.log('bench: wrote bench/results/drop.json, drop.svg, drop-time.svg (and drop-prefix.svg)');
+    console.log(`bench: wrote ${path.join(resultsDir, 'drop.json')}, drop.svg, drop-time.svg (and drop-prefix.svg)`);
     continue;
   }
   // --- memory benchmark (bench/memory.ts): bytes per entry, target, plot. ---
@@ -218,7 +218,7 @@ for (const bench of benches) {
     const mdoc = memoryDoc({ kernel: kver, records: results, date: statSync(ndjson).mtime });
     writeFileSync(path.join(resultsDir, 'memory.json'), `${JSON.stringify(mdoc, null, 2)}\n`);
     writeFileSync(path.join(resultsDir, 'memory.svg'), memorySvg(mdoc));
-    console.log('bench: wrote bench/results/memory.json and memory.svg');
+    console.log(`bench: wrote ${path.join(resultsDir, 'memory.json')} and memory.svg`);
     continue;
   }
   // --- end of the memory benchmark's spot. ---
@@ -228,12 +228,12 @@ for (const bench of benches) {
     const pdoc = kprofileDoc({ kernel: kver, records: results, log: existsSync(log) ? readFileSync(log, 'utf8') : '', kallsyms: (seq) => readFileSync(path.join(outDir, `kallsyms.${seq}`), 'utf8'), date: statSync(ndjson).mtime });
     writeFileSync(path.join(resultsDir, 'kprofile.json'), `${JSON.stringify(pdoc, null, 2)}\n`);
     console.log(kprofileMarkdown(pdoc));
-    console.log('bench: wrote bench/results/kprofile.json');
+    console.log(`bench: wrote ${path.join(resultsDir, 'kprofile.json')}`);
     continue;
   }
   const doc = { bench, kernel: kver, machine, date: new Date().toISOString(), n: args.n, ...(diskImage === undefined ? {} : { records: diskRecords }), results };
   writeFileSync(path.join(resultsDir, `${bench}.json`), `${JSON.stringify(doc, null, 2)}\n`);
-  console.log(`bench: wrote bench/results/${bench}.json`);
+  console.log(`bench: wrote ${path.join(resultsDir, `${bench}.json`)}`);
 }
 
 // The Markdown summary covers every result file present.
