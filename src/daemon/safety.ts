@@ -192,11 +192,6 @@ const STATIC: ReadonlyArray<{ text: string; kind: SafetyKind; reason: string; fl
   { text: 'fe80::/10', kind: 'link-local', reason: 'IPv6 link-local', flag: 'linkLocal' },
 ];
 
-/** Two prefixes overlap when one contains the other. */
-export function overlaps(a: IpPrefix, b: IpPrefix): boolean {
-  return a.overlaps(b);
-}
-
 /** Why a ban of @target needs force (a prefix shorter than the configured minimum), or undefined. */
 export function needsForce(target: IpPrefix, config: Pick<SafetyConfig, 'minPrefixV4' | 'minPrefixV6'>): string | undefined {
   const min = target.family === 4 ? config.minPrefixV4 : config.minPrefixV6;
@@ -376,7 +371,7 @@ export class SafetyList {
   /** The entries @target covers or lies in (current SSH sessions included). */
   async collisions(target: IpPrefix): Promise<SafetyEntry[]> {
     await this.sshSessions();
-    return this.entries().filter((e) => overlaps(e.prefix, target));
+    return this.entries().filter((e) => e.prefix.overlaps(target));
   }
 
   /** Whether a ban of @target may go ahead, and why not. */

@@ -161,14 +161,8 @@ export class DaemonTransport implements Transport {
 
   blockMany(requests: BlockRequest[], onProgress?: (p: BatchProgress) => void, prefixes?: readonly IpPrefix[]): Promise<BatchSummary> {
     return this.#run('blockMany', async () => {
-      const targets = requestTargets(requests, prefixes);
-      await this.#hooks.beforeBan(targets);
-      return this.#batch(async () => {
-        const res = await this.#inner.blockMany(requests, onProgress, prefixes);
-        // The records may be wider (IPv6 aggregation): only host targets go into the filter, and those are written as given.
-        await this.#hooks.afterBan(targets);
-        return res;
-      });
+      // The records may be wider (IPv6 aggregation): only host targets go into the filter, and those are written as given.
+      return this.#batch(requestTargets(requests, prefixes), () => this.#inner.blockMany(requests, onProgress, prefixes));
     });
   }
 
@@ -177,16 +171,18 @@ export class DaemonTransport implements Transport {
     return this.#run('blockFeed', async () => {
       const force = shared.force === true;
       const targets: BanTargets = { count: packed.count, at: (i) => packedPrefixAt(packed, i), force: () => force, name: targetOf };
-      await this.#hooks.beforeBan(targets);
-      return this.#batch(async () => {
-        const res = await this.#inner.blockPacked(packed, shared, targetOf, onProgress);
-        await this.#hooks.afterBan(targets);
-        return res;
-      });
+      return this.#batch(targets, () => this.#inner.blockPacked(packed, shared, targetOf, onProgress));
     });
   }
 
-  #batch<T>(run: () => Promise<T>): Promise<T> {
+  /** A batch of bans of @targets: the safety checks, then @write and afterBan() inside the daemon's batch hook. */
+  async #batch(targets: BanTargets, write: () => Promise<BatchSummary>): Promise<BatchSummary> {
+    await this.#hooks.beforeBan(targets);
+    const run = async (): Promise<BatchSummary> => {
+      const res = await write();
+      await this.#hooks.afterBan(targets);
+      return res;
+    };
     return this.#hooks.batch === undefined ? run() : this.#hooks.batch(run);
   }
 

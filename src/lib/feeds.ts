@@ -569,10 +569,6 @@ export async function spool(input: Readable): Promise<{ path: string; cleanup: (
   return { path: file, cleanup };
 }
 
-/** An import refuses @p when it lies inside the allowlist entry @a or covers it. */
-function overlaps(a: IpPrefix, p: IpPrefix): boolean {
-  return a.contains(p) || p.contains(a);
-}
 
 /**
  * The index of the first entry of @packed that an import refuses for the
@@ -584,7 +580,7 @@ export function firstAllowlistOverlap(packed: PackedFeed, allow: readonly string
   const prefixes = allow.map((a) => parsePrefix(a));
   for (let i = 0; i < packed.count; i++) {
     const p = packedPrefixAt(packed, i);
-    if (prefixes.some((a) => overlaps(a, p))) return i;
+    if (prefixes.some((a) => a.overlaps(p))) return i;
   }
   return -1;
 }
@@ -595,7 +591,7 @@ export function allowlistCheck(allow: readonly string[]): (e: FeedEntry) => stri
   return (e) => {
     if (prefixes.length === 0) return undefined;
     const p = parsePrefix(e.target);
-    const hit = prefixes.find((a) => overlaps(a, p));
+    const hit = prefixes.find((a) => a.overlaps(p));
     return hit === undefined ? undefined : `${e.target} is on the allowlist (by ${hit.toString()}); remove it from the feed or from the allowlist (ffwall allow remove ${hit.toString()})`;
   };
 }
