@@ -71,8 +71,14 @@ export function readU64(buf: Uint8Array, offset: number): number {
   return b.readUInt32BE(offset) * 2 ** 32 + b.readUInt32BE(offset + 4);
 }
 
-export function expiryKey(expires: number, key: Uint8Array): Buffer {
-  const k = Buffer.allocUnsafe(8 + KEY_BYTES);
+/*
+ * The key builders below take an optional @out of their size to write into:
+ * a caller that hands the key straight to a put or a remove (LMDB copies it)
+ * reuses one buffer instead of one per call.
+ */
+
+export function expiryKey(expires: number, key: Uint8Array, out?: Buffer): Buffer {
+  const k = out ?? Buffer.allocUnsafe(8 + KEY_BYTES);
   writeU64(k, 0, expires);
   k.set(key, 8);
   return k;
@@ -126,15 +132,15 @@ export function afterPrefix(prefix: Uint8Array): Buffer {
   return Buffer.concat([b, Buffer.from([0xff])]);
 }
 
-export function historyKey(time: number, seq: number): Buffer {
-  const k = Buffer.allocUnsafe(16);
+export function historyKey(time: number, seq: number, out?: Buffer): Buffer {
+  const k = out ?? Buffer.allocUnsafe(16);
   writeU64(k, 0, time);
   writeU64(k, 8, seq);
   return k;
 }
 
-export function historyByRecordKey(key: Uint8Array, time: number, seq: number): Buffer {
-  const k = Buffer.allocUnsafe(KEY_BYTES + 16);
+export function historyByRecordKey(key: Uint8Array, time: number, seq: number, out?: Buffer): Buffer {
+  const k = out ?? Buffer.allocUnsafe(KEY_BYTES + 16);
   k.set(key, 0);
   writeU64(k, KEY_BYTES, time);
   writeU64(k, KEY_BYTES + 8, seq);

@@ -12,7 +12,7 @@
 // the commit is flushed to disk before write() returns.
 import { mkdirSync } from 'node:fs';
 
-import { open, type Database, type RootDatabase } from 'lmdb';
+import { asBinary, open, type Database, type RootDatabase } from 'lmdb';
 
 /** Binary keys (Buffer/Uint8Array), values of type V. */
 export interface Table<V> {
@@ -30,6 +30,18 @@ export interface Table<V> {
   keys(options: RangeQuery): Iterable<Buffer>;
   /** Entries in the table (O(1), from LMDB's own statistics). */
   entries(): number;
+}
+
+/** A msgpack table (Env.table()): also takes values it encoded before, as bytes. */
+export interface ValueTable<V> extends Table<V> {
+  /** The bytes put() stores for @value (a buffer of their own). */
+  encode(value: unknown): Buffer;
+  /**
+   * Inside Env.write() only: stores @bytes as the value, as they are (bytes
+   * from encode(), or a map composed of its parts).  LMDB copies them before
+   * this returns, so the caller may reuse the buffer.
+   */
+  putEncoded(key: Uint8Array, bytes: Uint8Array): void;
 }
 
 export interface RangeQuery {
@@ -57,7 +69,7 @@ export interface EnvOptions {
 /** Named sub-databases: record values are msgpack, index values are empty. */
 export interface Env {
   /** A msgpack table (records, the meta table, the allowlist, history). */
-  table<V>(name: string): Table<V>;
+  table<V>(name: string): ValueTable<V>;
   /** A table whose values are raw bytes (indexes: the key is the whole datum). */
   index(name: string): Table<Uint8Array>;
   /** A msgpack table read as raw bytes (for decoders of whole-table scans); read it only. */
@@ -168,15 +180,25 @@ export function openEnv(options: EnvOptions): Env {
   };
   return {
     path: options.path,
-    table<V>(name: string): Table<V> {
+    table<V>(name: string): ValueTable<V> {
       let t = tables.get(name);
       if (t === undefined) {
         // useRecords false: plain msgpack maps, readable by any msgpack decoder
         // and independent of lmdb-js's shared-structure bookkeeping.
-        t = wrap(root.openDB<unknown, Uint8Array>(name, { keyEncoding: 'binary', encoding: 'msgpack', useRecords: false } as never));
+        const db = root.openDB<unknown, Uint8Array>(name, { keyEncoding: 'binary', encoding: 'msgpack', useRecords: false } as never);
+        const encoder = (db as unknown as { encoder: { encode(v: unknown): Uint8Array } }).encoder;
+        const vt: ValueTable<unknown> = {
+          ...wrap(db),
+          // A copy: the encoder hands out a view of a buffer it writes again.
+          encode: (value) => Buffer.from(encoder.encode(value)),
+          putEncoded: (key, bytes) => {
+            db.putSync(key, asBinary(bytes) as never);
+          },
+        };
+        t = vt;
         tables.set(name, t);
       }
-      return t as Table<V>;
+      return t as ValueTable<V>;
     },
     index(name: string): Table<Uint8Array> {
       let t = tables.get(name);

@@ -12,8 +12,9 @@ import { setImmediate as tick } from 'node:timers/promises';
 
 import { IpPrefix, toPrefix } from '../addr.js';
 import { normalizePorts } from '../validate.js';
+import { HistoryWriter, ValueMemo } from './encode.js';
 import { afterPrefix, supernetKey, expiryBound, expiryKey, historyByRecordKey, historyKey, hotKey, keyRangeInside, KEY_BYTES, prefixOfKey, readU64, recordKey, sourceKey, sourcePrefix } from './keys.js';
-import { openEnv, type Env, type Table } from './lmdb.js';
+import { openEnv, type Env, type Table, type ValueTable } from './lmdb.js';
 import { decodeRecord, scratchRecord } from './raw-record.js';
 import { Chunker, filterStates, recordMatcher, slowLine, walkLines } from './scan.js';
 import { defaultThreads, parallelLines, scanWorkerFile } from './scan-parallel.js';
@@ -200,7 +201,9 @@ export class BanStore {
   readonly #env: Env;
   readonly #now: () => number;
   readonly #meta: Table<unknown>;
-  readonly #bans: Table<StoredRecord>;
+  readonly #bans: ValueTable<StoredRecord>;
+  /** Puts of records: the bans of one import share one encoding (encode.ts). */
+  readonly #records: ValueMemo<StoredRecord>;
   /** The records table as raw bytes, for whole-table scans (raw-record.ts decodes them). */
   readonly #bansRaw: Pick<Table<Buffer>, 'range'>;
   readonly #expiry: Table<Uint8Array>;
@@ -210,9 +213,17 @@ export class BanStore {
   readonly #inKernel: Table<Uint8Array>;
   /** Keys of the active pinned records (schema 3). */
   readonly #pinned: Table<Uint8Array>;
-  readonly #history: Table<StoredHistory>;
+  readonly #history: ValueTable<StoredHistory>;
+  /** Puts of history events, composed of their parts (encode.ts). */
+  readonly #events: HistoryWriter;
   readonly #historyByRecord: Table<Uint8Array>;
   readonly #allow: Table<StoredAllow>;
+  /** Keys that go straight to a put (LMDB copies them): one buffer each, not one per put. */
+  readonly #scratch = {
+    expiry: Buffer.alloc(8 + KEY_BYTES),
+    history: Buffer.alloc(16),
+    historyByRecord: Buffer.alloc(KEY_BYTES + 16),
+  };
   #closed = false;
 
   private constructor(env: Env, options: StoreOptions) {
@@ -224,6 +235,7 @@ export class BanStore {
     this.retention = options.history ?? DEFAULT_RETENTION;
     this.#meta = env.table('meta');
     this.#bans = env.table('bans');
+    this.#records = new ValueMemo(this.#bans);
     this.#bansRaw = env.raw('bans');
     this.#expiry = env.index('expiry');
     this.#hot = env.index('hot');
@@ -231,6 +243,7 @@ export class BanStore {
     this.#inKernel = env.index('inKernel');
     this.#pinned = env.index('pinned');
     this.#history = env.table('history');
+    this.#events = new HistoryWriter(this.#history);
     this.#historyByRecord = env.index('historyByRecord');
     this.#allow = env.table('allow');
   }
@@ -371,7 +384,7 @@ export class BanStore {
     const newExp = isActive(next) && next.expires !== null ? next.expires : undefined;
     if (oldExp !== newExp) {
       if (oldExp !== undefined) this.#expiry.remove(expiryKey(oldExp, key));
-      if (newExp !== undefined) this.#expiry.put(expiryKey(newExp, key), empty);
+      if (newExp !== undefined) this.#expiry.put(expiryKey(newExp, key, this.#scratch.expiry), empty);
     }
     const oldHot = isActive(old) ? hotKey(old.lastHit, old.lastSeen, key) : undefined;
     const newHot = isActive(next) ? hotKey(next.lastHit, next.lastSeen, key) : undefined;
@@ -397,7 +410,7 @@ export class BanStore {
     if ((old === undefined) !== (next === undefined)) tx.lengthChanged(key[16] as number, next === undefined ? -1 : 1);
     if (next !== undefined) {
       tx.counts[next.state]++;
-      this.#bans.put(key, next);
+      this.#records.put(key, next);
     } else {
       this.#bans.remove(key);
     }
@@ -405,8 +418,8 @@ export class BanStore {
 
   #log(tx: TxState, time: number, type: HistoryEventType, key: Buffer, details: Record<string, unknown>): void {
     const seq = tx.nextSeq();
-    this.#history.put(historyKey(time, seq), { type, key, details });
-    this.#historyByRecord.put(historyByRecordKey(key, time, seq), EMPTY);
+    this.#events.put(historyKey(time, seq, this.#scratch.history), { type, key, details });
+    this.#historyByRecord.put(historyByRecordKey(key, time, seq, this.#scratch.historyByRecord), EMPTY);
     tx.historyDelta++;
   }
 
