@@ -34,6 +34,7 @@ import { DEFAULT_DEVICE_PATH } from '../lib/device.js';
 import { FfwallError } from '../lib/errors.js';
 import { DEFAULT_DATABASE, Ffwall } from '../lib/ffwall.js';
 import type { Kernel, KernelConfigPatch, KernelEvent, KernelEventStream, KernelMode } from '../lib/kernel.js';
+import { KeySet } from '../lib/keyset.js';
 import type { Offence, OffenceConfig, OffenceSource, ReportRequest, ReportResult } from '../lib/offences.js';
 import { PostfixLogWatcher } from '../lib/postfix/logwatch.js';
 import { AUTO_REASON_PREFIX, DirectTransport } from '../lib/transport-direct.js';
@@ -266,8 +267,8 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
   #hitSince = 1;
   /** History time (ms) up to which new bans went into the filter. */
   #historyCursor = 0;
-  /** Host bans the socket path FILTER_ADDed since the last sweep (the sweep skips them). */
-  readonly #recentlyAdded = new Set<string>();
+  /** Host bans the socket path FILTER_ADDed since the last sweep (the sweep skips them); a feed may put a million here. */
+  readonly #recentlyAdded = new KeySet();
   /** Batches of bans running (DaemonTransportHooks.batch): the sweep's filter upkeep waits while there are any. */
   #batches = 0;
   #evictPending: IpPrefix[] = [];
@@ -499,8 +500,7 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
       if (!ev.prefix.isHost) continue;
       if (ev.type === 'ban') {
         const action = ev.details.action;
-        const key = ev.prefix.key();
-        if (action === 'refreshed' || this.#recentlyAdded.has(key)) continue;
+        if (action === 'refreshed' || this.#recentlyAdded.has(ev.prefix)) continue;
         const rec = store.get(ev.prefix);
         if (rec === undefined || rec.state === 'expired') continue;
         add.push(ev.prefix);
@@ -656,10 +656,8 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
     const hosts: IpPrefix[] = [];
     for (let i = 0; i < targets.count; i++) {
       const p = targets.at(i);
-      if (!p.isHost) continue;
-      const key = p.key();
-      if (this.#recentlyAdded.has(key)) continue;
-      this.#recentlyAdded.add(key);
+      if (!p.isHost || this.#recentlyAdded.has(p)) continue;
+      this.#recentlyAdded.add(p);
       hosts.push(p);
     }
     for (let i = 0; i < hosts.length; i += CHUNK) await this.#filterAdd(hosts.slice(i, i + CHUNK));

@@ -17,10 +17,11 @@
 // bans beyond the capacity, the filter's size).
 import { randomBytes } from 'node:crypto';
 
-import { IpPrefix, prefixKeyOf, v4HostOf } from './addr.js';
+import { IpPrefix } from './addr.js';
 import { bloomInsert } from './bloom.js';
 import type { BanStore } from './db/store.js';
 import type { BanRecord } from './db/types.js';
+import { KeyMap, KeySet } from './keyset.js';
 import { isKernelError, KERNEL_LIMITS, type Kernel, type KernelConfig, type KernelEntry, type KernelRule, type MembershipFilter } from './kernel.js';
 import { loadBinding } from './native.js';
 
@@ -268,50 +269,6 @@ class PackedList {
     const out: IpPrefix[] = [];
     while (n-- > 0 && this.length > 0) out.push(this.at(--this.length));
     return out;
-  }
-}
-
-/**
- * A set of prefixes that stays small for a 1M window: IPv4 hosts (most of
- * a window) as numbers, anything else as its key string.
- */
-class KeySet {
-  readonly #m = new KeyMap<true>();
-  add(p: IpPrefix): void {
-    this.#m.set(p, true);
-  }
-  has(p: IpPrefix): boolean {
-    return this.#m.get(p) !== undefined;
-  }
-  /** has() of a 17-byte record key (address, length), without an IpPrefix. */
-  hasKey(key: Uint8Array): boolean {
-    return this.#m.getKey(key) !== undefined;
-  }
-}
-
-/** A map keyed by prefix: IPv4 hosts as numbers (no key string each), anything else by IpPrefix.key(). */
-class KeyMap<V> {
-  readonly #v4 = new Map<number, V>();
-  readonly #other = new Map<string, V>();
-  set(p: IpPrefix, v: V): void {
-    const n = p.v4Host();
-    if (n === undefined) this.#other.set(p.key(), v);
-    else this.#v4.set(n, v);
-  }
-  get(p: IpPrefix): V | undefined {
-    const n = p.v4Host();
-    return n === undefined ? this.#other.get(p.key()) : this.#v4.get(n);
-  }
-  /** get() of a 17-byte record key (address, length). */
-  getKey(key: Uint8Array): V | undefined {
-    if (this.#v4.size + this.#other.size === 0) return undefined;
-    const len = key[16] ?? 0;
-    const n = v4HostOf(key, len);
-    return n === undefined ? this.#other.get(prefixKeyOf(key, len)) : this.#v4.get(n);
-  }
-  *values(): Generator<V> {
-    yield* this.#v4.values();
-    yield* this.#other.values();
   }
 }
 
