@@ -484,6 +484,37 @@ test('a sweep during a feed through the daemon leaves the filter upkeep to the f
   await r.done();
 });
 
+test('a sweep that reads a long history (an import made by another process) lets the event loop run while it reads, and adds every host', async (t) => {
+  const r = await rig({ maxEntries: 100 });
+  const { store, c, d } = r;
+  const n = 45_000;
+  // Another process's import: records and history only, nothing of it through the daemon.
+  c.t += 1000;
+  await store.bulkBan(
+    Array.from({ length: n }, (_, i) => ({ prefix: ip(i), source: 'feed' as const, ttl: 3600 })),
+    {},
+  );
+  c.t += 1000;
+  const before = d.filter.added;
+  // Turns of the event loop while the sweep runs (a policy request, the socket, would be served in them).
+  let turns = 0;
+  let done = false;
+  const spin = (): void => {
+    if (done) return;
+    turns++;
+    setImmediate(spin);
+  };
+  setImmediate(spin);
+  const report = await d.sweep();
+  done = true;
+  t.is(report.filterAdded, n);
+  t.is(report.bans.feed, n);
+  t.is(d.filter.added - before, n);
+  // One turn every 10,000 events at least; before, the whole read ran in one turn.
+  t.true(turns >= Math.floor(n / 10_000), `${turns} turns of the event loop during the sweep`);
+  await r.done();
+});
+
 test('safety: the automatic allowlist (database and kernel) protects its addresses; short prefixes need force; entries follow the list', async (t) => {
   const safety = new FixedSafety([
     { prefix: parsePrefix('127.0.0.0/8'), kind: 'loopback', reason: 'loopback' },
