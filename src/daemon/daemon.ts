@@ -59,6 +59,8 @@ export const SAFETY_REASON_PREFIX = AUTO_REASON_PREFIX;
 const EVICT_BATCH = 4096;
 /** Prefixes per FILTER_ADD / DEL call of the periodic work. */
 const CHUNK = 65536;
+/** Expired bans per transaction of the sweep (a bulk ban's batch size). */
+const SWEEP_CHUNK = 10_000;
 /** History events the sweep reads between two turns of the event loop (about 20 ms on the host). */
 const YIELD_EVERY = 10_000;
 
@@ -474,12 +476,16 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
     const now = this.#now();
     const store = this.store;
     const kernel = this.kernel;
+    // A feed's bans expire together: SWEEP_CHUNK per transaction, and a turn
+    // of the event loop between two (a chunk of 65,536 held it 1.2-1.6 s on
+    // the host, 10,000 0.13-0.28 s).
     for (;;) {
-      const r = store.sweep(now, CHUNK);
+      const r = store.sweep(now, SWEEP_CHUNK);
       report.expired += r.expired.length;
       const del = r.expired.filter((e) => e.wasInKernel).map((e) => e.prefix);
       if (del.length > 0) report.deletedFromKernel += (await kernel.del(del)).changed;
       if (!r.more) break;
+      await tick();
     }
     // A batch running writes history that its own afterBan() adds to the
     // filter when it ends: read that history after it, once.

@@ -515,6 +515,41 @@ test('a sweep that reads a long history (an import made by another process) lets
   await r.done();
 });
 
+test('a sweep that expires a feed at once lets the event loop run between its transactions, and expires every ban', async (t) => {
+  const r = await rig({ maxEntries: 100 });
+  const { store, c, d, k } = r;
+  const n = 45_000;
+  // Marked as in the kernel, so the sweep DELetes each transaction's expired bans: the calls show where each ends.
+  await store.bulkBan(
+    Array.from({ length: n }, (_, i) => ({ prefix: ip(i), source: 'feed' as const, ttl: 60, state: 'kernel' as const })),
+    {},
+  );
+  await d.sweep();
+  c.t += 120_000;
+  let turns = 0;
+  let done = false;
+  const spin = (): void => {
+    if (done) return;
+    turns++;
+    setImmediate(spin);
+  };
+  const turnsAtDel: number[] = [];
+  const del = k.del.bind(k);
+  k.del = async (...a: Parameters<FakeKernel['del']>) => {
+    turnsAtDel.push(turns);
+    return del(...a);
+  };
+  setImmediate(spin);
+  const report = await d.sweep();
+  done = true;
+  t.is(report.expired, n);
+  t.is(store.get(ip(n - 1))?.state, 'expired');
+  t.true(turnsAtDel.length >= Math.ceil(n / 10_000), `${turnsAtDel.length} transactions`);
+  // A turn of the event loop between each two.
+  for (let i = 1; i < turnsAtDel.length; i++) t.true((turnsAtDel[i] as number) > (turnsAtDel[i - 1] as number), `turns at each DEL: ${turnsAtDel.join(', ')}`);
+  await r.done();
+});
+
 test('safety: the automatic allowlist (database and kernel) protects its addresses; short prefixes need force; entries follow the list', async (t) => {
   const safety = new FixedSafety([
     { prefix: parsePrefix('127.0.0.0/8'), kind: 'loopback', reason: 'loopback' },
