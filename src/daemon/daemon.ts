@@ -59,6 +59,8 @@ export const SAFETY_REASON_PREFIX = AUTO_REASON_PREFIX;
 const EVICT_BATCH = 4096;
 /** Prefixes per FILTER_ADD / DEL call of the periodic work. */
 const CHUNK = 65536;
+/** History events pruned between two turns of the event loop (one transaction). */
+const PRUNE_STEP = 10_000;
 /** Expired bans per transaction of the sweep (a bulk ban's batch size). */
 const SWEEP_CHUNK = 10_000;
 /** History events the sweep reads between two turns of the event loop (about 20 ms on the host). */
@@ -556,9 +558,22 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
     }
   }
 
-  /** Prunes the history per the retention; returns how many events went. */
+  /**
+   * Prunes the history per the retention; returns how many events went.
+   * PRUNE_STEP events at a time with a turn of the event loop between two:
+   * an import of 1M leaves 1M events that go together when they age out.
+   */
   async pruneHistory(): Promise<number> {
-    const n = await this.#exclusive(async () => this.store.pruneHistory(this.#now()));
+    const n = await this.#exclusive(async () => {
+      const now = this.#now();
+      let total = 0;
+      for (;;) {
+        const step = this.store.pruneHistory(now, PRUNE_STEP);
+        total += step;
+        if (step < PRUNE_STEP || this.#state === 'stopping') return total;
+        await tick();
+      }
+    });
     this.emit('pruned', n);
     return n;
   }

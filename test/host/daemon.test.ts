@@ -550,6 +550,33 @@ test('a sweep that expires a feed at once lets the event loop run between its tr
   await r.done();
 });
 
+test('pruning a long history lets the event loop run between its transactions, and keeps the newest events', async (t) => {
+  const r = await rig({ maxEntries: 100 });
+  const { store, d } = r;
+  const n = 45_000;
+  await store.bulkBan(
+    Array.from({ length: n }, (_, i) => ({ prefix: ip(i), source: 'feed' as const, ttl: 3600 })),
+    {},
+  );
+  store.retention = { maxCount: 1000 };
+  let turns = 0;
+  let done = false;
+  const spin = (): void => {
+    if (done) return;
+    turns++;
+    setImmediate(spin);
+  };
+  setImmediate(spin);
+  const pruned = await d.pruneHistory();
+  done = true;
+  t.is(pruned, n - 1000);
+  t.is(store.historyCount(), 1000);
+  t.is([...store.history(ip(n - 1))].length, 1, 'the newest event stays');
+  t.is([...store.history(ip(0))].length, 0);
+  t.true(turns >= Math.floor((n - 1000) / 10_000), `${turns} turns of the event loop during the prune`);
+  await r.done();
+});
+
 test('safety: the automatic allowlist (database and kernel) protects its addresses; short prefixes need force; entries follow the list', async (t) => {
   const safety = new FixedSafety([
     { prefix: parsePrefix('127.0.0.0/8'), kind: 'loopback', reason: 'loopback' },

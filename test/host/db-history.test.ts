@@ -57,3 +57,23 @@ test('retention: max age and max count prune the oldest events by range deletes'
   t.is(byCount.store.pruneHistory(), 0);
   await byCount.close();
 });
+
+test('pruneHistory(now, max) prunes at most max events, oldest first; fewer than max means nothing is left', async (t) => {
+  const c = clock();
+  const { store, close } = freshStore({ now: c.now, history: { maxCount: 5 } });
+  for (let i = 0; i < 30; i++) {
+    store.ban({ prefix: `192.0.2.${i}`, source: 'cli', ttl: 60 });
+    c.advance(1);
+  }
+  t.is(store.pruneHistory(c.now(), 10), 10);
+  t.is(store.historyCount(), 20);
+  t.deepEqual([...store.history('192.0.2.9')], [], 'the oldest went first');
+  t.is([...store.history('192.0.2.10')].length, 1);
+  t.is(store.pruneHistory(c.now(), 0), 0);
+  t.is(store.pruneHistory(c.now(), 100), 15, 'the rest, fewer than max');
+  t.is(store.historyCount(), 5);
+  t.is(store.pruneHistory(c.now(), 100), 0);
+  t.throws(() => store.pruneHistory(c.now(), -1), { instanceOf: RangeError });
+  t.throws(() => store.pruneHistory(c.now(), Number.NaN), { instanceOf: RangeError });
+  await close();
+});

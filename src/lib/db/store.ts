@@ -998,18 +998,22 @@ export class BanStore {
   /**
    * Prunes history per the retention (max age and/or count), oldest first,
    * by range deletes of at most 10k events per transaction; returns how many.
+   * At most @max events (a caller that lets its event loop run between
+   * steps: fewer than @max returned means nothing is left to prune).
    */
-  pruneHistory(now = this.#now()): number {
+  pruneHistory(now = this.#now(), max = Infinity): number {
+    if (!(max >= 0)) throw new RangeError('pruneHistory: max must be a number >= 0');
     const { maxAge, maxCount } = this.retention;
     let pruned = 0;
-    for (;;) {
+    while (pruned < max) {
+      const step = Math.min(10_000, max - pruned);
       const n = this.#tx((tx) => {
         const count = (this.#meta.get(META.historyCount) as number | undefined) ?? 0;
         const overCount = maxCount === undefined ? 0 : Math.max(0, count - maxCount);
         const ageEnd = maxAge === undefined ? undefined : historyKey(now - maxAge, 0);
         let c = 0;
         const doomed: { key: Buffer; value: StoredHistory }[] = [];
-        for (const e of this.#history.range({ limit: 10_000 })) {
+        for (const e of this.#history.range({ limit: step })) {
           if (c >= overCount && (ageEnd === undefined || Buffer.compare(e.key, ageEnd) >= 0)) break;
           doomed.push({ key: Buffer.from(e.key), value: e.value });
           c++;
@@ -1022,8 +1026,9 @@ export class BanStore {
         return doomed.length;
       });
       pruned += n;
-      if (n < 10_000) return pruned;
+      if (n < step) return pruned;
     }
+    return pruned;
   }
 
   /**
