@@ -45,6 +45,26 @@ async function allowed(k: Kernel): Promise<string[]> {
   return out;
 }
 
+/** Counts turns of the event loop (setImmediate callbacks) from now until stop(). */
+function eventLoopTurns(): { readonly turns: number; stop(): void } {
+  let turns = 0;
+  let done = false;
+  const spin = (): void => {
+    if (done) return;
+    turns++;
+    setImmediate(spin);
+  };
+  setImmediate(spin);
+  return {
+    get turns() {
+      return turns;
+    },
+    stop() {
+      done = true;
+    },
+  };
+}
+
 function banMany(store: BanStore, c: Clock, n: number, from = 0): string[] {
   const out: string[] = [];
   for (let i = from; i < from + n; i++) {
@@ -497,21 +517,14 @@ test('a sweep that reads a long history (an import made by another process) lets
   c.t += 1000;
   const before = d.filter.added;
   // Turns of the event loop while the sweep runs (a policy request, the socket, would be served in them).
-  let turns = 0;
-  let done = false;
-  const spin = (): void => {
-    if (done) return;
-    turns++;
-    setImmediate(spin);
-  };
-  setImmediate(spin);
+  const loop = eventLoopTurns();
   const report = await d.sweep();
-  done = true;
+  loop.stop();
   t.is(report.filterAdded, n);
   t.is(report.bans.feed, n);
   t.is(d.filter.added - before, n);
   // One turn every 10,000 events at least; before, the whole read ran in one turn.
-  t.true(turns >= Math.floor(n / 10_000), `${turns} turns of the event loop during the sweep`);
+  t.true(loop.turns >= Math.floor(n / 10_000), `${loop.turns} turns of the event loop during the sweep`);
   await r.done();
 });
 
@@ -526,22 +539,15 @@ test('a sweep that expires a feed at once lets the event loop run between its tr
   );
   await d.sweep();
   c.t += 120_000;
-  let turns = 0;
-  let done = false;
-  const spin = (): void => {
-    if (done) return;
-    turns++;
-    setImmediate(spin);
-  };
+  const loop = eventLoopTurns();
   const turnsAtDel: number[] = [];
   const del = k.del.bind(k);
   k.del = async (...a: Parameters<FakeKernel['del']>) => {
-    turnsAtDel.push(turns);
+    turnsAtDel.push(loop.turns);
     return del(...a);
   };
-  setImmediate(spin);
   const report = await d.sweep();
-  done = true;
+  loop.stop();
   t.is(report.expired, n);
   t.is(store.get(ip(n - 1))?.state, 'expired');
   t.true(turnsAtDel.length >= Math.ceil(n / 10_000), `${turnsAtDel.length} transactions`);
@@ -559,21 +565,14 @@ test('pruning a long history lets the event loop run between its transactions, a
     {},
   );
   store.retention = { maxCount: 1000 };
-  let turns = 0;
-  let done = false;
-  const spin = (): void => {
-    if (done) return;
-    turns++;
-    setImmediate(spin);
-  };
-  setImmediate(spin);
+  const loop = eventLoopTurns();
   const pruned = await d.pruneHistory();
-  done = true;
+  loop.stop();
   t.is(pruned, n - 1000);
   t.is(store.historyCount(), 1000);
   t.is([...store.history(ip(n - 1))].length, 1, 'the newest event stays');
   t.is([...store.history(ip(0))].length, 0);
-  t.true(turns >= Math.floor((n - 1000) / 10_000), `${turns} turns of the event loop during the prune`);
+  t.true(loop.turns >= Math.floor((n - 1000) / 10_000), `${loop.turns} turns of the event loop during the prune`);
   await r.done();
 });
 
