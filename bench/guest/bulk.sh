@@ -30,7 +30,8 @@
 # "did not finish (cap N s)", with how far it got.  The fresh databases live
 # on the guest's tmpfs overlay (fsync is cheap: the figure is CPU, not disk).
 # $FFWALL_BULK_STEPS (default "list kernel ipset nft durable") picks the
-# groups to run (a second run of the capped durable steps with a longer cap).
+# groups to run (a second run of the capped durable steps with a longer cap);
+# "daemon" runs only the durable group's import through the daemon.
 # Writes one JSON object per line to $FFWALL_OUT/bulk.ndjson.
 set -uo pipefail
 STEPS=" ${FFWALL_BULK_STEPS:-list kernel ipset nft durable} "
@@ -201,7 +202,8 @@ fi
 rm -f "$work/bulk.nft"
 fi
 
-# ---- 5. ffwall durable: the CLI import, then the library ----
+# ---- 5. ffwall durable: the CLI import, through the daemon, then the library ----
+if want durable || want daemon; then
 if want durable; then
 insmod "$FFWALL_KO" max_entries=$((n + 1024))
 warm node bin/run.js import "$work/one" --name bulk --ttl 30d --transport direct --db "$work/db-warm"
@@ -218,6 +220,7 @@ echo "{\"check\":\"kernel entries after the CLI import\",\"entries\":$(kentries)
 echo "{\"check\":\"the CLI import: all in the kernel (dropped) after\",\"seconds\":$(cat "$work/blocked" 2>/dev/null || echo null)}" | tee -a "$out"
 rmmod ffwall
 rm -rf "$work/db-cli"
+fi
 # The same import through a running daemon (--transport client): the client
 # uploads the packed feed over the socket (op blockFeed), the daemon checks
 # its safety rules and loads the kernel before it writes the records.  The
@@ -242,10 +245,12 @@ kill -TERM "$daemon" 2>/dev/null
 wait "$daemon" 2>/dev/null
 rmmod ffwall
 rm -rf "$work/db-daemon"
+if want durable; then
 insmod "$FFWALL_KO" max_entries=$((n + 1024))
 step load "ffwall library (blockMany 10k)" "$CAP" node dist/bench/bulk-guest.js --file "$work/addrs" --db "$work/db-lib" --progress "$work/progress"
 echo "{\"check\":\"library\",\"report\":$(grep '^{' "$work/last" || echo null),\"progress\":$(cat "$work/progress" 2>/dev/null || echo null),\"kernel_entries\":$(kentries)}" | tee -a "$out"
 rmmod ffwall
+fi
 fi
 
 rm -rf "$work"

@@ -38,6 +38,7 @@ import type { Kernel, KernelConfigPatch, KernelEvent, KernelEventStream, KernelM
 import { KeySet } from '../lib/keyset.js';
 import type { Offence, OffenceConfig, OffenceSource, ReportRequest, ReportResult } from '../lib/offences.js';
 import { PostfixLogWatcher } from '../lib/postfix/logwatch.js';
+import { PrefixRanges } from '../lib/prefix-ranges.js';
 import { AUTO_REASON_PREFIX, DirectTransport } from '../lib/transport-direct.js';
 import { KernelWindow, ruleOf, type FilterReport, type PromoteResult, type WindowOptions, type WindowReport } from '../lib/window.js';
 import type { DestinationStream } from 'pino';
@@ -653,7 +654,11 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
     const checkOne = safety.checker === undefined ? undefined : await safety.checker();
     const join: SafetyEntryLike[] = [];
     let refusal: { target: string; code: string; reasons: string[] } | undefined;
+    // A packed feed: a host that shares no address with a safety entry passes (a host never needs force), without an IpPrefix for it.
+    const entries = checkOne?.entries;
+    const screen = entries !== undefined && targets.packed !== undefined ? { ranges: new PrefixRanges(entries.map((e) => e.prefix)), packed: targets.packed } : undefined;
     for (let i = 0; i < targets.count; i++) {
+      if (screen !== undefined && screen.packed.prefixLen[i] === 128 && !screen.ranges.overlapsPacked(screen.packed, i)) continue;
       const target = targets.at(i);
       const options = targets.force(i) ? { force: true } : {};
       const c = checkOne === undefined ? await safety.check(target, options) : checkOne(target, options);

@@ -381,12 +381,13 @@ export class SafetyList {
 
   /**
    * check() for many targets (a feed): the SSH sessions read and the
-   * entries merged once, then each target checked without a wait.
+   * entries merged once, then each target checked without a wait.  The
+   * function carries the entries it checks against (SafetyChecker).
    */
-  async checker(): Promise<(target: IpPrefix, options?: { force?: boolean }) => SafetyCheck> {
+  async checker(): Promise<((target: IpPrefix, options?: { force?: boolean }) => SafetyCheck) & { readonly entries: readonly SafetyEntry[] }> {
     await this.sshSessions();
     const entries = this.entries();
-    return (target, options = {}) => this.#checkIn(entries, target, options);
+    return Object.assign((target: IpPrefix, options: { force?: boolean } = {}) => this.#checkIn(entries, target, options), { entries });
   }
 
   #checkIn(entries: readonly SafetyEntry[], target: IpPrefix, options: { force?: boolean }): SafetyCheck {

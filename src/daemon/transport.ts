@@ -36,6 +36,7 @@ import type {
 } from '../lib/api.js';
 import { defaultOffenceConfig, OffenceTracker, type OffenceConfig, type ReportRequest, type ReportResult } from '../lib/offences.js';
 import type { PackedPrefixes } from '../lib/kernel-native.js';
+import type { PackedPrefixBytes } from '../lib/prefix-ranges.js';
 import { AUTO_REASON_PREFIX, type DirectTransport } from '../lib/transport-direct.js';
 
 /** One entry of the automatic safety list (src/daemon/safety.ts computes them). */
@@ -63,7 +64,17 @@ export interface BanTargets {
   force(i: number): boolean;
   /** Target @i as its request wrote it (for messages). */
   name(i: number): string;
+  /** The targets packed (a feed), when they came so: at(i) is entry i of it. */
+  readonly packed?: PackedPrefixBytes;
 }
+
+/**
+ * check() of one target, for many (SafetySource.checker()).  `entries`, when
+ * set, are every entry it checks against: a host target that shares no
+ * address with any of them passes (a host never needs force), which lets the
+ * daemon screen a packed feed without an IpPrefix per entry.
+ */
+export type SafetyChecker = ((target: IpPrefix, options: { force?: boolean }) => SafetyCheckLike) & { readonly entries?: readonly SafetyEntryLike[] };
 
 /** What the daemon needs of the safety list: SafetyList (safety.ts) has this shape. */
 export interface SafetySource {
@@ -78,7 +89,7 @@ export interface SafetySource {
    * function checks one target, synchronously.  Optional: without it, the
    * daemon awaits check() per target.
    */
-  checker?(): Promise<(target: IpPrefix, options: { force?: boolean }) => SafetyCheckLike>;
+  checker?(): Promise<SafetyChecker>;
   /** The entries safety.override takes off the list, with the override (its prefix and reason). */
   overridden?(): Array<SafetyEntryLike & { override: string }>;
 }
@@ -170,7 +181,7 @@ export class DaemonTransport implements Transport {
   blockPacked(packed: PackedPrefixes, shared: BlockRequest, targetOf: (i: number) => string, onProgress?: (p: BatchProgress) => void): Promise<BatchSummary> {
     return this.#run('blockFeed', async () => {
       const force = shared.force === true;
-      const targets: BanTargets = { count: packed.count, at: (i) => packedPrefixAt(packed, i), force: () => force, name: targetOf };
+      const targets: BanTargets = { count: packed.count, at: (i) => packedPrefixAt(packed, i), force: () => force, name: targetOf, packed };
       return this.#batch(targets, () => this.#inner.blockPacked(packed, shared, targetOf, onProgress));
     });
   }

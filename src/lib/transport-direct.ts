@@ -459,7 +459,7 @@ export class DirectTransport implements Transport {
     const ttl = shared.permanent ? 0 : (shared.ttl ?? this.#defaultTtl);
     const rule: SharedRule = { ports: shared.ports, ttl, pinned: shared.pin, monitor: shared.monitor };
     if (store !== undefined) {
-      const refused = store.firstAllowed({ count: packed.count, at });
+      const refused = store.firstAllowed({ count: packed.count, at, packed });
       if (refused !== undefined) {
         this.#allowlistedDb(Object.assign(new Error('allowlisted'), { code: 'EFFWALLALLOWED', allowed: refused.entry }), targetOf(refused.index), refused.index);
       }

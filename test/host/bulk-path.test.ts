@@ -140,6 +140,44 @@ test('BanStore.firstAllowed: the first refused index, none without an allowlist'
   rmSync(dir, { recursive: true, force: true });
 });
 
+test('BanStore.firstAllowed over packed bytes: the allowlist read once into ranges, only overlapping entries looked up; the same answers', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ffwall-bulk-path-'));
+  const store = BanStore.open({ path: dir, noSync: true });
+  store.allowAdd('10.9.0.0/16', 'lab');
+  store.allowAdd('2001:db8::/32');
+  store.allowAdd('192.0.2.254', 'gateway');
+  // 1000 entries (more than the allowlist: screened): a prefix around the /16 (overlaps, not inside), then the refused host at 700.
+  const texts: string[] = [];
+  for (let i = 0; i < 1000; i++) texts.push(`198.18.${i >> 8}.${i & 255}`);
+  texts[300] = '10.0.0.0/8';
+  texts[500] = '2001:db9::1';
+  texts[700] = '10.9.200.1';
+  texts[900] = '192.0.2.254';
+  const ps = texts.map((s) => parsePrefix(s));
+  const packed = { addrs: new Uint8Array(ps.length * 16), prefixLen: new Uint8Array(ps.length) };
+  ps.forEach((p, i) => {
+    p.writeTo(packed.addrs, i * 16);
+    packed.prefixLen[i] = p.length;
+  });
+  const asked: number[] = [];
+  const at = (i: number): IpPrefix => (asked.push(i), ps[i] as IpPrefix);
+  const hit = store.firstAllowed({ count: ps.length, at, packed });
+  t.deepEqual([hit?.index, hit?.entry.prefix.toString(), hit?.entry.reason], [700, '10.9.0.0/16', 'lab']);
+  t.deepEqual(asked, [300, 700], 'only the entries that share an address with the allowlist were looked up');
+  // Without the refused host: the gateway at 900.
+  texts[700] = '10.10.0.1';
+  ps[700] = parsePrefix(texts[700]);
+  ps[700].writeTo(packed.addrs, 700 * 16);
+  t.is(store.firstAllowed({ count: ps.length, at: (i) => ps[i] as IpPrefix, packed })?.index, 900);
+  t.is(store.firstAllowed(ps)?.index, 900, 'the unscreened path agrees');
+  // Fewer entries than the allowlist: looked up one by one, same answer.
+  asked.length = 0;
+  t.is(store.firstAllowed({ count: 2, at, packed }), undefined);
+  t.deepEqual(asked, [0, 1]);
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
 test('supernetKey is the record key of the supernet, at every length', (t) => {
   for (const s of ['192.0.2.255', '2001:db8:ffff:ffff:ffff:ffff:ffff:ffff', '255.255.255.255', '::']) {
     const p = parsePrefix(s);

@@ -13,7 +13,7 @@ import path from 'node:path';
 import test from 'ava';
 
 import { Daemon, SAFETY_REASON_PREFIX, type DaemonOptions, type SweepReport } from '../../src/daemon/daemon.js';
-import type { SafetyCheckLike, SafetyEntryLike, SafetySource } from '../../src/daemon/transport.js';
+import type { SafetyChecker, SafetyCheckLike, SafetyEntryLike, SafetySource } from '../../src/daemon/transport.js';
 import { parseAddress, parsePrefix, type IpPrefix } from '../../src/lib/addr.js';
 import { CONTROL_MAX_LINE } from '../../src/lib/control.js';
 import type { BanStore } from '../../src/lib/db/index.js';
@@ -406,19 +406,23 @@ class FixedSafety implements SafetySource {
   }
 }
 
-/** FixedSafety with checker(), as SafetyList has it: the host's state read once per request. */
+/** FixedSafety with checker(), as SafetyList has it: the host's state read once per request; @withEntries: the checker carries its entries (the daemon then screens a packed feed with them). */
 class CheckerSafety extends FixedSafety {
   checkers = 0;
   checks = 0;
+  /** Targets the checker function was called with. */
+  checked = 0;
+  withEntries = false;
   override async check(target: IpPrefix, options: { force?: boolean }): Promise<SafetyCheckLike> {
     this.checks++;
     return super.check(target, options);
   }
-  async checker(): Promise<(target: IpPrefix, options: { force?: boolean }) => SafetyCheckLike> {
+  async checker(): Promise<SafetyChecker> {
     this.checkers++;
     const list = [...this.list];
     const minV4 = this.minV4;
-    return (target, options) => {
+    const check = (target: IpPrefix, options: { force?: boolean }): SafetyCheckLike => {
+      this.checked++;
       const collisions = list.filter((e) => e.prefix.contains(target) || target.contains(e.prefix));
       const res: SafetyCheckLike = { ok: collisions.length === 0, collisions, reasons: collisions.map((e) => e.reason) };
       if (target.family === 4 && target.length - 96 < minV4 && options.force !== true) {
@@ -427,12 +431,20 @@ class CheckerSafety extends FixedSafety {
       }
       return res;
     };
+    return this.withEntries ? Object.assign(check, { entries: list }) : check;
   }
 }
 
+const SAFETY_LIST: SafetyEntryLike[] = [
+  { prefix: parsePrefix('192.0.2.254'), kind: 'gateway', reason: 'default gateway on eth0' },
+  { prefix: parsePrefix('127.0.0.0/8'), kind: 'loopback', reason: 'loopback' },
+  { prefix: parsePrefix('2001:db8::53'), kind: 'resolver', reason: 'resolver in /etc/resolv.conf' },
+];
+
 for (const [name, make] of [
-  ['checker()', () => new CheckerSafety([{ prefix: parsePrefix('192.0.2.254'), kind: 'gateway', reason: 'default gateway on eth0' }])],
-  ['check() per entry', () => new FixedSafety([{ prefix: parsePrefix('192.0.2.254'), kind: 'gateway', reason: 'default gateway on eth0' }])],
+  ['checker() with its entries: a packed screen', () => Object.assign(new CheckerSafety(SAFETY_LIST), { withEntries: true })],
+  ['checker()', () => new CheckerSafety(SAFETY_LIST)],
+  ['check() per entry', () => new FixedSafety(SAFETY_LIST)],
 ] as const) {
   test(`a feed through the daemon (safety by ${name}): every entry checked, a refusal changes nothing; then the whole feed in the kernel before the records, recorded, its hosts in the filter`, async (t) => {
     const safety = make();
@@ -448,11 +460,14 @@ for (const [name, make] of [
     // The gateway in the feed: refused, nothing blocked or recorded.
     const e1 = await t.throwsAsync(fw.blockFeed(feed('192.0.2.254')), { code: 'EALLOWLISTED', message: /192\.0\.2\.254 is inside 192\.0\.2\.254 \(gateway/ });
     t.regex(e1.message, /nothing was blocked/);
+    // A host inside a safety prefix, and an IPv6 safety host: refused.
+    await t.throwsAsync(fw.blockFeed(feed('127.0.0.9')), { code: 'EALLOWLISTED', message: /127\.0\.0\.9 is inside 127\.0\.0\.0\/8 \(loopback/ });
+    await t.throwsAsync(fw.blockFeed(feed('2001:db8::53')), { code: 'EALLOWLISTED', message: /2001:db8::53 is inside 2001:db8::53 \(resolver/ });
     // A prefix too short for the force rule: refused too.
     await t.throwsAsync(fw.blockFeed(feed('11.0.0.0/8')), { code: 'EFORCE' });
     t.is((await entries(k)).size, 0);
     t.is(store.get(ip(0)), undefined);
-    t.deepEqual(refused, ['192.0.2.254 EALLOWLISTED', '11.0.0.0/8 EFORCE']);
+    t.deepEqual(refused, ['192.0.2.254 EALLOWLISTED', '127.0.0.9 EALLOWLISTED', '2001:db8::53 EALLOWLISTED', '11.0.0.0/8 EFORCE']);
     // A /24 around the gateway: the gateway joins the allowlist, the ban goes ahead.
     const added = d.filter.added;
     const atProgress: Promise<number>[] = [];
@@ -468,7 +483,10 @@ for (const [name, make] of [
     t.is(k.packet({ src: parseAddress('192.0.2.7'), proto: 'tcp', dport: 22 }), 'drop');
     t.is(k.packet({ src: parseAddress(ip(12345)), proto: 'tcp', dport: 25 }), 'drop');
     t.is(d.filter.added - added, n, 'the hosts went into the membership filter');
-    if (safety instanceof CheckerSafety) t.deepEqual([safety.checkers, safety.checks], [3, 0], 'one checker per feed, no check() per entry');
+    if (safety instanceof CheckerSafety) t.deepEqual([safety.checkers, safety.checks], [5, 0], 'one checker per feed, no check() per entry');
+    // Screened: only the targets that share an address with a safety entry, or are not hosts, reach the checker (the /8, the /24, the three refused hosts).
+    if (safety instanceof CheckerSafety && safety.withEntries) t.is(safety.checked, 5);
+    if (safety instanceof CheckerSafety && !safety.withEntries) t.true(safety.checked > 5 * n);
     await fw.close();
     await r.done();
   });

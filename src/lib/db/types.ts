@@ -4,6 +4,7 @@
 // Times are wall-clock milliseconds since the epoch (Date.now()); TTLs are
 // seconds, as everywhere in ffwall.
 import type { IpPrefix } from '../addr.js';
+import type { PackedPrefixBytes } from '../prefix-ranges.js';
 
 export const BAN_SOURCES = ['cli', 'policy', 'logwatch', 'feed', 'api', 'haraka', 'fail2ban'] as const;
 export type BanSource = (typeof BAN_SOURCES)[number];
@@ -110,6 +111,14 @@ export interface AllowEntry {
   prefix: IpPrefix;
   reason: string;
   addedAt: number;
+}
+
+/** Many prefixes for BanStore.firstAllowed(): their number, each by index, and their packed bytes if the caller has them. */
+export interface AllowQuery {
+  count: number;
+  at(i: number): IpPrefix;
+  /** The same prefixes packed (16 bytes and a length each): lets a long query screen them without an IpPrefix each. */
+  packed?: PackedPrefixBytes | undefined;
 }
 
 export interface EscalationConfig {
