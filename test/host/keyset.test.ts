@@ -2,7 +2,7 @@
 import test from 'ava';
 
 import { parsePrefix } from '../../src/lib/addr.js';
-import { KeyMap, KeySet } from '../../src/lib/keyset.js';
+import { KeyMap, KeySet, U32Map } from '../../src/lib/keyset.js';
 
 test('KeySet: IPv4 hosts, IPv6 hosts and prefixes are members by value, each apart from the others', (t) => {
   const s = new KeySet();
@@ -36,4 +36,33 @@ test('KeyMap: get() and getKey() of the 17-byte record key agree', (t) => {
   t.is(m.getKey(key('198.51.100.8')), undefined);
   t.is(m.getKey(key('2001:db8::/63')), undefined);
   t.deepEqual([...m.values()].sort(), ['a', 'b']);
+});
+
+test('U32Map: every 32-bit key, 0 and 2^32-1 included, through many doublings and colliding keys; values replace; clear empties', (t) => {
+  const m = new U32Map<number>();
+  const keys: number[] = [0, 0xffffffff, 1, 0x80000000];
+  // Keys that differ only in their low bits, and in their high bits (the hash must spread both).
+  for (let i = 1; i <= 50_000; i++) keys.push((0xc0000000 + i) >>> 0, (i << 16) >>> 0);
+  const want = new Map<number, number>();
+  keys.forEach((k, i) => {
+    m.set(k, i);
+    want.set(k, i);
+  });
+  t.is(m.size, want.size);
+  let wrong = 0;
+  for (const [k, v] of want) if (m.get(k) !== v || !m.has(k)) wrong++;
+  t.is(wrong, 0, 'every key gives its value back');
+  for (const k of [2, 0xfffffffe, 0x7fffffff, 0xbfffffff, 0xc0000000 + 50_001]) t.false(m.has(k), `${k} was never set`);
+  t.is(m.get(12345678), undefined);
+  // Setting a key again replaces its value, in its place.
+  m.set(0xffffffff, -1);
+  t.is(m.get(0xffffffff), -1);
+  t.is(m.get(-1), -1, 'a negative number is its unsigned 32-bit value');
+  t.is(m.size, want.size);
+  t.deepEqual([...m.values()].slice(0, 3), [0, -1, 2], 'values in insertion order');
+  m.clear();
+  t.is(m.size, 0);
+  t.false(m.has(0));
+  m.set(0, 7);
+  t.is(m.get(0), 7);
 });
