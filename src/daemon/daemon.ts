@@ -34,11 +34,11 @@ import { BAN_SOURCES, type BanSource, type StoreOptions } from '../lib/db/types.
 import { DEFAULT_DEVICE_PATH } from '../lib/device.js';
 import { FfwallError } from '../lib/errors.js';
 import { DEFAULT_DATABASE, Ffwall } from '../lib/ffwall.js';
-import type { Kernel, KernelConfigPatch, KernelEvent, KernelEventStream, KernelMode } from '../lib/kernel.js';
+import type { Kernel, KernelConfigPatch, KernelEvent, KernelEventStream, KernelMode, PackedFilterAdd } from '../lib/kernel.js';
 import { KeySet } from '../lib/keyset.js';
 import type { Offence, OffenceConfig, OffenceSource, ReportRequest, ReportResult } from '../lib/offences.js';
 import { PostfixLogWatcher } from '../lib/postfix/logwatch.js';
-import { PrefixRanges } from '../lib/prefix-ranges.js';
+import { PrefixRanges, type PackedPrefixBytes } from '../lib/prefix-ranges.js';
 import { AUTO_REASON_PREFIX, DirectTransport } from '../lib/transport-direct.js';
 import { KernelWindow, ruleOf, type FilterReport, type PromoteResult, type WindowOptions, type WindowReport } from '../lib/window.js';
 import type { DestinationStream } from 'pino';
@@ -502,7 +502,8 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
     const add: IpPrefix[] = [];
     const flush = async (): Promise<void> => {
       if (add.length === 0) return;
-      await this.#filterAdd(add.splice(0));
+      const hosts = add.splice(0);
+      await this.#filterAdd(hosts.length, () => this.kernel.filterAdd(hosts));
     };
     // The history after an import of a million is a million events: the
     // loop lets the event loop run (the policy service, the socket) every
@@ -549,10 +550,31 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
     return report;
   }
 
-  async #filterAdd(prefixes: IpPrefix[]): Promise<void> {
+  /**
+   * #afterBan() of a packed feed over a kernel that takes packed hosts: the
+   * hosts not yet in the filter are copied out of the feed's bytes (16 each)
+   * and added in chunks, without an IpPrefix each.
+   */
+  async #afterBanPacked(packed: PackedPrefixBytes, count: number, k: Kernel & PackedFilterAdd): Promise<void> {
+    const out = new Uint8Array(count * 16);
+    let n = 0;
+    for (let i = 0; i < count; i++) {
+      if (packed.prefixLen[i] !== 128 || !this.#recentlyAdded.addAt(packed.addrs, i * 16, 128)) continue;
+      // Byte by byte: a subarray per host cost more than the copy.
+      for (let b = 0; b < 16; b++) out[n * 16 + b] = packed.addrs[i * 16 + b] as number;
+      n++;
+    }
+    for (let i = 0; i < n; i += CHUNK) {
+      const m = Math.min(CHUNK, n - i);
+      await this.#filterAdd(m, () => k.filterAddPacked(out.subarray(i * 16, (i + m) * 16), m));
+    }
+  }
+
+  /** @count hosts into the kernel's membership filter by @add (kernel.filterAdd() or filterAddPacked()), counted. */
+  async #filterAdd(count: number, add: () => Promise<void>): Promise<void> {
     try {
-      await this.kernel.filterAdd(prefixes);
-      this.#filter.added(prefixes.length);
+      await add();
+      this.#filter.added(count);
     } catch (err) {
       // No filter loaded (ENOENT): the next build covers them.
       if ((err as { code?: unknown }).code !== 'ENOENT') throw err;
@@ -694,7 +716,9 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
     }
   }
 
-  async #afterBan(targets: Pick<BanTargets, 'count' | 'at'>): Promise<void> {
+  async #afterBan(targets: Pick<BanTargets, 'count' | 'at' | 'packed'>): Promise<void> {
+    const k = this.kernel as Kernel & Partial<PackedFilterAdd>;
+    if (targets.packed !== undefined && typeof k.filterAddPacked === 'function') return this.#afterBanPacked(targets.packed, targets.count, k as Kernel & PackedFilterAdd);
     const hosts: IpPrefix[] = [];
     for (let i = 0; i < targets.count; i++) {
       const p = targets.at(i);
@@ -702,7 +726,10 @@ export class Daemon extends EventEmitter<DaemonEventMap> {
       this.#recentlyAdded.add(p);
       hosts.push(p);
     }
-    for (let i = 0; i < hosts.length; i += CHUNK) await this.#filterAdd(hosts.slice(i, i + CHUNK));
+    for (let i = 0; i < hosts.length; i += CHUNK) {
+      const chunk = hosts.slice(i, i + CHUNK);
+      await this.#filterAdd(chunk.length, () => this.kernel.filterAdd(chunk));
+    }
   }
 
   // ---- offences and the policy service ----

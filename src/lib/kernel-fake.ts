@@ -47,6 +47,7 @@ import {
   type MatchKind,
   type MembershipFilter,
   type ModuleVersion,
+  type PackedFilterAdd,
   type Verdict,
 } from './kernel.js';
 import {
@@ -58,6 +59,7 @@ import {
   checkFlushOptions,
   checkReserve,
   checkHost,
+  checkPackedHosts,
   checkPort,
   checkPrefix,
   checkRule,
@@ -194,7 +196,7 @@ class KernelAbortError extends Error {
   }
 }
 
-export class FakeKernel implements Kernel {
+export class FakeKernel implements Kernel, PackedFilterAdd {
   readonly kind = 'fake' as const;
   readonly path: string;
 
@@ -641,6 +643,14 @@ export class FakeKernel implements Kernel {
       f.members += chunk.length;
       return { applied: chunk.length, changed: 0 };
     });
+  }
+
+  /** PackedFilterAdd: filterAdd() of the packed hosts, as IpPrefix objects. */
+  async filterAddPacked(addrs: Uint8Array, count: number): Promise<void> {
+    const a = checkPackedHosts(addrs, count);
+    const list: IpPrefix[] = [];
+    for (let i = 0; i < a.count; i++) list.push(new IpPrefix(a.addrs.subarray(i * 16, i * 16 + 16), 128));
+    return this.filterAdd(list);
   }
 
   events(): KernelEventStream {

@@ -37,6 +37,7 @@ import {
   type MatchKind,
   type MembershipFilter,
   type ModuleVersion,
+  type PackedFilterAdd,
   type Verdict,
 } from './kernel.js';
 import { loadBinding, type NativeBinding, type NativeConfig, type NativeDevice, type NativePreparedBatch, type NativeEntry, type NativeEntryColumns, type NativeEventBatch, type NativeEventReader } from './native.js';
@@ -49,6 +50,7 @@ import {
   checkFlushOptions,
   checkReserve,
   checkHost,
+  checkPackedHosts,
   checkPort,
   checkPrefix,
   checkRule,
@@ -237,6 +239,7 @@ export interface PackedAdd {
   addPacked(packed: PackedPrefixes, shared: SharedRule, options?: BatchOptions): Promise<BatchResult>;
 }
 
+
 /** 64 KiB of lengths 128 (hosts), compared with a packed input's lengths a block at a time. */
 let hostBlock: Buffer | undefined;
 
@@ -295,7 +298,7 @@ export function checkPacked(packed: PackedPrefixes): void {
   }
 }
 
-export class NativeKernel implements Kernel {
+export class NativeKernel implements Kernel, PackedFilterAdd {
   readonly kind = 'native' as const;
   readonly #binding: NativeBinding;
   readonly #dev: NativeDevice;
@@ -538,6 +541,21 @@ export class NativeKernel implements Kernel {
       options?.onProgress?.(done, total);
     }
     if (chunks.length === 0) options?.onProgress?.(0, 0);
+  }
+
+  /** PackedFilterAdd: the addresses go to FILTER_ADD in chunks of batchMax, straight from @addrs (the addon copies each chunk). */
+  async filterAddPacked(addrs: Uint8Array, count: number): Promise<void> {
+    const a = checkPackedHosts(addrs, count);
+    const max = KERNEL_LIMITS.batchMax;
+    for (let base = 0; base < a.count; base += max) {
+      const n = Math.min(max, a.count - base);
+      try {
+        await this.#dev.filterAdd(a.addrs.subarray(base * 16, (base + n) * 16));
+      } catch (err) {
+        if (isKernelError(err)) err.applied = base;
+        throw err;
+      }
+    }
   }
 
   events(): KernelEventStream {

@@ -350,6 +350,12 @@ export interface Kernel {
   close(): Promise<void>;
 }
 
+/** A kernel that takes the membership filter's new hosts packed (NativeKernel, FakeKernel); others get IpPrefix objects. */
+export interface PackedFilterAdd {
+  /** filterAdd() of the first @count host addresses of @addrs, 16 bytes each (a host has no length to check). */
+  filterAddPacked(addrs: Uint8Array, count: number): Promise<void>;
+}
+
 /** The Node-shaped error of a refused ioctl (or open/read). */
 export interface KernelError extends Error {
   code: string;

@@ -59,6 +59,8 @@ export class PrefixRanges {
   /** Scratch: the target's first and last address. */
   readonly #tlo = new Uint32Array(4);
   readonly #thi = new Uint32Array(4);
+  /** Scratch: the bytes of an IpPrefix given to overlaps(). */
+  readonly #scratch = new Uint8Array(16);
 
   constructor(prefixes: Iterable<IpPrefix>) {
     const list = [...prefixes];
@@ -89,9 +91,8 @@ export class PrefixRanges {
 
   /** True when @p shares an address with a prefix of the set. */
   overlaps(p: IpPrefix): boolean {
-    const b = new Uint8Array(16);
-    p.writeTo(b, 0);
-    return this.overlapsAt(b, 0, p.length);
+    p.writeTo(this.#scratch, 0);
+    return this.overlapsAt(this.#scratch, 0, p.length);
   }
 
   /** overlaps() of entry @i of prefixes packed as the kernel takes them (16 bytes and a length each). */

@@ -60,6 +60,15 @@ export function checkRule(rule: unknown, index: number): CheckedRule {
   return { prefix, ports, ttl, pinned: r.pinned === true, monitor: r.monitor === true };
 }
 
+/** The arguments of filterAddPacked(), checked: a TypeError names what is wrong. */
+export function checkPackedHosts(addrs: unknown, count: unknown): { addrs: Uint8Array; count: number } {
+  if (!(addrs instanceof Uint8Array)) throw new TypeError('filterAddPacked: addrs must be a Uint8Array');
+  if (typeof count !== 'number' || !Number.isInteger(count) || count < 0 || count * 16 > addrs.length) {
+    throw new TypeError(`filterAddPacked: count must be an integer from 0 to ${Math.floor(addrs.length / 16)} (the addresses of 16 bytes in addrs), got ${String(count)}`);
+  }
+  return { addrs, count };
+}
+
 export function checkArray<T>(v: unknown, what: string): readonly T[] {
   if (!Array.isArray(v)) throw new TypeError(`${what} must be an array`);
   return v as readonly T[];

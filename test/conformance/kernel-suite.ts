@@ -16,7 +16,7 @@ import type { ExecutionContext, TestFn } from 'ava';
 
 import { parseAddress, parsePrefix, type IpPrefix } from '../../src/lib/addr.js';
 import { bloomInsert } from '../../src/lib/bloom.js';
-import { FEATURES, isKernelError, type Kernel, type KernelEntry, type KernelError, type KernelEvent, type KernelEventStream } from '../../src/lib/kernel.js';
+import { FEATURES, isKernelError, type Kernel, type KernelEntry, type KernelError, type KernelEvent, type KernelEventStream, type PackedFilterAdd } from '../../src/lib/kernel.js';
 
 export interface TargetPacket {
   /** One of the target's peer addresses. */
@@ -53,6 +53,13 @@ export const PEER = {
   a6: parseAddress('fd99::2'),
   b6: parseAddress('fd99::3'),
 } as const;
+
+/** Every implementation takes packed filter additions (PackedFilterAdd); the suite fails if one does not. */
+function packedFilterAdd(t: ExecutionContext, kernel: Kernel): PackedFilterAdd {
+  const k = kernel as Kernel & Partial<PackedFilterAdd>;
+  t.is(typeof k.filterAddPacked, 'function', 'the kernel has filterAddPacked()');
+  return k as Kernel & PackedFilterAdd;
+}
 
 const host = (s: string): IpPrefix => parseAddress(s);
 const pfx = (s: string): IpPrefix => parsePrefix(s);
@@ -597,6 +604,12 @@ export function registerKernelSuite(test: TestFn, target: ConformanceTarget): vo
 
   kt('membership filter: FILTER_ADD without a filter is ENOENT; LOAD checks its arguments', async (t, { kernel }) => {
     await errnoOf(t, kernel.filterAdd([host('192.0.2.1')]), 'ENOENT');
+    const packed = packedFilterAdd(t, kernel);
+    await errnoOf(t, packed.filterAddPacked(new Uint8Array(16), 1), 'ENOENT');
+    // The packed form checks its arguments before any system call.
+    await t.throwsAsync(packed.filterAddPacked(new Uint8Array(16), 2), { instanceOf: TypeError, message: /count must be an integer from 0 to 1/ });
+    await t.throwsAsync(packed.filterAddPacked(new Uint8Array(16), -1), { instanceOf: TypeError });
+    await t.throwsAsync(packed.filterAddPacked([1, 2] as unknown as Uint8Array, 0), { instanceOf: TypeError, message: /addrs must be a Uint8Array/ });
     const seed: [bigint, bigint] = [1n, 2n];
     await t.throwsAsync(kernel.filterLoad({ data: new Uint8Array(100), nhashes: 4, seed, members: 0 }), { instanceOf: RangeError });
     await t.throwsAsync(kernel.filterLoad({ data: new Uint8Array(64), nhashes: 17, seed, members: 0 }), { instanceOf: RangeError });
@@ -785,13 +798,22 @@ export function registerKernelSuite(test: TestFn, target: ConformanceTarget): vo
       t.is(await packet({ src: PEER.a4, proto: 'tcp', dport: 25 }), 'drop');
       await kernel.allowAdd([PEER.a6]);
       t.is(await packet({ src: PEER.a6, proto: 'tcp', dport: 25 }), 'pass');
-      // FILTER_ADD after the load counts.
+      // FILTER_ADD after the load counts, as objects and packed (16 bytes each, the second of two unused).
       await kernel.filterAdd([PEER.b4]);
       t.is(await packet({ src: PEER.b4, proto: 'udp', dport: 53 }), 'pass');
       const more = await collect(events, 2, 1500);
       t.deepEqual(
         more.map((e) => `${e.type} ${e.prefix?.toString() ?? ''}`),
         [`miss ${PEER.b4.toString()}`],
+      );
+      const addrs = new Uint8Array(32);
+      PEER.b6.writeTo(addrs, 0);
+      await packedFilterAdd(t, kernel).filterAddPacked(addrs, 1);
+      t.is(await packet({ src: PEER.b6, proto: 'udp', dport: 53 }), 'pass');
+      const packedMore = await collect(events, 2, 1500);
+      t.deepEqual(
+        packedMore.map((e) => `${e.type} ${e.prefix?.toString() ?? ''}`),
+        [`miss ${PEER.b6.toString()}`],
       );
     } finally {
       events.close();

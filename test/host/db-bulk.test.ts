@@ -71,3 +71,44 @@ test('a 1M bulk ban commits in batches with monotone progress; hottest-N scan', 
   t.is(m, N);
   await close();
 });
+
+test('bulkBan screens a batch against the allowlist by ranges: every ban inside an allowlisted prefix is still refused, anywhere in the batch, and the rest are written', async (t) => {
+  const { store, close } = freshStore();
+  store.allowAdd('10.0.7.0/24', 'lab');
+  store.allowAdd('10.0.9.9', 'gateway');
+  store.allowAdd('2001:db8::/32', 'v6 lab');
+  // 3000 bans in one batch (the screen is built after the batch's first 64 checks), refused ones early and late.
+  const prefixes: string[] = [];
+  for (let i = 0; i < 3000; i++) prefixes.push(`10.1.${i >> 8}.${i & 255}`);
+  const refused = new Map<number, string>([
+    [3, '10.0.7.1'],
+    [100, '10.0.7.200'],
+    [1500, '10.0.9.9'],
+    [2998, '2001:db8:1::1'],
+  ]);
+  for (const [i, p] of refused) prefixes[i] = p;
+  // Beside the allowlist, not inside it: written.
+  prefixes[2000] = '10.0.0.0/8';
+  prefixes[2001] = '10.0.9.8';
+  prefixes[2002] = '2001:db9::1';
+  const res = await store.bulkBan(
+    prefixes.map((prefix) => ({ prefix, source: 'feed' as const, ttl: 3600 })),
+    { batchSize: 10_000 },
+  );
+  t.deepEqual(
+    res.refused.map((r) => r.index),
+    [...refused.keys()],
+  );
+  for (const r of res.refused) t.regex(r.error, /allowlist/i);
+  t.is(res.created, 3000 - refused.size);
+  for (const p of refused.values()) t.is(store.get(p), undefined, `${p} not written`);
+  for (const p of ['10.0.0.0/8', '10.0.9.8', '2001:db9::1', '10.1.11.183']) t.truthy(store.get(p), `${p} written`);
+  // An allowlist entry added between two batches is seen by the next one.
+  store.allowAdd('10.2.0.0/16', 'later');
+  const later = await store.bulkBan(Array.from({ length: 200 }, (_, i) => ({ prefix: i === 150 ? '10.2.3.4' : `10.3.0.${i}`, source: 'feed' as const, ttl: 3600 })));
+  t.deepEqual(
+    later.refused.map((r) => r.index),
+    [150],
+  );
+  await close();
+});

@@ -66,3 +66,24 @@ test('U32Map: every 32-bit key, 0 and 2^32-1 included, through many doublings an
   m.set(0, 7);
   t.is(m.get(0), 7);
 });
+
+test('KeySet.addAt: members straight from packed bytes, the same as add(); true only when new', (t) => {
+  const s = new KeySet();
+  const texts = ['192.0.2.1', '2001:db8::1', '192.0.2.0/24', '0.0.0.0', '::ffff:0:0/96'];
+  const bytes = new Uint8Array(16 * (texts.length + 1));
+  const ps = texts.map((x) => parsePrefix(x));
+  // At an offset: the first 16 bytes are another address, never added.
+  parsePrefix('198.51.100.1').writeTo(bytes, 0);
+  ps.forEach((p, i) => p.writeTo(bytes, 16 * (i + 1)));
+  ps.forEach((p, i) => t.true(s.addAt(bytes, 16 * (i + 1), p.length), `${texts[i]} is new`));
+  ps.forEach((p, i) => t.false(s.addAt(bytes, 16 * (i + 1), p.length), `${texts[i]} again`));
+  t.is(s.size, texts.length);
+  for (const p of ps) t.true(s.has(p), p.toString());
+  t.false(s.has(parsePrefix('198.51.100.1')));
+  // The same bytes with another length are another member.
+  t.false(s.has(parsePrefix('192.0.2.0')), '192.0.2.0 (a host) is not 192.0.2.0/24');
+  s.add(parsePrefix('203.0.113.9'));
+  const b = new Uint8Array(16);
+  parsePrefix('203.0.113.9').writeTo(b, 0);
+  t.false(s.addAt(b, 0, 128), 'a member added by add() is known to addAt()');
+});

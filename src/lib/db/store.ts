@@ -90,12 +90,20 @@ const META = {
 
 const isActive = (r: StoredRecord | undefined): r is StoredRecord => r !== undefined && r.state !== 'expired';
 
+/** Allowlist covers asked in one transaction before it screens them by ranges (TxState.allowScreen()). */
+const ALLOW_SCREEN_AFTER = 64;
+/** Longest allowlist that a transaction reads into ranges. */
+const ALLOW_SCREEN_MAX = 65_536;
+
 /** What one write transaction accumulates before it writes the meta counters once. */
 class TxState {
   readonly counts: Record<BanState, number> = { kernel: 0, cold: 0, expired: 0 };
   historyDelta = 0;
   #seq: number | undefined;
   #allowLengths: number[] | undefined;
+  /** allowScreen(): the ranges, null when the allowlist is too long for them, undefined until built. */
+  #allowScreen: PrefixRanges | null | undefined;
+  #allowChecks = 0;
   /** Records added (+) and removed (-) per key length in this transaction; undefined while none. */
   #lengthDelta: Int32Array | undefined;
   constructor(private readonly meta: Table<unknown>) {}
@@ -115,6 +123,23 @@ class TxState {
   setAllowLengths(l: number[]): void {
     this.#allowLengths = l;
     this.meta.put(META.allowLengths, l);
+  }
+  /**
+   * The allowlist as ranges (PrefixRanges), once this transaction has asked
+   * for its cover ALLOW_SCREEN_AFTER times and while it holds at most
+   * ALLOW_SCREEN_MAX entries (@size, @prefixes read it): a batch of 10,000
+   * bans then screens each against it instead of one read per length in use.
+   */
+  allowScreen(size: () => number, prefixes: () => Iterable<IpPrefix>): PrefixRanges | undefined {
+    if (this.#allowScreen !== undefined) return this.#allowScreen ?? undefined;
+    if (++this.#allowChecks < ALLOW_SCREEN_AFTER) return undefined;
+    this.#allowScreen = size() <= ALLOW_SCREEN_MAX ? new PrefixRanges(prefixes()) : null;
+    return this.#allowScreen ?? undefined;
+  }
+  /** The allowlist changed in this transaction: the screen is built again if asked for. */
+  allowChanged(): void {
+    this.#allowScreen = undefined;
+    this.#allowChecks = 0;
   }
   flush(): void {
     if (this.#lengthDelta !== undefined) {
@@ -430,6 +455,10 @@ export class BanStore {
   /** The allowlist entry covering @p (p itself or a shorter prefix), if any. */
   #allowCovering(tx: TxState | undefined, p: IpPrefix): AllowEntry | undefined {
     const lengths = tx?.allowLengths() ?? ((this.#meta.get(META.allowLengths) as number[] | undefined) ?? []);
+    if (lengths.length === 0) return undefined;
+    // In a batch: a prefix that shares no address with the allowlist is not inside it.
+    const screen = tx?.allowScreen(() => this.#allow.entries(), () => this.allowPrefixes());
+    if (screen !== undefined && !screen.overlaps(p)) return undefined;
     return this.#allowCoveringIn(lengths, p);
   }
 
@@ -498,6 +527,7 @@ export class BanStore {
     return this.#tx((tx) => {
       const key = recordKey(p);
       this.#allow.put(key, { reason, addedAt: now });
+      tx.allowChanged();
       const lengths = tx.allowLengths();
       if (!lengths.includes(p.length)) tx.setAllowLengths([...lengths, p.length].sort((a, b) => a - b));
       this.#log(tx, now, 'allow', key, { reason });
@@ -514,6 +544,7 @@ export class BanStore {
     return this.#tx((tx) => {
       const key = recordKey(p);
       if (!this.#allow.remove(key)) return false;
+      tx.allowChanged();
       const { start, end } = keyRangeInside(new IpPrefix(new Uint8Array(16), 0));
       let stillUsed = false;
       for (const k of this.#allow.keys({ start, end, inclusiveEnd: true })) {
