@@ -170,8 +170,13 @@ export class IpPrefix {
 
 /** IpPrefix.v4Host() of 16 address bytes (@b[0, 16)) and a 128-space length, without an IpPrefix. */
 export function v4HostOf(b: Uint8Array, length: number): number | undefined {
-  if (length !== 128 || !isV4Mapped(b)) return undefined;
-  return (((b[12] as number) << 24) | ((b[13] as number) << 16) | ((b[14] as number) << 8) | (b[15] as number)) >>> 0;
+  return v4HostAt(b, 0, length);
+}
+
+/** v4HostOf() of the 16 address bytes at @b[@offset] (a packed array, without a subarray). */
+export function v4HostAt(b: Uint8Array, offset: number, length: number): number | undefined {
+  if (length !== 128 || !isV4MappedAt(b, offset)) return undefined;
+  return (((b[offset + 12] as number) << 24) | ((b[offset + 13] as number) << 16) | ((b[offset + 14] as number) << 8) | (b[offset + 15] as number)) >>> 0;
 }
 
 /** IpPrefix.key() of 16 address bytes (@b[0, 16)) and a 128-space length, without an IpPrefix. */

@@ -239,7 +239,6 @@ export interface PackedAdd {
   addPacked(packed: PackedPrefixes, shared: SharedRule, options?: BatchOptions): Promise<BatchResult>;
 }
 
-
 /** 64 KiB of lengths 128 (hosts), compared with a packed input's lengths a block at a time. */
 let hostBlock: Buffer | undefined;
 

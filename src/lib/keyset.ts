@@ -8,7 +8,7 @@
 // IPv4 addresses are above 2^30, which V8 keeps as heap numbers, and a Map
 // of a million of them took 0.3 s to fill and 0.5 s to query on the host
 // (the daemon's filter upkeep after a feed of 1M).
-import { type IpPrefix, isV4MappedAt, prefixKeyOf, v4HostOf } from './addr.js';
+import { type IpPrefix, prefixKeyOf, v4HostAt, v4HostOf } from './addr.js';
 
 /**
  * A set of prefixes that stays small for a 1M window: IPv4 hosts (most of
@@ -76,13 +76,14 @@ export class U32Map<V> {
     return this.#at[this.#slot(key >>> 0)] !== 0;
   }
 
-  set(key: number, value: V): void {
+  /** Sets @key to @value; true when the key was new. */
+  set(key: number, value: V): boolean {
     const k = key >>> 0;
     let i = this.#slot(k);
     const at = this.#at[i] as number;
     if (at !== 0) {
       this.#values[at - 1] = value;
-      return;
+      return false;
     }
     if ((this.#values.length + 1) * 2 > this.#keys.length) {
       this.#grow();
@@ -91,6 +92,7 @@ export class U32Map<V> {
     this.#values.push(value);
     this.#keys[i] = k;
     this.#at[i] = this.#values.length;
+    return true;
   }
 
   clear(): void {
@@ -142,12 +144,8 @@ export class KeyMap<V> {
   }
   /** set() of the prefix of @length whose 16 bytes are at @offset of @bytes; true when the key was new. */
   setAt(bytes: Uint8Array, offset: number, length: number, v: V): boolean {
-    if (length === 128 && isV4MappedAt(bytes, offset)) {
-      const n = (((bytes[offset + 12] as number) << 24) | ((bytes[offset + 13] as number) << 16) | ((bytes[offset + 14] as number) << 8) | (bytes[offset + 15] as number)) >>> 0;
-      const had = this.#v4.has(n);
-      this.#v4.set(n, v);
-      return !had;
-    }
+    const n = v4HostAt(bytes, offset, length);
+    if (n !== undefined) return this.#v4.set(n, v);
     const key = prefixKeyOf(bytes.subarray(offset, offset + 16), length);
     const had = this.#other.has(key);
     this.#other.set(key, v);

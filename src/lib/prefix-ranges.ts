@@ -54,7 +54,7 @@ export class PrefixRanges {
   readonly #lo: Uint32Array;
   /** Last addresses of the merged ranges, 4 words each. */
   readonly #hi: Uint32Array;
-  /** Merged ranges (nested and adjacent-but-overlapping prefixes make one). */
+  /** Merged ranges (a prefix inside another adds none). */
   readonly size: number;
   /** Scratch: the target's first and last address. */
   readonly #tlo = new Uint32Array(4);
