@@ -136,7 +136,8 @@ test.serial('reboot: the hot window comes back, short bans stay expired, cold ba
   // 20 short bans, hit recently: the hottest of all until they expire.
   const short: string[] = [];
   for (let i = 0; i < 20; i++) short.push(`10.30.0.${i + 1}`);
-  for (const a of short) store.ban({ prefix: a, source: 'cli', ttl: 2 });
+  // 6 s: long enough to outlive the window's start under a loaded emulator (2 s did not once), short enough to end during the down time below.
+  for (const a of short) store.ban({ prefix: a, source: 'cli', ttl: 6 });
   const now = Date.now();
   store.applyHits([...short.map((a) => ({ prefix: a, delta: 5, lastHit: now })), ...Array.from({ length: 200 }, (_, i) => ({ prefix: ip(i * 7), delta: 1, lastHit: now - 1000 - i }))]);
   const k1 = NativeKernel.open();
@@ -151,8 +152,8 @@ test.serial('reboot: the hot window comes back, short bans stay expired, cold ba
   await k1.close();
   await store.close();
 
-  // The short bans expire while "the machine is down".
-  await sleep(3000);
+  // The short bans expire while "the machine is down" (longer than their TTL after the dump, which came after the bans).
+  await sleep(7000);
   unload();
   load([`max_entries=${CAP}`, 'gc_interval=1']);
   const k = NativeKernel.open();
